@@ -1,0 +1,80 @@
+/**
+ * The first code a child runs (CPython's spawn.py): read the payload on descriptor 3, rebuild what was inherited,
+ * watch the parent, then run the target (or hand over to a pool worker / manager server loop).
+ */
+import * as net from 'node:net';
+import * as v8 from 'node:v8';
+import { FramedSocket, readFrameSync } from './connection';
+import { adoptIdentity, CONTROL_FD, exitCodeOf, ProcessIdentity } from './process';
+import { preloadRebuilders, rebuildValue } from './reduction';
+import { adoptTracker } from './resource_tracker';
+import './index'; // registers every library rebuilder before the payload is rebuilt
+
+export interface ChildPayload {
+  kind: string;
+  self: ProcessIdentity;
+  parent: { name: string; pid: number };
+  tracker: number | null;
+  [key: string]: unknown;
+}
+
+type ChildMain = (payload: ChildPayload, channel: FramedSocket) => Promise<void> | void;
+const mains = new Map<string, () => ChildMain>([
+  ['process', () => runTarget],
+]);
+
+/** Child-side entry points of other modules (pool workers, manager servers) register here. @internal */
+export function registerChildMain(kind: string, load: () => ChildMain): void {
+  mains.set(kind, load);
+}
+
+let parentGone = false;
+
+/** Reads and rebuilds the payload; opens the control channel. Exits when the parent dies. @internal */
+export async function receivePayload(): Promise<{ payload: ChildPayload; channel: FramedSocket }> {
+  const raw = v8.deserialize(readFrameSync(CONTROL_FD)) as ChildPayload;
+  if (raw.tracker !== null) adoptTracker(raw.tracker); // first: whatever we create from now on is tracked
+  adoptIdentity(raw.self, raw.parent, () => !parentGone);
+  const channel = new FramedSocket(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
+  channel.socket.unref();
+  channel.on('close', () => {
+    // The parent is gone (even by SIGKILL): a child never outlives it, as Python's daemons and pool workers.
+    parentGone = true;
+    process.exit(exitCodeOf(null, 'SIGHUP'));
+  });
+  await preloadRebuilders(raw);
+  return { payload: rebuildValue(raw) as ChildPayload, channel };
+}
+
+async function runTarget(payload: ChildPayload, channel: FramedSocket): Promise<void> {
+  const target = payload.target as (...args: unknown[]) => unknown;
+  channel.send(v8.serialize({ started: true }));
+  try {
+    await target(...(payload.args as unknown[]));
+  } catch (err) {
+    process.stderr.write(`Process ${payload.self.name}:\n${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  }
+}
+
+function reportStartFailure(channel: FramedSocket | undefined, err: unknown): void {
+  const e = err as Error & { code?: string };
+  process.stderr.write(`Process failed to start:\n${e?.stack ?? String(err)}\n`);
+  channel?.send(v8.serialize({ error: { message: e?.message ?? String(err), code: e?.code ?? 'ERR_MP_CHILD_START', stack: e?.stack ?? '' } }));
+  process.exitCode = 1;
+}
+
+async function main(): Promise<void> {
+  let channel: FramedSocket | undefined;
+  try {
+    const received = await receivePayload();
+    channel = received.channel;
+    const load = mains.get(received.payload.kind);
+    if (!load) throw new Error(`unknown child kind ${received.payload.kind}`);
+    await load()(received.payload, channel);
+  } catch (err) {
+    reportStartFailure(channel, err);
+  }
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,128 @@
+/**
+ * Every error multiproc throws. Names follow Python's where Python has one; each carries a stable `code`.
+ */
+
+export class MultiprocError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** Python's RuntimeError: e.g. a Lock reduced outside a spawning context. */
+export class RuntimeError extends MultiprocError {
+  constructor(message: string, code = 'ERR_MP_RUNTIME') {
+    super(code, message);
+  }
+}
+
+/** Python's ValueError: e.g. a lock released too many times, an operation on a closed object. */
+export class ValueError extends MultiprocError {
+  constructor(message: string, code = 'ERR_MP_VALUE') {
+    super(code, message);
+  }
+}
+
+/** Python's AssertionError: e.g. an RLock released by a process that does not own it. */
+export class AssertionError extends MultiprocError {
+  constructor(message: string) {
+    super('ERR_MP_ASSERTION', message);
+  }
+}
+
+/** A Barrier was broken (reset or aborted) while this call waited in it, or before. */
+export class BrokenBarrierError extends MultiprocError {
+  constructor(message = 'the barrier is broken') {
+    super('ERR_MP_BROKEN_BARRIER', message);
+  }
+}
+
+/** A waiting call was aborted through its AbortSignal. Same name and code as Node's own AbortError. */
+export class AbortError extends MultiprocError {
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super('ABORT_ERR', message, options);
+  }
+}
+
+/** A guard could not acquire its lock in time. */
+export class TimeoutError extends MultiprocError {
+  constructor(message = 'timed out') {
+    super('ERR_MP_TIMEOUT', message);
+  }
+}
+
+/** A value of the wrong type reached the public API. */
+export class InvalidArgumentError extends MultiprocError {
+  constructor(message: string) {
+    super('ERR_INVALID_ARG_TYPE', message);
+  }
+}
+
+/** A number outside its allowed range (negative or NaN timeouts, semaphore values, ...). */
+export class OutOfRangeError extends MultiprocError {
+  constructor(message: string) {
+    super('ERR_OUT_OF_RANGE', message);
+  }
+}
+
+/** A function that cannot be reached by reference from another process (Python: "Can't pickle local object"). */
+export class PicklingError extends MultiprocError {
+  constructor(message: string) {
+    super('ERR_MP_PICKLING', message);
+  }
+}
+
+/** Queue.get* found nothing in time. */
+export class Empty extends MultiprocError {
+  constructor(message = 'queue is empty') {
+    super('ERR_MP_QUEUE_EMPTY', message);
+  }
+}
+
+/** Queue.put* found no room in time. */
+export class Full extends MultiprocError {
+  constructor(message = 'queue is full') {
+    super('ERR_MP_QUEUE_FULL', message);
+  }
+}
+
+/** A Manager connection presented the wrong authkey. */
+export class AuthenticationError extends MultiprocError {
+  constructor(message = 'digest received was wrong') {
+    super('ERR_MP_AUTHENTICATION', message);
+  }
+}
+
+/** A pool worker died while it ran a task. */
+export class WorkerLostError extends MultiprocError {
+  readonly pid: number | undefined;
+  readonly exitCode: number | null;
+  constructor(message: string, pid: number | undefined, exitCode: number | null) {
+    super('ERR_MP_WORKER_LOST', message);
+    this.pid = pid;
+    this.exitCode = exitCode;
+  }
+}
+
+/** An error raised in another process, carrying that process's stack (Python's RemoteTraceback). */
+export class RemoteError extends MultiprocError {
+  readonly remoteStack: string;
+  constructor(message: string, remoteStack: string, remoteName: string, code?: string) {
+    super(code ?? 'ERR_MP_REMOTE', message);
+    this.remoteStack = remoteStack;
+    Object.defineProperty(this, 'remoteName', { value: remoteName, enumerable: false });
+    this.stack = `${remoteName}: ${message}\n    [remote stack]\n${remoteStack}\n    [local stack]\n${
+      (this.stack ?? '').split('\n').slice(1).join('\n')}`;
+  }
+}
+
+/** An operating-system call failed; `syscall` and `code` (errno name) say which and why. */
+export interface SystemCallError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}

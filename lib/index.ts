@@ -1,0 +1,13 @@
+/** multiproc: Python's multiprocessing model for Node.js, on real OS primitives. */
+export {
+  AbortError, AssertionError, AuthenticationError, BrokenBarrierError, Empty, Full, InvalidArgumentError,
+  MultiprocError, OutOfRangeError, PicklingError, RemoteError, RuntimeError, TimeoutError, ValueError, WorkerLostError,
+} from './errors';
+export type { SystemCallError } from './errors';
+export { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, SemLock } from './synchronize';
+export type { AcquireOptions, AcquireSyncOptions, Guard, WaitOptions, WaitSyncOptions } from './synchronize';
+export { assertSpawning, reduce } from './reduction';
+export type { Reducible, Reduced } from './reduction';
+export type { FunctionRef } from './reference';
+export { activeChildren, cpuCount, currentProcess, parentProcess, Process } from './process';
+export type { ParentProcess, ProcessIdentity, ProcessOptions, Target } from './process';

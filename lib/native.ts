@@ -1,0 +1,49 @@
+/** The native addon, loaded with node-gyp-build (a prebuild when one matches, else build/Release). */
+import * as path from 'node:path';
+
+export interface NativeWaiter {
+  /** true: the wait is abandoned and its callback will not run; false: it finished and the callback is coming. */
+  cancel(): boolean;
+}
+
+export type WaitCallback = (err: Error | null, ready: boolean) => void;
+
+export interface NativeSemaphore {
+  /** Blocks this thread; timeoutMs < 0 waits forever. */
+  wait(timeoutMs: number): boolean;
+  tryWait(): boolean;
+  /**
+   * Waits on a thread of the addon's own; `then`, when given, is posted by that thread as soon as the wait ends
+   * (acquired or timed out), so a notifier blocked in this very process can see it.
+   */
+  waitAsync(timeoutMs: number, callback: WaitCallback, then?: NativeSemaphore): NativeWaiter;
+  /** Posts one unit; with maxValue, posts nothing and returns false when the value is already there. */
+  post(maxValue?: number): boolean;
+  value(): number;
+  /** Windows: the handle's value in process `pid` after DuplicateHandle. */
+  duplicateInto(pid: number): string;
+  close(): void;
+}
+
+export interface NativeSemaphoreClass {
+  create(name: string, value: number, maxValue: number): NativeSemaphore;
+  open(nameOrHandle: string): NativeSemaphore;
+  unlink(name: string): void;
+}
+
+export interface NativeAddon {
+  platform: 'posix' | 'win32';
+  features: { semGetValue: boolean; semTimedWait: boolean };
+  Semaphore: NativeSemaphoreClass;
+  // POSIX descriptors (queues, resource tracker)
+  pipe(): [number, number];
+  setNonBlocking(fd: number, on: boolean): void;
+  closeFd(fd: number): void;
+  poll(fd: number, forWrite: boolean, timeoutMs: number): boolean;
+  pollAsync(fd: number, forWrite: boolean, timeoutMs: number, callback: WaitCallback): NativeWaiter;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const load = require('node-gyp-build') as (dir: string) => unknown;
+
+export const native = load(path.join(__dirname, '..')) as NativeAddon;

@@ -1,0 +1,270 @@
+/**
+ * Processes (CPython's process.py, popen_spawn_posix.py and popen_spawn_win32.py): a child runs Node with the
+ * parent's execArgv and our bootstrap, receives its payload on descriptor 3 and inherited descriptors after it.
+ */
+import { ChildProcess, spawn, SpawnOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FramedSocket } from './connection';
+import { InvalidArgumentError, MultiprocError, ValueError } from './errors';
+import { native } from './native';
+import { dumps, functionReference, SpawningContext, withSpawningContext } from './reduction';
+import * as v8 from 'node:v8';
+import { runningTrackerDescriptor, trackerProcessId } from './resource_tracker';
+import { checkOptions, checkTimeout, describe } from './validate';
+
+export type Target = ((...args: any[]) => unknown) | { module: string; export: string }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface ProcessOptions {
+  /** An exported function (found by reference) or { module, export }. */
+  target: Target;
+  args?: unknown[];
+  name?: string;
+  /** Daemon children are ended when their parent exits. */
+  daemon?: boolean;
+}
+
+/** What every process knows about itself; children receive theirs from the parent. */
+export interface ProcessIdentity {
+  name: string;
+  pid: number;
+  daemon: boolean;
+  /** Shared secret for Manager connections; inherited by children. */
+  authkey: Buffer;
+  /** Position in the process tree: [] for the main process, [1] for its first child, [1, 2] for a grandchild. */
+  identity: number[];
+}
+
+/** The parent as seen from a child. */
+export interface ParentProcess {
+  name: string;
+  pid: number;
+  isAlive(): boolean;
+}
+
+const self: ProcessIdentity = {
+  name: 'MainProcess',
+  pid: process.pid,
+  daemon: false,
+  authkey: randomBytes(32),
+  identity: [],
+};
+let parent: ParentProcess | null = null;
+let childCounter = 0;
+const children = new Set<Process>();
+
+export function currentProcess(): ProcessIdentity {
+  return self;
+}
+
+export function parentProcess(): ParentProcess | null {
+  return parent;
+}
+
+/** Children started by this process that have not exited yet. */
+export function activeChildren(): Process[] {
+  return [...children].filter((p) => p.isAlive());
+}
+
+export function cpuCount(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** @internal called by the bootstrap with what the parent sent. */
+export function adoptIdentity(identity: ProcessIdentity, parentInfo: { name: string; pid: number },
+                              parentAlive: () => boolean): void {
+  Object.assign(self, identity, { pid: process.pid, authkey: Buffer.from(identity.authkey) });
+  parent = { ...parentInfo, isAlive: parentAlive };
+}
+
+// Flags that must not reach a child: they would debug, evaluate or watch instead of running the bootstrap.
+const UNINHERITABLE = /^--?(inspect|debug|eval|print|e$|p$|i$|interactive|check|c$|test|watch)/;
+
+function childExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    if (UNINHERITABLE.test(argv[i])) {
+      if (/^-(e|p)$|^--(eval|print)$/.test(argv[i])) i++; // skip the flag's value too
+      continue;
+    }
+    out.push(argv[i]);
+  }
+  return out;
+}
+
+export const BOOTSTRAP = path.join(__dirname, 'bootstrap.js');
+export const CONTROL_FD = 3;
+
+/** The spawned child and its control channel. @internal */
+export interface Spawned {
+  child: ChildProcess;
+  channel: FramedSocket;
+}
+
+/**
+ * Spawns `script` with `payload` delivered on descriptor 3, reduced inside a spawning context so that Locks,
+ * Queues and the like may travel. Shared by Process, Pool workers, Manager servers and fork(). @internal
+ */
+export function spawnWithInheritance(script: string, scriptArgs: string[], payload: Record<string, unknown>,
+                                     childName: string, identity: number[],
+                                     options: SpawnOptions & { ipc?: boolean } = {}): Spawned {
+  const ctx = new SpawningContext();
+  const trackerFd = runningTrackerDescriptor();
+  const reduceAll = () => withSpawningContext(ctx, () => dumps({
+    ...payload,
+    self: { name: childName, pid: 0, daemon: Boolean(payload.daemon), authkey: self.authkey, identity },
+    parent: { name: self.name, pid: process.pid },
+    tracker: trackerFd === undefined ? null : ctx.passFd(trackerFd),
+  }));
+  const stdio: SpawnOptions['stdio'] = ['inherit', 'inherit', 'inherit', 'pipe'];
+  const spawnOptions = (): SpawnOptions => ({
+    ...options,
+    stdio: [...stdio, ...ctx.fds, ...(options.ipc ? ['ipc' as const] : [])],
+    env: { ...(options.env ?? process.env), MULTIPROC_CONTROL_FD: String(CONTROL_FD) },
+    windowsHide: true,
+  });
+  let data: Buffer;
+  let child: ChildProcess;
+  const argv = [...childExecArgv(), script, ...scriptArgs];
+  if (native.platform === 'win32') {
+    // Handles are duplicated into the child, so it must exist before its payload is reduced.
+    child = spawn(process.execPath, argv, spawnOptions());
+    ctx.pid = child.pid;
+    data = reduceAll();
+  } else {
+    data = reduceAll(); // descriptors found while reducing go into the stdio array
+    child = spawn(process.execPath, argv, spawnOptions());
+  }
+  const channel = new FramedSocket(child.stdio[CONTROL_FD] as import('node:net').Socket);
+  channel.send(data);
+  return { child, channel };
+}
+
+/** Python's exit code convention: the code, or minus the signal number. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return signal ? -(os.constants.signals[signal] ?? 1) : 1;
+}
+
+type State = 'initial' | 'started' | 'stopped';
+
+/** A child process running `target(...args)`: Python's multiprocessing.Process. */
+export class Process {
+  name: string;
+  daemon: boolean;
+  readonly #target: Target;
+  readonly #args: unknown[];
+  readonly #identity: number[];
+  #state: State = 'initial';
+  #child: ChildProcess | undefined;
+  #exitCode: number | null = null;
+  #exited: Promise<void> | undefined;
+
+  constructor(options: ProcessOptions) {
+    const opts = checkOptions<ProcessOptions>(options, 'Process options');
+    if (opts.target === undefined) throw new InvalidArgumentError('Process needs a target');
+    if (opts.args !== undefined && !Array.isArray(opts.args)) {
+      throw new InvalidArgumentError(`Process args must be an array, got ${describe(opts.args)}`);
+    }
+    if (opts.name !== undefined && typeof opts.name !== 'string') throw new InvalidArgumentError('Process name must be a string');
+    if (opts.daemon !== undefined && typeof opts.daemon !== 'boolean') throw new InvalidArgumentError('Process daemon must be a boolean');
+    this.#target = opts.target;
+    this.#args = opts.args ?? [];
+    this.#identity = [...self.identity, ++childCounter];
+    this.name = opts.name ?? `Process-${this.#identity.join(':')}`;
+    this.daemon = opts.daemon ?? false;
+  }
+
+  /**
+   * Spawns the child. Errors found here (an unreachable target, a value that cannot travel) are thrown at once;
+   * the returned promise resolves once the child runs the target, or rejects if it could not load it.
+   */
+  start(): Promise<void> {
+    if (this.#state !== 'initial') throw new ValueError('cannot start a process twice', 'ERR_MP_PROCESS_STATE');
+    if (self.daemon) throw new ValueError('daemonic processes are not allowed to have children', 'ERR_MP_PROCESS_STATE');
+    const target = functionReference(this.#target, 'Process target');
+    const { child, channel } = spawnWithInheritance(BOOTSTRAP, [], { kind: 'process', target, args: this.#args,
+      daemon: this.daemon }, this.name, this.#identity);
+    this.#child = child;
+    this.#state = 'started';
+    children.add(this);
+    if (this.daemon) {
+      child.unref();
+      channel.socket.unref();
+    }
+    this.#exited = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#exitCode = exitCodeOf(code, signal);
+        this.#state = 'stopped';
+        children.delete(this);
+        channel.close();
+        resolve();
+      });
+    });
+    const started = new Promise<void>((resolve, reject) => {
+      channel.once('frame', (frame: Buffer) => {
+        const message = v8.deserialize(frame) as { started?: boolean; error?: { message: string; code: string; stack: string } };
+        if (message.started) return resolve();
+        const err = new MultiprocError(message.error?.code ?? 'ERR_MP_CHILD_START', message.error?.message ?? 'child failed');
+        err.stack = message.error?.stack ?? err.stack;
+        reject(err);
+      });
+      this.#exited!.then(() => reject(new MultiprocError('ERR_MP_CHILD_START',
+        `${this.name} exited with code ${this.#exitCode} before running its target`)));
+    });
+    started.catch(() => undefined); // like Python, a child that fails is reported by its exit code; awaiting is optional
+    return started;
+  }
+
+  /** Resolves when the child has exited, or after `timeoutMs` (then exitCode is still null). */
+  async join(timeoutMs?: number): Promise<void> {
+    const timeout = checkTimeout(timeoutMs, 'join timeout');
+    if (this.#state === 'initial') throw new ValueError('can only join a started process', 'ERR_MP_PROCESS_STATE');
+    if (timeout === undefined) return this.#exited;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#exited, new Promise<void>((resolve) => { timer = setTimeout(resolve, timeout); })]);
+    clearTimeout(timer);
+  }
+
+  isAlive(): boolean {
+    return this.#state === 'started';
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** null while running; the exit code, or minus the signal that ended it. */
+  get exitCode(): number | null {
+    return this.#exitCode;
+  }
+
+  /** Sends SIGTERM (Windows: TerminateProcess). */
+  terminate(): void {
+    this.#signal('SIGTERM');
+  }
+
+  /** Sends SIGKILL. */
+  kill(): void {
+    this.#signal('SIGKILL');
+  }
+
+  #signal(signal: NodeJS.Signals): void {
+    if (this.#state === 'started') this.#child!.kill(signal);
+  }
+
+  toString(): string {
+    const status = this.#state === 'initial' ? 'initial' : this.#state === 'started' ? 'started' : `stopped exitcode=${this.#exitCode}`;
+    return `<Process name='${this.name}' ${this.pid ? `pid=${this.pid} ` : ''}${status}${this.daemon ? ' daemon' : ''}>`;
+  }
+}
+
+// Daemon children go with their parent, as in Python; others are waited for by Node's own event loop.
+process.on('exit', () => {
+  for (const p of children) if (p.daemon) p.terminate();
+});
+
+/** For tests and diagnostics: the resource tracker started by this process, if any. */
+export { trackerProcessId };

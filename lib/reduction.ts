@@ -1,0 +1,220 @@
+/**
+ * How values cross a process boundary (CPython's reduction.py and the spawning half of context.py).
+ *
+ * A reduce pass replaces library objects, and user objects implementing `[reduce]`, with descriptors; the result
+ * goes through v8.serialize (structured clone: nothing runs on the receiving side but our rebuilders). Objects that
+ * live in the kernel (semaphores, pipes) reduce only inside a spawning context, i.e. while a child is being
+ * spawned and can still be handed descriptors and handles: anywhere else `assertSpawning` throws Python's error.
+ */
+import * as v8 from 'node:v8';
+import { PicklingError, RuntimeError } from './errors';
+import type { NativeSemaphore } from './native';
+import { loadReference, loadReferenceSync, referenceOf, ResolvedRef } from './reference';
+import { describe } from './validate';
+
+/** Implement `[reduce]()` to make a class travel: return [rebuild function (exported), constructor arguments]. */
+export const reduce: unique symbol = Symbol.for('multiproc.reduce') as never;
+
+export type Reduced = [rebuild: unknown, args: unknown[]];
+export interface Reducible {
+  [reduce](): Reduced;
+}
+
+/** The first descriptor a child receives beyond stdin/stdout/stderr and the control channel (fd 3). */
+export const FIRST_PASSED_FD = 4;
+
+/** Collects what a child being spawned must receive besides the payload: descriptors (POSIX) and handles (Windows). */
+export class SpawningContext {
+  /** Parent-side descriptors, in the order they go into the spawn stdio array from FIRST_PASSED_FD on. */
+  readonly fds: number[] = [];
+  /** Windows: the child's pid, known before the payload is reduced (handles are duplicated into it). */
+  pid: number | undefined;
+
+  /** Returns the descriptor number the child will see for `fd`. */
+  passFd(fd: number): number {
+    let index = this.fds.indexOf(fd);
+    if (index < 0) index = this.fds.push(fd) - 1;
+    return FIRST_PASSED_FD + index;
+  }
+
+  duplicateHandle(sem: NativeSemaphore): string {
+    if (this.pid === undefined) throw new RuntimeError('handles can only be duplicated once the child exists');
+    return sem.duplicateInto(this.pid);
+  }
+}
+
+let current: SpawningContext | null = null;
+
+/** Runs `fn` with `ctx` as the open spawning context. */
+export function withSpawningContext<T>(ctx: SpawningContext, fn: () => T): T {
+  const previous = current;
+  current = ctx;
+  try {
+    return fn();
+  } finally {
+    current = previous;
+  }
+}
+
+export function spawningContext(): SpawningContext {
+  if (!current) throw new RuntimeError('no spawning context is open');
+  return current;
+}
+
+export function isSpawning(): boolean {
+  return current !== null;
+}
+
+/**
+ * Python's assert_spawning: kernel objects may only travel while a child is being spawned.
+ * With `always`, throws even then (used by the guard that stops other serializers).
+ */
+export function assertSpawning(obj: object, always = false): void {
+  if (current === null || always) {
+    throw new RuntimeError(`${obj.constructor.name} objects should only be shared between processes through inheritance`);
+  }
+}
+
+// --- rebuilders -----------------------------------------------------------------------------------------------
+
+type Rebuilder = (...args: any[]) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+const rebuilders = new Map<string, Rebuilder>();
+
+/** Library classes register their rebuild function under a stable id. */
+export function registerRebuilder(id: string, rebuild: Rebuilder): void {
+  rebuilders.set(id, rebuild);
+}
+
+/**
+ * A function travelling by reference (Process targets, Pool tasks and initializers, Barrier actions): it reduces to
+ * the module and export that hold it, and rebuilds as the function loaded on the other side.
+ */
+export function functionReference(fn: unknown, role: string): Reducible {
+  const ref = referenceOf(fn, role);
+  return { [reduce]: () => [REBUILD_FUNCTION, [ref]] };
+}
+
+const REBUILD_FUNCTION = 'multiproc.function';
+registerRebuilder(REBUILD_FUNCTION, (ref: ResolvedRef) => loadReferenceSync(ref));
+
+const MARK = '$multiproc.reduced';
+type Marker = { [MARK]: [rebuild: string | ResolvedRef, args: unknown[]] };
+
+// --- the passes -------------------------------------------------------------------------------------------------
+
+/** Replaces reducible objects with markers; everything else is copied as structured clone would see it. */
+export function reduceValue(value: unknown): unknown {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')) {
+    return value;
+  }
+  return reduceWalk(value, new Map());
+}
+
+function reduceWalk(value: unknown, memo: Map<object, unknown>): unknown {
+  if (value === null || value === undefined) return value;
+  const type = typeof value;
+  if (type === 'symbol' || type === 'function') {
+    throw new PicklingError(`cannot send ${describe(value)} to another process: ${type}s are not serializable` +
+      (type === 'function' ? ' (send data; functions travel only as a Process target or a Pool task)' : ''));
+  }
+  if (type !== 'object') return value;
+  const obj = value as object;
+  const seen = memo.get(obj);
+  if (seen !== undefined) return seen;
+  const reducer = (obj as Partial<Reducible>)[reduce];
+  if (typeof reducer === 'function') {
+    const [rebuild, args] = reducer.call(obj) as Reduced;
+    const marker: Marker = { [MARK]: [typeof rebuild === 'string' ? rebuild : referenceOf(rebuild, 'a reduce function'), []] };
+    memo.set(obj, marker);
+    marker[MARK][1] = reduceWalk(args, memo) as unknown[];
+    return marker;
+  }
+  if (Array.isArray(obj)) {
+    const out: unknown[] = new Array(obj.length);
+    memo.set(obj, out);
+    for (let i = 0; i < obj.length; i++) out[i] = reduceWalk(obj[i], memo);
+    return out;
+  }
+  if (obj instanceof Map) {
+    const out = new Map();
+    memo.set(obj, out);
+    for (const [k, v] of obj) out.set(reduceWalk(k, memo), reduceWalk(v, memo));
+    return out;
+  }
+  if (obj instanceof Set) {
+    const out = new Set();
+    memo.set(obj, out);
+    for (const v of obj) out.add(reduceWalk(v, memo));
+    return out;
+  }
+  if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer || obj instanceof Date || obj instanceof RegExp ||
+      obj instanceof Error || obj instanceof Boolean || obj instanceof Number || obj instanceof String) {
+    return obj; // v8.serialize handles these itself
+  }
+  const out: Record<string, unknown> = {};
+  memo.set(obj, out);
+  for (const key of Object.keys(obj)) out[key] = reduceWalk((obj as Record<string, unknown>)[key], memo);
+  return out;
+}
+
+/** Replaces markers with rebuilt objects, in place (the value is a fresh deserialized copy). */
+export function rebuildValue(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  return rebuildWalk(value, new Map());
+}
+
+function rebuildWalk(value: unknown, memo: Map<object, unknown>): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  const obj = value as object;
+  if (memo.has(obj)) return memo.get(obj);
+  if (Object.prototype.hasOwnProperty.call(obj, MARK)) {
+    const [rebuild, rawArgs] = (obj as Marker)[MARK];
+    memo.set(obj, undefined); // a marker reachable from its own arguments would be a cycle through a constructor
+    const args = rebuildWalk(rawArgs, memo) as unknown[];
+    const fn = typeof rebuild === 'string' ? rebuilders.get(rebuild) : loadReferenceSync(rebuild);
+    if (!fn) throw new PicklingError(`no rebuilder registered for ${String(rebuild)}`);
+    const result = fn(...args);
+    memo.set(obj, result);
+    return result;
+  }
+  memo.set(obj, obj);
+  if (Array.isArray(obj)) {
+    for (let i = 0; i < obj.length; i++) obj[i] = rebuildWalk(obj[i], memo);
+  } else if (obj instanceof Map) {
+    const entries = [...obj].map(([k, v]) => [rebuildWalk(k, memo), rebuildWalk(v, memo)] as const);
+    obj.clear();
+    for (const [k, v] of entries) obj.set(k, v);
+  } else if (obj instanceof Set) {
+    const items = [...obj].map((v) => rebuildWalk(v, memo));
+    obj.clear();
+    for (const v of items) obj.add(v);
+  } else if (Object.getPrototypeOf(obj) === Object.prototype) {
+    const rec = obj as Record<string, unknown>;
+    for (const key of Object.keys(rec)) rec[key] = rebuildWalk(rec[key], memo);
+  }
+  return obj;
+}
+
+/** Loads (imports) every user rebuild function a deserialized value refers to, so rebuildValue can run. */
+export async function preloadRebuilders(value: unknown, seen = new Set<object>()): Promise<void> {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return;
+  seen.add(value);
+  if (Object.prototype.hasOwnProperty.call(value, MARK)) {
+    const [rebuild, args] = (value as Marker)[MARK];
+    if (typeof rebuild !== 'string') await loadReference(rebuild);
+    else if (rebuild === REBUILD_FUNCTION) await loadReference(args[0] as ResolvedRef);
+  }
+  const children = value instanceof Map ? [...value.keys(), ...value.values()] : value instanceof Set ? [...value]
+    : Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype ? Object.values(value) : [];
+  for (const child of children) await preloadRebuilders(child, seen);
+}
+
+/** reduce + v8.serialize. */
+export function dumps(value: unknown): Buffer {
+  return v8.serialize(reduceValue(value));
+}
+
+/** v8.deserialize + rebuild. */
+export function loads(data: Uint8Array): unknown {
+  return rebuildValue(v8.deserialize(data));
+}

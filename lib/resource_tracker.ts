@@ -1,0 +1,90 @@
+/**
+ * The resource tracker: a small detached process that unlinks the named semaphores of a process tree once every
+ * process of that tree is gone, however they died (CPython's resource_tracker, without its polling).
+ *
+ * Every process of the tree holds the write end of one pipe (children inherit it through the spawn stdio array),
+ * registers each name it creates before handing it out, and unregisters it when it unlinks it itself. The tracker
+ * holds only the read end: end-of-file means the last writer is gone, so whatever is still registered leaked.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { native } from './native';
+
+let trackerFd: number | undefined;
+let trackerPid: number | undefined;
+
+/** Adopts the tracker pipe inherited from the parent (done by the child bootstrap). */
+export function adoptTracker(fd: number): void {
+  trackerFd = fd;
+}
+
+/** The write end to hand to children, starting the tracker on first use. */
+export function trackerDescriptor(): number {
+  if (trackerFd === undefined) {
+    const [readFd, writeFd] = native.pipe();
+    const child = spawn(process.execPath, [__filename], {
+      stdio: [readFd, 'ignore', 'ignore'],
+      detached: true, // its own session: a Ctrl-C or a group kill aimed at the tree must not take it down too
+      windowsHide: true,
+    });
+    native.closeFd(readFd);
+    child.unref();
+    trackerPid = child.pid;
+    trackerFd = writeFd;
+  }
+  return trackerFd;
+}
+
+/** The write end if a tracker already serves this process (children then share it). */
+export function runningTrackerDescriptor(): number | undefined {
+  return trackerFd;
+}
+
+/** The tracker's pid when this process started it (for tests and diagnostics). */
+export function trackerProcessId(): number | undefined {
+  return trackerPid;
+}
+
+export function register(name: string): void {
+  send(trackerDescriptor(), `R${name}\n`); // one short write: atomic, and done before anyone can die
+}
+
+export function unregister(name: string): void {
+  if (trackerFd !== undefined) send(trackerFd, `U${name}\n`);
+}
+
+function send(fd: number, line: string): void {
+  try {
+    fs.writeSync(fd, line);
+  } catch (err) {
+    // The tracker was killed from outside: names still get unlinked by their creators' exit hooks.
+    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+  }
+}
+
+function main(): void {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
+  const names = new Set<string>();
+  let pending = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk: string) => {
+    const lines = (pending + chunk).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line[0] === 'R') names.add(line.slice(1));
+      else if (line[0] === 'U') names.delete(line.slice(1));
+    }
+  });
+  process.stdin.on('end', () => {
+    for (const name of names) {
+      try {
+        native.Semaphore.unlink(name);
+      } catch {
+        // already unlinked by its creator's exit hook racing with us: nothing left to do
+      }
+    }
+    process.exit(0);
+  });
+}
+
+if (require.main === module) main();

@@ -1,0 +1,242 @@
+/**
+ * SemLock: one OS semaphore with Python's acquire/release rules (CPython's _multiprocessing.SemLock).
+ * The OS object comes from the addon; naming, tracking, ownership and reduction are decided here.
+ */
+import { randomBytes } from 'node:crypto';
+import { threadId } from 'node:worker_threads';
+import { AssertionError, ValueError } from './errors';
+import { native, NativeSemaphore } from './native';
+import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
+import * as tracker from './resource_tracker';
+import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
+
+export const RECURSIVE_MUTEX = 0;
+export const SEMAPHORE = 1;
+/** Linux's SEM_VALUE_MAX (INT_MAX); also what Windows accepts as a maximum count. */
+export const SEM_VALUE_MAX = 0x7fffffff;
+
+export interface AcquireOptions {
+  /** false: return at once with the result of one try. Default true. */
+  blocking?: boolean;
+  /** Milliseconds to wait at most; undefined waits forever. */
+  timeout?: number;
+  /** Rejects the pending acquire with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export type AcquireSyncOptions = Omit<AcquireOptions, 'signal'>;
+
+const isWindows = native.platform === 'win32';
+
+/** A named (POSIX) or unnamed (Windows) OS semaphore owned by this process: created, tracked, unlinked. */
+export class OsSemaphore {
+  readonly sem: NativeSemaphore;
+  readonly name: string;
+  #creator: boolean;
+
+  private constructor(sem: NativeSemaphore, name: string, creator: boolean) {
+    this.sem = sem;
+    this.name = name;
+    this.#creator = creator;
+    if (creator && !isWindows) createdHere.add(this);
+  }
+
+  static create(value: number, maxValue: number): OsSemaphore {
+    for (;;) {
+      // "/mp-" and 8 random characters, as CPython: unpredictable, and within macOS's 31-character limit
+      const name = isWindows ? '' : `/mp-${randomBytes(6).toString('base64url')}`;
+      if (!isWindows) tracker.register(name); // before the name exists, so no death can leak it
+      try {
+        return new OsSemaphore(native.Semaphore.create(name, value, maxValue), name, true);
+      } catch (err) {
+        if (!isWindows) tracker.unregister(name);
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+  }
+
+  /** Opens what a parent handed over: POSIX by name, Windows by the handle value duplicated into this process. */
+  static open(nameOrHandle: string): OsSemaphore {
+    return new OsSemaphore(native.Semaphore.open(nameOrHandle), isWindows ? '' : nameOrHandle, false);
+  }
+
+  /** What a child needs to open this semaphore; valid only inside a spawning context. */
+  descriptor(): string {
+    return isWindows ? spawningContext().duplicateHandle(this.sem) : this.name;
+  }
+
+  /** Removes the name (the creator only); processes that opened it keep using it. */
+  unlink(): void {
+    if (!this.#creator) return;
+    this.#creator = false;
+    createdHere.delete(this);
+    try {
+      native.Semaphore.unlink(this.name);
+    } finally {
+      tracker.unregister(this.name);
+    }
+  }
+}
+
+// Names this process created and still owns: unlinked when it exits normally (the tracker covers the rest).
+const createdHere = new Set<OsSemaphore>();
+process.on('exit', () => {
+  for (const sem of [...createdHere]) {
+    try {
+      sem.unlink();
+    } catch {
+      // already gone (e.g. removed by hand): nothing to clean
+    }
+  }
+});
+
+function currentOwner(): number {
+  return threadId;
+}
+
+/**
+ * The core of every synchronization primitive. `count` and `owner` are per-process bookkeeping, as in CPython:
+ * they tell whether this process (thread) holds the lock, for RLock recursion and Condition.wait.
+ */
+export class SemLock {
+  /** @internal */ readonly _os: OsSemaphore;
+  /** @internal */ readonly _kind: number;
+  /** @internal */ readonly _maxvalue: number;
+  #count = 0;
+  #owner = -1;
+
+  /** @internal */
+  constructor(kind: number, value: number, maxvalue: number, rebuilt?: OsSemaphore) {
+    this._kind = kind;
+    this._maxvalue = maxvalue;
+    this._os = rebuilt ?? OsSemaphore.create(value, maxvalue);
+    defineInheritanceGuard(this);
+  }
+
+  /** @internal true when this process (thread) holds it: CPython's SemLock._is_mine(). */
+  _isMine(): boolean {
+    return this.#count > 0 && this.#owner === currentOwner();
+  }
+
+  /** @internal how many times this process holds it: CPython's SemLock._count(). */
+  _count(): number {
+    return this.#count;
+  }
+
+  #acquired(): true {
+    this.#count++;
+    this.#owner = currentOwner();
+    return true;
+  }
+
+  /** Blocks the calling thread, like Python's acquire(). Returns whether the lock was acquired. */
+  acquireSync(options?: AcquireSyncOptions): boolean {
+    const { blocking: rawBlocking, timeout: rawTimeout } = checkOptions<AcquireSyncOptions>(options, 'acquireSync options');
+    const blocking = checkBoolean(rawBlocking, 'blocking', true);
+    const timeout = checkTimeout(rawTimeout);
+    if (this._kind === RECURSIVE_MUTEX && this._isMine()) return this.#acquired();
+    const sem = this._os.sem;
+    const ok = !blocking ? sem.tryWait() : sem.wait(timeout === undefined ? -1 : Math.ceil(timeout));
+    return ok ? this.#acquired() : false;
+  }
+
+  /**
+   * Waits without blocking the event loop (on a thread of the addon's own, not libuv's pool).
+   * Resolves true when acquired, false when `blocking` is false or `timeout` passed first.
+   */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    try {
+      const opts = checkOptions<AcquireOptions>(options, 'acquire options');
+      const blocking = checkBoolean(opts.blocking, 'blocking', true);
+      const timeout = checkTimeout(opts.timeout);
+      const signal = checkSignal(opts.signal);
+      if (signal?.aborted) return Promise.reject(abortReason(signal));
+      if (this._kind === RECURSIVE_MUTEX && this._isMine()) return Promise.resolve(this.#acquired());
+      const sem = this._os.sem;
+      if (sem.tryWait()) return Promise.resolve(this.#acquired());
+      if (!blocking || timeout === 0) return Promise.resolve(false);
+      return waitAsync(sem, timeout, signal).then((ok) => (ok ? this.#acquired() : false));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  release(): void {
+    if (this._kind === RECURSIVE_MUTEX) {
+      if (!this._isMine()) throw new AssertionError('attempt to release recursive lock not owned by thread');
+      if (this.#count > 1) {
+        this.#count--;
+        return;
+      }
+    }
+    const limit = this._maxvalue === SEM_VALUE_MAX ? undefined : this._maxvalue;
+    if (!this._os.sem.post(limit)) throw new ValueError('semaphore or lock released too many times');
+    if (this.#count > 0) this.#count--;
+  }
+
+  /** @internal the current value where the platform can tell (not macOS). */
+  _getValue(): number {
+    return this._os.sem.value();
+  }
+
+  [reduce](): Reduced {
+    assertSpawning(this);
+    return [REBUILD_SEMLOCK, [this.constructor.name, this._kind, this._maxvalue, this._os.descriptor()]];
+  }
+}
+
+/**
+ * Waits on a waiter thread; settles exactly once. `then` is posted by that thread when the wait ends.
+ * `onAbort` runs when the signal wins the race, in place of `then`.
+ * @internal
+ */
+export function waitAsync(sem: NativeSemaphore, timeout: number | undefined, signal: AbortSignal | undefined,
+                          then?: NativeSemaphore, onAbort?: () => void): Promise<boolean> {
+  return new Promise<boolean>((resolve, reject) => {
+    let onAbortSignal: (() => void) | undefined;
+    const waiter = sem.waitAsync(timeout === undefined ? -1 : Math.ceil(timeout), (err, ok) => {
+      if (onAbortSignal) signal!.removeEventListener('abort', onAbortSignal);
+      if (err) reject(err);
+      else resolve(ok);
+    }, then);
+    if (signal) {
+      onAbortSignal = () => {
+        if (!waiter.cancel()) return; // too late: the result is already on its way
+        onAbort?.();
+        reject(abortReason(signal));
+      };
+      signal.addEventListener('abort', onAbortSignal, { once: true });
+    }
+  });
+}
+
+/**
+ * Library objects carry an enumerable accessor that throws Python's RuntimeError, so that every serializer that
+ * walks them (JSON.stringify, structuredClone, v8.serialize, process.send, worker.postMessage) fails loudly
+ * instead of delivering a dead copy. Our own reduce pass handles these objects before it would look inside.
+ * @internal
+ */
+export function defineInheritanceGuard(obj: object): void {
+  Object.defineProperty(obj, 'sharedThroughInheritanceOnly', {
+    enumerable: true,
+    get(this: object) {
+      assertSpawning(this, true);
+      return true;
+    },
+  });
+}
+
+const REBUILD_SEMLOCK = 'multiproc.SemLock';
+type SemLockFactory = (os: OsSemaphore, maxvalue: number) => SemLock;
+const semlockClasses = new Map<string, SemLockFactory>();
+
+/** Classes built on SemLock register how a child rebuilds them around an opened semaphore. */
+export function registerSemLockClass(name: string, factory: SemLockFactory): void {
+  semlockClasses.set(name, factory);
+}
+
+registerRebuilder(REBUILD_SEMLOCK, (className: string, _kind: number, maxvalue: number, descriptor: string) => {
+  const factory = semlockClasses.get(className);
+  if (!factory) throw new ValueError(`unknown SemLock class ${className}`);
+  return factory(OsSemaphore.open(descriptor), maxvalue);
+});

@@ -1,0 +1,549 @@
+/**
+ * Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event and Barrier across processes (CPython's
+ * synchronize.py). Every blocking method has an async form that never blocks the event loop and a Sync twin that
+ * blocks the calling thread like Python.
+ */
+import { inspect } from 'node:util';
+import { AssertionError, BrokenBarrierError, InvalidArgumentError, TimeoutError, ValueError } from './errors';
+import { assertSpawning, functionReference, reduce, Reduced, registerRebuilder } from './reduction';
+import {
+  AcquireOptions, AcquireSyncOptions, defineInheritanceGuard, OsSemaphore, RECURSIVE_MUTEX, registerSemLockClass,
+  SEM_VALUE_MAX, SEMAPHORE, SemLock, waitAsync,
+} from './semlock';
+import { checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
+import { native } from './native';
+
+export type { AcquireOptions, AcquireSyncOptions } from './semlock';
+export { SemLock } from './semlock';
+
+export interface WaitOptions {
+  /** Milliseconds to wait at most; undefined waits forever. */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+export type WaitSyncOptions = Omit<WaitOptions, 'signal'>;
+
+/** Held while in scope: `using guard = lock.guardSync()` or `await using guard = await lock.guard()`. */
+export interface Guard extends Disposable {
+  release(): void;
+}
+
+interface Acquirable {
+  acquire(options?: AcquireOptions): Promise<boolean>;
+  acquireSync(options?: AcquireSyncOptions): boolean;
+  release(): void;
+}
+
+function makeGuard(lock: Acquirable): Guard {
+  let held = true;
+  const release = () => {
+    if (!held) return;
+    held = false;
+    lock.release();
+  };
+  return { release, [Symbol.dispose]: release };
+}
+
+async function guardOf(lock: Acquirable, options?: AcquireOptions): Promise<Guard> {
+  if (!(await lock.acquire(options))) throw new TimeoutError(`could not acquire ${lock.constructor.name} in time`);
+  return makeGuard(lock);
+}
+
+function guardSyncOf(lock: Acquirable, options?: AcquireSyncOptions): Guard {
+  if (!lock.acquireSync(options)) throw new TimeoutError(`could not acquire ${lock.constructor.name} in time`);
+  return makeGuard(lock);
+}
+
+/** Adds guard()/guardSync() and a readable inspect() to SemLock classes. */
+abstract class GuardedSemLock extends SemLock {
+  /** Acquires (waiting as acquire() does) and returns a guard that releases on dispose; TimeoutError if not acquired. */
+  guard(options?: AcquireOptions): Promise<Guard> {
+    return guardOf(this, options);
+  }
+
+  guardSync(options?: AcquireSyncOptions): Guard {
+    return guardSyncOf(this, options);
+  }
+
+  [inspect.custom](): string {
+    return `<${this.constructor.name}(${this.describeState()})>`;
+  }
+
+  protected abstract describeState(): string;
+}
+
+/** A non-recursive lock: Python's multiprocessing.Lock. Any process may release it. */
+export class Lock extends GuardedSemLock {
+  constructor(/** @internal */ rebuilt?: OsSemaphore) {
+    super(SEMAPHORE, 1, 1, rebuilt instanceof OsSemaphore ? rebuilt : undefined);
+  }
+
+  protected describeState(): string {
+    return this._isMine() ? 'owner=this process' : 'owner=unknown';
+  }
+}
+
+/** A recursive lock: the owning process (thread) may acquire it again; only the owner may release it. */
+export class RLock extends GuardedSemLock {
+  constructor(/** @internal */ rebuilt?: OsSemaphore) {
+    super(RECURSIVE_MUTEX, 1, 1, rebuilt instanceof OsSemaphore ? rebuilt : undefined);
+  }
+
+  protected describeState(): string {
+    return this._isMine() ? `owner=this process, count=${this._count()}` : 'owner=unknown';
+  }
+}
+
+function checkInitialValue(value: unknown): number {
+  if (typeof value !== 'number') throw new InvalidArgumentError(`semaphore initial value must be a number, got ${typeof value}`);
+  if (!Number.isInteger(value) || value < 0) throw new ValueError('semaphore initial value must be >= 0');
+  return checkInteger(value, 'semaphore initial value', 0, SEM_VALUE_MAX);
+}
+
+/** A counting semaphore: Python's multiprocessing.Semaphore. */
+export class Semaphore extends GuardedSemLock {
+  constructor(value = 1, /** @internal */ rebuilt?: OsSemaphore, /** @internal */ maxvalue = SEM_VALUE_MAX) {
+    const os = rebuilt instanceof OsSemaphore ? rebuilt : undefined;
+    super(SEMAPHORE, os ? 0 : checkInitialValue(value), maxvalue, os);
+  }
+
+  /** The current value (not available on macOS, like Python's get_value()). */
+  getValue(): number {
+    return this._getValue();
+  }
+
+  protected describeState(): string {
+    return native.features.semGetValue ? `value=${this.getValue()}` : 'value=unknown';
+  }
+}
+
+/** A semaphore that refuses to be released above its initial value. */
+export class BoundedSemaphore extends Semaphore {
+  constructor(value = 1, /** @internal */ rebuilt?: OsSemaphore, /** @internal */ maxvalue?: number) {
+    const os = rebuilt instanceof OsSemaphore ? rebuilt : undefined;
+    super(os ? 0 : value, os, os ? maxvalue : checkInitialValue(value));
+  }
+
+  protected override describeState(): string {
+    return `${super.describeState()}, maxvalue=${this._maxvalue}`;
+  }
+}
+
+registerSemLockClass('Lock', (os) => new Lock(os));
+registerSemLockClass('RLock', (os) => new RLock(os));
+registerSemLockClass('Semaphore', (os) => new Semaphore(0, os));
+registerSemLockClass('BoundedSemaphore', (os, maxvalue) => new BoundedSemaphore(0, os, maxvalue));
+
+type AnyLock = Lock | RLock;
+
+/**
+ * A condition variable over processes, with CPython's algorithm: a sleeper count, a woken count and a wait
+ * semaphore. A sleeper's waiter thread posts "woken" itself, so notify() never depends on any event loop.
+ */
+export class Condition {
+  /** @internal */ readonly _lock: AnyLock;
+  readonly #sleeping: Semaphore;
+  readonly #woken: Semaphore;
+  readonly #wait: Semaphore;
+  /** Internal conditions (Event, Barrier) hold their lock only in synchronous sections, so re-acquire without waiting. */
+  readonly #briefLock: boolean;
+
+  constructor(lock?: AnyLock, /** @internal */ internal?: { parts?: Semaphore[]; briefLock?: boolean }) {
+    if (lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)) {
+      throw new InvalidArgumentError('Condition lock must be a Lock or an RLock');
+    }
+    this._lock = lock ?? new RLock();
+    [this.#sleeping, this.#woken, this.#wait] = internal?.parts ?? [new Semaphore(0), new Semaphore(0), new Semaphore(0)];
+    this.#briefLock = internal?.briefLock ?? false;
+    defineInheritanceGuard(this);
+  }
+
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    return this._lock.acquire(options);
+  }
+
+  acquireSync(options?: AcquireSyncOptions): boolean {
+    return this._lock.acquireSync(options);
+  }
+
+  release(): void {
+    this._lock.release();
+  }
+
+  guard(options?: AcquireOptions): Promise<Guard> {
+    return guardOf(this, options);
+  }
+
+  guardSync(options?: AcquireSyncOptions): Guard {
+    return guardSyncOf(this, options);
+  }
+
+  /** Releases the lock, waits for a notify (or the timeout), re-acquires the lock. Resolves false on timeout. */
+  async wait(options?: WaitOptions): Promise<boolean> {
+    const opts = checkOptions<WaitOptions>(options, 'wait options');
+    const timeout = checkTimeout(opts.timeout);
+    const signal = checkSignal(opts.signal);
+    const count = this.#beginWait();
+    try {
+      return await waitAsync(this.#wait._os.sem, timeout, signal, this.#woken._os.sem, () => this.#woken.release());
+    } finally {
+      if (this.#briefLock) this.#reacquireSync(count);
+      else for (let i = 0; i < count; i++) await this._lock.acquire();
+    }
+  }
+
+  waitSync(options?: WaitSyncOptions): boolean {
+    const timeout = checkTimeout(checkOptions<WaitSyncOptions>(options, 'waitSync options').timeout);
+    const count = this.#beginWait();
+    try {
+      return this.#wait._os.sem.wait(timeout === undefined ? -1 : Math.ceil(timeout));
+    } finally {
+      this.#woken.release();
+      this.#reacquireSync(count);
+    }
+  }
+
+  #beginWait(): number {
+    if (!this._lock._isMine()) throw new AssertionError('must acquire() condition before using wait()');
+    this.#sleeping.release();
+    const count = this._lock._count();
+    for (let i = 0; i < count; i++) this._lock.release();
+    return count;
+  }
+
+  #reacquireSync(count: number): void {
+    for (let i = 0; i < count; i++) this._lock.acquireSync();
+  }
+
+  /** Waits until `predicate()` is truthy (checked under the lock), or the timeout passes; returns its last value. */
+  async waitFor<T>(predicate: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+    const opts = checkOptions<WaitOptions>(options, 'waitFor options');
+    const timeout = checkTimeout(opts.timeout);
+    checkSignal(opts.signal);
+    const end = timeout === undefined ? undefined : performance.now() + timeout;
+    let result = await predicate();
+    while (!result) {
+      const left = end === undefined ? undefined : end - performance.now();
+      if (left !== undefined && left <= 0) break;
+      await this.wait({ timeout: left, signal: opts.signal });
+      result = await predicate();
+    }
+    return result;
+  }
+
+  waitForSync<T>(predicate: () => T, options?: WaitSyncOptions): T {
+    const timeout = checkTimeout(checkOptions<WaitSyncOptions>(options, 'waitForSync options').timeout);
+    const end = timeout === undefined ? undefined : performance.now() + timeout;
+    let result = predicate();
+    while (!result) {
+      const left = end === undefined ? undefined : end - performance.now();
+      if (left !== undefined && left <= 0) break;
+      this.waitSync({ timeout: left });
+      result = predicate();
+    }
+    return result;
+  }
+
+  /** Wakes up to `n` waiters (in any process) and returns once they are awake. */
+  notify(n = 1): void {
+    checkInteger(n, 'n', 0);
+    if (!this._lock._isMine()) throw new AssertionError('lock is not owned');
+    const wait = this.#wait._os.sem;
+    const sleeping = this.#sleeping._os.sem;
+    const woken = this.#woken._os.sem;
+    if (wait.tryWait()) throw new AssertionError('notify: wait semaphore was not zero');
+    // Sleepers that timed out since the last notify: take them off the sleeping count.
+    while (woken.tryWait()) {
+      if (!sleeping.tryWait()) throw new AssertionError('notify: Bug in sleeping_count.acquire - res should not be False');
+    }
+    let sleepers = 0;
+    while (sleepers < n && sleeping.tryWait()) {
+      wait.post();
+      sleepers++;
+    }
+    if (sleepers) {
+      for (let i = 0; i < sleepers; i++) woken.wait(-1);
+      while (wait.tryWait()) {
+        // re-zero: a sleeper may have timed out after it was counted
+      }
+    }
+  }
+
+  notifyAll(): void {
+    this.notify(Number.MAX_SAFE_INTEGER);
+  }
+
+  [reduce](): Reduced {
+    assertSpawning(this);
+    return [REBUILD_CONDITION, [this._lock, this.#sleeping, this.#woken, this.#wait, this.#briefLock]];
+  }
+
+  [inspect.custom](): string {
+    return `<Condition(${inspect(this._lock)})>`;
+  }
+}
+
+const REBUILD_CONDITION = 'multiproc.Condition';
+registerRebuilder(REBUILD_CONDITION, (lock: AnyLock, sleeping: Semaphore, woken: Semaphore, wait: Semaphore, briefLock: boolean) =>
+  new Condition(lock, { parts: [sleeping, woken, wait], briefLock }));
+
+/** A flag processes can wait for: Python's multiprocessing.Event. */
+export class Event {
+  readonly #cond: Condition;
+  readonly #flag: Semaphore;
+
+  constructor(/** @internal */ parts?: [Condition, Semaphore]) {
+    [this.#cond, this.#flag] = Array.isArray(parts) ? parts : [new Condition(new Lock(), { briefLock: true }), new Semaphore(0)];
+    defineInheritanceGuard(this);
+  }
+
+  isSet(): boolean {
+    using _held = this.#cond.guardSync();
+    return this.#peek();
+  }
+
+  set(): void {
+    using _held = this.#cond.guardSync();
+    this.#flag._os.sem.tryWait();
+    this.#flag.release();
+    this.#cond.notifyAll();
+  }
+
+  clear(): void {
+    using _held = this.#cond.guardSync();
+    this.#flag._os.sem.tryWait();
+  }
+
+  /** Resolves true once the flag is set, false if the timeout passes first. */
+  async wait(options?: WaitOptions): Promise<boolean> {
+    const opts = checkOptions<WaitOptions>(options, 'wait options');
+    checkTimeout(opts.timeout);
+    checkSignal(opts.signal);
+    using _held = this.#cond.guardSync();
+    if (this.#peek()) return true;
+    await this.#cond.wait(opts);
+    return this.#peek();
+  }
+
+  waitSync(options?: WaitSyncOptions): boolean {
+    const opts = checkOptions<WaitSyncOptions>(options, 'waitSync options');
+    checkTimeout(opts.timeout);
+    using _held = this.#cond.guardSync();
+    if (this.#peek()) return true;
+    this.#cond.waitSync(opts);
+    return this.#peek();
+  }
+
+  #peek(): boolean {
+    if (!this.#flag._os.sem.tryWait()) return false;
+    this.#flag.release();
+    return true;
+  }
+
+  [reduce](): Reduced {
+    assertSpawning(this);
+    return [REBUILD_EVENT, [this.#cond, this.#flag]];
+  }
+
+  [inspect.custom](): string {
+    return `<Event(${this.isSet() ? 'set' : 'unset'})>`;
+  }
+}
+
+const REBUILD_EVENT = 'multiproc.Event';
+registerRebuilder(REBUILD_EVENT, (cond: Condition, flag: Semaphore) => new Event([cond, flag]));
+
+/** A small integer kept in a semaphore's value; read and written only under the owner's lock. */
+class SemCounter {
+  constructor(readonly sem: Semaphore) {}
+
+  get(): number {
+    const os = this.sem._os.sem;
+    if (native.features.semGetValue) return os.value();
+    let n = 0; // macOS: count by draining, then give the units back
+    while (os.tryWait()) n++;
+    for (let i = 0; i < n; i++) os.post();
+    return n;
+  }
+
+  set(value: number): void {
+    const os = this.sem._os.sem;
+    let current = this.get();
+    for (; current > value; current--) os.tryWait();
+    for (; current < value; current++) os.post();
+  }
+}
+
+// Barrier states, as in threading.Barrier (stored + 2, since a semaphore cannot go negative)
+const FILLING = 0;
+const DRAINING = 1;
+const RESETTING = -1;
+const BROKEN = -2;
+
+type BarrierAction = () => void;
+
+/** A barrier for a fixed number of processes: Python's multiprocessing.Barrier. */
+export class Barrier {
+  readonly parties: number;
+  readonly #action: BarrierAction | undefined;
+  readonly #timeout: number | undefined;
+  readonly #cond: Condition;
+  readonly #state: SemCounter;
+  readonly #count: SemCounter;
+
+  /**
+   * @param action runs in the process that arrives last, before the others are released; it must be exported by
+   *   a module so that every process can reach it.
+   * @param timeout default timeout (ms) of wait().
+   */
+  constructor(parties: number, action?: BarrierAction, timeout?: number,
+              /** @internal */ parts?: [Condition, Semaphore, Semaphore]) {
+    this.parties = checkInteger(parties, 'parties', 1, SEM_VALUE_MAX);
+    if (action !== undefined && action !== null && typeof action !== 'function') {
+      throw new InvalidArgumentError('Barrier action must be a function');
+    }
+    this.#action = action ?? undefined;
+    this.#timeout = checkTimeout(timeout);
+    const [cond, state, count] = parts ?? [new Condition(new Lock(), { briefLock: true }), new Semaphore(FILLING + 2), new Semaphore(0)];
+    this.#cond = cond;
+    this.#state = new SemCounter(state);
+    this.#count = new SemCounter(count);
+    defineInheritanceGuard(this);
+  }
+
+  get #stateValue(): number {
+    return this.#state.get() - 2;
+  }
+
+  set #stateValue(value: number) {
+    this.#state.set(value + 2);
+  }
+
+  /** Resolves with this caller's arrival index (0 .. parties-1) once all parties arrived. */
+  async wait(options?: WaitOptions): Promise<number> {
+    const opts = checkOptions<WaitOptions>(options, 'wait options');
+    const timeout = checkTimeout(opts.timeout) ?? this.#timeout;
+    const signal = checkSignal(opts.signal);
+    using _held = this.#cond.guardSync();
+    await this.#cond.waitFor(() => this.#stateValue !== DRAINING && this.#stateValue !== RESETTING, { signal });
+    return this.#arrive(async () => {
+      const released = await this.#cond.waitFor(() => this.#stateValue !== FILLING, { timeout, signal }).catch((err) => {
+        this.#break();
+        throw err;
+      });
+      return released;
+    });
+  }
+
+  waitSync(options?: WaitSyncOptions): number {
+    const timeout = checkTimeout(checkOptions<WaitSyncOptions>(options, 'waitSync options').timeout) ?? this.#timeout;
+    using _held = this.#cond.guardSync();
+    this.#cond.waitForSync(() => this.#stateValue !== DRAINING && this.#stateValue !== RESETTING);
+    return this.#arriveSync(() => this.#cond.waitForSync(() => this.#stateValue !== FILLING, { timeout }));
+  }
+
+  // The two arrival paths differ only in how they wait; everything else is one sequence.
+  async #arrive(waitReleased: () => Promise<boolean>): Promise<number> {
+    const index = this.#enter();
+    try {
+      if (index + 1 === this.parties) this.#releaseAll();
+      else this.#checkReleased(await waitReleased());
+      return index;
+    } finally {
+      this.#leave();
+    }
+  }
+
+  #arriveSync(waitReleased: () => boolean): number {
+    const index = this.#enter();
+    try {
+      if (index + 1 === this.parties) this.#releaseAll();
+      else this.#checkReleased(waitReleased());
+      return index;
+    } finally {
+      this.#leave();
+    }
+  }
+
+  #enter(): number {
+    if (this.#stateValue < 0) throw new BrokenBarrierError();
+    const index = this.#count.get();
+    this.#count.set(index + 1);
+    return index;
+  }
+
+  #releaseAll(): void {
+    try {
+      this.#action?.();
+      this.#stateValue = DRAINING;
+      this.#cond.notifyAll();
+    } catch (err) {
+      this.#break();
+      throw err;
+    }
+  }
+
+  #checkReleased(released: boolean): void {
+    if (!released) {
+      this.#break();
+      throw new BrokenBarrierError('the barrier timed out and is now broken');
+    }
+    if (this.#stateValue < 0) throw new BrokenBarrierError();
+  }
+
+  #leave(): void {
+    const count = this.#count.get() - 1;
+    this.#count.set(count);
+    if (count === 0 && (this.#stateValue === RESETTING || this.#stateValue === DRAINING)) {
+      this.#stateValue = FILLING;
+      this.#cond.notifyAll();
+    }
+  }
+
+  #break(): void {
+    this.#stateValue = BROKEN;
+    this.#cond.notifyAll();
+  }
+
+  /** Returns the barrier to its empty state; processes waiting in it get BrokenBarrierError. */
+  reset(): void {
+    using _held = this.#cond.guardSync();
+    if (this.#count.get() > 0) {
+      if (this.#stateValue === FILLING || this.#stateValue === BROKEN) this.#stateValue = RESETTING;
+    } else {
+      this.#stateValue = FILLING;
+    }
+    this.#cond.notifyAll();
+  }
+
+  /** Breaks the barrier: current and future waiters get BrokenBarrierError until reset(). */
+  abort(): void {
+    using _held = this.#cond.guardSync();
+    this.#break();
+  }
+
+  get nWaiting(): number {
+    using _held = this.#cond.guardSync();
+    return this.#stateValue === FILLING ? this.#count.get() : 0;
+  }
+
+  get broken(): boolean {
+    using _held = this.#cond.guardSync();
+    return this.#stateValue === BROKEN;
+  }
+
+  [reduce](): Reduced {
+    assertSpawning(this);
+    return [REBUILD_BARRIER, [this.parties, this.#action ? functionReference(this.#action, 'Barrier action') : null,
+      this.#timeout ?? null, this.#cond, this.#state.sem, this.#count.sem]];
+  }
+
+  [inspect.custom](): string {
+    return `<Barrier(parties=${this.parties}, waiting=${this.nWaiting}${this.broken ? ', broken' : ''})>`;
+  }
+}
+
+const REBUILD_BARRIER = 'multiproc.Barrier';
+registerRebuilder(REBUILD_BARRIER, (parties: number, action: BarrierAction | null, timeout: number | null,
+                                    cond: Condition, state: Semaphore, count: Semaphore) =>
+  new Barrier(parties, action ?? undefined, timeout ?? undefined, [cond, state, count]));

@@ -1,0 +1,394 @@
+// JS bindings for os.h. Thin on purpose: argument checks, error mapping and the waiter threads that let
+// async acquires wait without blocking the event loop or the libuv thread pool. Every rule lives in lib/.
+#include <napi.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include "os.h"
+
+namespace mp {
+namespace {
+
+// Async waits run on a thread of their own and wake up this often to notice a cancel() from JS.
+constexpr int64_t kCancelSliceMs = 20;
+
+Napi::Error OsErrorToJs(Napi::Env env, const OsError& e) {
+  std::string message = std::string(e.syscall) + " failed: " + ErrorMessage(e.code) + " (" + ErrorName(e.code) + ")";
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", ErrorName(e.code));
+  error.Set("errno", Napi::Number::New(env, e.code));
+  error.Set("syscall", e.syscall);
+  return error;
+}
+
+void ThrowOsError(Napi::Env env, const OsError& e) { OsErrorToJs(env, e).ThrowAsJavaScriptException(); }
+
+bool CheckArgs(const Napi::CallbackInfo& info, std::initializer_list<napi_valuetype> types) {
+  size_t i = 0;
+  for (napi_valuetype type : types) {
+    if (info.Length() <= i || info[i].Type() != type) {
+      Napi::TypeError::New(info.Env(), "multiproc native: argument " + std::to_string(i) + " has the wrong type")
+          .ThrowAsJavaScriptException();
+      return false;
+    }
+    i++;
+  }
+  return true;
+}
+
+// Marks objects made by Semaphore.create/open, so a foreign object is never unwrapped as one.
+const napi_type_tag kSemaphoreTag = {0x6d756c746970726fULL, 0x632d73656d617068ULL};
+
+// Per-environment (main thread or worker) constructors.
+struct AddonData {
+  Napi::FunctionReference waiter;
+  Napi::FunctionReference semaphore;
+};
+
+// A wait running on its own thread. cancel() and completion race through `state`; exactly one wins.
+struct PendingWait {
+  enum State { kPending, kCancelled, kDone };
+  std::atomic<int> state{kPending};
+  std::function<WaitResult(int64_t, OsError*)> step;  // one bounded wait
+  std::function<void()> undo;                          // gives back what a cancelled wait obtained
+  std::function<void()> then;                          // runs on this thread when the wait ends uncancelled
+  int64_t timeoutMs = -1;
+  Napi::ThreadSafeFunction callback;
+  WaitResult result = WaitResult::Failed;
+  OsError error;
+
+  bool Cancel() {
+    int expected = kPending;
+    return state.compare_exchange_strong(expected, kCancelled);
+  }
+
+  static void Run(std::shared_ptr<PendingWait> self) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(self->timeoutMs < 0 ? 0 : self->timeoutMs);
+    WaitResult r = WaitResult::TimedOut;
+    while (self->state.load() != kCancelled) {
+      int64_t slice = kCancelSliceMs;
+      if (self->timeoutMs >= 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left < slice) slice = left < 0 ? 0 : left;
+      }
+      r = self->step(slice, &self->error);
+      if (r != WaitResult::TimedOut || (self->timeoutMs >= 0 && Clock::now() >= deadline)) break;
+    }
+    int expected = kPending;
+    if (self->state.compare_exchange_strong(expected, kDone)) {
+      self->result = r;
+      if (self->then) self->then();
+      auto* carried = new std::shared_ptr<PendingWait>(self);
+      if (self->callback.BlockingCall(carried, Deliver) != napi_ok) delete carried;  // env is shutting down
+    } else if (r == WaitResult::Acquired && self->undo) {
+      self->undo();
+    }
+    self->callback.Release();
+  }
+
+  static void Deliver(Napi::Env env, Napi::Function cb, std::shared_ptr<PendingWait>* carried) {
+    std::shared_ptr<PendingWait> self = *carried;
+    delete carried;
+    if (env == nullptr) return;
+    if (self->result == WaitResult::Failed) {
+      cb.Call({OsErrorToJs(env, self->error).Value(), env.Undefined()});
+    } else {
+      cb.Call({env.Null(), Napi::Boolean::New(env, self->result == WaitResult::Acquired)});
+    }
+  }
+};
+
+class Waiter : public Napi::ObjectWrap<Waiter> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Waiter", {InstanceMethod<&Waiter::Cancel>("cancel")});
+  }
+
+  // Repeats `step` on a new thread until it succeeds, fails or timeoutMs (< 0: never) passes;
+  // `cb(err, ready)` runs on the JS thread unless cancel() wins first.
+  static Napi::Value Start(Napi::Env env, Napi::Function cb, int64_t timeoutMs,
+                           std::function<WaitResult(int64_t, OsError*)> step, std::function<void()> undo,
+                           std::function<void()> then) {
+    auto pending = std::make_shared<PendingWait>();
+    pending->step = std::move(step);
+    pending->undo = std::move(undo);
+    pending->then = std::move(then);
+    pending->timeoutMs = timeoutMs;
+    pending->callback = Napi::ThreadSafeFunction::New(env, cb, "multiproc.wait", 0, 1);
+    Napi::Object waiter = env.GetInstanceData<AddonData>()->waiter.New({});
+    Waiter::Unwrap(waiter)->pending_ = pending;
+    try {
+      std::thread(PendingWait::Run, pending).detach();
+    } catch (const std::system_error& e) {
+      pending->callback.Release();
+      OsError err;
+      err.set("pthread_create", e.code().value());
+      ThrowOsError(env, err);
+      return env.Undefined();
+    }
+    return waiter;
+  }
+
+  explicit Waiter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Waiter>(info) {}
+
+ private:
+  // true: the wait is abandoned and its callback will not run. false: it already finished; the callback is coming.
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), pending_ && pending_->Cancel());
+  }
+
+  std::shared_ptr<PendingWait> pending_;
+};
+
+class Semaphore : public Napi::ObjectWrap<Semaphore> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Semaphore",
+                       {StaticMethod<&Semaphore::Create>("create"), StaticMethod<&Semaphore::Open>("open"),
+                        StaticMethod<&Semaphore::Unlink>("unlink"), InstanceMethod<&Semaphore::Wait>("wait"),
+                        InstanceMethod<&Semaphore::TryWait>("tryWait"),
+                        InstanceMethod<&Semaphore::WaitAsync>("waitAsync"), InstanceMethod<&Semaphore::Post>("post"),
+                        InstanceMethod<&Semaphore::GetValue>("value"),
+                        InstanceMethod<&Semaphore::DuplicateInto>("duplicateInto"),
+                        InstanceMethod<&Semaphore::Close>("close")});
+  }
+
+  explicit Semaphore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Semaphore>(info) {}
+
+ private:
+  static Napi::Value FromOs(Napi::Env env, std::unique_ptr<OsSemaphore> sem) {
+    Napi::Object obj = env.GetInstanceData<AddonData>()->semaphore.New({});
+    obj.TypeTag(&kSemaphoreTag);
+    Semaphore::Unwrap(obj)->sem_ = std::shared_ptr<OsSemaphore>(std::move(sem));
+    return obj;
+  }
+
+  // create(name, value, maxValue)
+  static Napi::Value Create(const Napi::CallbackInfo& info) {
+    if (!CheckArgs(info, {napi_string, napi_number, napi_number})) return info.Env().Undefined();
+    OsError err;
+    auto sem = OsSemaphore::Create(info[0].As<Napi::String>(), info[1].As<Napi::Number>().Uint32Value(),
+                                   info[2].As<Napi::Number>().Uint32Value(), &err);
+    if (!sem) {
+      ThrowOsError(info.Env(), err);
+      return info.Env().Undefined();
+    }
+    return FromOs(info.Env(), std::move(sem));
+  }
+
+  // open(nameOrHandle)
+  static Napi::Value Open(const Napi::CallbackInfo& info) {
+    if (!CheckArgs(info, {napi_string})) return info.Env().Undefined();
+    OsError err;
+    auto sem = OsSemaphore::Open(info[0].As<Napi::String>(), &err);
+    if (!sem) {
+      ThrowOsError(info.Env(), err);
+      return info.Env().Undefined();
+    }
+    return FromOs(info.Env(), std::move(sem));
+  }
+
+  static Napi::Value Unlink(const Napi::CallbackInfo& info) {
+    if (!CheckArgs(info, {napi_string})) return info.Env().Undefined();
+    OsError err;
+    if (!OsSemaphore::Unlink(info[0].As<Napi::String>(), &err)) ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+
+  bool Live(Napi::Env env) {
+    if (sem_) return true;
+    Napi::Error::New(env, "multiproc native: semaphore is closed").ThrowAsJavaScriptException();
+    return false;
+  }
+
+  Napi::Value Result(Napi::Env env, WaitResult r, const OsError& err) {
+    if (r == WaitResult::Failed) {
+      ThrowOsError(env, err);
+      return env.Undefined();
+    }
+    return Napi::Boolean::New(env, r == WaitResult::Acquired);
+  }
+
+  // wait(timeoutMs): blocks this thread; timeoutMs < 0 waits forever.
+  Napi::Value Wait(const Napi::CallbackInfo& info) {
+    if (!CheckArgs(info, {napi_number}) || !Live(info.Env())) return info.Env().Undefined();
+    OsError err;
+    WaitResult r = sem_->Wait(info[0].As<Napi::Number>().Int64Value(), &err);
+    return Result(info.Env(), r, err);
+  }
+
+  Napi::Value TryWait(const Napi::CallbackInfo& info) {
+    if (!Live(info.Env())) return info.Env().Undefined();
+    OsError err;
+    WaitResult r = sem_->TryWait(&err);
+    return Result(info.Env(), r, err);
+  }
+
+  // waitAsync(timeoutMs, cb, then?): waits on a waiter thread; returns a Waiter whose cancel() abandons the wait.
+  // `then` (another Semaphore) is posted by that thread when the wait ends, acquired or timed out.
+  Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
+    if (!CheckArgs(info, {napi_number, napi_function}) || !Live(info.Env())) return info.Env().Undefined();
+    std::shared_ptr<OsSemaphore> sem = sem_;
+    std::function<void()> then;
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      if (!info[2].IsObject() || !info[2].As<Napi::Object>().CheckTypeTag(&kSemaphoreTag)) {
+        Napi::TypeError::New(info.Env(), "multiproc native: argument 2 must be a Semaphore").ThrowAsJavaScriptException();
+        return info.Env().Undefined();
+      }
+      Semaphore* other = Unwrap(info[2].As<Napi::Object>());
+      if (!other->Live(info.Env())) return info.Env().Undefined();
+      std::shared_ptr<OsSemaphore> target = other->sem_;
+      then = [target]() {
+        OsError ignored;  // nothing on this thread could report it; the waiting side times out instead
+        target->Post(-1, &ignored);
+      };
+    }
+    return Waiter::Start(
+        info.Env(), info[1].As<Napi::Function>(), info[0].As<Napi::Number>().Int64Value(),
+        [sem](int64_t slice, OsError* err) { return sem->Wait(slice, err); },
+        [sem]() {
+          OsError ignored;  // giving back a unit we just took cannot overflow
+          sem->Post(-1, &ignored);
+        },
+        std::move(then));
+  }
+
+  // post(maxValue?) -> false when the value already reached maxValue (nothing posted)
+  Napi::Value Post(const Napi::CallbackInfo& info) {
+    if (!Live(info.Env())) return info.Env().Undefined();
+    int64_t maxValue = -1;
+    if (info.Length() > 0 && !info[0].IsUndefined()) {
+      if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+      maxValue = info[0].As<Napi::Number>().Int64Value();
+    }
+    OsError err;
+    PostResult r = sem_->Post(maxValue, &err);
+    if (r == PostResult::Failed) {
+      ThrowOsError(info.Env(), err);
+      return info.Env().Undefined();
+    }
+    return Napi::Boolean::New(info.Env(), r == PostResult::Posted);
+  }
+
+  Napi::Value GetValue(const Napi::CallbackInfo& info) {
+    if (!Live(info.Env())) return info.Env().Undefined();
+    OsError err;
+    int64_t value = sem_->Value(&err);
+    if (err.failed()) {
+      ThrowOsError(info.Env(), err);
+      return info.Env().Undefined();
+    }
+    return Napi::Number::New(info.Env(), static_cast<double>(value));
+  }
+
+  Napi::Value DuplicateInto(const Napi::CallbackInfo& info) {
+    if (!CheckArgs(info, {napi_number}) || !Live(info.Env())) return info.Env().Undefined();
+    OsError err;
+    std::string handle = sem_->DuplicateInto(info[0].As<Napi::Number>().Int32Value(), &err);
+    if (err.failed()) {
+      ThrowOsError(info.Env(), err);
+      return info.Env().Undefined();
+    }
+    return Napi::String::New(info.Env(), handle);
+  }
+
+  // Pending async waits keep their own reference; the OS object closes when the last one lets go.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    sem_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<OsSemaphore> sem_;
+};
+
+#ifndef _WIN32
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  int fds[2];
+  OsError err;
+  if (!MakePipe(fds, &err)) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  Napi::Array result = Napi::Array::New(info.Env(), 2);
+  result.Set(0u, fds[0]);
+  result.Set(1u, fds[1]);
+  return result;
+}
+
+Napi::Value SetNonBlockingJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_boolean})) return info.Env().Undefined();
+  OsError err;
+  if (!SetNonBlocking(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Boolean>(), &err))
+    ThrowOsError(info.Env(), err);
+  return info.Env().Undefined();
+}
+
+Napi::Value CloseFdJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+  OsError err;
+  if (!CloseFd(info[0].As<Napi::Number>().Int32Value(), &err)) ThrowOsError(info.Env(), err);
+  return info.Env().Undefined();
+}
+
+// poll(fd, forWrite, timeoutMs) -> ready
+Napi::Value PollJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_boolean, napi_number})) return info.Env().Undefined();
+  OsError err;
+  WaitResult r = PollFd(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Boolean>(),
+                        info[2].As<Napi::Number>().Int64Value(), &err);
+  if (r == WaitResult::Failed) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  return Napi::Boolean::New(info.Env(), r == WaitResult::Acquired);
+}
+
+// pollAsync(fd, forWrite, timeoutMs, cb) -> Waiter
+Napi::Value PollAsyncJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_boolean, napi_number, napi_function})) return info.Env().Undefined();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  bool forWrite = info[1].As<Napi::Boolean>();
+  return Waiter::Start(
+      info.Env(), info[3].As<Napi::Function>(), info[2].As<Napi::Number>().Int64Value(),
+      [fd, forWrite](int64_t slice, OsError* err) { return PollFd(fd, forWrite, slice, err); }, nullptr, nullptr);
+}
+#endif
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  data->waiter = Napi::Persistent(Waiter::Init(env));
+  data->semaphore = Napi::Persistent(Semaphore::Init(env));
+  env.SetInstanceData<AddonData>(data);  // freed by node-addon-api when the environment goes away
+  exports.Set("Semaphore", data->semaphore.Value());
+  Napi::Object features = Napi::Object::New(env);
+#if defined(__APPLE__) || defined(MULTIPROC_EMULATE_DARWIN)
+  features.Set("semGetValue", false);
+  features.Set("semTimedWait", false);
+#else
+  features.Set("semGetValue", true);
+  features.Set("semTimedWait", true);
+#endif
+  exports.Set("features", features);
+#ifdef _WIN32
+  exports.Set("platform", "win32");
+#else
+  exports.Set("platform", "posix");
+  exports.Set("pipe", Napi::Function::New<Pipe>(env, "pipe"));
+  exports.Set("setNonBlocking", Napi::Function::New<SetNonBlockingJs>(env, "setNonBlocking"));
+  exports.Set("closeFd", Napi::Function::New<CloseFdJs>(env, "closeFd"));
+  exports.Set("poll", Napi::Function::New<PollJs>(env, "poll"));
+  exports.Set("pollAsync", Napi::Function::New<PollAsyncJs>(env, "pollAsync"));
+#endif
+  return exports;
+}
+
+}  // namespace
+}  // namespace mp
+
+static Napi::Object InitMultiproc(Napi::Env env, Napi::Object exports) { return mp::Init(env, exports); }
+
+NODE_API_MODULE(multiproc, InitMultiproc)
