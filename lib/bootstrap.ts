@@ -4,19 +4,13 @@
  */
 import * as net from 'node:net';
 import * as v8 from 'node:v8';
-import { FramedSocket, readFrameSync } from './connection';
-import { adoptIdentity, CONTROL_FD, exitCodeOf, ProcessIdentity } from './process';
+import { ChildPayload, noteParentGone, readPayloadSync } from './child';
+import { FramedSocket } from './connection';
+import { CONTROL_FD, exitCodeOf } from './process';
 import { preloadRebuilders, rebuildValue } from './reduction';
-import { adoptTracker } from './resource_tracker';
 import './index'; // registers every library rebuilder before the payload is rebuilt
 
-export interface ChildPayload {
-  kind: string;
-  self: ProcessIdentity;
-  parent: { name: string; pid: number };
-  tracker: number | null;
-  [key: string]: unknown;
-}
+export type { ChildPayload } from './child';
 
 type ChildMain = (payload: ChildPayload, channel: FramedSocket) => Promise<void> | void;
 const mains = new Map<string, () => ChildMain>([
@@ -28,18 +22,14 @@ export function registerChildMain(kind: string, load: () => ChildMain): void {
   mains.set(kind, load);
 }
 
-let parentGone = false;
-
 /** Reads and rebuilds the payload; opens the control channel. Exits when the parent dies. @internal */
 export async function receivePayload(): Promise<{ payload: ChildPayload; channel: FramedSocket }> {
-  const raw = v8.deserialize(readFrameSync(CONTROL_FD)) as ChildPayload;
-  if (raw.tracker !== null) adoptTracker(raw.tracker); // first: whatever we create from now on is tracked
-  adoptIdentity(raw.self, raw.parent, () => !parentGone);
+  const raw = readPayloadSync();
   const channel = new FramedSocket(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
   channel.socket.unref();
   channel.on('close', () => {
     // The parent is gone (even by SIGKILL): a child never outlives it, as Python's daemons and pool workers.
-    parentGone = true;
+    noteParentGone();
     process.exit(exitCodeOf(null, 'SIGHUP'));
   });
   await preloadRebuilders(raw);

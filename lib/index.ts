@@ -9,5 +9,6 @@ export type { AcquireOptions, AcquireSyncOptions, Guard, WaitOptions, WaitSyncOp
 export { assertSpawning, reduce } from './reduction';
 export type { Reducible, Reduced } from './reduction';
 export type { FunctionRef } from './reference';
-export { activeChildren, cpuCount, currentProcess, parentProcess, Process } from './process';
-export type { ParentProcess, ProcessIdentity, ProcessOptions, Target } from './process';
+export { activeChildren, cpuCount, currentProcess, fork, parentProcess, Process } from './process';
+export type { ForkOptions, ParentProcess, ProcessIdentity, ProcessOptions, Target } from './process';
+export { inherited } from './child';

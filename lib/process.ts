@@ -109,7 +109,7 @@ export interface Spawned {
  */
 export function spawnWithInheritance(script: string, scriptArgs: string[], payload: Record<string, unknown>,
                                      childName: string, identity: number[],
-                                     options: SpawnOptions & { ipc?: boolean } = {}): Spawned {
+                                     options: SpawnOptions & { ipc?: boolean; execArgv?: string[] } = {}): Spawned {
   const ctx = new SpawningContext();
   const trackerFd = runningTrackerDescriptor();
   const reduceAll = () => withSpawningContext(ctx, () => dumps({
@@ -127,7 +127,7 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
   });
   let data: Buffer;
   let child: ChildProcess;
-  const argv = [...childExecArgv(), script, ...scriptArgs];
+  const argv = [...(options.execArgv ?? childExecArgv()), script, ...scriptArgs];
   if (native.platform === 'win32') {
     // Handles are duplicated into the child, so it must exist before its payload is reduced.
     child = spawn(process.execPath, argv, spawnOptions());
@@ -265,6 +265,29 @@ export class Process {
 process.on('exit', () => {
   for (const p of children) if (p.daemon) p.terminate();
 });
+
+export interface ForkOptions extends Omit<SpawnOptions, 'stdio'> {
+  /** Objects handed to the child at spawn time (Locks, Queues, ...); the child reads them with inherited(). */
+  inherit?: Record<string, unknown>;
+  /** Replaces the parent's execArgv for the child, as child_process.fork's option of that name. */
+  execArgv?: string[];
+  serialization?: 'json' | 'advanced';
+}
+
+/**
+ * child_process.fork() with inheritance: returns an ordinary ChildProcess (with its IPC channel) whose module
+ * reads what it inherited with inherited(). Same rule as Process: only kernel objects given here travel.
+ */
+export function fork(modulePath: string, args: readonly string[] = [], options: ForkOptions = {}): ChildProcess {
+  if (typeof modulePath !== 'string') throw new InvalidArgumentError(`fork modulePath must be a string, got ${describe(modulePath)}`);
+  if (!Array.isArray(args)) throw new InvalidArgumentError(`fork args must be an array of strings, got ${describe(args)}`);
+  const { inherit = {}, ...spawnOptions } = checkOptions<ForkOptions>(options, 'fork options');
+  if (typeof inherit !== 'object' || inherit === null) throw new InvalidArgumentError('fork inherit must be an object');
+  const identity = [...self.identity, ++childCounter];
+  const { child } = spawnWithInheritance(path.resolve(modulePath), args.map(String), { kind: 'fork', inherit },
+    `Process-${identity.join(':')}`, identity, { ...spawnOptions, ipc: true });
+  return child;
+}
 
 /** For tests and diagnostics: the resource tracker started by this process, if any. */
 export { trackerProcessId };

@@ -137,6 +137,14 @@ registerSemLockClass('BoundedSemaphore', (os, maxvalue) => new BoundedSemaphore(
 type AnyLock = Lock | RLock;
 
 /**
+ * A critical section written once as a generator and driven synchronously or asynchronously: it runs with the
+ * condition's lock held and yields a timeout whenever it must sleep until notified; it is resumed with whether
+ * it was notified (false: timed out), holding the lock again. The async driver re-acquires the lock in the very
+ * continuation that resumes the section, so the lock is never held across a pending await.
+ */
+type Section<T> = Generator<number | undefined, T, boolean>;
+
+/**
  * A condition variable over processes, with CPython's algorithm: a sleeper count, a woken count and a wait
  * semaphore. A sleeper's waiter thread posts "woken" itself, so notify() never depends on any event loop.
  */
@@ -145,16 +153,13 @@ export class Condition {
   readonly #sleeping: Semaphore;
   readonly #woken: Semaphore;
   readonly #wait: Semaphore;
-  /** Internal conditions (Event, Barrier) hold their lock only in synchronous sections, so re-acquire without waiting. */
-  readonly #briefLock: boolean;
 
-  constructor(lock?: AnyLock, /** @internal */ internal?: { parts?: Semaphore[]; briefLock?: boolean }) {
+  constructor(lock?: AnyLock, /** @internal */ parts?: Semaphore[]) {
     if (lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)) {
       throw new InvalidArgumentError('Condition lock must be a Lock or an RLock');
     }
     this._lock = lock ?? new RLock();
-    [this.#sleeping, this.#woken, this.#wait] = internal?.parts ?? [new Semaphore(0), new Semaphore(0), new Semaphore(0)];
-    this.#briefLock = internal?.briefLock ?? false;
+    [this.#sleeping, this.#woken, this.#wait] = Array.isArray(parts) ? parts : [new Semaphore(0), new Semaphore(0), new Semaphore(0)];
     defineInheritanceGuard(this);
   }
 
@@ -183,36 +188,86 @@ export class Condition {
     const opts = checkOptions<WaitOptions>(options, 'wait options');
     const timeout = checkTimeout(opts.timeout);
     const signal = checkSignal(opts.signal);
-    const count = this.#beginWait();
+    const count = this.#ownedCount();
     try {
-      return await waitAsync(this.#wait._os.sem, timeout, signal, this.#woken._os.sem, () => this.#woken.release());
+      return await this.#sleep(timeout, signal);
     } finally {
-      if (this.#briefLock) this.#reacquireSync(count);
-      else for (let i = 0; i < count; i++) await this._lock.acquire();
+      for (let i = 0; i < count; i++) await this._lock.acquire();
     }
   }
 
   waitSync(options?: WaitSyncOptions): boolean {
     const timeout = checkTimeout(checkOptions<WaitSyncOptions>(options, 'waitSync options').timeout);
-    const count = this.#beginWait();
+    const count = this.#ownedCount();
+    try {
+      return this.#sleepSync(timeout);
+    } finally {
+      for (let i = 0; i < count; i++) this._lock.acquireSync();
+    }
+  }
+
+  #ownedCount(): number {
+    if (!this._lock._isMine()) throw new AssertionError('must acquire() condition before using wait()');
+    return this._lock._count();
+  }
+
+  #releaseToSleep(): void {
+    this.#sleeping.release();
+    for (let i = this.#ownedCount(); i > 0; i--) this._lock.release();
+  }
+
+  /** Releases the lock and waits; returns without the lock. */
+  #sleep(timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+    this.#releaseToSleep();
+    return waitAsync(this.#wait._os.sem, timeout, signal, this.#woken._os.sem, () => this.#woken.release());
+  }
+
+  #sleepSync(timeout: number | undefined): boolean {
+    this.#releaseToSleep();
     try {
       return this.#wait._os.sem.wait(timeout === undefined ? -1 : Math.ceil(timeout));
     } finally {
       this.#woken.release();
-      this.#reacquireSync(count);
     }
   }
 
-  #beginWait(): number {
-    if (!this._lock._isMine()) throw new AssertionError('must acquire() condition before using wait()');
-    this.#sleeping.release();
-    const count = this._lock._count();
-    for (let i = 0; i < count; i++) this._lock.release();
-    return count;
+  /** @internal Runs a section (see Section) on this condition's lock, asynchronously. */
+  async _runSection<T>(section: Section<T>, signal?: AbortSignal): Promise<T> {
+    this._lock.acquireSync();
+    try {
+      let step = section.next();
+      while (!step.done) {
+        let notified: boolean;
+        try {
+          notified = await this.#sleep(step.value, signal);
+        } catch (err) {
+          this._lock.acquireSync();
+          step = section.throw(err);
+          continue;
+        }
+        this._lock.acquireSync();
+        step = section.next(notified);
+      }
+      return step.value;
+    } finally {
+      this._lock.release();
+    }
   }
 
-  #reacquireSync(count: number): void {
-    for (let i = 0; i < count; i++) this._lock.acquireSync();
+  /** @internal The same, blocking this thread. */
+  _runSectionSync<T>(section: Section<T>): T {
+    this._lock.acquireSync();
+    try {
+      let step = section.next();
+      while (!step.done) {
+        const notified = this.#sleepSync(step.value);
+        this._lock.acquireSync();
+        step = section.next(notified);
+      }
+      return step.value;
+    } finally {
+      this._lock.release();
+    }
   }
 
   /** Waits until `predicate()` is truthy (checked under the lock), or the timeout passes; returns its last value. */
@@ -275,7 +330,7 @@ export class Condition {
 
   [reduce](): Reduced {
     assertSpawning(this);
-    return [REBUILD_CONDITION, [this._lock, this.#sleeping, this.#woken, this.#wait, this.#briefLock]];
+    return [REBUILD_CONDITION, [this._lock, this.#sleeping, this.#woken, this.#wait]];
   }
 
   [inspect.custom](): string {
@@ -284,8 +339,8 @@ export class Condition {
 }
 
 const REBUILD_CONDITION = 'multiproc.Condition';
-registerRebuilder(REBUILD_CONDITION, (lock: AnyLock, sleeping: Semaphore, woken: Semaphore, wait: Semaphore, briefLock: boolean) =>
-  new Condition(lock, { parts: [sleeping, woken, wait], briefLock }));
+registerRebuilder(REBUILD_CONDITION, (lock: AnyLock, sleeping: Semaphore, woken: Semaphore, wait: Semaphore) =>
+  new Condition(lock, [sleeping, woken, wait]));
 
 /** A flag processes can wait for: Python's multiprocessing.Event. */
 export class Event {
@@ -293,7 +348,7 @@ export class Event {
   readonly #flag: Semaphore;
 
   constructor(/** @internal */ parts?: [Condition, Semaphore]) {
-    [this.#cond, this.#flag] = Array.isArray(parts) ? parts : [new Condition(new Lock(), { briefLock: true }), new Semaphore(0)];
+    [this.#cond, this.#flag] = Array.isArray(parts) ? parts : [new Condition(new Lock()), new Semaphore(0)];
     defineInheritanceGuard(this);
   }
 
@@ -315,22 +370,24 @@ export class Event {
   }
 
   /** Resolves true once the flag is set, false if the timeout passes first. */
-  async wait(options?: WaitOptions): Promise<boolean> {
-    const opts = checkOptions<WaitOptions>(options, 'wait options');
-    checkTimeout(opts.timeout);
-    checkSignal(opts.signal);
-    using _held = this.#cond.guardSync();
-    if (this.#peek()) return true;
-    await this.#cond.wait(opts);
-    return this.#peek();
+  wait(options?: WaitOptions): Promise<boolean> {
+    try {
+      const opts = checkOptions<WaitOptions>(options, 'wait options');
+      const timeout = checkTimeout(opts.timeout);
+      return this.#cond._runSection(this.#waitSection(timeout), checkSignal(opts.signal));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   waitSync(options?: WaitSyncOptions): boolean {
-    const opts = checkOptions<WaitSyncOptions>(options, 'waitSync options');
-    checkTimeout(opts.timeout);
-    using _held = this.#cond.guardSync();
+    const timeout = checkTimeout(checkOptions<WaitSyncOptions>(options, 'waitSync options').timeout);
+    return this.#cond._runSectionSync(this.#waitSection(timeout));
+  }
+
+  *#waitSection(timeout: number | undefined): Section<boolean> {
     if (this.#peek()) return true;
-    this.#cond.waitSync(opts);
+    yield timeout;
     return this.#peek();
   }
 
@@ -404,7 +461,7 @@ export class Barrier {
     }
     this.#action = action ?? undefined;
     this.#timeout = checkTimeout(timeout);
-    const [cond, state, count] = parts ?? [new Condition(new Lock(), { briefLock: true }), new Semaphore(FILLING + 2), new Semaphore(0)];
+    const [cond, state, count] = parts ?? [new Condition(new Lock()), new Semaphore(FILLING + 2), new Semaphore(0)];
     this.#cond = cond;
     this.#state = new SemCounter(state);
     this.#count = new SemCounter(count);
@@ -420,56 +477,52 @@ export class Barrier {
   }
 
   /** Resolves with this caller's arrival index (0 .. parties-1) once all parties arrived. */
-  async wait(options?: WaitOptions): Promise<number> {
-    const opts = checkOptions<WaitOptions>(options, 'wait options');
-    const timeout = checkTimeout(opts.timeout) ?? this.#timeout;
-    const signal = checkSignal(opts.signal);
-    using _held = this.#cond.guardSync();
-    await this.#cond.waitFor(() => this.#stateValue !== DRAINING && this.#stateValue !== RESETTING, { signal });
-    return this.#arrive(async () => {
-      const released = await this.#cond.waitFor(() => this.#stateValue !== FILLING, { timeout, signal }).catch((err) => {
-        this.#break();
-        throw err;
-      });
-      return released;
-    });
+  wait(options?: WaitOptions): Promise<number> {
+    try {
+      const opts = checkOptions<WaitOptions>(options, 'wait options');
+      const timeout = checkTimeout(opts.timeout) ?? this.#timeout;
+      return this.#cond._runSection(this.#waitSection(timeout), checkSignal(opts.signal));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   waitSync(options?: WaitSyncOptions): number {
     const timeout = checkTimeout(checkOptions<WaitSyncOptions>(options, 'waitSync options').timeout) ?? this.#timeout;
-    using _held = this.#cond.guardSync();
-    this.#cond.waitForSync(() => this.#stateValue !== DRAINING && this.#stateValue !== RESETTING);
-    return this.#arriveSync(() => this.#cond.waitForSync(() => this.#stateValue !== FILLING, { timeout }));
+    return this.#cond._runSectionSync(this.#waitSection(timeout));
   }
 
-  // The two arrival paths differ only in how they wait; everything else is one sequence.
-  async #arrive(waitReleased: () => Promise<boolean>): Promise<number> {
-    const index = this.#enter();
-    try {
-      if (index + 1 === this.parties) this.#releaseAll();
-      else this.#checkReleased(await waitReleased());
-      return index;
-    } finally {
-      this.#leave();
-    }
-  }
-
-  #arriveSync(waitReleased: () => boolean): number {
-    const index = this.#enter();
-    try {
-      if (index + 1 === this.parties) this.#releaseAll();
-      else this.#checkReleased(waitReleased());
-      return index;
-    } finally {
-      this.#leave();
-    }
-  }
-
-  #enter(): number {
+  /** threading.Barrier.wait, under the condition's lock. */
+  *#waitSection(timeout: number | undefined): Section<number> {
+    while (this.#stateValue === DRAINING || this.#stateValue === RESETTING) yield undefined;
     if (this.#stateValue < 0) throw new BrokenBarrierError();
     const index = this.#count.get();
     this.#count.set(index + 1);
-    return index;
+    try {
+      if (index + 1 === this.parties) {
+        this.#releaseAll();
+      } else {
+        const end = timeout === undefined ? undefined : performance.now() + timeout;
+        try {
+          while (this.#stateValue === FILLING) {
+            const left = end === undefined ? undefined : end - performance.now();
+            if (left !== undefined && left <= 0) break;
+            yield left;
+          }
+        } catch (err) {
+          this.#break(); // a party that gives up (aborted) breaks the barrier for the others, as a timeout does
+          throw err;
+        }
+        if (this.#stateValue === FILLING) {
+          this.#break();
+          throw new BrokenBarrierError('the barrier timed out and is now broken');
+        }
+        if (this.#stateValue < 0) throw new BrokenBarrierError();
+      }
+      return index;
+    } finally {
+      this.#leave();
+    }
   }
 
   #releaseAll(): void {
@@ -481,14 +534,6 @@ export class Barrier {
       this.#break();
       throw err;
     }
-  }
-
-  #checkReleased(released: boolean): void {
-    if (!released) {
-      this.#break();
-      throw new BrokenBarrierError('the barrier timed out and is now broken');
-    }
-    if (this.#stateValue < 0) throw new BrokenBarrierError();
   }
 
   #leave(): void {

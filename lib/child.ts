@@ -1,0 +1,47 @@
+/** The child side of spawning: reading what the parent sent on descriptor 3 and adopting it. */
+import * as v8 from 'node:v8';
+import { readFrameSync } from './connection';
+import { RuntimeError } from './errors';
+import { adoptIdentity, CONTROL_FD, ProcessIdentity } from './process';
+import { rebuildValue } from './reduction';
+import { adoptTracker } from './resource_tracker';
+
+export interface ChildPayload {
+  kind: string;
+  self: ProcessIdentity;
+  parent: { name: string; pid: number };
+  tracker: number | null;
+  [key: string]: unknown;
+}
+
+let parentGone = false;
+
+/** Marks the parent as gone (its end of the control channel closed). @internal */
+export function noteParentGone(): void {
+  parentGone = true;
+}
+
+/** Reads the payload frame (not yet rebuilt) and adopts the identity and resource tracker it carries. @internal */
+export function readPayloadSync(): ChildPayload {
+  const raw = v8.deserialize(readFrameSync(CONTROL_FD)) as ChildPayload;
+  if (raw.tracker !== null) adoptTracker(raw.tracker); // first: whatever we create from now on is tracked
+  adoptIdentity(raw.self, raw.parent, () => !parentGone);
+  return raw;
+}
+
+let inheritedValues: Record<string, unknown> | undefined;
+
+/**
+ * In a child started with `fork(modulePath, args, { inherit })`: the objects it inherited (Locks, Queues, ...),
+ * rebuilt in this process. Read once; later calls return the same objects.
+ */
+export function inherited<T extends Record<string, unknown> = Record<string, unknown>>(): T {
+  if (!inheritedValues) {
+    if (process.env.MULTIPROC_CONTROL_FD !== String(CONTROL_FD)) {
+      throw new RuntimeError('inherited() works only in a child started with multiproc fork()', 'ERR_MP_NOT_A_CHILD');
+    }
+    const payload = rebuildValue(readPayloadSync()) as ChildPayload;
+    inheritedValues = payload.inherit as Record<string, unknown>;
+  }
+  return inheritedValues as T;
+}
