@@ -99,18 +99,34 @@ function currentOwner(): number {
  * they tell whether this process (thread) holds the lock, for RLock recursion and Condition.wait.
  */
 export class SemLock {
-  /** @internal */ readonly _os: OsSemaphore;
-  /** @internal */ readonly _kind: number;
-  /** @internal */ readonly _maxvalue: number;
+  // Private fields: invisible to serializers, which meet the inheritance guard first.
+  readonly #os: OsSemaphore;
+  readonly #kind: number;
+  readonly #maxvalue: number;
   #count = 0;
   #owner = -1;
 
   /** @internal */
   constructor(kind: number, value: number, maxvalue: number, rebuilt?: OsSemaphore) {
-    this._kind = kind;
-    this._maxvalue = maxvalue;
-    this._os = rebuilt ?? OsSemaphore.create(value, maxvalue);
+    this.#kind = kind;
+    this.#maxvalue = maxvalue;
+    this.#os = rebuilt ?? OsSemaphore.create(value, maxvalue);
     defineInheritanceGuard(this);
+  }
+
+  /** @internal */
+  get _os(): OsSemaphore {
+    return this.#os;
+  }
+
+  /** @internal */
+  get _kind(): number {
+    return this.#kind;
+  }
+
+  /** @internal */
+  get _maxvalue(): number {
+    return this.#maxvalue;
   }
 
   /** @internal true when this process (thread) holds it: CPython's SemLock._is_mine(). */

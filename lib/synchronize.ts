@@ -149,7 +149,7 @@ type Section<T> = Generator<number | undefined, T, boolean>;
  * semaphore. A sleeper's waiter thread posts "woken" itself, so notify() never depends on any event loop.
  */
 export class Condition {
-  /** @internal */ readonly _lock: AnyLock;
+  readonly #lock: AnyLock;
   readonly #sleeping: Semaphore;
   readonly #woken: Semaphore;
   readonly #wait: Semaphore;
@@ -158,21 +158,26 @@ export class Condition {
     if (lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)) {
       throw new InvalidArgumentError('Condition lock must be a Lock or an RLock');
     }
-    this._lock = lock ?? new RLock();
+    this.#lock = lock ?? new RLock();
     [this.#sleeping, this.#woken, this.#wait] = Array.isArray(parts) ? parts : [new Semaphore(0), new Semaphore(0), new Semaphore(0)];
     defineInheritanceGuard(this);
   }
 
+  /** @internal */
+  get _lock(): AnyLock {
+    return this.#lock;
+  }
+
   acquire(options?: AcquireOptions): Promise<boolean> {
-    return this._lock.acquire(options);
+    return this.#lock.acquire(options);
   }
 
   acquireSync(options?: AcquireSyncOptions): boolean {
-    return this._lock.acquireSync(options);
+    return this.#lock.acquireSync(options);
   }
 
   release(): void {
-    this._lock.release();
+    this.#lock.release();
   }
 
   guard(options?: AcquireOptions): Promise<Guard> {
