@@ -4,9 +4,9 @@
  */
 import * as net from 'node:net';
 import * as v8 from 'node:v8';
-import { ChildPayload, noteParentGone, readPayloadSync } from './child';
+import { ChildPayload, exitWithParent, readPayloadSync } from './child';
 import { FramedSocket } from './connection';
-import { CONTROL_FD, exitCodeOf } from './process';
+import { CONTROL_FD } from './process';
 import { preloadRebuilders, rebuildValue } from './reduction';
 import './index'; // registers every library rebuilder before the payload is rebuilt
 
@@ -25,13 +25,9 @@ export function registerChildMain(kind: string, load: () => ChildMain): void {
 /** Reads and rebuilds the payload; opens the control channel. Exits when the parent dies. @internal */
 export async function receivePayload(): Promise<{ payload: ChildPayload; channel: FramedSocket }> {
   const raw = readPayloadSync();
+  exitWithParent(raw); // a child never outlives its parent, as Python's daemons and pool workers
   const channel = new FramedSocket(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
   channel.socket.unref();
-  channel.on('close', () => {
-    // The parent is gone (even by SIGKILL): a child never outlives it, as Python's daemons and pool workers.
-    noteParentGone();
-    process.exit(exitCodeOf(null, 'SIGHUP'));
-  });
   await preloadRebuilders(raw);
   return { payload: rebuildValue(raw) as ChildPayload, channel };
 }

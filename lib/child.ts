@@ -2,7 +2,8 @@
 import * as v8 from 'node:v8';
 import { readFrameSync } from './connection';
 import { RuntimeError } from './errors';
-import { adoptIdentity, CONTROL_FD, ProcessIdentity } from './process';
+import { native } from './native';
+import { adoptIdentity, CONTROL_FD, PARENT_DIED_EXIT_CODE, ProcessIdentity } from './process';
 import { rebuildValue } from './reduction';
 import { adoptTracker } from './resource_tracker';
 
@@ -11,14 +12,24 @@ export interface ChildPayload {
   self: ProcessIdentity;
   parent: { name: string; pid: number };
   tracker: number | null;
+  /** Read end of the parent's alive pipe: end-of-file means the parent is gone. */
+  parentAlive: number | null;
   [key: string]: unknown;
 }
 
 let parentGone = false;
 
-/** Marks the parent as gone (its end of the control channel closed). @internal */
-export function noteParentGone(): void {
-  parentGone = true;
+/**
+ * Ends this process soon after its parent dies (even by SIGKILL): at once through process.exit when the event
+ * loop is free, or after a second by the addon's watcher thread when it is blocked in a synchronous wait.
+ * @internal
+ */
+export function exitWithParent(payload: ChildPayload): void {
+  if (payload.parentAlive === null) return;
+  native.watchHangup(payload.parentAlive, 1000, PARENT_DIED_EXIT_CODE, () => {
+    parentGone = true;
+    process.exit(PARENT_DIED_EXIT_CODE);
+  });
 }
 
 /** Reads the payload frame (not yet rebuilt) and adopts the identity and resource tracker it carries. @internal */

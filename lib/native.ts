@@ -41,6 +41,8 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   poll(fd: number, forWrite: boolean, timeoutMs: number): boolean;
   pollAsync(fd: number, forWrite: boolean, timeoutMs: number, callback: WaitCallback): NativeWaiter;
+  /** Calls back when `fd` reaches end-of-file; exits with exitCode if the process still lives graceMs later. */
+  watchHangup(fd: number, graceMs: number, exitCode: number, callback: () => void): void;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -95,6 +95,17 @@ function childExecArgv(): string[] {
 }
 
 export const BOOTSTRAP = path.join(__dirname, 'bootstrap.js');
+
+/** Exit code of a child that ends because its parent died: 128 + SIGHUP, as a terminal hang-up. */
+export const PARENT_DIED_EXIT_CODE = 129;
+
+// One pipe per process that nobody writes to: children get its read end and watch for end-of-file, which comes
+// when this process is gone, however it died. The write end stays here, never handed out.
+let aliveReadFd: number | undefined;
+function alivePipe(): number {
+  if (aliveReadFd === undefined) aliveReadFd = native.pipe()[0];
+  return aliveReadFd;
+}
 export const CONTROL_FD = 3;
 
 /** The spawned child and its control channel. @internal */
@@ -117,6 +128,7 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
     self: { name: childName, pid: 0, daemon: Boolean(payload.daemon), authkey: self.authkey, identity },
     parent: { name: self.name, pid: process.pid },
     tracker: trackerFd === undefined ? null : ctx.passFd(trackerFd),
+    parentAlive: native.platform === 'win32' ? null : ctx.passFd(alivePipe()),
   }));
   const stdio: SpawnOptions['stdio'] = ['inherit', 'inherit', 'inherit', 'pipe'];
   const spawnOptions = (): SpawnOptions => ({
@@ -190,10 +202,6 @@ export class Process {
     this.#child = child;
     this.#state = 'started';
     children.add(this);
-    if (this.daemon) {
-      child.unref();
-      channel.socket.unref();
-    }
     this.#exited = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
         this.#exitCode = exitCodeOf(code, signal);
@@ -215,6 +223,8 @@ export class Process {
         `${this.name} exited with code ${this.#exitCode} before running its target`)));
     });
     started.catch(() => undefined); // like Python, a child that fails is reported by its exit code; awaiting is optional
+    // A daemon does not keep its parent alive, but only once it runs: until then start() is being awaited.
+    if (this.daemon) started.finally(() => this.#unrefDaemon(channel)).catch(() => undefined);
     return started;
   }
 
@@ -222,10 +232,20 @@ export class Process {
   async join(timeoutMs?: number): Promise<void> {
     const timeout = checkTimeout(timeoutMs, 'join timeout');
     if (this.#state === 'initial') throw new ValueError('can only join a started process', 'ERR_MP_PROCESS_STATE');
-    if (timeout === undefined) return this.#exited;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.#exited, new Promise<void>((resolve) => { timer = setTimeout(resolve, timeout); })]);
-    clearTimeout(timer);
+    this.#child!.ref(); // whoever awaits join() waits for the child, daemon or not
+    try {
+      if (timeout === undefined) return await this.#exited;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#exited, new Promise<void>((resolve) => { timer = setTimeout(resolve, timeout); })]);
+      clearTimeout(timer);
+    } finally {
+      if (this.daemon) this.#child!.unref();
+    }
+  }
+
+  #unrefDaemon(channel: FramedSocket): void {
+    this.#child!.unref();
+    channel.socket.unref();
   }
 
   isAlive(): boolean {

@@ -356,6 +356,36 @@ Napi::Value PollAsyncJs(const Napi::CallbackInfo& info) {
       info.Env(), info[3].As<Napi::Function>(), info[2].As<Napi::Number>().Int64Value(),
       [fd, forWrite](int64_t slice, OsError* err) { return PollFd(fd, forWrite, slice, err); }, nullptr, nullptr);
 }
+
+// watchHangup(fd, graceMs, exitCode, cb): a thread waits until `fd` (the read end of a pipe nobody writes to)
+// reports end-of-file, then calls `cb` on the JS thread; if the process is still alive `graceMs` later (its event
+// loop blocked in a synchronous wait, say), it exits with `exitCode`. The thread never keeps the loop alive.
+Napi::Value WatchHangupJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_number, napi_number, napi_function})) return info.Env().Undefined();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int64_t graceMs = info[1].As<Napi::Number>().Int64Value();
+  int exitCode = info[2].As<Napi::Number>().Int32Value();
+  Napi::ThreadSafeFunction callback = Napi::ThreadSafeFunction::New(info.Env(), info[3].As<Napi::Function>(), "multiproc.hangup", 0, 1);
+  callback.Unref(info.Env());
+  try {
+    std::thread([fd, graceMs, exitCode, callback]() mutable {
+      OsError err;
+      if (PollFd(fd, false, -1, &err) == WaitResult::Failed) {  // not a descriptor we can watch: nothing to do
+        callback.Release();
+        return;
+      }
+      callback.NonBlockingCall();
+      std::this_thread::sleep_for(std::chrono::milliseconds(graceMs));
+      ExitNow(exitCode);
+    }).detach();
+  } catch (const std::system_error& e) {
+    callback.Release();
+    OsError err;
+    err.set("pthread_create", e.code().value());
+    ThrowOsError(info.Env(), err);
+  }
+  return info.Env().Undefined();
+}
 #endif
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -382,6 +412,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New<CloseFdJs>(env, "closeFd"));
   exports.Set("poll", Napi::Function::New<PollJs>(env, "poll"));
   exports.Set("pollAsync", Napi::Function::New<PollAsyncJs>(env, "pollAsync"));
+  exports.Set("watchHangup", Napi::Function::New<WatchHangupJs>(env, "watchHangup"));
 #endif
   return exports;
 }

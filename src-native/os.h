@@ -63,6 +63,8 @@ std::string ErrorMessage(int code);
 bool MakePipe(int fds[2], OsError* err);  // both ends close-on-exec
 bool SetNonBlocking(int fd, bool on, OsError* err);
 bool CloseFd(int fd, OsError* err);
+// Ends this process at once, without running exit handlers.
+[[noreturn]] void ExitNow(int code);
 // Waits until fd is readable (or writable); timeoutMs < 0 waits forever. Returns Acquired when ready.
 WaitResult PollFd(int fd, bool forWrite, int64_t timeoutMs, OsError* err);
 #endif

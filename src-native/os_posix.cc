@@ -220,6 +220,8 @@ bool CloseFd(int fd, OsError* err) {
   return true;
 }
 
+void ExitNow(int code) { _exit(code); }
+
 WaitResult PollFd(int fd, bool forWrite, int64_t timeoutMs, OsError* err) {
   const int64_t deadline = timeoutMs < 0 ? -1 : MonotonicMs() + timeoutMs;
   struct pollfd p = {fd, static_cast<short>(forWrite ? POLLOUT : POLLIN), 0};
