@@ -22,16 +22,6 @@ export function registerChildMain(kind: string, load: () => ChildMain): void {
   mains.set(kind, load);
 }
 
-/** Reads and rebuilds the payload; opens the control channel. Exits when the parent dies. @internal */
-export async function receivePayload(): Promise<{ payload: ChildPayload; channel: FramedSocket }> {
-  const raw = readPayloadSync();
-  exitWithParent(raw); // a child never outlives its parent, as Python's daemons and pool workers
-  const channel = new FramedSocket(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
-  channel.socket.unref();
-  await preloadRebuilders(raw);
-  return { payload: rebuildValue(raw) as ChildPayload, channel };
-}
-
 async function runTarget(payload: ChildPayload, channel: FramedSocket): Promise<void> {
   const target = payload.target as (...args: unknown[]) => unknown;
   channel.send(v8.serialize({ started: true }));
@@ -53,11 +43,15 @@ function reportStartFailure(channel: FramedSocket | undefined, err: unknown): vo
 async function main(): Promise<void> {
   let channel: FramedSocket | undefined;
   try {
-    const received = await receivePayload();
-    channel = received.channel;
-    const load = mains.get(received.payload.kind);
-    if (!load) throw new Error(`unknown child kind ${received.payload.kind}`);
-    await load()(received.payload, channel);
+    const raw = readPayloadSync();
+    exitWithParent(raw); // a child never outlives its parent, as Python's daemons and pool workers
+    channel = new FramedSocket(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
+    channel.socket.unref();
+    await preloadRebuilders(raw);
+    const payload = rebuildValue(raw) as ChildPayload;
+    const load = mains.get(payload.kind);
+    if (!load) throw new Error(`unknown child kind ${payload.kind}`);
+    await load()(payload, channel);
   } catch (err) {
     reportStartFailure(channel, err);
   }

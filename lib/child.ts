@@ -4,7 +4,7 @@ import { readFrameSync } from './connection';
 import { RuntimeError } from './errors';
 import { native } from './native';
 import { adoptIdentity, CONTROL_FD, PARENT_DIED_EXIT_CODE, ProcessIdentity } from './process';
-import { rebuildValue } from './reduction';
+import { FIRST_PASSED_FD, rebuildValue } from './reduction';
 import { adoptTracker } from './resource_tracker';
 
 export interface ChildPayload {
@@ -34,6 +34,12 @@ export function exitWithParent(payload: ChildPayload): void {
 
 /** Reads the payload frame (not yet rebuilt) and adopts the identity and resource tracker it carries. @internal */
 export function readPayloadSync(): ChildPayload {
+  if (native.platform !== 'win32') {
+    // Inherited descriptors are ours alone: keep them from leaking into whatever this process spawns next
+    // (our own children get what they need explicitly through their stdio array).
+    const passed = Number(process.env.MULTIPROC_PASSED_FDS ?? 0);
+    for (let fd = CONTROL_FD; fd < FIRST_PASSED_FD + passed; fd++) native.setCloseOnExec(fd, true);
+  }
   const raw = v8.deserialize(readFrameSync(CONTROL_FD)) as ChildPayload;
   if (raw.tracker !== null) adoptTracker(raw.tracker); // first: whatever we create from now on is tracked
   adoptIdentity(raw.self, raw.parent, () => !parentGone);

@@ -38,6 +38,7 @@ export interface NativeAddon {
   // POSIX descriptors (queues, resource tracker)
   pipe(): [number, number];
   setNonBlocking(fd: number, on: boolean): void;
+  setCloseOnExec(fd: number, on: boolean): void;
   closeFd(fd: number): void;
   poll(fd: number, forWrite: boolean, timeoutMs: number): boolean;
   pollAsync(fd: number, forWrite: boolean, timeoutMs: number, callback: WaitCallback): NativeWaiter;

@@ -134,7 +134,7 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
   const spawnOptions = (): SpawnOptions => ({
     ...options,
     stdio: [...stdio, ...ctx.fds, ...(options.ipc ? ['ipc' as const] : [])],
-    env: { ...(options.env ?? process.env), MULTIPROC_CONTROL_FD: String(CONTROL_FD) },
+    env: { ...(options.env ?? process.env), MULTIPROC_CONTROL_FD: String(CONTROL_FD), MULTIPROC_PASSED_FDS: String(ctx.fds.length) },
     windowsHide: true,
   });
   let data: Buffer;
@@ -207,7 +207,6 @@ export class Process {
         this.#exitCode = exitCodeOf(code, signal);
         this.#state = 'stopped';
         children.delete(this);
-        channel.close();
         resolve();
       });
     });
@@ -219,8 +218,9 @@ export class Process {
         err.stack = message.error?.stack ?? err.stack;
         reject(err);
       });
-      this.#exited!.then(() => reject(new MultiprocError('ERR_MP_CHILD_START',
-        `${this.name} exited with code ${this.#exitCode} before running its target`)));
+      // after every frame the child sent has been read: its own error report wins over this generic one
+      channel.once('close', () => this.#exited!.then(() => reject(new MultiprocError('ERR_MP_CHILD_START',
+        `${this.name} exited with code ${this.#exitCode} before running its target`))));
     });
     started.catch(() => undefined); // like Python, a child that fails is reported by its exit code; awaiting is optional
     // A daemon does not keep its parent alive, but only once it runs: until then start() is being awaited.

@@ -30,8 +30,10 @@ bool CheckArgs(const Napi::CallbackInfo& info, std::initializer_list<napi_valuet
   size_t i = 0;
   for (napi_valuetype type : types) {
     if (info.Length() <= i || info[i].Type() != type) {
-      Napi::TypeError::New(info.Env(), "multiproc native: argument " + std::to_string(i) + " has the wrong type")
-          .ThrowAsJavaScriptException();
+      Napi::TypeError error =
+          Napi::TypeError::New(info.Env(), "multiproc native: argument " + std::to_string(i) + " has the wrong type");
+      error.Set("code", "ERR_INVALID_ARG_TYPE");
+      error.ThrowAsJavaScriptException();
       return false;
     }
     i++;
@@ -236,7 +238,9 @@ class Semaphore : public Napi::ObjectWrap<Semaphore> {
     std::function<void()> then;
     if (info.Length() > 2 && !info[2].IsUndefined()) {
       if (!info[2].IsObject() || !info[2].As<Napi::Object>().CheckTypeTag(&kSemaphoreTag)) {
-        Napi::TypeError::New(info.Env(), "multiproc native: argument 2 must be a Semaphore").ThrowAsJavaScriptException();
+        Napi::TypeError error = Napi::TypeError::New(info.Env(), "multiproc native: argument 2 must be a Semaphore");
+        error.Set("code", "ERR_INVALID_ARG_TYPE");
+        error.ThrowAsJavaScriptException();
         return info.Env().Undefined();
       }
       Semaphore* other = Unwrap(info[2].As<Napi::Object>());
@@ -327,6 +331,14 @@ Napi::Value SetNonBlockingJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value SetCloseOnExecJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_boolean})) return info.Env().Undefined();
+  OsError err;
+  if (!SetCloseOnExec(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Boolean>(), &err))
+    ThrowOsError(info.Env(), err);
+  return info.Env().Undefined();
+}
+
 Napi::Value CloseFdJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
   OsError err;
@@ -409,6 +421,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("platform", "posix");
   exports.Set("pipe", Napi::Function::New<Pipe>(env, "pipe"));
   exports.Set("setNonBlocking", Napi::Function::New<SetNonBlockingJs>(env, "setNonBlocking"));
+  exports.Set("setCloseOnExec", Napi::Function::New<SetCloseOnExecJs>(env, "setCloseOnExec"));
   exports.Set("closeFd", Napi::Function::New<CloseFdJs>(env, "closeFd"));
   exports.Set("poll", Napi::Function::New<PollJs>(env, "poll"));
   exports.Set("pollAsync", Napi::Function::New<PollAsyncJs>(env, "pollAsync"));

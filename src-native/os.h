@@ -62,6 +62,7 @@ std::string ErrorMessage(int code);
 // POSIX descriptors for queue pipes and the resource tracker.
 bool MakePipe(int fds[2], OsError* err);  // both ends close-on-exec
 bool SetNonBlocking(int fd, bool on, OsError* err);
+bool SetCloseOnExec(int fd, bool on, OsError* err);
 bool CloseFd(int fd, OsError* err);
 // Ends this process at once, without running exit handlers.
 [[noreturn]] void ExitNow(int code);

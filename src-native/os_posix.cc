@@ -212,6 +212,20 @@ bool SetNonBlocking(int fd, bool on, OsError* err) {
   return true;
 }
 
+bool SetCloseOnExec(int fd, bool on, OsError* err) {
+  int flags = fcntl(fd, F_GETFD);
+  if (flags == -1) {
+    err->set("fcntl", errno);
+    return false;
+  }
+  int wanted = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+  if (wanted != flags && fcntl(fd, F_SETFD, wanted) != 0) {
+    err->set("fcntl", errno);
+    return false;
+  }
+  return true;
+}
+
 bool CloseFd(int fd, OsError* err) {
   if (close(fd) != 0 && errno != EINTR) {  // after EINTR the descriptor is gone on Linux and macOS
     err->set("close", errno);
