@@ -1,0 +1,91 @@
+// multiproc side of bench/synchronize.bench.js: one workload per run, one JSON number on the last line.
+'use strict';
+const { Lock, Semaphore, Barrier, Process } = require('../..');
+
+function uncontended(n) {
+  const lock = new Lock();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    lock.acquireSync();
+    lock.release();
+  }
+  return Number(process.hrtime.bigint() - start) / n; // ns per pair
+}
+
+async function uncontendedAsync(n) {
+  const lock = new Lock();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    await lock.acquire();
+    lock.release();
+  }
+  return Number(process.hrtime.bigint() - start) / n;
+}
+
+function hammer(lock, n, barrier) {
+  barrier.waitSync();
+  for (let i = 0; i < n; i++) {
+    lock.acquireSync();
+    lock.release();
+  }
+}
+
+async function contended(procs, n) {
+  const lock = new Lock();
+  const barrier = new Barrier(procs + 1);
+  const workers = Array.from({ length: procs }, () => new Process({ target: hammer, args: [lock, n, barrier] }));
+  await Promise.all(workers.map((w) => w.start()));
+  await barrier.wait();
+  const start = performance.now();
+  await Promise.all(workers.map((w) => w.join()));
+  return (procs * n) / ((performance.now() - start) / 1000); // ops/s
+}
+
+/** The other side of the ping-pong: each wake is an async acquire. */
+async function pong(ping, pongSem, n) {
+  for (let i = 0; i < n; i++) {
+    await ping.acquire();
+    pongSem.release();
+  }
+}
+
+async function wake(n, which) {
+  const ping = new Semaphore(0);
+  const pongSem = new Semaphore(0);
+  const p = new Process({ target: pong, args: [ping, pongSem, n + 50] });
+  await p.start();
+  const samples = [];
+  for (let i = 0; i < n + 50; i++) {
+    const t0 = process.hrtime.bigint();
+    ping.release();
+    await pongSem.acquire();
+    if (i >= 50) samples.push(Number(process.hrtime.bigint() - t0) / 2 / 1000); // one wake, microseconds
+  }
+  await p.join();
+  samples.sort((a, b) => a - b);
+  return which === 'median' ? samples[samples.length >> 1] : samples[Math.floor(samples.length * 0.99)];
+}
+
+function noop() {}
+
+async function startJoin(n) {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const p = new Process({ target: noop });
+    p.start();
+    await p.join();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1]; // ms
+}
+
+module.exports = { hammer, pong, noop };
+
+if (require.main === module) {
+  const [workload, ...args] = process.argv.slice(2);
+  const fns = { uncontended, uncontendedAsync, contended, wake, startJoin };
+  Promise.resolve(fns[workload](...args.map((a) => (/^\d+$/.test(a) ? Number(a) : a))))
+    .then((result) => console.log(JSON.stringify(result)));
+}

@@ -1,0 +1,82 @@
+"""Python side of bench/synchronize.bench.js: one workload per run, one JSON number on the last line."""
+import json
+import multiprocessing as mp
+import sys
+import time
+
+
+def uncontended(n):
+    lock = mp.get_context('spawn').Lock()
+    acquire, release = lock.acquire, lock.release
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        acquire()
+        release()
+    return (time.perf_counter_ns() - start) / n  # ns per pair
+
+
+def hammer(lock, n, barrier):
+    barrier.wait()
+    for _ in range(n):
+        lock.acquire()
+        lock.release()
+
+
+def contended(procs, n):
+    ctx = mp.get_context('spawn')
+    lock = ctx.Lock()
+    barrier = ctx.Barrier(procs + 1)
+    workers = [ctx.Process(target=hammer, args=(lock, n, barrier)) for _ in range(procs)]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for w in workers:
+        w.join()
+    return procs * n / (time.perf_counter() - start)  # ops/s
+
+
+def pong(ping, pong_, n):
+    for _ in range(n):
+        ping.acquire()
+        pong_.release()
+
+
+def wake(n, which):
+    ctx = mp.get_context('spawn')
+    ping, pong_ = ctx.Semaphore(0), ctx.Semaphore(0)
+    p = ctx.Process(target=pong, args=(ping, pong_, n + 50))
+    p.start()
+    samples = []
+    for i in range(n + 50):
+        t0 = time.perf_counter_ns()
+        ping.release()
+        pong_.acquire()
+        if i >= 50:
+            samples.append((time.perf_counter_ns() - t0) / 2 / 1000)  # one wake, microseconds
+    p.join()
+    samples.sort()
+    return samples[len(samples) // 2] if which == 'median' else samples[int(len(samples) * 0.99)]
+
+
+def noop():
+    pass
+
+
+def start_join(n):
+    ctx = mp.get_context('spawn')
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        p = ctx.Process(target=noop)
+        p.start()
+        p.join()
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return times[len(times) // 2]  # ms
+
+
+if __name__ == '__main__':
+    workload = sys.argv[1]
+    args = [int(a) if a.isdigit() else a for a in sys.argv[2:]]
+    print(json.dumps(globals()[workload](*args)))
