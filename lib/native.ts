@@ -22,6 +22,10 @@ export interface NativeSemaphore {
   value(): number;
   /** Windows: the handle's value in process `pid` after DuplicateHandle. */
   duplicateInto(pid: number): string;
+  /** Linux/glibc: [value, waiters] in the semaphore's shared memory, for atomics in JS; else undefined. */
+  sharedWords(): ArrayBuffer | undefined;
+  /** Wakes one sleeper after the value was raised through sharedWords(). */
+  wakeWaiter(): void;
   close(): void;
 }
 

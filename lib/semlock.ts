@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
 import { AssertionError, ValueError } from './errors';
-import { native, NativeSemaphore } from './native';
+import { native, NativeSemaphore, NativeWaiter, WaitCallback } from './native';
 import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
 import * as tracker from './resource_tracker';
 import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
@@ -28,14 +28,86 @@ export type AcquireSyncOptions = Omit<AcquireOptions, 'signal'>;
 
 const isWindows = native.platform === 'win32';
 
+/**
+ * The addon's semaphore with its uncontended paths run as JS atomics on the semaphore's own shared memory where
+ * the addon offers it (Linux/glibc): no native call to take a free unit or to release without sleepers. Everything
+ * that may sleep, and every other platform, goes through the addon.
+ */
+export class SemaphoreHandle implements NativeSemaphore {
+  readonly native: NativeSemaphore;
+  /** [value, waiters] in the semaphore's shared memory, or undefined where the addon does not offer them. */
+  readonly words: Int32Array | undefined;
+
+  constructor(nativeSem: NativeSemaphore) {
+    this.native = nativeSem;
+    const shared = nativeSem.sharedWords();
+    this.words = shared ? new Int32Array(shared) : undefined;
+  }
+
+  tryWait(): boolean {
+    const words = this.words;
+    if (!words) return this.native.tryWait();
+    for (;;) {
+      const value = Atomics.load(words, 0);
+      if (value <= 0) return false;
+      if (Atomics.compareExchange(words, 0, value, value - 1) === value) return true;
+    }
+  }
+
+  wait(timeoutMs: number): boolean {
+    if (this.words && this.tryWait()) return true;
+    return this.native.wait(timeoutMs);
+  }
+
+  post(maxValue?: number): boolean {
+    const words = this.words;
+    if (!words) return this.native.post(maxValue);
+    for (;;) {
+      const value = Atomics.load(words, 0);
+      if (maxValue !== undefined && value >= maxValue) return false;
+      if (value >= SEM_VALUE_MAX) {
+        throw Object.assign(new Error('sem_post failed: Value too large for defined data type (EOVERFLOW)'),
+          { code: 'EOVERFLOW', syscall: 'sem_post' });
+      }
+      if (Atomics.compareExchange(words, 0, value, value + 1) === value) break;
+    }
+    if (Atomics.load(words, 1) !== 0) this.native.wakeWaiter(); // read after the add: no sleeper is missed
+    return true;
+  }
+
+  value(): number {
+    return this.words ? Atomics.load(this.words, 0) : this.native.value();
+  }
+
+  waitAsync(timeoutMs: number, callback: WaitCallback, then?: NativeSemaphore): NativeWaiter {
+    return this.native.waitAsync(timeoutMs, callback, then instanceof SemaphoreHandle ? then.native : then);
+  }
+
+  duplicateInto(pid: number): string {
+    return this.native.duplicateInto(pid);
+  }
+
+  sharedWords(): ArrayBuffer | undefined {
+    return this.words?.buffer as ArrayBuffer | undefined;
+  }
+
+  wakeWaiter(): void {
+    this.native.wakeWaiter();
+  }
+
+  close(): void {
+    this.native.close();
+  }
+}
+
 /** A named (POSIX) or unnamed (Windows) OS semaphore owned by this process: created, tracked, unlinked. */
 export class OsSemaphore {
-  readonly sem: NativeSemaphore;
+  readonly sem: SemaphoreHandle;
   readonly name: string;
   #creator: boolean;
 
   private constructor(sem: NativeSemaphore, name: string, creator: boolean) {
-    this.sem = sem;
+    this.sem = new SemaphoreHandle(sem);
     this.name = name;
     this.#creator = creator;
     if (creator && !isWindows) createdHere.add(this);
@@ -62,7 +134,7 @@ export class OsSemaphore {
 
   /** What a child needs to open this semaphore; valid only inside a spawning context. */
   descriptor(): string {
-    return isWindows ? spawningContext().duplicateHandle(this.sem) : this.name;
+    return isWindows ? spawningContext().duplicateHandle(this.sem.native) : this.name;
   }
 
   /** Removes the name (the creator only); processes that opened it keep using it. */
@@ -103,6 +175,9 @@ export class SemLock {
   readonly #os: OsSemaphore;
   readonly #kind: number;
   readonly #maxvalue: number;
+  readonly #sem: SemaphoreHandle; // this.#os.sem, read on every call
+  readonly #words: Int32Array | undefined; // its shared [value, waiters], when the platform offers them
+  readonly #postLimit: number | undefined; // the over-release check's bound; none for unbounded semaphores
   #count = 0;
   #owner = -1;
 
@@ -111,6 +186,9 @@ export class SemLock {
     this.#kind = kind;
     this.#maxvalue = maxvalue;
     this.#os = rebuilt ?? OsSemaphore.create(value, maxvalue);
+    this.#sem = this.#os.sem;
+    this.#words = this.#sem.words;
+    this.#postLimit = maxvalue === SEM_VALUE_MAX ? undefined : maxvalue;
     defineInheritanceGuard(this);
   }
 
@@ -147,11 +225,25 @@ export class SemLock {
 
   /** Blocks the calling thread, like Python's acquire(). Returns whether the lock was acquired. */
   acquireSync(options?: AcquireSyncOptions): boolean {
+    if (options === undefined) {
+      // The common call, inlined down to one compare-and-swap when a unit is free: Python's time is the bar.
+      const words = this.#words;
+      if (words && this.#kind !== RECURSIVE_MUTEX) {
+        const value = Atomics.load(words, 0);
+        if (value > 0 && Atomics.compareExchange(words, 0, value, value - 1) === value) {
+          this.#count++;
+          this.#owner = threadId;
+          return true;
+        }
+      }
+      if (this.#kind === RECURSIVE_MUTEX && this._isMine()) return this.#acquired();
+      return this.#sem.wait(-1) ? this.#acquired() : false;
+    }
     const { blocking: rawBlocking, timeout: rawTimeout } = checkOptions<AcquireSyncOptions>(options, 'acquireSync options');
     const blocking = checkBoolean(rawBlocking, 'blocking', true);
     const timeout = checkTimeout(rawTimeout);
-    if (this._kind === RECURSIVE_MUTEX && this._isMine()) return this.#acquired();
-    const sem = this._os.sem;
+    if (this.#kind === RECURSIVE_MUTEX && this._isMine()) return this.#acquired();
+    const sem = this.#sem;
     const ok = !blocking ? sem.tryWait() : sem.wait(timeout === undefined ? -1 : Math.ceil(timeout));
     return ok ? this.#acquired() : false;
   }
@@ -167,8 +259,8 @@ export class SemLock {
       const timeout = checkTimeout(opts.timeout);
       const signal = checkSignal(opts.signal);
       if (signal?.aborted) return Promise.reject(abortReason(signal));
-      if (this._kind === RECURSIVE_MUTEX && this._isMine()) return Promise.resolve(this.#acquired());
-      const sem = this._os.sem;
+      if (this.#kind === RECURSIVE_MUTEX && this._isMine()) return Promise.resolve(this.#acquired());
+      const sem = this.#sem;
       if (sem.tryWait()) return Promise.resolve(this.#acquired());
       if (!blocking || timeout === 0) return Promise.resolve(false);
       return waitAsync(sem, timeout, signal).then((ok) => (ok ? this.#acquired() : false));
@@ -178,15 +270,24 @@ export class SemLock {
   }
 
   release(): void {
-    if (this._kind === RECURSIVE_MUTEX) {
+    if (this.#kind === RECURSIVE_MUTEX) {
       if (!this._isMine()) throw new AssertionError('attempt to release recursive lock not owned by thread');
       if (this.#count > 1) {
         this.#count--;
         return;
       }
     }
-    const limit = this._maxvalue === SEM_VALUE_MAX ? undefined : this._maxvalue;
-    if (!this._os.sem.post(limit)) throw new ValueError('semaphore or lock released too many times');
+    const words = this.#words;
+    const limit = this.#postLimit;
+    if (words && limit !== undefined) { // the common release, inlined as in acquireSync
+      const value = Atomics.load(words, 0);
+      if (value < limit && Atomics.compareExchange(words, 0, value, value + 1) === value) {
+        if (Atomics.load(words, 1) !== 0) this.#sem.wakeWaiter();
+        if (this.#count > 0) this.#count--;
+        return;
+      }
+    }
+    if (!this.#sem.post(limit)) throw new ValueError('semaphore or lock released too many times');
     if (this.#count > 0) this.#count--;
   }
 

@@ -156,6 +156,8 @@ class Semaphore : public Napi::ObjectWrap<Semaphore> {
                         InstanceMethod<&Semaphore::WaitAsync>("waitAsync"), InstanceMethod<&Semaphore::Post>("post"),
                         InstanceMethod<&Semaphore::GetValue>("value"),
                         InstanceMethod<&Semaphore::DuplicateInto>("duplicateInto"),
+                        InstanceMethod<&Semaphore::SharedWords>("sharedWords"),
+                        InstanceMethod<&Semaphore::WakeWaiter>("wakeWaiter"),
                         InstanceMethod<&Semaphore::Close>("close")});
   }
 
@@ -298,6 +300,25 @@ class Semaphore : public Napi::ObjectWrap<Semaphore> {
       return info.Env().Undefined();
     }
     return Napi::String::New(info.Env(), handle);
+  }
+
+  // sharedWords() -> ArrayBuffer over [value, waiters] in the semaphore's shared memory, or undefined.
+  // The buffer keeps the semaphore mapped for as long as it lives.
+  Napi::Value SharedWords(const Napi::CallbackInfo& info) {
+    if (!Live(info.Env())) return info.Env().Undefined();
+    int32_t* words = sem_->SharedWords();
+    if (words == nullptr) return info.Env().Undefined();
+    auto* keepAlive = new std::shared_ptr<OsSemaphore>(sem_);
+    return Napi::ArrayBuffer::New(
+        info.Env(), words, 2 * sizeof(int32_t),
+        [](Napi::Env, void*, std::shared_ptr<OsSemaphore>* hint) { delete hint; }, keepAlive);
+  }
+
+  Napi::Value WakeWaiter(const Napi::CallbackInfo& info) {
+    if (!Live(info.Env())) return info.Env().Undefined();
+    OsError err;
+    if (!sem_->WakeWaiter(&err)) ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
   }
 
   // Pending async waits keep their own reference; the OS object closes when the last one lets go.

@@ -48,6 +48,13 @@ class OsSemaphore {
   // Windows only: duplicates the handle into process `pid`; returns the handle value valid there.
   std::string DuplicateInto(int pid, OsError* err);
 
+  // Linux/glibc only, else nullptr: the semaphore's own shared memory, laid out as two 32-bit words
+  // [value, number of waiters] (glibc's 64-bit `new_sem`), checked against sem_getvalue. Uncontended acquire and
+  // release then run as atomics in JS; only a release that finds waiters calls WakeWaiter().
+  int32_t* SharedWords();
+  // Wakes one thread sleeping in sem_wait after the value was raised through SharedWords().
+  bool WakeWaiter(OsError* err);
+
  private:
   struct Impl;
   explicit OsSemaphore(Impl* impl) : impl_(impl) {}

@@ -13,6 +13,13 @@
 
 #include <uv.h>
 
+#if defined(__linux__) && defined(__GLIBC__) && (defined(__x86_64__) || defined(__aarch64__)) && \
+    !defined(MULTIPROC_EMULATE_DARWIN)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#define MP_SHARED_WORDS 1
+#endif
+
 #if defined(__APPLE__) || defined(MULTIPROC_EMULATE_DARWIN)
 #define MP_NO_TIMEDWAIT 1
 #define MP_NO_GETVALUE 1
@@ -165,6 +172,36 @@ int64_t OsSemaphore::Value(OsError* err) {
   return value < 0 ? 0 : value;  // some systems report waiters as a negative value
 #endif
 }
+
+#ifdef MP_SHARED_WORDS
+// glibc (2.21+, 64-bit atomics): struct new_sem { uint64_t data; int private; int pad; }, where data holds the
+// value in its low 32 bits and the waiter count in its high 32 bits.
+static_assert(sizeof(sem_t) == 32, "unexpected sem_t size");
+
+int32_t* OsSemaphore::SharedWords() {
+  int value = 0;
+  auto* words = reinterpret_cast<int32_t*>(impl_->sem);
+  if (sem_getvalue(impl_->sem, &value) != 0 || words[0] != value) return nullptr;  // not the layout we know
+  return words;
+}
+
+bool OsSemaphore::WakeWaiter(OsError* err) {
+  // glibc's __lll_private_flag: `private` holds 0 for process-private and FUTEX_PRIVATE_FLAG for shared futexes
+  int op = (FUTEX_WAKE | FUTEX_PRIVATE_FLAG) ^ reinterpret_cast<int32_t*>(impl_->sem)[2];
+  if (syscall(SYS_futex, reinterpret_cast<uint32_t*>(impl_->sem), op, 1, nullptr, nullptr, 0) < 0) {
+    err->set("futex", errno);
+    return false;
+  }
+  return true;
+}
+#else
+int32_t* OsSemaphore::SharedWords() { return nullptr; }
+
+bool OsSemaphore::WakeWaiter(OsError* err) {
+  err->set("futex", ENOSYS);
+  return false;
+}
+#endif
 
 std::string OsSemaphore::DuplicateInto(int, OsError* err) {
   err->set("DuplicateHandle", ENOSYS);

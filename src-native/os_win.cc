@@ -87,6 +87,13 @@ int64_t OsSemaphore::Value(OsError* err) {
   return static_cast<int64_t>(previous) + 1;
 }
 
+int32_t* OsSemaphore::SharedWords() { return nullptr; }  // kernel objects: no user-space fast path
+
+bool OsSemaphore::WakeWaiter(OsError* err) {
+  err->set("WakeWaiter", ERROR_NOT_SUPPORTED);
+  return false;
+}
+
 std::string OsSemaphore::DuplicateInto(int pid, OsError* err) {
   HANDLE target = OpenProcess(PROCESS_DUP_HANDLE, FALSE, static_cast<DWORD>(pid));
   if (target == nullptr) {
