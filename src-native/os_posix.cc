@@ -261,5 +261,44 @@ WaitResult PollFd(int fd, bool forWrite, int64_t timeoutMs, OsError* err) {
   }
 }
 
+int64_t ReadFd(int fd, void* buf, size_t length, OsError* err) {
+  for (;;) {
+    ssize_t n = read(fd, buf, length);
+    if (n >= 0) return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return kWouldBlock;
+    if (errno != EINTR) {
+      err->set("read", errno);
+      return 0;
+    }
+  }
+}
+
+int64_t WriteFd(int fd, const void* buf, size_t length, OsError* err) {
+  for (;;) {
+    ssize_t n = write(fd, buf, length);
+    if (n >= 0) return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return kWouldBlock;
+    if (errno != EINTR) {
+      err->set("write", errno);
+      return 0;
+    }
+  }
+}
+
+int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err) {
+#ifdef F_SETPIPE_SZ
+  int r = fcntl(fd, F_SETPIPE_SZ, static_cast<int>(bytes));
+  if (r >= 0) return r;
+  if (errno != EPERM && errno != EBUSY) {  // above the system's limit or in use: keep the current size
+    err->set("fcntl", errno);
+    return -1;
+  }
+  r = fcntl(fd, F_GETPIPE_SZ);
+  return r < 0 ? -1 : r;
+#else
+  return -1;
+#endif
+}
+
 }  // namespace mp
 #endif  // !_WIN32
