@@ -8,7 +8,7 @@
  * through the event loop (uv_poll, no thread at all) and the Sync forms with poll(2).
  */
 import * as v8 from 'node:v8';
-import { HEADER_BYTES, MAX_FRAME_BYTES } from './connection';
+import { MAX_FRAME_BYTES } from './connection';
 import { MultiprocError, PicklingError, ValueError } from './errors';
 import { native, NativeFdWatcher } from './native';
 import { rebuildValue, reduceValue } from './reduction';
@@ -20,36 +20,136 @@ import { abortReason } from './validate';
  */
 const PIPE_CAPACITY = 1 << 20;
 
+/**
+ * At most this many bytes move per call of fill()/push(): against a peer as fast as we are, the pipe would never
+ * say "no more", and a 64 MiB frame would hold the event loop for the whole copy. Past it, the caller waits for
+ * readiness, which the event loop reports at once, after its timers.
+ */
+const BURST_BYTES = 1 << 20;
+
 /** A frame no larger than this is written by one write(2), which the kernel never interleaves with others. */
 export const ATOMIC_FRAME_BYTES = native.platform === 'posix' ? native.pipeAtomicBytes : 0;
 
-const headerPlaceholder = Buffer.alloc(HEADER_BYTES);
+/** Frame header: payload length, then the length of its v8 part (the rest is out-of-band binary data). */
+export const FRAME_HEADER_BYTES = 8;
 
 /**
- * Reduces and serializes `value` into one frame: 4-byte big-endian length, then v8.serialize's bytes. The length
- * is reserved in the serializer's own buffer, so small and large items alike are framed without a copy.
- * Throws (PicklingError, RuntimeError) before anything is written anywhere.
+ * Typed arrays and Buffers at least this large travel out of band: written to the pipe straight from the caller's
+ * memory and received as views of the frame, instead of being copied into (and out of) the v8 stream. This keeps
+ * a 64 MiB Buffer from holding the event loop for a whole serializer copy.
  */
-export function encodeFrame(value: unknown): Buffer {
+const OUT_OF_BAND_BYTES = 64 << 10;
+const VIEW_TYPES: (Function & { BYTES_PER_ELEMENT?: number })[] = [ // eslint-disable-line @typescript-eslint/ban-types
+  Buffer, Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array,
+  Float64Array, BigInt64Array, BigUint64Array, DataView,
+];
+const IN_BAND = 0;
+const ALIGN = 8; // out-of-band data starts 8-aligned in the frame, so views of any element size need no copy
+const padding = Buffer.alloc(ALIGN);
+const aligned = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+
+/** The v8 serializer hooks Node documents for subclasses (absent from its type declarations). */
+interface HostObjectHooks {
+  _writeHostObject(view: ArrayBufferView): void;
+  _readHostObject(): unknown;
+}
+
+/** v8.serialize, except that large binary views are left out of the stream and listed in `chunks`. */
+class FrameSerializer extends v8.DefaultSerializer {
+  /** The frame as written: header and v8 part, then each out-of-band view after its padding. */
+  readonly chunks: Uint8Array[] = [];
+  #outOfBand = 0;
+
+  _writeHostObject(view: ArrayBufferView): void {
+    const type = VIEW_TYPES.indexOf(view.constructor);
+    if (view.byteLength < OUT_OF_BAND_BYTES || type < 0) {
+      this.writeUint32(IN_BAND);
+      (v8.DefaultSerializer.prototype as unknown as HostObjectHooks)._writeHostObject.call(this, view);
+      return;
+    }
+    this.writeUint32(type + 1);
+    this.writeUint32(this.#outOfBand);
+    this.writeUint32(view.byteLength);
+    this.chunks.push(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+    this.#outOfBand += aligned(view.byteLength);
+  }
+
+  /** Serializes `value` into frame chunks; returns their total length. */
+  frame(value: unknown): number {
+    this.writeRawBytes(padding); // room for the header, filled in below
+    this.writeHeader();
+    this.writeValue(value);
+    const head = this.releaseBuffer();
+    const inBand = head.length - FRAME_HEADER_BYTES;
+    const start = aligned(inBand);
+    const views = this.chunks.splice(0);
+    this.chunks.push(head);
+    if (views.length && start > inBand) this.chunks.push(padding.subarray(0, start - inBand));
+    for (const [i, view] of views.entries()) {
+      this.chunks.push(view);
+      const pad = aligned(view.byteLength) - view.byteLength;
+      if (pad && i < views.length - 1) this.chunks.push(padding.subarray(0, pad));
+    }
+    const length = this.chunks.reduce((sum, chunk) => sum + chunk.length, 0) - FRAME_HEADER_BYTES;
+    if (length > MAX_FRAME_BYTES) throw new ValueError(`message of ${length} bytes is too large to send`);
+    head.writeUInt32BE(length, 0);
+    head.writeUInt32BE(inBand, 4);
+    return length + FRAME_HEADER_BYTES;
+  }
+}
+
+class FrameDeserializer extends v8.DefaultDeserializer {
+  readonly #payload: Buffer;
+  readonly #outOfBandStart: number;
+
+  constructor(payload: Buffer, inBand: number) {
+    super(payload.subarray(0, inBand));
+    this.#payload = payload;
+    this.#outOfBandStart = aligned(inBand);
+  }
+
+  _readHostObject(): unknown {
+    const kind = this.readUint32();
+    if (kind === IN_BAND) return (v8.DefaultDeserializer.prototype as unknown as HostObjectHooks)._readHostObject.call(this);
+    const ctor = VIEW_TYPES[kind - 1] as new (buffer: ArrayBufferLike, offset: number, length: number) => unknown;
+    const offset = this.#outOfBandStart + this.readUint32();
+    const byteLength = this.readUint32();
+    if (ctor === Buffer) return Buffer.from(this.#payload.buffer, this.#payload.byteOffset + offset, byteLength);
+    const size = (ctor as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+    // The payload buffer is allocated whole for large frames, so this is aligned; copy in the odd case it is not.
+    const source = (this.#payload.byteOffset + offset) % size === 0 ? this.#payload
+      : Buffer.from(this.#payload.subarray(offset, offset + byteLength));
+    const at = source === this.#payload ? this.#payload.byteOffset + offset : source.byteOffset;
+    return new ctor(source.buffer, at, byteLength / size);
+  }
+}
+
+/** A frame ready to be written: its chunks in order and their total length. */
+export interface Frame {
+  chunks: Uint8Array[];
+  length: number;
+}
+
+/**
+ * Reduces and serializes `value` into one frame. Throws (PicklingError, RuntimeError) before anything is written
+ * anywhere. Out-of-band views are the caller's memory until the put resolves, as with stream.write().
+ */
+export function encodeFrame(value: unknown): Frame {
   const reduced = reduceValue(value);
-  const serializer = new v8.DefaultSerializer();
-  serializer.writeRawBytes(headerPlaceholder);
-  serializer.writeHeader();
+  const serializer = new FrameSerializer();
   try {
-    serializer.writeValue(reduced);
+    return { length: serializer.frame(reduced), chunks: serializer.chunks };
   } catch (err) {
     if (err instanceof MultiprocError) throw err;
     throw new PicklingError(`cannot send this value to another process: ${(err as Error).message}`);
   }
-  const frame = serializer.releaseBuffer();
-  const length = frame.length - HEADER_BYTES;
-  if (length > MAX_FRAME_BYTES) throw new ValueError(`message of ${length} bytes is too large to send`);
-  frame.writeUInt32BE(length, 0);
-  return frame;
 }
 
-export function decodePayload(payload: Buffer): unknown {
-  return rebuildValue(v8.deserialize(payload));
+/** Rebuilds a value from a frame's payload and the length of its v8 part (the header's second field). */
+export function decodePayload(payload: Buffer, inBand: number): unknown {
+  const deserializer = new FrameDeserializer(payload, inBand);
+  deserializer.readHeader();
+  return rebuildValue(deserializer.readValue());
 }
 
 /** Waits for a descriptor to become readable (writable); one event-loop watcher serves every waiter in this process. */
@@ -105,7 +205,7 @@ export class Readiness {
 export class FramePipe {
   readonly readable: Readiness;
   readonly writable: Readiness;
-  readonly #header = Buffer.allocUnsafe(HEADER_BYTES);
+  readonly #header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
 
   constructor(readFd: number, writeFd: number) {
     this.readable = new Readiness(readFd, false);
@@ -134,10 +234,11 @@ export class FramePipe {
     return this.writable.fd;
   }
 
-  /** Reads into `buf` from `got` on, as far as the pipe has bytes now; returns how much of `buf` is filled. */
+  /** Reads into `buf` from `got` on, as far as the pipe has bytes now (one burst); returns how much is filled. */
   fill(buf: Buffer, got: number): number {
-    while (got < buf.length) {
-      const n = native.read(this.readFd, buf, got, buf.length - got);
+    const stop = Math.min(buf.length, got + BURST_BYTES);
+    while (got < stop) {
+      const n = native.read(this.readFd, buf, got, stop - got);
       if (n < 0) break;
       if (n === 0) throw new ValueError(`queue pipe closed after ${got} of ${buf.length} bytes`, 'ERR_MP_EOF');
       got += n;
@@ -150,12 +251,19 @@ export class FramePipe {
     return this.#header;
   }
 
-  /** Writes `frame` from `from` on, as far as the pipe has room now; returns the offset reached. */
-  push(frame: Buffer, from: number): number {
-    while (from < frame.length) {
-      const n = native.write(this.writeFd, frame, from, frame.length - from);
-      if (n < 0) break;
-      from += n;
+  /** Writes `frame` from byte `from` on, as far as the pipe has room now (one burst); returns the offset reached. */
+  push(frame: Frame, from: number): number {
+    const stop = from + BURST_BYTES;
+    let start = 0; // offset of the current chunk in the frame
+    for (const chunk of frame.chunks) {
+      const end = start + chunk.length;
+      while (from < end) {
+        if (from >= stop) return from;
+        const n = native.write(this.writeFd, chunk, from - start, Math.min(end, stop) - from);
+        if (n < 0) return from;
+        from += n;
+      }
+      start = end;
     }
     return from;
   }

@@ -17,7 +17,7 @@
 import { inspect } from 'node:util';
 import { Empty, Full, InvalidArgumentError, RuntimeError, ValueError } from './errors';
 import { native, NativeSemaphore } from './native';
-import { ATOMIC_FRAME_BYTES, decodePayload, encodeFrame, FramePipe, Readiness } from './pipe';
+import { ATOMIC_FRAME_BYTES, decodePayload, encodeFrame, Frame, FramePipe, Readiness } from './pipe';
 import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
@@ -99,6 +99,10 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
 
 const QUEUE_CLOSED = 'ERR_MP_QUEUE_CLOSED';
 
+/** A frame's payload as read, and the length of its v8 part. */
+type Received = [payload: Buffer, inBand: number];
+const decodeReceived = ([payload, inBand]: Received): unknown => decodePayload(payload, inBand);
+
 interface QueueParts {
   pipe: FramePipe;
   rlock: Lock;
@@ -153,12 +157,12 @@ export class SimpleQueue<T = unknown> {
 
   /** Resolves with the next item; Empty if none comes before `timeout`. */
   get(options?: GetOptions): Promise<T> {
-    return this.#async(options, (block) => this.#getSteps(block)).then(decodePayload) as Promise<T>;
+    return this.#async(options, (block) => this.#getSteps(block)).then(decodeReceived) as Promise<T>;
   }
 
   /** Blocks this thread until an item comes; with `block: false` or a timeout, Empty when there is none. */
   getSync(options?: GetSyncOptions): T {
-    return decodePayload(this.#sync(options, (block) => this.#getSteps(block))) as T;
+    return decodeReceived(this.#sync(options, (block) => this.#getSteps(block))) as T;
   }
 
   /** True when no item is waiting to be claimed. As in Python, another process may change that at once. */
@@ -194,7 +198,7 @@ export class SimpleQueue<T = unknown> {
 
   // --- the two operations -------------------------------------------------------------------------------------
 
-  *#putSteps(frame: Buffer, block: boolean): Steps<void> {
+  *#putSteps(frame: Frame, block: boolean): Steps<void> {
     const slots = this.#slots?._os.sem;
     if (slots && !slots.tryWait() && !(block && (yield { sem: slots, bounded: true }))) throw new Full();
     let committed = false;
@@ -229,22 +233,23 @@ export class SimpleQueue<T = unknown> {
     if (!block || !(yield { ready: this.#pipe.writable, bounded: true })) throw new Full();
   }
 
-  *#getSteps(block: boolean): Steps<Buffer> {
+  *#getSteps(block: boolean): Steps<Received> {
     const items = this.#items._os.sem;
     const pipe = this.#pipe;
     if (!items.tryWait() && !(block && (yield { sem: items, ready: pipe.readable, bounded: true }))) throw new Empty();
     // From here this process owns the next frame in the pipe and reads it whatever happens.
     const rlock = this.#rlock._os.sem;
     if (!rlock.tryWait()) yield { sem: rlock, bounded: false };
-    let payload: Buffer;
+    let received: Received;
     try {
-      const length = (yield* this.#readExact(pipe.header)).readUInt32BE(0);
-      payload = yield* this.#readExact(Buffer.allocUnsafe(length));
+      const header = yield* this.#readExact(pipe.header);
+      const inBand = header.readUInt32BE(4); // read before the next reader of this process reuses the header
+      received = [yield* this.#readExact(Buffer.allocUnsafe(header.readUInt32BE(0))), inBand];
     } finally {
       this.#rlock.release();
     }
     this.#slots?.release();
-    return payload;
+    return received;
   }
 
   *#readExact(buf: Buffer): Steps<Buffer> {

@@ -270,8 +270,8 @@ describe('Queue resources', () => {
       tree.on('exit', (code) => reject(new Error(`leak scenario exited early with ${code}`)));
     });
     const { pids, created } = JSON.parse(line);
-    expect(created.length).toBe(3 * 3 + 2 + 5); // rlock, wlock, items each; two slots; joinable: unfinished + Condition (4)
     for (const pid of pids) process.kill(pid, 'SIGKILL');
+    expect(created.length).toBe(3 * 3 + 2 + 5); // rlock, wlock, items each; two slots; joinable: unfinished + Condition (4)
     // The tree's resource tracker unlinks the names once the tree is gone: poll for its work, with a deadline.
     const deadline = Date.now() + 10000;
     let left = created;
