@@ -21,7 +21,7 @@ import { ATOMIC_FRAME_BYTES, decodePayload, encodeFrame, Frame, FramePipe, Readi
 import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
-import { checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
+import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 
 export interface GetOptions {
   /** Milliseconds to wait at most for an item; undefined waits forever. Empty when it passes. */
@@ -68,8 +68,9 @@ function runSync<T>(steps: Steps<T>, deadline: number | undefined): T {
   return step.value;
 }
 
-async function runAsync<T>(steps: Steps<T>, deadline: number | undefined, signal: AbortSignal | undefined): Promise<T> {
-  let step = steps.next();
+/** Performs the waits of `steps` from `step` (its first wait) on. */
+async function runAsync<T>(steps: Steps<T>, step: IteratorResult<Wait, T>, deadline: number | undefined,
+                           signal: AbortSignal | undefined): Promise<T> {
   while (!step.done) {
     let ready: boolean;
     try {
@@ -271,31 +272,55 @@ export class SimpleQueue<T = unknown> {
     const block = checkBoolean(opts.block, 'block', true);
     const timeout = checkTimeout(opts.timeout);
     this.#checkOpen();
+    const run = steps(block && timeout !== 0);
     this.#running++;
     try {
-      return runSync(steps(block && timeout !== 0), deadlineOf(timeout));
+      return runSync(run, deadlineOf(timeout));
     } finally {
-      this.#running--;
-      this.#releaseIfIdle();
+      this.#settled();
     }
   }
 
-  async #async<R>(options: GetOptions | undefined, steps: (block: boolean) => Steps<R>): Promise<R> {
-    const opts = checkOptions<GetOptions>(options, 'options');
-    const timeout = checkTimeout(opts.timeout);
-    const userSignal = checkSignal(opts.signal);
-    this.#checkOpen();
-    const closing = this.#closing.signal;
-    const signal = userSignal ? AbortSignal.any([userSignal, closing]) : closing;
-    this.#running++;
+  /** Validates, then runs `steps` synchronously as far as they go without waiting: most calls end there. */
+  #async<R>(options: GetOptions | undefined, steps: (block: boolean) => Steps<R>): Promise<R> {
+    let run: Steps<R>;
+    let step: IteratorResult<Wait, R>;
+    let timeout: number | undefined;
+    let userSignal: AbortSignal | undefined;
     try {
-      return await runAsync(steps(timeout !== 0), deadlineOf(timeout), signal);
+      const opts = checkOptions<GetOptions>(options, 'options');
+      timeout = checkTimeout(opts.timeout);
+      userSignal = checkSignal(opts.signal);
+      if (userSignal?.aborted) throw abortReason(userSignal);
+      this.#checkOpen();
+      run = steps(timeout !== 0);
+      this.#running++;
+      try {
+        step = run.next();
+      } catch (err) {
+        this.#settled();
+        throw err;
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (step.done) {
+      this.#settled();
+      return Promise.resolve(step.value);
+    }
+    return this.#wait(run, step, deadlineOf(timeout), userSignal);
+  }
+
+  async #wait<R>(run: Steps<R>, step: IteratorResult<Wait, R>, deadline: number | undefined,
+                 userSignal: AbortSignal | undefined): Promise<R> {
+    const closing = this.#closing.signal;
+    try {
+      return await runAsync(run, step, deadline, userSignal ? AbortSignal.any([userSignal, closing]) : closing);
     } catch (err) {
       if (closing.aborted && (err as { code?: string }).code === 'ABORT_ERR') throw this.#closedError();
       throw err;
     } finally {
-      this.#running--;
-      this.#releaseIfIdle();
+      this.#settled();
     }
   }
 
@@ -305,6 +330,12 @@ export class SimpleQueue<T = unknown> {
 
   #closedError(): ValueError {
     return new ValueError(`${this.constructor.name} is closed`, QUEUE_CLOSED);
+  }
+
+  /** An operation ended. */
+  #settled(): void {
+    this.#running--;
+    this.#releaseIfIdle();
   }
 
   #releaseIfIdle(): void {
