@@ -100,9 +100,6 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
 
 const QUEUE_CLOSED = 'ERR_MP_QUEUE_CLOSED';
 
-/** A frame's payload as read, and the length of its v8 part. */
-type Received = [payload: Buffer, inBand: number];
-const decodeReceived = ([payload, inBand]: Received): unknown => decodePayload(payload, inBand);
 
 interface QueueParts {
   pipe: FramePipe;
@@ -158,12 +155,12 @@ export class SimpleQueue<T = unknown> {
 
   /** Resolves with the next item; Empty if none comes before `timeout`. */
   get(options?: GetOptions): Promise<T> {
-    return this.#async(options, (block) => this.#getSteps(block)).then(decodeReceived) as Promise<T>;
+    return this.#async(options, (block) => this.#getSteps(block)) as Promise<T>;
   }
 
   /** Blocks this thread until an item comes; with `block: false` or a timeout, Empty when there is none. */
   getSync(options?: GetSyncOptions): T {
-    return decodeReceived(this.#sync(options, (block) => this.#getSteps(block))) as T;
+    return this.#sync(options, (block) => this.#getSteps(block)) as T;
   }
 
   /** True when no item is waiting to be claimed. As in Python, another process may change that at once. */
@@ -234,30 +231,34 @@ export class SimpleQueue<T = unknown> {
     if (!block || !(yield { ready: this.#pipe.writable, bounded: true })) throw new Full();
   }
 
-  *#getSteps(block: boolean): Steps<Received> {
+  *#getSteps(block: boolean): Steps<unknown> {
     const items = this.#items._os.sem;
     const pipe = this.#pipe;
     if (!items.tryWait() && !(block && (yield { sem: items, ready: pipe.readable, bounded: true }))) throw new Empty();
     // From here this process owns the next frame in the pipe and reads it whatever happens.
     const rlock = this.#rlock._os.sem;
     if (!rlock.tryWait()) yield { sem: rlock, bounded: false };
-    let received: Received;
+    let payload: Buffer;
+    let inBand: number;
     try {
-      const header = yield* this.#readExact(pipe.header);
-      const inBand = header.readUInt32BE(4); // read before the next reader of this process reuses the header
-      received = [yield* this.#readExact(Buffer.allocUnsafe(header.readUInt32BE(0))), inBand];
+      const header = pipe.header;
+      yield* this.#readRest(header, pipe.fill(header, 0));
+      inBand = header.readUInt32BE(4); // read before the next reader of this process reuses the header
+      payload = Buffer.allocUnsafe(header.readUInt32BE(0));
+      yield* this.#readRest(payload, pipe.fill(payload, 0));
     } finally {
       this.#rlock.release();
     }
     this.#slots?.release();
-    return received;
+    return decodePayload(payload, inBand);
   }
 
-  *#readExact(buf: Buffer): Steps<Buffer> {
-    for (let got = this.#pipe.fill(buf, 0); got < buf.length; got = this.#pipe.fill(buf, got)) {
+  /** Fills `buf` past `got` whatever it takes: a frame this process claimed comes whole, however slowly. */
+  *#readRest(buf: Buffer, got: number): Steps<void> {
+    while (got < buf.length) {
       yield { ready: this.#pipe.readable, bounded: false };
+      got = this.#pipe.fill(buf, got);
     }
-    return buf;
   }
 
   /** Makes a written frame visible to readers. JoinableQueue counts the task first. @internal */
