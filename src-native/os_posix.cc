@@ -261,28 +261,26 @@ WaitResult PollFd(int fd, bool forWrite, int64_t timeoutMs, OsError* err) {
   }
 }
 
-int64_t ReadFd(int fd, void* buf, size_t length, OsError* err) {
+// One read()/write(): EINTR retried, EAGAIN reported as kWouldBlock.
+template <typename Call>
+static int64_t Transfer(Call call, const char* name, OsError* err) {
   for (;;) {
-    ssize_t n = read(fd, buf, length);
+    ssize_t n = call();
     if (n >= 0) return n;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return kWouldBlock;
     if (errno != EINTR) {
-      err->set("read", errno);
+      err->set(name, errno);
       return 0;
     }
   }
 }
 
+int64_t ReadFd(int fd, void* buf, size_t length, OsError* err) {
+  return Transfer([&] { return read(fd, buf, length); }, "read", err);
+}
+
 int64_t WriteFd(int fd, const void* buf, size_t length, OsError* err) {
-  for (;;) {
-    ssize_t n = write(fd, buf, length);
-    if (n >= 0) return n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return kWouldBlock;
-    if (errno != EINTR) {
-      err->set("write", errno);
-      return 0;
-    }
-  }
+  return Transfer([&] { return write(fd, buf, length); }, "write", err);
 }
 
 int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err) {
