@@ -8,8 +8,8 @@
  * put resolved survives its producer's exit.
  *
  * Frames up to PIPE_BUF bytes go in with one atomic write and are counted after it. A larger frame cannot go in at
- * once (the pipe holds less than the frame, or a reader must drain while it is written), so its writer waits for
- * room, counts it, then writes it to the end, waking a reader that reads it as it comes.
+ * once (the pipe holds less than the frame, or a reader must drain while it is written), so its writer counts it as
+ * soon as its first bytes are in, then writes it to the end, while a reader reads it as it comes.
  *
  * Each operation is written once, as a generator of the waits it needs (`Wait`); `runSync` performs those waits
  * by blocking the thread, `runAsync` through the event loop or the addon's waiter threads.
@@ -17,7 +17,7 @@
 import { inspect } from 'node:util';
 import { Empty, Full, InvalidArgumentError, RuntimeError, ValueError } from './errors';
 import { native, NativeSemaphore } from './native';
-import { ATOMIC_FRAME_BYTES, decodePayload, encodeFrame, Frame, FramePipe, Readiness } from './pipe';
+import { decodePayload, encodeFrame, Frame, FramePipe, Readiness } from './pipe';
 import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
@@ -214,17 +214,15 @@ export class SimpleQueue<T = unknown> {
       if (!wlock.tryWait()) yield { sem: wlock, bounded: false, brief: true };
       try {
         const pipe = this.#pipe;
-        if (frame.length <= ATOMIC_FRAME_BYTES) {
-          while (pipe.push(frame, 0) === 0) yield* this.#waitForRoom(block);
-          committed = true;
-          this._commit();
-        } else {
-          while (!pipe.hasRoom()) yield* this.#waitForRoom(block);
-          committed = true;
-          this._commit(); // counted first: the reader it wakes drains the pipe while the rest is written
-          for (let at = pipe.push(frame, 0); at < frame.length; at = pipe.push(frame, at)) {
-            yield { ready: pipe.writable, bounded: false };
-          }
+        let at: number;
+        while ((at = pipe.push(frame, 0)) === 0) yield* this.#waitForRoom(block);
+        // A small frame is whole now (one atomic write). A large one has begun, and is counted at once: the reader
+        // it wakes drains the pipe while the rest is written.
+        committed = true;
+        this._commit();
+        while (at < frame.length) {
+          yield { ready: pipe.writable, bounded: false };
+          at = pipe.push(frame, at);
         }
       } finally {
         this.#wlock.release();
