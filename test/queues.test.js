@@ -161,6 +161,25 @@ describe('Queue across processes', () => {
     expect(() => queue.taskDone()).toThrow(ValueError);
   });
 
+  test('values keep their kind through another process: numbers, typed arrays and views at odd offsets, in and out of band', async () => {
+    const queue = new SimpleQueue();
+    const results = new Queue();
+    const forwarder = start(t.forward, queue, results, false);
+    const bytes = crypto.randomBytes(300000);
+    const values = [
+      0, -0, NaN, -Infinity, 2 ** 53 + 2, 1.5e-300, 'text', 12n, true, undefined, [1, 'two', { three: 3 }],
+      new Map([[1, new Set(['a'])]]), new Date(0), /re/g,
+      new Float64Array(bytes.buffer, bytes.byteOffset + 8, 20000), // out of band, 8-aligned
+      bytes.subarray(3, 200003), // out of band Buffer at an odd offset
+      new Int16Array(100), new DataView(bytes.buffer, bytes.byteOffset + 1, 70000),
+      { small: Buffer.from('x'), large: new Uint32Array(40000).fill(7), again: new Uint8Array(65536) },
+    ];
+    for (const v of values) await queue.put(v);
+    for (const v of values) expect(await results.get({ timeout: 10000 })).toEqual(v);
+    await queue.put(STOP);
+    expect(await joinAll([forwarder])).toEqual([0]);
+  });
+
   test('qsize() and empty() count items put by another process exactly', async () => {
     const queue = new Queue();
     expect(queue.empty()).toBe(true);
