@@ -58,8 +58,6 @@ export interface NativeAddon {
   write(fd: number, buffer: Uint8Array, offset: number, length: number): number;
   /** Linux: resizes a pipe's buffer; returns the capacity in effect, or -1 where the platform cannot tell. */
   setPipeCapacity(fd: number, bytes: number): number;
-  /** PIPE_BUF: a pipe write of at most this many bytes is whole or absent, never interleaved with others. */
-  pipeAtomicBytes: number;
   FdWatcher: new (fd: number, forWrite: boolean) => NativeFdWatcher;
 }
 

@@ -27,9 +27,6 @@ const PIPE_CAPACITY = 1 << 20;
  */
 const BURST_BYTES = 1 << 20;
 
-/** A frame no larger than this is written by one write(2), which the kernel never interleaves with others. */
-export const ATOMIC_FRAME_BYTES = native.platform === 'posix' ? native.pipeAtomicBytes : 0;
-
 /** Frame header: payload length, then the length of its v8 part (the rest is out-of-band binary data). */
 export const FRAME_HEADER_BYTES = 8;
 

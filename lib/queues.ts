@@ -3,15 +3,13 @@
  *
  * A put writes one whole frame into the pipe and then counts it in the `items` semaphore; a get first claims one
  * counted frame (that is all it waits for), then takes the read lock just long enough to read exactly that frame.
- * `slots`, a BoundedSemaphore, bounds a queue with a maxsize. There is no feeder thread: a put resolves once its
- * frame is in the pipe, so an item whose put resolved survives its producer's exit.
+ * Writers hold the write lock while they write, so frames never interleave. `slots`, a BoundedSemaphore, bounds a
+ * queue with a maxsize. There is no feeder thread: a put resolves once its frame is in the pipe, so an item whose
+ * put resolved survives its producer's exit.
  *
- * Frames up to PIPE_BUF bytes go in with one write(2), which the kernel never interleaves with other writes, so
- * small writers need no lock among themselves: each takes one of WRITE_SHARES units of `shares` and counts its
- * frame after writing it. A larger frame cannot go in at once (the pipe holds less than the frame, or a reader must
- * drain while it is written), and nothing may land in the middle of it: its writer takes the write lock (one large
- * writer at a time), then every share (no small writer is mid-write), counts the frame as soon as its first bytes
- * are in, and writes it to the end while a reader reads it as it comes.
+ * Frames up to PIPE_BUF bytes go in with one atomic write and are counted after it. A larger frame cannot go in at
+ * once (the pipe holds less than the frame, or a reader must drain while it is written), so its writer counts it as
+ * soon as its first bytes are in, then writes it to the end, while a reader reads it as it comes.
  *
  * Each operation is written once, as a generator of the waits it needs (`Wait`); `runSync` performs those waits
  * by blocking the thread, `runAsync` through the event loop or the addon's waiter threads.
@@ -19,7 +17,7 @@
 import { inspect } from 'node:util';
 import { Empty, Full, InvalidArgumentError, RuntimeError, ValueError } from './errors';
 import { native, NativeSemaphore } from './native';
-import { ATOMIC_FRAME_BYTES, decodePayload, encodeFrame, Frame, FramePipe, Readiness } from './pipe';
+import { decodePayload, encodeFrame, Frame, FramePipe, Readiness } from './pipe';
 import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
@@ -110,22 +108,18 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
 
 const QUEUE_CLOSED = 'ERR_MP_QUEUE_CLOSED';
 
-/** How many small writers may write at once; a large writer collects them all. */
-const WRITE_SHARES = 64;
-
 
 interface QueueParts {
   pipe: FramePipe;
   rlock: Lock;
   wlock: Lock;
-  shares: Semaphore;
   items: Semaphore;
   slots: BoundedSemaphore | null;
 }
 
 function createParts(maxsize: number): QueueParts {
   if (native.platform !== 'posix') throw new RuntimeError('queues are not implemented on Windows yet', 'ERR_MP_UNSUPPORTED');
-  const locks = { rlock: new Lock(), wlock: new Lock(), shares: new Semaphore(WRITE_SHARES), items: new Semaphore(0),
+  const locks = { rlock: new Lock(), wlock: new Lock(), items: new Semaphore(0),
     slots: maxsize > 0 ? new BoundedSemaphore(maxsize) : null };
   return { ...locks, pipe: FramePipe.create() }; // the pipe last: nothing after it can fail and leak its descriptors
 }
@@ -137,10 +131,7 @@ function createParts(maxsize: number): QueueParts {
 export class SimpleQueue<T = unknown> {
   readonly #pipe: FramePipe;
   readonly #rlock: Lock;
-  /** Held by the one large writer writing. */
   readonly #wlock: Lock;
-  /** One unit per small writer writing; a large writer holds them all. */
-  readonly #shares: Semaphore;
   /** Frames in the pipe that no reader has claimed yet. */
   readonly #items: Semaphore;
   /** Room left in a bounded queue; null when unbounded. */
@@ -155,7 +146,6 @@ export class SimpleQueue<T = unknown> {
     this.#pipe = own.pipe;
     this.#rlock = own.rlock;
     this.#wlock = own.wlock;
-    this.#shares = own.shares;
     this.#items = own.items;
     this.#slots = own.slots;
     defineInheritanceGuard(this);
@@ -217,52 +207,29 @@ export class SimpleQueue<T = unknown> {
   *#putSteps(frame: Frame, block: boolean): Steps<void> {
     const slots = this.#slots?._os.sem;
     if (slots && !slots.tryWait() && !(block && (yield { sem: slots, bounded: true }))) throw new Full();
-    this._announce();
     let committed = false;
     try {
-      committed = yield* (frame.length <= ATOMIC_FRAME_BYTES ? this.#writeSmall(frame, block) : this.#writeLarge(frame, block));
-    } finally {
-      if (!committed) {
-        this._withdraw();
-        this.#slots?.release();
-      }
-    }
-  }
-
-  // Both writers wait for their share(s) even in a put that must not block: shares are held only while writing.
-
-  *#writeSmall(frame: Frame, block: boolean): Steps<true> {
-    const shares = this.#shares._os.sem;
-    if (!shares.tryWait()) yield { sem: shares, bounded: false, brief: true };
-    try {
-      while (this.#pipe.push(frame, 0) === 0) yield* this.#waitForRoom(block);
-    } finally {
-      shares.post();
-    }
-    this.#items.release(); // the frame is whole in the pipe
-    return true;
-  }
-
-  *#writeLarge(frame: Frame, block: boolean): Steps<true> {
-    const wlock = this.#wlock._os.sem;
-    const shares = this.#shares._os.sem;
-    if (!wlock.tryWait()) yield { sem: wlock, bounded: false };
-    let held = 0;
-    try {
-      for (; held < WRITE_SHARES; held++) if (!shares.tryWait()) yield { sem: shares, bounded: false, brief: true };
-      const pipe = this.#pipe;
-      let at: number;
-      while ((at = pipe.push(frame, 0)) === 0) yield* this.#waitForRoom(block);
-      this.#items.release(); // counted once begun: the reader it wakes drains the pipe while the rest is written
-      while (at < frame.length) {
-        yield { ready: pipe.writable, bounded: false };
-        at = pipe.push(frame, at);
+      // The write lock is held only while a frame is written, so even a put that must not block waits for it.
+      const wlock = this.#wlock._os.sem;
+      if (!wlock.tryWait()) yield { sem: wlock, bounded: false, brief: true };
+      try {
+        const pipe = this.#pipe;
+        let at: number;
+        while ((at = pipe.push(frame, 0)) === 0) yield* this.#waitForRoom(block);
+        // A small frame is whole now (one atomic write). A large one has begun, and is counted at once: the reader
+        // it wakes drains the pipe while the rest is written.
+        committed = true;
+        this._commit();
+        while (at < frame.length) {
+          yield { ready: pipe.writable, bounded: false };
+          at = pipe.push(frame, at);
+        }
+      } finally {
+        this.#wlock.release();
       }
     } finally {
-      for (let i = 0; i < held; i++) shares.post();
-      this.#wlock.release();
+      if (!committed) this.#slots?.release();
     }
-    return true;
   }
 
   /** Before a frame is committed, a put may wait for room in the pipe, or give up with Full. */
@@ -300,11 +267,10 @@ export class SimpleQueue<T = unknown> {
     }
   }
 
-  /** A put is about to write an item (JoinableQueue counts the task: no consumer may see the item first). @internal */
-  protected _announce(): void {}
-
-  /** The announced put gave up before writing anything. @internal */
-  protected _withdraw(): void {}
+  /** Makes a written frame visible to readers. JoinableQueue counts the task first. @internal */
+  protected _commit(): void {
+    this.#items.release();
+  }
 
   // --- running them -------------------------------------------------------------------------------------------
 
@@ -397,7 +363,7 @@ export class SimpleQueue<T = unknown> {
     this.#checkOpen();
     const ctx = spawningContext();
     return [REBUILD_QUEUE, [this.constructor.name, ctx.passFd(this.#pipe.readFd), ctx.passFd(this.#pipe.writeFd),
-      this.#rlock, this.#wlock, this.#shares, this.#items, this.#slots, ...this._reduceExtra()]];
+      this.#rlock, this.#wlock, this.#items, this.#slots, ...this._reduceExtra()]];
   }
 
   /** @internal */
@@ -465,17 +431,11 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     this.#cond = parts?.cond ?? new Condition(new Lock());
   }
 
-  // Counted before the item is written: small frames from other writers may be counted before ours, and a consumer
-  // holding one of those counts may read our frame, so its taskDone() must find our task already there.
-  protected override _announce(): void {
+  protected override _commit(): void {
+    // Counted before the item is visible, so a consumer's taskDone() can never come first.
     using _held = this.#cond.guardSync();
     this.#unfinished.release();
-  }
-
-  protected override _withdraw(): void {
-    using _held = this.#cond.guardSync();
-    this.#unfinished._os.sem.tryWait();
-    if (this.#unfinishedIsZero()) this.#cond.notifyAll();
+    super._commit();
   }
 
   /** Marks one item taken from the queue as processed; ValueError when called more times than items were put. */
@@ -517,9 +477,9 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
 const REBUILD_QUEUE = 'multiproc.Queue';
 registerRebuilder(REBUILD_QUEUE, (className: string, readFd: number, writeFd: number, rlock: Lock, wlock: Lock,
-                                  shares: Semaphore, items: Semaphore, slots: BoundedSemaphore | null, maxsize?: number,
+                                  items: Semaphore, slots: BoundedSemaphore | null, maxsize?: number,
                                   unfinished?: Semaphore, cond?: Condition) => {
-  const parts = { pipe: new FramePipe(readFd, writeFd), rlock, wlock, shares, items, slots };
+  const parts = { pipe: new FramePipe(readFd, writeFd), rlock, wlock, items, slots };
   switch (className) {
     case 'SimpleQueue': return new SimpleQueue(parts);
     case 'Queue': return new Queue(maxsize, parts);

@@ -581,7 +581,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("read", Napi::Function::New<TransferJs<false>>(env, "read"));
   exports.Set("write", Napi::Function::New<TransferJs<true>>(env, "write"));
   exports.Set("setPipeCapacity", Napi::Function::New<SetPipeCapacityJs>(env, "setPipeCapacity"));
-  exports.Set("pipeAtomicBytes", Napi::Number::New(env, static_cast<double>(kPipeAtomicBytes)));
   exports.Set("FdWatcher", FdWatcher::Init(env));
 #endif
   return exports;

@@ -4,9 +4,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#ifndef _WIN32
-#include <limits.h>  // PIPE_BUF
-#endif
 
 namespace mp {
 
@@ -78,8 +75,6 @@ int64_t ReadFd(int fd, void* buf, size_t length, OsError* err);
 int64_t WriteFd(int fd, const void* buf, size_t length, OsError* err);
 // Asks for a pipe buffer of `bytes` (Linux: F_SETPIPE_SZ); returns the capacity in effect, or -1 where unknown.
 int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err);
-// A pipe write of at most this many bytes is atomic: whole or absent, never interleaved with other writers' bytes.
-constexpr size_t kPipeAtomicBytes = PIPE_BUF;
 #endif
 
 }  // namespace mp
