@@ -35,6 +35,14 @@ export interface NativeSemaphoreClass {
   unlink(name: string): void;
 }
 
+/** Event-loop readiness of a descriptor (uv_poll), no thread involved. POSIX only. */
+export interface NativeFdWatcher {
+  /** Calls `callback` on the JS thread each time the descriptor is ready, until stop(). */
+  start(callback: (err: Error | null) => void): void;
+  stop(): void;
+  close(): void;
+}
+
 export interface NativeAddon {
   platform: 'posix' | 'win32';
   features: { semGetValue: boolean; semTimedWait: boolean };
@@ -48,6 +56,13 @@ export interface NativeAddon {
   pollAsync(fd: number, forWrite: boolean, timeoutMs: number, callback: WaitCallback): NativeWaiter;
   /** Calls back when `fd` reaches end-of-file; exits with exitCode if the process still lives graceMs later. */
   watchHangup(fd: number, graceMs: number, exitCode: number, callback: () => void): void;
+  /** One read(): bytes read (0 at end of file), or -1 when the non-blocking descriptor has none. */
+  read(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  /** One write(): bytes written, or -1 when the non-blocking descriptor has no room. */
+  write(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  /** Linux: resizes a pipe's buffer; returns the capacity in effect, or -1 where the platform cannot tell. */
+  setPipeCapacity(fd: number, bytes: number): number;
+  FdWatcher: new (fd: number, forWrite: boolean) => NativeFdWatcher;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -9,6 +9,10 @@
 
 #include "os.h"
 
+#ifndef _WIN32
+#include <uv.h>
+#endif
+
 namespace mp {
 namespace {
 
@@ -49,6 +53,11 @@ struct AddonData {
   Napi::FunctionReference waiter;
   Napi::FunctionReference semaphore;
 };
+
+// Reports an exception thrown by JS called from a libuv callback as uncaught, as Node does for its own callbacks.
+void ReportPending(Napi::Env env) {
+  if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+}
 
 // A wait running on its own thread. cancel() and completion race through `state`; exactly one wins.
 struct PendingWait {
@@ -380,6 +389,149 @@ Napi::Value PollJs(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), r == WaitResult::Acquired);
 }
 
+// A buffer argument and the [offset, offset + length) range inside it, checked.
+bool BufferRange(const Napi::CallbackInfo& info, uint8_t** data, size_t* length) {
+  if (!CheckArgs(info, {napi_number, napi_object, napi_number, napi_number})) return false;
+  if (!info[1].IsTypedArray()) {
+    Napi::TypeError::New(info.Env(), "multiproc native: argument 1 must be a Uint8Array").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  int64_t offset = info[2].As<Napi::Number>().Int64Value();
+  int64_t len = info[3].As<Napi::Number>().Int64Value();
+  if (offset < 0 || len < 0 || static_cast<uint64_t>(offset + len) > buf.ByteLength()) {
+    Napi::RangeError::New(info.Env(), "multiproc native: range outside the buffer").ThrowAsJavaScriptException();
+    return false;
+  }
+  *data = buf.Data() + offset;
+  *length = static_cast<size_t>(len);
+  return true;
+}
+
+// read(fd, buf, offset, length) / write(fd, buf, offset, length) -> bytes moved, or -1 when it would block
+template <bool kWrite>
+Napi::Value TransferJs(const Napi::CallbackInfo& info) {
+  uint8_t* data;
+  size_t length;
+  if (!BufferRange(info, &data, &length)) return info.Env().Undefined();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  OsError err;
+  int64_t n = kWrite ? WriteFd(fd, data, length, &err) : ReadFd(fd, data, length, &err);
+  if (err.failed()) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+// setPipeCapacity(fd, bytes) -> capacity in effect, or -1 where the platform cannot tell
+Napi::Value SetPipeCapacityJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_number})) return info.Env().Undefined();
+  OsError err;
+  int64_t r = SetPipeCapacity(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int64Value(), &err);
+  if (err.failed()) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
+
+// Readiness of a descriptor reported by the event loop itself (uv_poll: epoll/kqueue), without any thread:
+// new FdWatcher(fd, forWrite); start(cb) calls cb(err) on the JS thread each time fd is ready until stop().
+// Level-triggered: whoever is called must consume the readiness or stop().
+class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "FdWatcher", {InstanceMethod<&FdWatcher::Start>("start"),
+                                          InstanceMethod<&FdWatcher::Stop>("stop"),
+                                          InstanceMethod<&FdWatcher::Close>("close")});
+  }
+
+  explicit FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatcher>(info) {
+    if (!CheckArgs(info, {napi_number, napi_boolean})) return;
+    events_ = info[1].As<Napi::Boolean>() ? UV_WRITABLE : UV_READABLE;
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok) {
+      Napi::Error::New(info.Env(), "multiproc native: no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    auto* handle = new uv_poll_t;
+    int r = uv_poll_init(loop, handle, info[0].As<Napi::Number>().Int32Value());
+    if (r < 0) {
+      delete handle;
+      Napi::Error e = Napi::Error::New(info.Env(), std::string("uv_poll_init failed: ") + uv_strerror(r));
+      e.Set("code", uv_err_name(r));
+      e.ThrowAsJavaScriptException();
+      return;
+    }
+    handle->data = this;
+    handle_ = handle;
+    context_ = std::make_unique<Napi::AsyncContext>(info.Env(), "multiproc.FdWatcher");
+  }
+
+  ~FdWatcher() override { CloseHandle(); }
+
+ private:
+  bool Live(Napi::Env env) {
+    if (handle_) return true;
+    Napi::Error::New(env, "multiproc native: watcher is closed").ThrowAsJavaScriptException();
+    return false;
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    if (!CheckArgs(info, {napi_function}) || !Live(info.Env())) return info.Env().Undefined();
+    callback_ = Napi::Persistent(info[0].As<Napi::Function>());
+    int r = uv_poll_start(handle_, events_, OnReady);
+    if (r < 0) {
+      callback_.Reset();
+      Napi::Error e = Napi::Error::New(info.Env(), std::string("uv_poll_start failed: ") + uv_strerror(r));
+      e.Set("code", uv_err_name(r));
+      e.ThrowAsJavaScriptException();
+    }
+    return info.Env().Undefined();
+  }
+
+  // Stopped, the watcher holds no reference to JS and keeps no event loop alive.
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (handle_) uv_poll_stop(handle_);
+    callback_.Reset();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    callback_.Reset();
+    CloseHandle();
+    return info.Env().Undefined();
+  }
+
+  void CloseHandle() {
+    if (!handle_) return;
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    handle_ = nullptr;
+  }
+
+  static void OnReady(uv_poll_t* handle, int status, int) {
+    auto* self = static_cast<FdWatcher*>(handle->data);
+    if (self == nullptr || self->callback_.IsEmpty()) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    Napi::Value err = env.Null();
+    if (status < 0) {
+      Napi::Error e = Napi::Error::New(env, std::string("poll failed: ") + uv_strerror(status));
+      e.Set("code", uv_err_name(status));
+      err = e.Value();
+    }
+    self->callback_.MakeCallback(env.Global(), {err}, *self->context_);
+    ReportPending(env);
+  }
+
+  uv_poll_t* handle_ = nullptr;
+  int events_ = 0;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+};
+
 // pollAsync(fd, forWrite, timeoutMs, cb) -> Waiter
 Napi::Value PollAsyncJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number, napi_boolean, napi_number, napi_function})) return info.Env().Undefined();
@@ -447,6 +599,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("poll", Napi::Function::New<PollJs>(env, "poll"));
   exports.Set("pollAsync", Napi::Function::New<PollAsyncJs>(env, "pollAsync"));
   exports.Set("watchHangup", Napi::Function::New<WatchHangupJs>(env, "watchHangup"));
+  exports.Set("read", Napi::Function::New<TransferJs<false>>(env, "read"));
+  exports.Set("write", Napi::Function::New<TransferJs<true>>(env, "write"));
+  exports.Set("setPipeCapacity", Napi::Function::New<SetPipeCapacityJs>(env, "setPipeCapacity"));
+  exports.Set("FdWatcher", FdWatcher::Init(env));
 #endif
   return exports;
 }

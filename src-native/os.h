@@ -75,6 +75,13 @@ bool CloseFd(int fd, OsError* err);
 [[noreturn]] void ExitNow(int code);
 // Waits until fd is readable (or writable); timeoutMs < 0 waits forever. Returns Acquired when ready.
 WaitResult PollFd(int fd, bool forWrite, int64_t timeoutMs, OsError* err);
+// One read()/write() on a descriptor, retrying EINTR: the bytes moved (read: 0 at end of file), or kWouldBlock
+// when a non-blocking descriptor has no data (no room). Queue readers and writers wait with poll instead.
+constexpr int64_t kWouldBlock = -1;
+int64_t ReadFd(int fd, void* buf, size_t length, OsError* err);
+int64_t WriteFd(int fd, const void* buf, size_t length, OsError* err);
+// Asks for a pipe buffer of `bytes` (Linux: F_SETPIPE_SZ); returns the capacity in effect, or -1 where unknown.
+int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err);
 #endif
 
 }  // namespace mp

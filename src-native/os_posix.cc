@@ -298,5 +298,42 @@ WaitResult PollFd(int fd, bool forWrite, int64_t timeoutMs, OsError* err) {
   }
 }
 
+// One read()/write(): EINTR retried, EAGAIN reported as kWouldBlock.
+template <typename Call>
+static int64_t Transfer(Call call, const char* name, OsError* err) {
+  for (;;) {
+    ssize_t n = call();
+    if (n >= 0) return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return kWouldBlock;
+    if (errno != EINTR) {
+      err->set(name, errno);
+      return 0;
+    }
+  }
+}
+
+int64_t ReadFd(int fd, void* buf, size_t length, OsError* err) {
+  return Transfer([&] { return read(fd, buf, length); }, "read", err);
+}
+
+int64_t WriteFd(int fd, const void* buf, size_t length, OsError* err) {
+  return Transfer([&] { return write(fd, buf, length); }, "write", err);
+}
+
+int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err) {
+#ifdef F_SETPIPE_SZ
+  int r = fcntl(fd, F_SETPIPE_SZ, static_cast<int>(bytes));
+  if (r >= 0) return r;
+  if (errno != EPERM && errno != EBUSY) {  // above the system's limit or in use: keep the current size
+    err->set("fcntl", errno);
+    return -1;
+  }
+  r = fcntl(fd, F_GETPIPE_SZ);
+  return r < 0 ? -1 : r;
+#else
+  return -1;
+#endif
+}
+
 }  // namespace mp
 #endif  // !_WIN32

@@ -51,9 +51,11 @@ describe('no semaphore leaks', () => {
   test('the semaphores exist while the tree runs', async () => {
     const s = startScenario('kill-all');
     const info = await s.info;
-    expect(existing(info.names)).toEqual(info.names);
+    const existed = existing(info.names);
     process.kill(info.childPid, 'SIGKILL');
     process.kill(info.pid, 'SIGKILL');
+    expect(info.names.length).toBe(2 + 9); // a Lock, a Semaphore and a JoinableQueue's nine
+    expect(existed).toEqual(info.names);
     await s.exited;
     await waitForExit(info.trackerPid);
     expect(existing(info.names)).toEqual([]);

@@ -1,0 +1,290 @@
+/**
+ * A pipe shared by many processes and read and written in whole frames: the storage of a Queue (the half of
+ * CPython's connection.py that queues.py uses). Policy — who may read or write when, counting, bounds — lives in
+ * queues.ts; this module only moves bytes and waits for descriptors.
+ *
+ * Both ends are non-blocking for every process that holds them (the flag belongs to the shared open file), so a
+ * read or write never parks a thread: when the pipe has no bytes (or no room), the async forms wait for readiness
+ * through the event loop (uv_poll, no thread at all) and the Sync forms with poll(2).
+ */
+import * as v8 from 'node:v8';
+import { MAX_FRAME_BYTES } from './connection';
+import { MultiprocError, PicklingError, ValueError } from './errors';
+import { native, NativeFdWatcher } from './native';
+import { rebuildValue, reduceValue } from './reduction';
+import { abortReason } from './validate';
+
+/**
+ * Linux lets a pipe hold up to /proc/sys/fs/pipe-max-size (1 MiB by default) instead of 64 KiB: more items fit
+ * before a put has to wait for a consumer, and large items move in fewer wake-ups.
+ */
+const PIPE_CAPACITY = 1 << 20;
+
+/**
+ * At most this many bytes move per call of fill()/push(): against a peer as fast as we are, the pipe would never
+ * say "no more", and a 64 MiB frame would hold the event loop for the whole copy. Past it, the caller waits for
+ * readiness, which the event loop reports at once, after its timers.
+ */
+const BURST_BYTES = 1 << 20;
+
+/** Frame header: payload length, then the length of its v8 part (the rest is out-of-band binary data). */
+export const FRAME_HEADER_BYTES = 8;
+
+/**
+ * Typed arrays and Buffers at least this large travel out of band: written to the pipe straight from the caller's
+ * memory and received as views of the frame, instead of being copied into (and out of) the v8 stream. This keeps
+ * a 64 MiB Buffer from holding the event loop for a whole serializer copy.
+ */
+const OUT_OF_BAND_BYTES = 64 << 10;
+const VIEW_TYPES: (Function & { BYTES_PER_ELEMENT?: number })[] = [ // eslint-disable-line @typescript-eslint/ban-types
+  Buffer, Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array,
+  Float64Array, BigInt64Array, BigUint64Array, DataView,
+];
+const IN_BAND = 0;
+const ALIGN = 8; // out-of-band data starts 8-aligned in the frame, so views of any element size need no copy
+const padding = Buffer.alloc(ALIGN);
+const aligned = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+
+/** The v8 serializer hooks Node documents for subclasses (absent from its type declarations). */
+interface HostObjectHooks {
+  _writeHostObject(view: ArrayBufferView): void;
+  _readHostObject(): unknown;
+}
+
+/** v8.serialize, except that large binary views are left out of the stream and listed in `chunks`. */
+class FrameSerializer extends v8.DefaultSerializer {
+  /** The frame as written: header and v8 part, then each out-of-band view after its padding. */
+  readonly chunks: Uint8Array[] = [];
+  #outOfBand = 0;
+
+  _writeHostObject(view: ArrayBufferView): void {
+    const type = VIEW_TYPES.indexOf(view.constructor);
+    if (view.byteLength < OUT_OF_BAND_BYTES || type < 0) {
+      this.writeUint32(IN_BAND);
+      (v8.DefaultSerializer.prototype as unknown as HostObjectHooks)._writeHostObject.call(this, view);
+      return;
+    }
+    this.writeUint32(type + 1);
+    this.writeUint32(this.#outOfBand);
+    this.writeUint32(view.byteLength);
+    this.chunks.push(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+    this.#outOfBand += aligned(view.byteLength);
+  }
+
+  /** Serializes `value` into frame chunks; returns their total length. */
+  frame(value: unknown): number {
+    this.writeRawBytes(padding); // room for the header, filled in below
+    this.writeHeader();
+    this.writeValue(value);
+    const released = this.releaseBuffer();
+    const inBand = released.length - FRAME_HEADER_BYTES;
+    const views = this.chunks.splice(0);
+    // With views to follow, the head is padded in place (one write less per frame than a separate padding chunk).
+    const head = views.length ? Buffer.concat([released], FRAME_HEADER_BYTES + aligned(inBand)) : released;
+    this.chunks.push(head);
+    for (const [i, view] of views.entries()) {
+      this.chunks.push(view);
+      const pad = aligned(view.byteLength) - view.byteLength;
+      if (pad && i < views.length - 1) this.chunks.push(padding.subarray(0, pad));
+    }
+    const length = this.chunks.reduce((sum, chunk) => sum + chunk.length, 0) - FRAME_HEADER_BYTES;
+    if (length > MAX_FRAME_BYTES) throw new ValueError(`message of ${length} bytes is too large to send`);
+    head.writeUInt32BE(length, 0);
+    head.writeUInt32BE(inBand, 4);
+    return length + FRAME_HEADER_BYTES;
+  }
+}
+
+class FrameDeserializer extends v8.DefaultDeserializer {
+  readonly #payload: Buffer;
+  readonly #outOfBandStart: number;
+
+  constructor(payload: Buffer, inBand: number) {
+    super(payload.subarray(0, inBand));
+    this.#payload = payload;
+    this.#outOfBandStart = aligned(inBand);
+  }
+
+  _readHostObject(): unknown {
+    const kind = this.readUint32();
+    if (kind === IN_BAND) return (v8.DefaultDeserializer.prototype as unknown as HostObjectHooks)._readHostObject.call(this);
+    const ctor = VIEW_TYPES[kind - 1] as new (buffer: ArrayBufferLike, offset: number, length: number) => unknown;
+    const offset = this.#outOfBandStart + this.readUint32();
+    const byteLength = this.readUint32();
+    if (ctor === Buffer) return Buffer.from(this.#payload.buffer, this.#payload.byteOffset + offset, byteLength);
+    const size = (ctor as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+    // The payload buffer is allocated whole for large frames, so this is aligned; copy in the odd case it is not.
+    const source = (this.#payload.byteOffset + offset) % size === 0 ? this.#payload
+      : Buffer.from(this.#payload.subarray(offset, offset + byteLength));
+    const at = source === this.#payload ? this.#payload.byteOffset + offset : source.byteOffset;
+    return new ctor(source.buffer, at, byteLength / size);
+  }
+}
+
+/** A frame ready to be written: its chunks in order and their total length. */
+export interface Frame {
+  chunks: Uint8Array[];
+  length: number;
+}
+
+/**
+ * Reduces and serializes `value` into one frame. Throws (PicklingError, RuntimeError) before anything is written
+ * anywhere. Out-of-band views are the caller's memory until the put resolves, as with stream.write().
+ */
+export function encodeFrame(value: unknown): Frame {
+  if (typeof value === 'number') return numberFrame(value);
+  const reduced = reduceValue(value);
+  const serializer = new FrameSerializer();
+  try {
+    return { length: serializer.frame(reduced), chunks: serializer.chunks };
+  } catch (err) {
+    if (err instanceof MultiprocError) throw err;
+    throw new PicklingError(`cannot send this value to another process: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * A number, the commonest small message, skips v8's serializer (most of the cost of a small put and get): its
+ * frame says NUMBER_FRAME where the v8 length would be (no real one is that long) and carries a float64.
+ */
+const NUMBER_FRAME = 0xffffffff;
+
+function numberFrame(value: number): Frame {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 8);
+  frame.writeUInt32BE(8, 0);
+  frame.writeUInt32BE(NUMBER_FRAME, 4);
+  frame.writeDoubleLE(value, FRAME_HEADER_BYTES);
+  return { chunks: [frame], length: frame.length };
+}
+
+/** Rebuilds a value from a frame's payload and the length of its v8 part (the header's second field). */
+export function decodePayload(payload: Buffer, inBand: number): unknown {
+  if (inBand === NUMBER_FRAME) return payload.readDoubleLE(0);
+  const deserializer = new FrameDeserializer(payload, inBand);
+  deserializer.readHeader();
+  return rebuildValue(deserializer.readValue());
+}
+
+/** Waits for a descriptor to become readable (writable); one event-loop watcher serves every waiter in this process. */
+export class Readiness {
+  readonly fd: number;
+  readonly forWrite: boolean;
+  #watcher: NativeFdWatcher | undefined;
+  readonly #waiters = new Set<(err: Error | null) => void>();
+  readonly #onReady = (err: Error | null): void => {
+    for (const waiter of [...this.#waiters]) waiter(err);
+  };
+
+  constructor(fd: number, forWrite: boolean) {
+    this.fd = fd;
+    this.forWrite = forWrite;
+  }
+
+  /** Blocks this thread; timeoutMs < 0 waits forever. True when ready. */
+  waitSync(timeoutMs: number): boolean {
+    return native.poll(this.fd, this.forWrite, timeoutMs);
+  }
+
+  /** Resolves true when ready, false when `timeout` passes first; rejects with AbortError on `signal`. */
+  wait(timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    return new Promise<boolean>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (err: Error | null, ready: boolean): void => {
+        this.#waiters.delete(waiter);
+        if (this.#waiters.size === 0) this.#watcher!.stop(); // a stopped watcher keeps no event loop alive
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve(ready);
+      };
+      const waiter = (err: Error | null): void => settle(err, true);
+      const onAbort = (): void => settle(abortReason(signal!), false);
+      if (timeout !== undefined) timer = setTimeout(() => settle(null, false), timeout);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#watcher ??= new native.FdWatcher(this.fd, this.forWrite);
+      if (this.#waiters.size === 0) this.#watcher.start(this.#onReady);
+      this.#waiters.add(waiter);
+    });
+  }
+
+  close(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+}
+
+/** The two ends of a queue's pipe, as this process holds them. */
+export class FramePipe {
+  readonly readable: Readiness;
+  readonly writable: Readiness;
+  readonly #header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+
+  constructor(readFd: number, writeFd: number) {
+    this.readable = new Readiness(readFd, false);
+    this.writable = new Readiness(writeFd, true);
+  }
+
+  static create(): FramePipe {
+    const [readFd, writeFd] = native.pipe();
+    try {
+      native.setNonBlocking(readFd, true);
+      native.setNonBlocking(writeFd, true);
+      native.setPipeCapacity(writeFd, PIPE_CAPACITY);
+    } catch (err) {
+      native.closeFd(readFd);
+      native.closeFd(writeFd);
+      throw err;
+    }
+    return new FramePipe(readFd, writeFd);
+  }
+
+  get readFd(): number {
+    return this.readable.fd;
+  }
+
+  get writeFd(): number {
+    return this.writable.fd;
+  }
+
+  /** Reads into `buf` from `got` on, as far as the pipe has bytes now (one burst); returns how much is filled. */
+  fill(buf: Buffer, got: number): number {
+    const stop = Math.min(buf.length, got + BURST_BYTES);
+    while (got < stop) {
+      const n = native.read(this.readFd, buf, got, stop - got);
+      if (n < 0) break;
+      if (n === 0) throw new ValueError(`queue pipe closed after ${got} of ${buf.length} bytes`, 'ERR_MP_EOF');
+      got += n;
+    }
+    return got;
+  }
+
+  /** The header buffer, reused by the one reader of this process that holds the read lock. */
+  get header(): Buffer {
+    return this.#header;
+  }
+
+  /** Writes `frame` from byte `from` on, as far as the pipe has room now (one burst); returns the offset reached. */
+  push(frame: Frame, from: number): number {
+    const stop = from + BURST_BYTES;
+    let start = 0; // offset of the current chunk in the frame
+    for (const chunk of frame.chunks) {
+      const end = start + chunk.length;
+      while (from < end) {
+        if (from >= stop) return from;
+        const n = native.write(this.writeFd, chunk, from - start, Math.min(end, stop) - from);
+        if (n < 0) return from;
+        from += n;
+      }
+      start = end;
+    }
+    return from;
+  }
+
+  close(): void {
+    this.readable.close();
+    this.writable.close();
+    native.closeFd(this.readFd);
+    native.closeFd(this.writeFd);
+  }
+}

@@ -1,0 +1,489 @@
+/**
+ * SimpleQueue, Queue and JoinableQueue across processes (CPython's queues.py), on one OS pipe per queue.
+ *
+ * A put writes one whole frame into the pipe and then counts it in the `items` semaphore; a get first claims one
+ * counted frame (that is all it waits for), then takes the read lock just long enough to read exactly that frame.
+ * Writers hold the write lock while they write, so frames never interleave. `slots`, a BoundedSemaphore, bounds a
+ * queue with a maxsize. There is no feeder thread: a put resolves once its frame is in the pipe, so an item whose
+ * put resolved survives its producer's exit.
+ *
+ * Frames up to PIPE_BUF bytes go in with one atomic write and are counted after it. A larger frame cannot go in at
+ * once (the pipe holds less than the frame, or a reader must drain while it is written), so its writer counts it as
+ * soon as its first bytes are in, then writes it to the end, while a reader reads it as it comes.
+ *
+ * Each operation is written once, as a generator of the waits it needs (`Wait`); `runSync` performs those waits
+ * by blocking the thread, `runAsync` through the event loop or the addon's waiter threads.
+ */
+import { inspect } from 'node:util';
+import { Empty, Full, InvalidArgumentError, RuntimeError, ValueError } from './errors';
+import { native, NativeSemaphore } from './native';
+import { decodePayload, encodeFrame, Frame, FramePipe, Readiness } from './pipe';
+import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
+import { defineInheritanceGuard, SEM_VALUE_MAX, waitAsync } from './semlock';
+import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
+import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
+
+export interface GetOptions {
+  /** Milliseconds to wait at most for an item; undefined waits forever. Empty when it passes. */
+  timeout?: number;
+  /** Rejects the pending call with an AbortError (nothing is taken from or added to the queue). */
+  signal?: AbortSignal;
+}
+export type PutOptions = GetOptions;
+
+export interface GetSyncOptions {
+  /** false: take an item only if one is there now (getNowait). Default true. */
+  block?: boolean;
+  timeout?: number;
+}
+export type PutSyncOptions = GetSyncOptions;
+
+/**
+ * One wait an operation needs. `bounded` waits honour the call's timeout and signal; the others happen once this
+ * process is committed to a frame (it claimed it, or started writing it) and must see it through.
+ */
+type Wait =
+  | { sem: NativeSemaphore; bounded: boolean; brief?: true } // take one unit; `brief`: a lock held for one frame
+  | { sem: NativeSemaphore; ready: Readiness; bounded: true } // take a unit whose frame shows up on `ready`
+  | { ready: Readiness; bounded: boolean }; // wait until the descriptor is ready
+type Steps<T> = Generator<Wait, T, boolean>;
+
+/**
+ * How long the async forms may block the event loop in sem_timedwait for something that is normally a few
+ * microseconds away (a lock held for one small frame, a count that follows the bytes already seen), before they hand
+ * the wait to a waiter thread. Starting a thread per wait costs far more than this when processes contend.
+ */
+const BRIEF_WAIT_MS = 1;
+
+/** Milliseconds left until `deadline` (undefined: forever), never negative. */
+function left(deadline: number | undefined): number | undefined {
+  return deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+}
+
+function deadlineOf(timeout: number | undefined): number | undefined {
+  return timeout === undefined ? undefined : performance.now() + timeout;
+}
+
+function runSync<T>(steps: Steps<T>, deadline: number | undefined): T {
+  let step = steps.next();
+  while (!step.done) {
+    const wait = step.value;
+    const ms = wait.bounded ? left(deadline) : undefined;
+    const timeoutMs = ms === undefined ? -1 : Math.ceil(ms);
+    step = steps.next('sem' in wait ? wait.sem.wait(timeoutMs) : wait.ready.waitSync(timeoutMs));
+  }
+  return step.value;
+}
+
+/** Performs the waits of `steps` from `step` (its first wait) on. */
+async function runAsync<T>(steps: Steps<T>, step: IteratorResult<Wait, T>, deadline: number | undefined,
+                           signal: AbortSignal | undefined): Promise<T> {
+  while (!step.done) {
+    let ready: boolean;
+    try {
+      ready = await waitFor(step.value, deadline, signal);
+    } catch (err) {
+      step = steps.throw(err); // runs the operation's finally blocks: locks and claims go back
+      continue;
+    }
+    step = steps.next(ready);
+  }
+  return step.value;
+}
+
+async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+  const timeout = wait.bounded ? left(deadline) : undefined;
+  const abort = wait.bounded ? signal : undefined;
+  if ('sem' in wait && 'ready' in wait) {
+    // Bytes on the pipe wake the event loop without any thread. A reader woken for a frame counted for someone
+    // else (or not counted yet) waits for the count briefly, then on a waiter thread: polling the still readable
+    // pipe would spin.
+    if (!(await wait.ready.wait(timeout, abort))) return false;
+    if (wait.sem.wait(BRIEF_WAIT_MS)) return true;
+    return waitAsync(wait.sem, left(deadline), abort);
+  }
+  if ('sem' in wait) return (wait.brief && wait.sem.wait(BRIEF_WAIT_MS)) || waitAsync(wait.sem, timeout, abort);
+  return wait.ready.wait(timeout, abort);
+}
+
+const QUEUE_CLOSED = 'ERR_MP_QUEUE_CLOSED';
+
+
+interface QueueParts {
+  pipe: FramePipe;
+  rlock: Lock;
+  wlock: Lock;
+  items: Semaphore;
+  slots: BoundedSemaphore | null;
+}
+
+function createParts(maxsize: number): QueueParts {
+  if (native.platform !== 'posix') throw new RuntimeError('queues are not implemented on Windows yet', 'ERR_MP_UNSUPPORTED');
+  const locks = { rlock: new Lock(), wlock: new Lock(), items: new Semaphore(0),
+    slots: maxsize > 0 ? new BoundedSemaphore(maxsize) : null };
+  return { ...locks, pipe: FramePipe.create() }; // the pipe last: nothing after it can fail and leak its descriptors
+}
+
+/**
+ * An unbounded queue: put, get and nothing else in CPython; here it shares Queue's machinery, so it waits with
+ * timeouts and signals too.
+ */
+export class SimpleQueue<T = unknown> {
+  readonly #pipe: FramePipe;
+  readonly #rlock: Lock;
+  readonly #wlock: Lock;
+  /** Frames in the pipe that no reader has claimed yet. */
+  readonly #items: Semaphore;
+  /** Room left in a bounded queue; null when unbounded. */
+  readonly #slots: BoundedSemaphore | null;
+  /** Aborts this process's pending waits when close() is called. */
+  readonly #closing = new AbortController();
+  #running = 0;
+  #released = false;
+
+  constructor(/** @internal */ parts?: QueueParts) {
+    const own = parts ?? createParts(0);
+    this.#pipe = own.pipe;
+    this.#rlock = own.rlock;
+    this.#wlock = own.wlock;
+    this.#items = own.items;
+    this.#slots = own.slots;
+    defineInheritanceGuard(this);
+  }
+
+  /** Resolves once the item is in the pipe; Full if a bounded queue has no room before `timeout`. */
+  put(item: T, options?: PutOptions): Promise<void> {
+    return this.#async(options, (block) => this.#putSteps(encodeFrame(item), block));
+  }
+
+  /** Blocks this thread until the item is in the pipe; with `block: false` or a timeout, Full when there is no room. */
+  putSync(item: T, options?: PutSyncOptions): void {
+    this.#sync(options, (block) => this.#putSteps(encodeFrame(item), block));
+  }
+
+  /** Resolves with the next item; Empty if none comes before `timeout`. */
+  get(options?: GetOptions): Promise<T> {
+    return this.#async(options, (block) => this.#getSteps(block)) as Promise<T>;
+  }
+
+  /** Blocks this thread until an item comes; with `block: false` or a timeout, Empty when there is none. */
+  getSync(options?: GetSyncOptions): T {
+    return this.#sync(options, (block) => this.#getSteps(block)) as T;
+  }
+
+  /** True when no item is waiting to be claimed. As in Python, another process may change that at once. */
+  empty(): boolean {
+    this.#checkOpen();
+    if (native.features.semGetValue) return this.#items.getValue() === 0;
+    if (!this.#items._os.sem.tryWait()) return true; // macOS: peek by taking a unit and giving it back
+    this.#items.release();
+    return false;
+  }
+
+  /**
+   * This process will use the queue no more: new calls throw, pending waits reject (with the same ValueError),
+   * and its descriptors close once operations already moving a frame finish. Other processes are not affected.
+   */
+  close(): void {
+    if (this.#closing.signal.aborted) return;
+    this.#closing.abort(this.#closedError());
+    this.#releaseIfIdle();
+  }
+
+  /** Yields items as they come, until the queue is closed in this process. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    for (;;) {
+      try {
+        yield await this.get();
+      } catch (err) {
+        if ((err as { code?: string }).code === QUEUE_CLOSED) return;
+        throw err;
+      }
+    }
+  }
+
+  // --- the two operations -------------------------------------------------------------------------------------
+
+  *#putSteps(frame: Frame, block: boolean): Steps<void> {
+    const slots = this.#slots?._os.sem;
+    if (slots && !slots.tryWait() && !(block && (yield { sem: slots, bounded: true }))) throw new Full();
+    let committed = false;
+    try {
+      // The write lock is held only while a frame is written, so even a put that must not block waits for it.
+      const wlock = this.#wlock._os.sem;
+      if (!wlock.tryWait()) yield { sem: wlock, bounded: false, brief: true };
+      try {
+        const pipe = this.#pipe;
+        let at: number;
+        while ((at = pipe.push(frame, 0)) === 0) yield* this.#waitForRoom(block);
+        // A small frame is whole now (one atomic write). A large one has begun, and is counted at once: the reader
+        // it wakes drains the pipe while the rest is written.
+        committed = true;
+        this._commit();
+        while (at < frame.length) {
+          yield { ready: pipe.writable, bounded: false };
+          at = pipe.push(frame, at);
+        }
+      } finally {
+        this.#wlock.release();
+      }
+    } finally {
+      if (!committed) this.#slots?.release();
+    }
+  }
+
+  /** Before a frame is committed, a put may wait for room in the pipe, or give up with Full. */
+  *#waitForRoom(block: boolean): Steps<void> {
+    if (!block || !(yield { ready: this.#pipe.writable, bounded: true })) throw new Full();
+  }
+
+  *#getSteps(block: boolean): Steps<unknown> {
+    const items = this.#items._os.sem;
+    const pipe = this.#pipe;
+    if (!items.tryWait() && !(block && (yield { sem: items, ready: pipe.readable, bounded: true }))) throw new Empty();
+    // From here this process owns the next frame in the pipe and reads it whatever happens.
+    const rlock = this.#rlock._os.sem;
+    if (!rlock.tryWait()) yield { sem: rlock, bounded: false, brief: true };
+    let payload: Buffer;
+    let inBand: number;
+    try {
+      const header = pipe.header;
+      yield* this.#readRest(header, pipe.fill(header, 0));
+      inBand = header.readUInt32BE(4); // read before the next reader of this process reuses the header
+      payload = Buffer.allocUnsafe(header.readUInt32BE(0));
+      yield* this.#readRest(payload, pipe.fill(payload, 0));
+    } finally {
+      this.#rlock.release();
+    }
+    this.#slots?.release();
+    return decodePayload(payload, inBand);
+  }
+
+  /** Fills `buf` past `got` whatever it takes: a frame this process claimed comes whole, however slowly. */
+  *#readRest(buf: Buffer, got: number): Steps<void> {
+    while (got < buf.length) {
+      yield { ready: this.#pipe.readable, bounded: false };
+      got = this.#pipe.fill(buf, got);
+    }
+  }
+
+  /** Makes a written frame visible to readers. JoinableQueue counts the task first. @internal */
+  protected _commit(): void {
+    this.#items.release();
+  }
+
+  // --- running them -------------------------------------------------------------------------------------------
+
+  #sync<R>(options: GetSyncOptions | undefined, steps: (block: boolean) => Steps<R>): R {
+    const opts = checkOptions<GetSyncOptions>(options, 'options');
+    const block = checkBoolean(opts.block, 'block', true);
+    const timeout = checkTimeout(opts.timeout);
+    this.#checkOpen();
+    const run = steps(block && timeout !== 0);
+    this.#running++;
+    try {
+      return runSync(run, deadlineOf(timeout));
+    } finally {
+      this.#settled();
+    }
+  }
+
+  /** Validates, then runs `steps` synchronously as far as they go without waiting: most calls end there. */
+  #async<R>(options: GetOptions | undefined, steps: (block: boolean) => Steps<R>): Promise<R> {
+    let run: Steps<R>;
+    let step: IteratorResult<Wait, R>;
+    let timeout: number | undefined;
+    let userSignal: AbortSignal | undefined;
+    try {
+      const opts = checkOptions<GetOptions>(options, 'options');
+      timeout = checkTimeout(opts.timeout);
+      userSignal = checkSignal(opts.signal);
+      if (userSignal?.aborted) throw abortReason(userSignal);
+      this.#checkOpen();
+      run = steps(timeout !== 0);
+      this.#running++;
+      try {
+        step = run.next();
+      } catch (err) {
+        this.#settled();
+        throw err;
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (step.done) {
+      this.#settled();
+      return Promise.resolve(step.value);
+    }
+    return this.#wait(run, step, deadlineOf(timeout), userSignal);
+  }
+
+  async #wait<R>(run: Steps<R>, step: IteratorResult<Wait, R>, deadline: number | undefined,
+                 userSignal: AbortSignal | undefined): Promise<R> {
+    const closing = this.#closing.signal;
+    try {
+      return await runAsync(run, step, deadline, userSignal ? AbortSignal.any([userSignal, closing]) : closing);
+    } catch (err) {
+      if (closing.aborted && (err as { code?: string }).code === 'ABORT_ERR') throw this.#closedError();
+      throw err;
+    } finally {
+      this.#settled();
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closing.signal.aborted) throw this.#closedError();
+  }
+
+  #closedError(): ValueError {
+    return new ValueError(`${this.constructor.name} is closed`, QUEUE_CLOSED);
+  }
+
+  /** An operation ended. */
+  #settled(): void {
+    this.#running--;
+    this.#releaseIfIdle();
+  }
+
+  #releaseIfIdle(): void {
+    if (this.#released || this.#running > 0 || !this.#closing.signal.aborted) return;
+    this.#released = true;
+    this.#pipe.close();
+  }
+
+  // --- inheritance --------------------------------------------------------------------------------------------
+
+  /** @internal what Queue and JoinableQueue add to the reduced form */
+  protected _reduceExtra(): unknown[] {
+    return [];
+  }
+
+  [reduce](): Reduced {
+    assertSpawning(this);
+    this.#checkOpen();
+    const ctx = spawningContext();
+    return [REBUILD_QUEUE, [this.constructor.name, ctx.passFd(this.#pipe.readFd), ctx.passFd(this.#pipe.writeFd),
+      this.#rlock, this.#wlock, this.#items, this.#slots, ...this._reduceExtra()]];
+  }
+
+  /** @internal */
+  protected _slots(): BoundedSemaphore | null {
+    return this.#slots;
+  }
+
+  /** @internal */
+  protected _items(): Semaphore {
+    return this.#items;
+  }
+
+  [inspect.custom](): string {
+    return `<${this.constructor.name}${this.#closing.signal.aborted ? ' closed' : ''}>`;
+  }
+}
+
+/** Python's multiprocessing.Queue: maxsize bounds it (0 or less: unbounded). */
+export class Queue<T = unknown> extends SimpleQueue<T> {
+  readonly maxsize: number;
+
+  constructor(maxsize = 0, /** @internal */ parts?: QueueParts) {
+    const size = parts ? maxsize : checkInteger(maxsize, 'maxsize', Number.MIN_SAFE_INTEGER, SEM_VALUE_MAX);
+    super(parts ?? createParts(size));
+    this.maxsize = size > 0 ? size : 0;
+  }
+
+  /** putSync(item, { block: false }): Full at once when there is no room. */
+  putNowait(item: T): void {
+    this.putSync(item, { block: false });
+  }
+
+  /** getSync({ block: false }): Empty at once when there is no item. */
+  getNowait(): T {
+    return this.getSync({ block: false });
+  }
+
+  /**
+   * Items put and not yet claimed by a get: exact at the moment it is read (a semaphore's value). Like Python,
+   * not available on macOS, which cannot read a semaphore's value (throws ENOSYS).
+   */
+  qsize(): number {
+    return this._items().getValue();
+  }
+
+  /** True when a bounded queue has no room left; always false for an unbounded one. */
+  full(): boolean {
+    const slots = this._slots();
+    return slots !== null && slots.getValue() === 0;
+  }
+
+  protected override _reduceExtra(): unknown[] {
+    return [this.maxsize];
+  }
+}
+
+/** A Queue whose consumers call taskDone() for each item, so that join() can wait until all were processed. */
+export class JoinableQueue<T = unknown> extends Queue<T> {
+  readonly #unfinished: Semaphore;
+  readonly #cond: Condition;
+
+  constructor(maxsize = 0, /** @internal */ parts?: QueueParts & { unfinished: Semaphore; cond: Condition }) {
+    super(maxsize, parts);
+    this.#unfinished = parts?.unfinished ?? new Semaphore(0);
+    this.#cond = parts?.cond ?? new Condition(new Lock());
+  }
+
+  protected override _commit(): void {
+    // Counted before the item is visible, so a consumer's taskDone() can never come first.
+    using _held = this.#cond.guardSync();
+    this.#unfinished.release();
+    super._commit();
+  }
+
+  /** Marks one item taken from the queue as processed; ValueError when called more times than items were put. */
+  taskDone(): void {
+    using _held = this.#cond.guardSync();
+    if (!this.#unfinished._os.sem.tryWait()) {
+      throw new ValueError('task_done() called too many times', 'ERR_MP_TASK_DONE');
+    }
+    if (this.#unfinishedIsZero()) this.#cond.notifyAll();
+  }
+
+  /** Resolves once every item put so far has been marked done by taskDone(). */
+  async join(): Promise<void> {
+    await this.#cond.acquire();
+    try {
+      while (!this.#unfinishedIsZero()) await this.#cond.wait();
+    } finally {
+      this.#cond.release();
+    }
+  }
+
+  /** Blocks this thread until every item put so far has been marked done. */
+  joinSync(): void {
+    using _held = this.#cond.guardSync();
+    while (!this.#unfinishedIsZero()) this.#cond.waitSync();
+  }
+
+  #unfinishedIsZero(): boolean {
+    const sem = this.#unfinished._os.sem;
+    if (!sem.tryWait()) return true;
+    sem.post();
+    return false;
+  }
+
+  protected override _reduceExtra(): unknown[] {
+    return [...super._reduceExtra(), this.#unfinished, this.#cond];
+  }
+}
+
+const REBUILD_QUEUE = 'multiproc.Queue';
+registerRebuilder(REBUILD_QUEUE, (className: string, readFd: number, writeFd: number, rlock: Lock, wlock: Lock,
+                                  items: Semaphore, slots: BoundedSemaphore | null, maxsize?: number,
+                                  unfinished?: Semaphore, cond?: Condition) => {
+  const parts = { pipe: new FramePipe(readFd, writeFd), rlock, wlock, items, slots };
+  switch (className) {
+    case 'SimpleQueue': return new SimpleQueue(parts);
+    case 'Queue': return new Queue(maxsize, parts);
+    case 'JoinableQueue': return new JoinableQueue(maxsize, { ...parts, unfinished: unfinished!, cond: cond! });
+    default: throw new InvalidArgumentError(`unknown queue class ${className}`);
+  }
+});
