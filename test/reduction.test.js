@@ -76,11 +76,12 @@ describe('inside a spawning context', () => {
 });
 
 describe('fork() interop', () => {
-  test('a forked module inherits a Lock; both sides count exactly under it', async () => {
+  test('a forked module inherits a Lock and a Queue; both sides count exactly under the lock', async () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-fork-')), 'count');
     fs.writeFileSync(file, '0');
     const lock = new mp.Lock();
-    const child = mp.fork(path.join(__dirname, 'fixtures', 'fork_child.js'), [], { inherit: { lock, file, n: 500 } });
+    const queue = new mp.Queue();
+    const child = mp.fork(path.join(__dirname, 'fixtures', 'fork_child.js'), [], { inherit: { lock, file, n: 500, queue } });
     const reply = new Promise((resolve) => child.once('message', resolve));
     for (let i = 0; i < 500; i++) {
       await lock.acquire();
@@ -93,6 +94,8 @@ describe('fork() interop', () => {
     expect(msg).toMatchObject({ done: true, same: true, parentPid: process.pid });
     expect(msg.name).toMatch(/^Process-\d+$/);
     expect(Number(fs.readFileSync(file, 'utf8'))).toBe(1000);
+    expect(await queue.get({ timeout: 10000 })).toEqual({ from: 'fork', pid: child.pid });
+    queue.close();
   });
 
   test('inherited() outside a forked child is a typed error', () => {
