@@ -1,0 +1,108 @@
+/**
+ * The four scenarios of the original question and the initializer fix, written as a user would write them.
+ * Each returns the indices the parent read from the queue.
+ */
+import { Lock, Manager, Pool, Process, Queue } from 'multiproc';
+import { initWorker, printBlock, printBlockInherited, printBlockWithQueueArg } from './tasks';
+
+const TASKS = 10;
+const indices = () => Array.from({ length: TASKS }, (_, i) => i);
+
+async function readAll(queue: { get(): Promise<unknown> }): Promise<number[]> {
+  const got: number[] = [];
+  for (let i = 0; i < TASKS; i++) got.push((await queue.get()) as number);
+  return got.sort((a, b) => a - b);
+}
+
+/** 1. A Pool whose task arguments carry a Lock and a Queue. */
+export async function poolWithLockInArgs(): Promise<number[]> {
+  const lock = new Lock();
+  const queue = new Queue<number>();
+  const pool = new Pool({ processes: 3 });
+  try {
+    await pool.starmap(printBlock, indices().map((i) => [i, lock, queue]));
+    return await readAll(queue);
+  } finally {
+    await pool[Symbol.asyncDispose]();
+    queue.close();
+  }
+}
+
+/** 2. The same Pool with a Manager's Lock and Queue: proxies are addresses, they travel anywhere. */
+export async function poolWithManagerObjects(): Promise<number[]> {
+  const manager = new Manager();
+  await manager.start();
+  const pool = new Pool({ processes: 3 });
+  try {
+    const lock = await manager.Lock();
+    const queue = await manager.Queue();
+    await pool.starmap(printBlock, indices().map((i) => [i, lock, queue]));
+    return await readAll(queue);
+  } finally {
+    await pool[Symbol.asyncDispose]();
+    await manager.shutdown();
+  }
+}
+
+/** Runs one Process per index, with at most three alive at a time. */
+async function tenProcesses(lock: unknown, queue: { get(): Promise<unknown> }): Promise<number[]> {
+  const alive = new Set<Promise<void>>();
+  for (const i of indices()) {
+    if (alive.size === 3) await Promise.race(alive);
+    const p = new Process({ target: printBlock, args: [i, lock, queue] });
+    await p.start();
+    const done: Promise<void> = p.join().then(() => void alive.delete(done));
+    alive.add(done);
+  }
+  await Promise.all(alive);
+  return readAll(queue);
+}
+
+/** 3. Ten single Processes given a Lock and a Queue when they start: inheritance. */
+export async function processesWithLock(): Promise<number[]> {
+  const queue = new Queue<number>();
+  try {
+    return await tenProcesses(new Lock(), queue);
+  } finally {
+    queue.close();
+  }
+}
+
+/** 4. The same with a Manager's Lock and Queue. */
+export async function processesWithManagerObjects(): Promise<number[]> {
+  const manager = new Manager();
+  await manager.start();
+  try {
+    return await tenProcesses(await manager.Lock(), await manager.Queue());
+  } finally {
+    await manager.shutdown();
+  }
+}
+
+/** The fix: the Pool hands the Lock and the Queue to each worker through initializer/initargs. */
+export async function poolWithInitargs(): Promise<number[]> {
+  const lock = new Lock();
+  const queue = new Queue<number>();
+  const pool = new Pool({ processes: 3, initializer: initWorker, initargs: [lock, queue] });
+  try {
+    await pool.map(printBlockInherited, indices());
+    return await readAll(queue);
+  } finally {
+    await pool[Symbol.asyncDispose]();
+    queue.close();
+  }
+}
+
+/** The fix as the original answer wrote it: the Lock through initargs, the Queue still in the task arguments. */
+export async function poolWithInitargsQueueInArgs(): Promise<number[]> {
+  const lock = new Lock();
+  const queue = new Queue<number>();
+  const pool = new Pool({ processes: 3, initializer: initWorker, initargs: [lock] });
+  try {
+    await pool.starmap(printBlockWithQueueArg, indices().map((i) => [i, queue]));
+    return await readAll(queue);
+  } finally {
+    await pool[Symbol.asyncDispose]();
+    queue.close();
+  }
+}
