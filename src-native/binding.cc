@@ -2,7 +2,11 @@
 // async acquires wait without blocking the event loop or the libuv thread pool. Every rule lives in lib/.
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <vector>
 #include <chrono>
 #include <functional>
 #include <thread>
@@ -113,6 +117,54 @@ struct PendingWait {
   }
 };
 
+// The threads that run waits. A thread that finished a wait stays parked for a while and takes the next one, so a
+// wait costs a hand-over instead of a thread creation; a thread parked for kIdleSeconds without work exits.
+// Each wait gets a thread of its own (waits may be unbounded), so the number of threads is the number of waits
+// pending at once. Never destroyed: parked threads may outlive static destructors at exit.
+class WaiterThreads {
+ public:
+  static void Submit(std::shared_ptr<PendingWait> job) {
+    static WaiterThreads* instance = new WaiterThreads();
+    instance->Assign(std::move(job));
+  }
+
+ private:
+  static constexpr int kIdleSeconds = 30;
+
+  struct Parked {
+    std::condition_variable wake;
+    std::shared_ptr<PendingWait> job;
+  };
+
+  void Assign(std::shared_ptr<PendingWait> job) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!parked_.empty()) {
+      Parked* thread = parked_.back();
+      parked_.pop_back();
+      thread->job = std::move(job);
+      thread->wake.notify_one();
+      return;
+    }
+    lock.unlock();
+    std::thread(&WaiterThreads::Loop, this, std::move(job)).detach();  // may throw std::system_error
+  }
+
+  void Loop(std::shared_ptr<PendingWait> job) {
+    Parked self;
+    while (job) {
+      PendingWait::Run(std::move(job));
+      std::unique_lock<std::mutex> lock(mutex_);
+      parked_.push_back(&self);
+      self.wake.wait_for(lock, std::chrono::seconds(kIdleSeconds), [&] { return self.job != nullptr; });
+      if (!self.job) parked_.erase(std::find(parked_.begin(), parked_.end(), &self));  // idle too long: leave
+      job = std::move(self.job);
+    }
+  }
+
+  std::mutex mutex_;
+  std::vector<Parked*> parked_;
+};
+
 class Waiter : public Napi::ObjectWrap<Waiter> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -133,7 +185,7 @@ class Waiter : public Napi::ObjectWrap<Waiter> {
     Napi::Object waiter = env.GetInstanceData<AddonData>()->waiter.New({});
     Waiter::Unwrap(waiter)->pending_ = pending;
     try {
-      std::thread(PendingWait::Run, pending).detach();
+      WaiterThreads::Submit(pending);
     } catch (const std::system_error& e) {
       pending->callback.Release();
       OsError err;

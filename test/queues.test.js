@@ -193,8 +193,11 @@ describe('Queue across processes', () => {
 describe('Queue waits never block the event loop', () => {
   test('a timer keeps firing on time while get waits, and while a 64 MiB item is written', async () => {
     const queue = new Queue();
+    // The machine's own jitter (other test files run beside this one) is measured the same way and allowed for:
+    // what must not appear is lag caused by the queue itself.
+    const baseline = await maxTimerLag(() => new Promise((resolve) => setTimeout(resolve, 1500)));
     const waited = await maxTimerLag(() => expect(queue.get({ timeout: 1500 })).rejects.toThrow(Empty));
-    expect(waited).toBeLessThan(20);
+    expect(waited).toBeLessThan(20 + baseline);
     const payload = crypto.randomBytes(64 << 20);
     const results = new Queue();
     const consumer = start(t.forward, queue, results, false);
@@ -202,7 +205,7 @@ describe('Queue waits never block the event loop', () => {
     await queue.put(STOP);
     expect((await results.get({ timeout: 20000 })).equals(payload)).toBe(true);
     await consumer.join();
-    expect(writing).toBeLessThan(20);
+    expect(writing).toBeLessThan(20 + baseline);
   });
 
   test('signal aborts a pending get and put; close() rejects pending waits of this process', async () => {
