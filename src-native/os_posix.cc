@@ -235,33 +235,24 @@ bool MakePipe(int fds[2], OsError* err) {
   return true;
 }
 
-bool SetNonBlocking(int fd, bool on, OsError* err) {
-  int flags = fcntl(fd, F_GETFL);
+// Sets or clears one bit of a descriptor's flags (getCmd/setCmd: F_GETFL/F_SETFL or F_GETFD/F_SETFD).
+static bool UpdateFdFlag(int fd, int getCmd, int setCmd, int bit, bool on, OsError* err) {
+  int flags = fcntl(fd, getCmd);
   if (flags == -1) {
     err->set("fcntl", errno);
     return false;
   }
-  int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
-  if (wanted != flags && fcntl(fd, F_SETFL, wanted) != 0) {
+  int wanted = on ? (flags | bit) : (flags & ~bit);
+  if (wanted != flags && fcntl(fd, setCmd, wanted) != 0) {
     err->set("fcntl", errno);
     return false;
   }
   return true;
 }
 
-bool SetCloseOnExec(int fd, bool on, OsError* err) {
-  int flags = fcntl(fd, F_GETFD);
-  if (flags == -1) {
-    err->set("fcntl", errno);
-    return false;
-  }
-  int wanted = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
-  if (wanted != flags && fcntl(fd, F_SETFD, wanted) != 0) {
-    err->set("fcntl", errno);
-    return false;
-  }
-  return true;
-}
+bool SetNonBlocking(int fd, bool on, OsError* err) { return UpdateFdFlag(fd, F_GETFL, F_SETFL, O_NONBLOCK, on, err); }
+
+bool SetCloseOnExec(int fd, bool on, OsError* err) { return UpdateFdFlag(fd, F_GETFD, F_SETFD, FD_CLOEXEC, on, err); }
 
 bool CloseFd(int fd, OsError* err) {
   if (close(fd) != 0 && errno != EINTR) {  // after EINTR the descriptor is gone on Linux and macOS
