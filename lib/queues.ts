@@ -43,17 +43,10 @@ export type PutSyncOptions = GetSyncOptions;
  * process is committed to a frame (it claimed it, or started writing it) and must see it through.
  */
 type Wait =
-  | { sem: NativeSemaphore; bounded: boolean; brief?: true } // take one unit; `brief`: a lock held for one frame
+  | { sem: NativeSemaphore; bounded: boolean } // take one unit
   | { sem: NativeSemaphore; ready: Readiness; bounded: true } // take a unit whose frame shows up on `ready`
   | { ready: Readiness; bounded: boolean }; // wait until the descriptor is ready
 type Steps<T> = Generator<Wait, T, boolean>;
-
-/**
- * How long the async forms may block the event loop in sem_timedwait for something that is normally a few
- * microseconds away (a lock held for one small frame, a count that follows the bytes already seen), before they hand
- * the wait to a waiter thread. Starting a thread per wait costs far more than this when processes contend.
- */
-const BRIEF_WAIT_MS = 1;
 
 /** Milliseconds left until `deadline` (undefined: forever), never negative. */
 function left(deadline: number | undefined): number | undefined {
@@ -96,13 +89,11 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
   const abort = wait.bounded ? signal : undefined;
   if ('sem' in wait && 'ready' in wait) {
     // Bytes on the pipe wake the event loop without any thread. A reader woken for a frame counted for someone
-    // else (or not counted yet) waits for the count briefly, then on a waiter thread: polling the still readable
-    // pipe would spin.
+    // else (or not counted yet) waits for the count on a waiter thread: polling the still readable pipe would spin.
     if (!(await wait.ready.wait(timeout, abort))) return false;
-    if (wait.sem.wait(BRIEF_WAIT_MS)) return true;
-    return waitAsync(wait.sem, left(deadline), abort);
+    return wait.sem.tryWait() || waitAsync(wait.sem, left(deadline), abort);
   }
-  if ('sem' in wait) return (wait.brief && wait.sem.wait(BRIEF_WAIT_MS)) || waitAsync(wait.sem, timeout, abort);
+  if ('sem' in wait) return waitAsync(wait.sem, timeout, abort);
   return wait.ready.wait(timeout, abort);
 }
 
@@ -211,7 +202,7 @@ export class SimpleQueue<T = unknown> {
     try {
       // The write lock is held only while a frame is written, so even a put that must not block waits for it.
       const wlock = this.#wlock._os.sem;
-      if (!wlock.tryWait()) yield { sem: wlock, bounded: false, brief: true };
+      if (!wlock.tryWait()) yield { sem: wlock, bounded: false };
       try {
         const pipe = this.#pipe;
         let at: number;
@@ -243,7 +234,7 @@ export class SimpleQueue<T = unknown> {
     if (!items.tryWait() && !(block && (yield { sem: items, ready: pipe.readable, bounded: true }))) throw new Empty();
     // From here this process owns the next frame in the pipe and reads it whatever happens.
     const rlock = this.#rlock._os.sem;
-    if (!rlock.tryWait()) yield { sem: rlock, bounded: false, brief: true };
+    if (!rlock.tryWait()) yield { sem: rlock, bounded: false };
     let payload: Buffer;
     let inBand: number;
     try {
