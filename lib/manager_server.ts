@@ -202,11 +202,8 @@ export class ManagerServer {
       case Op.Lend:
         return this.#lend(m[1] as number, 1);
       case Op.Adopt:
-        if (this.#objects.has(m[1] as number)) {
-          this.#lend(m[1] as number, -1);
-          this.#addRef(client, m[1] as number);
-        }
-        return;
+        this.#addRef(client, m[1] as number); // first: taking the lent reference must not drop the object
+        return this.#lend(m[1] as number, -1);
       case Op.Info:
         return void this.#answer(client, m[1] as number, () => this.info());
       default:

@@ -61,15 +61,24 @@ export class ManagerConnection {
   #nextRequestId = 1;
   #closed: ManagerError | null = null;
 
-  /** The connection of this process to `address`, opened on first use. */
-  static to(address: Address): ManagerConnection {
-    const key = addressKey(address);
+  /** The connection of this process to `address` with these settings, opened on first use. */
+  static to(address: Address, settings = settingsFor(address)): ManagerConnection {
+    const key = ManagerConnection.#key(address, settings);
     let c = connections.get(key);
     if (!c) {
-      c = new ManagerConnection(address, settingsFor(address));
+      c = new ManagerConnection(address, settings);
       connections.set(key, c);
     }
     return c;
+  }
+
+  /** Closes this process's connection to `address` with these settings, if it has one. */
+  static close(address: Address, settings: ConnectionSettings): void {
+    connections.get(ManagerConnection.#key(address, settings))?.close();
+  }
+
+  static #key(address: Address, settings: ConnectionSettings): string {
+    return `${addressKey(address)} ${settings.authkey.toString('hex')}`;
   }
 
   private constructor(address: Address, settings: ConnectionSettings) {
@@ -105,7 +114,8 @@ export class ManagerConnection {
 
   #onClose(): void {
     this.#closed = new ManagerError('ERR_MP_MANAGER_CONNECTION', `the connection to the manager at ${addressKey(this.address)} closed`);
-    if (connections.get(addressKey(this.address)) === this) connections.delete(addressKey(this.address));
+    const key = ManagerConnection.#key(this.address, this.#settings);
+    if (connections.get(key) === this) connections.delete(key);
     for (const p of this.#pending.values()) p.reject(this.#closed);
     this.#pending.clear();
   }
@@ -722,20 +732,25 @@ export class BaseManager {
   async connect(): Promise<void> {
     if (this.#state !== 'initial') throw new ValueError(`cannot connect a manager that is ${this.#state}`, 'ERR_MP_MANAGER_STATE');
     if (this.#address === undefined) throw new InvalidArgumentError('connect() needs the address of the server');
-    this.#useSettings();
-    await ManagerConnection.to(this.#address).ready;
+    await ManagerConnection.to(this.#address, this.#settings()).ready;
     this.#state = 'connected';
+    this.#useSettings();
   }
 
+  #settings(): ConnectionSettings {
+    return { authkey: this.#authkey, maxFrameBytes: this.#maxFrameBytes };
+  }
+
+  /** Proxies of this server rebuilt in this process connect with this manager's authkey and limits. */
   #useSettings(): void {
-    settingsByAddress.set(addressKey(this.#address!), { authkey: this.#authkey, maxFrameBytes: this.#maxFrameBytes });
+    settingsByAddress.set(addressKey(this.#address!), this.#settings());
   }
 
   #connection(): ManagerConnection {
     if (this.#state !== 'started' && this.#state !== 'connected') {
       throw new ValueError(`the manager is ${this.#state === 'initial' ? 'not started' : 'shut down'}`, 'ERR_MP_MANAGER_STATE');
     }
-    return ManagerConnection.to(this.#address!);
+    return ManagerConnection.to(this.#address!, this.#settings());
   }
 
   /** Creates an object of a registered typeid in the server and returns a proxy for it. */
@@ -757,7 +772,7 @@ export class BaseManager {
    */
   async shutdown(): Promise<void> {
     if (this.#state === 'connected') {
-      connections.get(addressKey(this.#address!))?.close();
+      ManagerConnection.close(this.#address!, this.#settings());
       this.#state = 'shutdown';
       return;
     }
@@ -771,7 +786,7 @@ export class BaseManager {
       this.#child!.kill('SIGKILL');
       await this.#exited;
     }
-    connections.get(addressKey(this.#address!))?.close();
+    ManagerConnection.close(this.#address!, this.#settings());
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -236,7 +236,10 @@ describe('Manager', () => {
     const local = new Lock();
     await expect(dict.set('lock', local)).rejects.toThrow(RuntimeError);
     await expect(dict.set('lock', local)).rejects.toThrow('Lock objects should only be shared between processes through inheritance');
-    await expect(manager.Barrier(2, targets.putUnderLock)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    // The server loads no code a client names: a Barrier action (or any function) is refused.
+    await expect(manager.create('Barrier', 2, { module: FIXTURES, export: 'putUnderLock' }))
+      .rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(manager.create('Barrier', 2, targets.putUnderLock)).rejects.toMatchObject({ code: 'ERR_MP_PICKLING' });
     expect(await lock.acquire()).toBe(true);
     await lock.release();
   });
