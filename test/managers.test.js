@@ -180,8 +180,12 @@ describe('Manager', () => {
   });
 
   test('objects are released on dispose, on garbage collection, and when the holding process dies', async () => {
+    // A manager of its own: garbage of other tests being collected meanwhile would change the count.
+    const manager = new Manager();
+    await manager.start();
     const count = async () => (await manager.debugInfo()).objects;
     const base = await count();
+    expect(base).toBe(0);
     const disposed = await manager.dict();
     expect(await count()).toBe(base + 1);
     disposed[Symbol.dispose]();
@@ -212,6 +216,7 @@ describe('Manager', () => {
     await victim.join();
     expect(victim.exitCode).toBe(-9);
     await eventually(async () => (await count()) === base + 2); // results and ready
+    await manager.shutdown();
   });
 
   test('a proxy stored in a manager dict comes back as a working proxy', async () => {
