@@ -72,6 +72,16 @@ export function isAddress(value: unknown): value is Address {
     (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && Number.isInteger(value[1]));
 }
 
+/** Sends a frame, coalescing the frames of one tick into one write (pipelined calls, replies to a batch). */
+export function sendBatched(conn: FramedSocket, payload: Uint8Array): void {
+  const socket = conn.socket;
+  if (!socket.writableCorked) {
+    socket.cork();
+    process.nextTick(() => socket.uncork());
+  }
+  conn.send(payload);
+}
+
 // --- authentication ---------------------------------------------------------------------------------------------
 
 const CHALLENGE = Buffer.from('#MPCHALLENGE#');

@@ -18,7 +18,7 @@ import { FramedSocket } from './connection';
 import { ManagerError } from './errors';
 import { BUILTIN_TYPES, Caller, publicMethods, ServerType, Session, takesCaller } from './manager_objects';
 import {
-  Address, authenticateClient, encodeError, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, privateSocketName, PROXY_REBUILDER, ServerInfo, Token,
+  Address, authenticateClient, encodeError, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, privateSocketName, sendBatched, PROXY_REBUILDER, ServerInfo, Token,
 } from './manager_protocol';
 import { MARK } from './reduction';
 
@@ -94,12 +94,33 @@ function isMarker(obj: object): obj is Record<typeof MARK, [string, unknown[]]> 
   return Array.isArray(mark) && mark[0] === PROXY_REBUILDER && Array.isArray(mark[1]);
 }
 
+/** A call in progress. Its AbortSignal is made only if the method waits: most calls never look at it. */
+class PendingCall implements Caller {
+  #controller: AbortController | undefined;
+  #aborted = false;
+
+  constructor(readonly session: Session) {}
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort();
+    }
+    return this.#controller.signal;
+  }
+
+  abort(): void {
+    this.#aborted = true;
+    this.#controller?.abort();
+  }
+}
+
 class Client {
   readonly session: Session;
   /** object id → references this connection's process holds */
   readonly refs = new Map<number, number>();
-  /** request id → the controller that aborts it (client cancel or disconnect) */
-  readonly pending = new Map<number, AbortController>();
+  /** request id → the call, aborted on client cancel or disconnect */
+  readonly pending = new Map<number, PendingCall>();
 
   constructor(readonly conn: FramedSocket, id: number) {
     this.session = { id, holding: new Set(), closed: false };
@@ -167,7 +188,7 @@ export class ManagerServer {
     if (client.session.closed) return;
     client.session.closed = true;
     this.#clients.delete(client);
-    for (const controller of client.pending.values()) controller.abort();
+    for (const call of client.pending.values()) call.abort();
     for (const lock of [...client.session.holding]) lock.abandon(client.session);
     for (const [id, count] of client.refs) this.#decref(id, count);
     client.refs.clear();
@@ -218,18 +239,18 @@ export class ManagerServer {
 
   /** Runs a request and sends its reply; calls of one connection run concurrently, replies go out as they finish. */
   async #answer(client: Client, requestId: number, run: (caller: Caller) => unknown): Promise<void> {
-    const controller = new AbortController();
-    client.pending.set(requestId, controller);
+    const call = new PendingCall(client.session);
+    client.pending.set(requestId, call);
     let reply: Buffer;
     try {
-      const value = await run({ session: client.session, signal: controller.signal });
+      const value = await run(call);
       reply = this.#serializeReply(client, requestId, value);
     } catch (err) {
       reply = v8.serialize([requestId, false, encodeError(err)]);
     } finally {
       client.pending.delete(requestId);
     }
-    if (!client.session.closed) client.conn.send(reply);
+    if (!client.session.closed) sendBatched(client.conn, reply);
   }
 
   #serializeReply(client: Client, requestId: number, value: unknown): Buffer {

@@ -16,7 +16,7 @@ import { FramedSocket } from './connection';
 import { AbortError, InvalidArgumentError, ManagerError, TimeoutError, ValueError } from './errors';
 import {
   Address, addressKey, authenticateServer, decodeError, Inbox, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES,
-  ErrorInfo, isAddress, mayHoldProxy, Op, PROXY_REBUILDER, ServerInfo, Token,
+  ErrorInfo, isAddress, mayHoldProxy, Op, PROXY_REBUILDER, sendBatched, ServerInfo, Token,
 } from './manager_protocol';
 import type { RegisteredType, ServerOptions } from './manager_server';
 import { currentProcess, spawnWithInheritance } from './process';
@@ -151,10 +151,10 @@ export class ManagerConnection {
 
   #send(frame: Buffer): void {
     if (this.#conn) {
-      this.#conn.send(frame);
+      sendBatched(this.#conn, frame);
       return;
     }
-    this.ready.then((conn) => conn.send(frame), (err: Error) => this.#failAll(err));
+    this.ready.then((conn) => sendBatched(conn, frame), (err: Error) => this.#failAll(err));
   }
 
   #failAll(err: Error): void {
