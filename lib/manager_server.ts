@@ -13,7 +13,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
-import { receivePayload } from './bootstrap';
+import { openChild, rebuildPayload } from './bootstrap';
 import { FramedSocket } from './connection';
 import { ManagerError } from './errors';
 import { BUILTIN_TYPES, Caller, publicMethods, ServerType, Session, takesCaller } from './manager_objects';
@@ -358,27 +358,28 @@ export class ManagerServer {
 
 /** The server child's main: listen, report the address to the parent, serve until told to stop or orphaned. */
 async function serve(): Promise<void> {
-  const { payload, channel } = await receivePayload();
-  const options = payload.server as ServerOptions;
-  // A private directory (mode 0700) holds the socket: only this user can even reach the handshake.
-  const dir = options.address === null && process.platform !== 'win32'
-    ? fs.mkdtempSync(path.join(os.tmpdir(), `mp-${randomBytes(3).toString('hex')}-`)) : null;
-  const removeDir = () => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); };
-  process.on('exit', removeDir); // also runs when the bootstrap exits because the parent died
+  const { raw, channel } = openChild();
+  let dir: string | null = null;
+  process.on('exit', () => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); }); // also when orphaned
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => process.exit(0));
-  const server = new ManagerServer({ ...options, authkey: Buffer.from(options.authkey) });
   try {
-    const address = await server.listen(dir);
-    channel.send(v8.serialize({ address, dir }));
+    const options = (await rebuildPayload(raw)).server as ServerOptions;
+    // A private directory (mode 0700) holds the socket: only this user can even reach the handshake.
+    if (options.address === null && process.platform !== 'win32') {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), `mp-${randomBytes(3).toString('hex')}-`));
+    }
+    const server = new ManagerServer({ ...options, authkey: Buffer.from(options.authkey) });
+    channel.send(v8.serialize({ address: await server.listen(dir), dir }));
+    channel.on('frame', () => {
+      // The only message the parent sends is "shut down".
+      server.close();
+      process.exit(0);
+    });
   } catch (err) {
     channel.send(v8.serialize({ error: encodeError(err) }));
-    process.exit(1);
+    process.exitCode = 1;
+    channel.close();
   }
-  channel.on('frame', () => {
-    // The only message the parent sends is "shut down".
-    server.close();
-    process.exit(0);
-  });
 }
 
 if (require.main === module) void serve();
