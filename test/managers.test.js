@@ -69,6 +69,33 @@ describe('Manager', () => {
     expect(await queue.empty()).toBe(true);
   });
 
+  // Pool (issue 4) and local Queues (issue 3) land separately: these run once the package exports them.
+  const { Pool, Queue: LocalQueue } = require('../dist');
+  (Pool ? test : test.skip)('seed scenario 2: a manager Lock and Queue in Pool task arguments give 0..9', async () => {
+    const lock = await manager.Lock();
+    const queue = await manager.Queue();
+    const pool = new Pool({ processes: 2 });
+    try {
+      await pool.map(targets.putUnderLockTask, Array.from({ length: 10 }, (_, i) => [lock, queue, i]));
+    } finally {
+      pool.close();
+      await pool.join();
+    }
+    const got = [];
+    for (let i = 0; i < 10; i++) got.push(await queue.getNowait());
+    expect(got.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  (LocalQueue ? test : test.skip)('a proxy put on a local Queue arrives as a working proxy', async () => {
+    const local = new LocalQueue();
+    const dict = await manager.dict();
+    await local.put(dict);
+    const received = await local.get();
+    await received.set('through', 'a local queue');
+    expect(await dict.get('through')).toBe('a local queue');
+    local.close?.();
+  });
+
   test('every proxy type works from another process', async () => {
     const p = {
       lock: await manager.Lock(), rlock: await manager.RLock(), semaphore: await manager.Semaphore(0),
