@@ -495,12 +495,6 @@ export class JoinableQueueObject extends BoundedQueue {
 
 type Key = string | number | boolean | bigint | null | undefined;
 
-function checkKey(key: unknown): Key {
-  if (key !== null && typeof key === 'object') {
-    throw new InvalidArgumentError(`manager dict keys must be primitives (compared by value), got ${describe(key)}`);
-  }
-  return key as Key;
-}
 
 /** dict, with Map's method names plus Python's pop/setdefault/popitem/update. */
 export class DictObject {
@@ -511,21 +505,29 @@ export class DictObject {
     if (init !== undefined && init !== null) this.update(init);
   }
 
+  /** Keys are compared by value, so they must be primitives. */
+  protected checkKey(key: unknown): Key {
+    if (key !== null && typeof key === 'object') {
+      throw new InvalidArgumentError(`manager dict keys must be primitives (compared by value), got ${describe(key)}`);
+    }
+    return key as Key;
+  }
+
   get(key: unknown, fallback?: unknown): unknown {
-    const k = checkKey(key);
+    const k = this.checkKey(key);
     return this.#map.has(k) ? this.#map.get(k) : fallback;
   }
 
   set(key: unknown, value: unknown): void {
-    this.#map.set(checkKey(key), value);
+    this.#map.set(this.checkKey(key), value);
   }
 
   has(key: unknown): boolean {
-    return this.#map.has(checkKey(key));
+    return this.#map.has(this.checkKey(key));
   }
 
   delete(key: unknown): boolean {
-    return this.#map.delete(checkKey(key));
+    return this.#map.delete(this.checkKey(key));
   }
 
   clear(): void {
@@ -560,7 +562,7 @@ export class DictObject {
   }
 
   pop(key: unknown, ...fallback: unknown[]): unknown {
-    const k = checkKey(key);
+    const k = this.checkKey(key);
     if (this.#map.has(k)) {
       const value = this.#map.get(k);
       this.#map.delete(k);
@@ -571,7 +573,7 @@ export class DictObject {
   }
 
   setdefault(key: unknown, value?: unknown): unknown {
-    const k = checkKey(key);
+    const k = this.checkKey(key);
     if (!this.#map.has(k)) this.#map.set(k, value);
     return this.#map.get(k);
   }
@@ -779,40 +781,23 @@ export class ArrayObject {
   }
 }
 
-/** Namespace: named attributes. */
-export class NamespaceObject {
-  readonly #attrs = new Map<string, unknown>();
-
+/** Namespace: named attributes, i.e. a dict whose keys are strings. */
+export class NamespaceObject extends DictObject {
   constructor(init?: unknown) {
-    if (init === undefined || init === null) return;
-    if (typeof init !== 'object') throw new InvalidArgumentError(`Namespace takes an object, got ${describe(init)}`);
-    for (const [k, v] of Object.entries(init)) this.#attrs.set(k, v);
+    if (init !== undefined && init !== null && typeof init !== 'object') {
+      throw new InvalidArgumentError(`Namespace takes an object, got ${describe(init)}`);
+    }
+    super(init);
   }
 
-  get(name: unknown): unknown {
-    return this.#attrs.get(checkName(name));
-  }
-
-  set(name: unknown, value: unknown): void {
-    this.#attrs.set(checkName(name), value);
-  }
-
-  has(name: unknown): boolean {
-    return this.#attrs.has(checkName(name));
-  }
-
-  delete(name: unknown): boolean {
-    return this.#attrs.delete(checkName(name));
+  protected override checkKey(name: unknown): string {
+    if (typeof name !== 'string') throw new InvalidArgumentError(`attribute names are strings, got ${describe(name)}`);
+    return name;
   }
 
   toObject(): Record<string, unknown> {
-    return Object.fromEntries(this.#attrs);
+    return Object.fromEntries(this.entries());
   }
-}
-
-function checkName(name: unknown): string {
-  if (typeof name !== 'string') throw new InvalidArgumentError(`attribute names are strings, got ${describe(name)}`);
-  return name;
 }
 
 export interface ServerType {
@@ -841,7 +826,7 @@ export const BUILTIN_TYPES: Record<string, ServerType> = {
   list: { create: ListObject, exposed: publicMethodsOf(ListObject) },
   Value: { create: ValueObject, exposed: publicMethodsOf(ValueObject) },
   Array: { create: ArrayObject, exposed: publicMethodsOf(ArrayObject) },
-  Namespace: { create: NamespaceObject, exposed: publicMethodsOf(NamespaceObject) },
+  Namespace: { create: NamespaceObject, exposed: ['get', 'set', 'has', 'delete', 'toObject'] },
 };
 
 /** Python's public_methods(): callable, not starting with '_', found on the object's own class chain. */

@@ -245,6 +245,16 @@ export class BaseProxy {
     }
   }
 
+  /** Calls a method that may wait in the server: the options travel, their AbortSignal stays here to cancel it. */
+  protected _callWaiting(method: string, args: unknown[], options: unknown): Promise<unknown> {
+    try {
+      const [opts, signal] = travelling(options, `${method} options`);
+      return this._callMethod(method, [...args, opts], signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   /** Drops this proxy's reference now; the object goes when no proxy anywhere refers to it. */
   [Symbol.dispose](): void {
     if (this.#released) return;
@@ -344,8 +354,7 @@ export interface AsyncGuard extends AsyncDisposable {
 
 abstract class AcquirerProxy extends BaseProxy {
   acquire(options?: AcquireOptions): Promise<boolean> {
-    const [opts, signal] = travelling(options, 'acquire options');
-    return this._callMethod('acquire', [opts], signal) as Promise<boolean>;
+    return this._callWaiting('acquire', [], options) as Promise<boolean>;
   }
 
   release(): Promise<void> {
@@ -389,8 +398,7 @@ export class BoundedSemaphoreProxy extends SemaphoreProxy {}
 
 export class ConditionProxy extends AcquirerProxy {
   wait(options?: WaitOptions): Promise<boolean> {
-    const [opts, signal] = travelling(options, 'wait options');
-    return this._callMethod('wait', [opts], signal) as Promise<boolean>;
+    return this._callWaiting('wait', [], options) as Promise<boolean>;
   }
 
   /** Waits until `predicate()` (run here, with the lock held) is truthy or the timeout passes; returns its value. */
@@ -424,8 +432,7 @@ export interface EventProxy {
 }
 export class EventProxy extends BaseProxy {
   wait(options?: WaitOptions): Promise<boolean> {
-    const [opts, signal] = travelling(options, 'wait options');
-    return this._callMethod('wait', [opts], signal) as Promise<boolean>;
+    return this._callWaiting('wait', [], options) as Promise<boolean>;
   }
 }
 forward(EventProxy, ['isSet', 'set', 'clear']);
@@ -437,8 +444,7 @@ export interface BarrierProxy {
 /** A manager Barrier; `parties`, `nWaiting` and `broken` are Promise-valued getters. */
 export class BarrierProxy extends BaseProxy {
   wait(options?: WaitOptions): Promise<number> {
-    const [opts, signal] = travelling(options, 'wait options');
-    return this._callMethod('wait', [opts], signal) as Promise<number>;
+    return this._callWaiting('wait', [], options) as Promise<number>;
   }
 
   get parties(): Promise<number> {
@@ -465,13 +471,11 @@ export interface QueueProxy<T = unknown> {
 /** A manager Queue: put/get wait in the server (never blocking it); Empty/Full as with a local Queue. */
 export class QueueProxy<T = unknown> extends BaseProxy {
   put(item: T, options?: QueueOptions): Promise<void> {
-    const [opts, signal] = travelling(options, 'put options');
-    return this._callMethod('put', [item, opts], signal) as Promise<void>;
+    return this._callWaiting('put', [item], options) as Promise<void>;
   }
 
   get(options?: QueueOptions): Promise<T> {
-    const [opts, signal] = travelling(options, 'get options');
-    return this._callMethod('get', [opts], signal) as Promise<T>;
+    return this._callWaiting('get', [], options) as Promise<T>;
   }
 }
 forward(QueueProxy, ['putNowait', 'getNowait', 'qsize', 'empty', 'full']);
