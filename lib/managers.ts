@@ -228,6 +228,11 @@ export class BaseProxy {
     finalizer.register(this, { connection, id: token.id }, this);
   }
 
+  /** This process's connection to the server (the owner of locks acquired through it). */
+  protected get _connection(): ManagerConnection {
+    return this.#connection;
+  }
+
   /** The typeid, object id, server address and exposed methods. */
   get token(): Token {
     return { ...this.#token, exposed: [...this.#token.exposed] };
@@ -376,9 +381,51 @@ abstract class AcquirerProxy extends BaseProxy {
   }
 }
 
+/**
+ * How many times this process (its connection: the server's notion of the owner) holds each lock. A release by
+ * the holder cannot fail in the server, so it need not wait for the answer: one round trip per critical
+ * section instead of two.
+ */
+const holdings = new WeakMap<ManagerConnection, Map<number, number>>();
+
 export class LockProxy extends AcquirerProxy {
+  override async acquire(options?: AcquireOptions): Promise<boolean> {
+    const acquired = await super.acquire(options);
+    if (acquired) this.#held(1);
+    return acquired;
+  }
+
+  /**
+   * Resolves at once when this process holds the lock (the request is on its way, ordered before any later call
+   * of this process); otherwise waits for the server's answer. In the one case the server can still refuse —
+   * another process released this Lock meanwhile (legal for a Lock) and nobody holds it now — the ValueError is
+   * reported with process.emitWarning, as it has no caller left to reject.
+   */
+  override release(): Promise<void> {
+    const call = super.release();
+    if (!this.#held(-1)) return call;
+    call.catch((err: Error & { code?: string }) => {
+      // A closed connection needs no report: the server releases what a vanished connection held.
+      if (err.code !== 'ERR_MP_MANAGER_CONNECTION') process.emitWarning(err.message, { type: err.name, code: err.code });
+    });
+    return Promise.resolve();
+  }
+
   locked(): Promise<boolean> {
     return this._callMethod('locked') as Promise<boolean>;
+  }
+
+  /** Adds `delta` to this process's hold count; false if it held nothing to release. */
+  #held(delta: 1 | -1): boolean {
+    const connection = this._connection;
+    let counts = holdings.get(connection);
+    if (!counts) holdings.set(connection, counts = new Map());
+    const id = this.token.id;
+    const count = (counts.get(id) ?? 0) + delta;
+    if (count < 0) return false;
+    if (count === 0) counts.delete(id);
+    else counts.set(id, count);
+    return true;
   }
 }
 

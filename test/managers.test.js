@@ -246,6 +246,32 @@ describe('Manager', () => {
     await manager.shutdown();
   });
 
+  test('a release by the holder resolves at once, ordered before later calls; a late refusal is a warning', async () => {
+    const lock = await manager.Lock();
+    await lock.acquire();
+    await lock.release();
+    expect(await lock.locked()).toBe(false); // the release reached the server first
+    await expect(lock.release()).rejects.toThrow(ValueError); // not held here: the server's answer is awaited
+    // A child holds the Lock; we release it (legal for a Lock); the child's own release then has nothing to release.
+    const [toParent, toChild] = [await manager.Queue(), await manager.Queue()];
+    const child = new Process({ target: targets.lateRefusal, args: [lock, toParent, toChild] });
+    await child.start();
+    expect(await toParent.get({ timeout: 10000 })).toBe('held');
+    await lock.release();
+    await toChild.put('released');
+    await child.join();
+    expect(child.exitCode).toBe(0);
+    expect(await toParent.get()).toEqual({ name: 'ValueError', code: 'ERR_MP_VALUE', message: 'semaphore or lock released too many times' });
+    expect(await lock.locked()).toBe(false);
+    const rlock = await manager.RLock();
+    await rlock.acquire();
+    await rlock.acquire();
+    await rlock.release();
+    expect(await rlock.locked()).toBe(true);
+    await rlock.release();
+    expect(await rlock.locked()).toBe(false);
+  });
+
   test('a proxy stored in a manager dict comes back as a working proxy', async () => {
     const dict = await manager.dict();
     const queue = await manager.Queue();
