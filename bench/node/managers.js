@@ -2,11 +2,13 @@
 'use strict';
 const { Manager } = require('../..');
 
+const WARMUP = 2000; // both processes are fresh: let the JIT settle before measuring (Python's side warms up too)
+
 const WORKLOADS = {
   /** Microseconds per acquire + release of a manager Lock. */
   async lock(manager, n) {
     const lock = await manager.Lock();
-    for (let i = 0; i < 100; i++) { await lock.acquire(); await lock.release(); }
+    for (let i = 0; i < WARMUP; i++) { await lock.acquire(); await lock.release(); }
     const start = performance.now();
     for (let i = 0; i < n; i++) {
       await lock.acquire();
@@ -19,6 +21,7 @@ const WORKLOADS = {
   async queue(manager, n) {
     const q = await manager.Queue();
     const item = { i: 0, payload: 'x'.repeat(32) };
+    for (let i = 0; i < WARMUP; i++) { await q.put(item); await q.get(); }
     const start = performance.now();
     for (let i = 0; i < n; i++) await q.put(item);
     for (let i = 0; i < n; i++) await q.get();
@@ -29,6 +32,7 @@ const WORKLOADS = {
   async 'queue-pipelined'(manager, n) {
     const q = await manager.Queue();
     const item = { i: 0, payload: 'x'.repeat(32) };
+    for (let i = 0; i < WARMUP; i++) { await q.put(item); await q.get(); }
     const start = performance.now();
     await Promise.all(Array.from({ length: n }, () => q.put(item)));
     await Promise.all(Array.from({ length: n }, () => q.get()));
@@ -38,6 +42,7 @@ const WORKLOADS = {
   /** Microseconds per d.set(k, v) plus d.get(k) on a manager dict. */
   async dict(manager, n) {
     const d = await manager.dict();
+    for (let i = 0; i < WARMUP; i++) { await d.set('key', i); await d.get('key'); }
     const start = performance.now();
     for (let i = 0; i < n; i++) {
       await d.set('key', i);

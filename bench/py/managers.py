@@ -4,11 +4,13 @@ import multiprocessing as mp
 import sys
 import time
 
+WARMUP = 2000  # as on the Node side
+
 
 def lock_roundtrip(manager, n):
     """Microseconds per acquire + release of a manager Lock."""
     lock = manager.Lock()
-    for _ in range(100):
+    for _ in range(WARMUP):
         lock.acquire(); lock.release()
     start = time.perf_counter()
     for _ in range(n):
@@ -21,6 +23,8 @@ def queue_rate(manager, n):
     """Small messages per second through a manager Queue: n puts, then n gets."""
     q = manager.Queue()
     item = {'i': 0, 'payload': 'x' * 32}
+    for _ in range(WARMUP):
+        q.put(item); q.get()
     start = time.perf_counter()
     for i in range(n):
         q.put(item)
@@ -32,6 +36,8 @@ def queue_rate(manager, n):
 def dict_roundtrip(manager, n):
     """Microseconds per d[k] = v plus d[k] on a manager dict."""
     d = manager.dict()
+    for i in range(WARMUP):
+        d['key'] = i; d['key']
     start = time.perf_counter()
     for i in range(n):
         d['key'] = i
