@@ -126,13 +126,18 @@ export class ManagerConnection {
     if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
     const id = this.#nextRequestId++;
     const frame = this.#encode([op, id, ...args]);
-    return new Promise((resolve, reject) => {
+    const call = new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#updateRef();
-      // The server's answer decides: an abort that arrives after the lock was granted still resolves true.
-      signal?.addEventListener('abort', () => this.#send(this.#encode([Op.Cancel, id])), { once: true });
       this.#send(frame);
     });
+    if (!signal) return call;
+    // The server's answer decides: an abort that arrives after the lock was granted still resolves true.
+    const cancel = () => this.#send(this.#encode([Op.Cancel, id]));
+    signal.addEventListener('abort', cancel, { once: true });
+    const forget = () => signal.removeEventListener('abort', cancel); // a long-lived signal must not collect listeners
+    call.then(forget, forget);
+    return call;
   }
 
   /** A message without a reply (reference counting, cancellation). Lost, harmlessly, if the connection is gone. */
