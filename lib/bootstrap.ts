@@ -40,15 +40,30 @@ function reportStartFailure(channel: FramedSocket | undefined, err: unknown): vo
   process.exitCode = 1;
 }
 
+/**
+ * The first steps of every child, whatever its main (also the manager server's): read the payload, watch the
+ * parent, open the control channel. @internal
+ */
+export function openChild(): { raw: ChildPayload; channel: FramedSocket } {
+  const raw = readPayloadSync();
+  exitWithParent(raw); // a child never outlives its parent, as Python's daemons and pool workers
+  const channel = new FramedSocket(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
+  channel.socket.unref();
+  return { raw, channel };
+}
+
+/** Loads the modules the payload refers to and rebuilds it. @internal */
+export async function rebuildPayload(raw: ChildPayload): Promise<ChildPayload> {
+  await preloadRebuilders(raw);
+  return rebuildValue(raw) as ChildPayload;
+}
+
 async function main(): Promise<void> {
   let channel: FramedSocket | undefined;
   try {
-    const raw = readPayloadSync();
-    exitWithParent(raw); // a child never outlives its parent, as Python's daemons and pool workers
-    channel = new FramedSocket(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
-    channel.socket.unref();
-    await preloadRebuilders(raw);
-    const payload = rebuildValue(raw) as ChildPayload;
+    const opened = openChild();
+    channel = opened.channel;
+    const payload = await rebuildPayload(opened.raw);
     const load = mains.get(payload.kind);
     if (!load) throw new Error(`unknown child kind ${payload.kind}`);
     await load()(payload, channel);

@@ -47,16 +47,21 @@ export function readFrameSync(fd: number): Buffer {
 /**
  * Frames over a stream socket, both ways. Emits 'frame' (Buffer) and 'close'.
  * Bytes are appended to a list and joined only when a whole frame is present.
+ * With `maxFrameBytes`, a header announcing more closes the socket at once (emitting 'oversize' first), so a
+ * hostile peer cannot make us buffer more than that.
  */
 export class FramedSocket extends EventEmitter {
   readonly socket: Socket;
+  /** Mutable: a server accepts only tiny frames until a connection has authenticated. */
+  maxFrameBytes: number;
   #chunks: Buffer[] = [];
   #buffered = 0;
   #need = -1; // payload length of the frame being assembled; -1 while its header is incomplete
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, options: { maxFrameBytes?: number } = {}) {
     super();
     this.socket = socket;
+    this.maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('close', () => this.emit('close'));
     socket.on('error', () => undefined); // a peer that vanished shows up as 'close'
@@ -82,6 +87,13 @@ export class FramedSocket extends EventEmitter {
       if (this.#need < 0) {
         if (this.#buffered < HEADER_BYTES) return;
         this.#need = this.#take(HEADER_BYTES).readUInt32BE(0);
+        if (this.#need > this.maxFrameBytes) {
+          this.emit('oversize', this.#need);
+          this.#chunks = [];
+          this.#buffered = 0;
+          this.socket.destroy();
+          return;
+        }
       }
       if (this.#buffered < this.#need) return;
       const payload = this.#take(this.#need);

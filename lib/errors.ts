@@ -126,3 +126,10 @@ export interface SystemCallError extends Error {
   errno: number;
   syscall: string;
 }
+
+/**
+ * A Manager connection or protocol failure: the server is gone or refused the connection
+ * (ERR_MP_MANAGER_CONNECTION), a message is too large (ERR_MP_MANAGER_FRAME_TOO_LARGE), or names an unknown
+ * typeid, object or method (ERR_MP_MANAGER_UNKNOWN_TYPEID / _OBJECT / _METHOD), or a proxy was released.
+ */
+export class ManagerError extends MultiprocError {}

@@ -14,3 +14,10 @@ export type { ForkOptions, ParentProcess, ProcessIdentity, ProcessOptions, Targe
 export { inherited } from './child';
 export { JoinableQueue, Queue, SimpleQueue } from './queues';
 export type { GetOptions, GetSyncOptions, PutOptions, PutSyncOptions } from './queues';
+export {
+  ArrayProxy, AutoProxy, BarrierProxy, BaseManager, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy, EventProxy,
+  JoinableQueueProxy, ListProxy, LockProxy, Manager, NamespaceProxy, QueueProxy, RLockProxy, SemaphoreProxy, SyncManager,
+  ValueProxy,
+} from './managers';
+export type { Address, AsyncGuard, ManagerOptions, RegisterOptions, ServerInfo, Token } from './managers';
+export { ManagerError } from './errors';

@@ -97,7 +97,8 @@ export function functionReference(fn: unknown, role: string): Reducible {
 const REBUILD_FUNCTION = 'multiproc.function';
 registerRebuilder(REBUILD_FUNCTION, (ref: ResolvedRef) => loadReferenceSync(ref));
 
-const MARK = '$multiproc.reduced';
+/** The property that marks a reduced object; exported for the Manager server, which keeps markers as data. */
+export const MARK = '$multiproc.reduced';
 type Marker = { [MARK]: [rebuild: string | ResolvedRef, args: unknown[]] };
 
 // --- the passes -------------------------------------------------------------------------------------------------

@@ -1,0 +1,69 @@
+// multiproc's Manager on the workloads of bench/managers.bench.js. Prints one JSON number (the last stdout line).
+'use strict';
+const { Manager } = require('../..');
+
+const WARMUP = 2000; // both processes are fresh: let the JIT settle before measuring (Python's side warms up too)
+
+const WORKLOADS = {
+  /** Microseconds per acquire + release of a manager Lock. */
+  async lock(manager, n) {
+    const lock = await manager.Lock();
+    for (let i = 0; i < WARMUP; i++) { await lock.acquire(); await lock.release(); }
+    const start = performance.now();
+    for (let i = 0; i < n; i++) {
+      await lock.acquire();
+      await lock.release();
+    }
+    return ((performance.now() - start) / n) * 1000;
+  },
+
+  /** Small messages per second through a manager Queue: n puts, then n gets, each awaited in turn. */
+  async queue(manager, n) {
+    const q = await manager.Queue();
+    const item = { i: 0, payload: 'x'.repeat(32) };
+    for (let i = 0; i < WARMUP; i++) { await q.put(item); await q.get(); }
+    const start = performance.now();
+    for (let i = 0; i < n; i++) await q.put(item);
+    for (let i = 0; i < n; i++) await q.get();
+    return n / ((performance.now() - start) / 1000);
+  },
+
+  /** The same, with puts and gets issued without waiting for each reply (one connection carries them all). */
+  async 'queue-pipelined'(manager, n) {
+    const q = await manager.Queue();
+    const item = { i: 0, payload: 'x'.repeat(32) };
+    for (let i = 0; i < WARMUP; i++) { await q.put(item); await q.get(); }
+    const start = performance.now();
+    await Promise.all(Array.from({ length: n }, () => q.put(item)));
+    await Promise.all(Array.from({ length: n }, () => q.get()));
+    return n / ((performance.now() - start) / 1000);
+  },
+
+  /** Microseconds per d.set(k, v) plus d.get(k) on a manager dict. */
+  async dict(manager, n) {
+    const d = await manager.dict();
+    for (let i = 0; i < WARMUP; i++) { await d.set('key', i); await d.get('key'); }
+    const start = performance.now();
+    for (let i = 0; i < n; i++) {
+      await d.set('key', i);
+      await d.get('key');
+    }
+    return ((performance.now() - start) / n) * 1000;
+  },
+};
+
+async function main() {
+  const [workload, n] = process.argv.slice(2);
+  const manager = new Manager();
+  await manager.start();
+  try {
+    console.log(JSON.stringify(await WORKLOADS[workload](manager, Number(n))));
+  } finally {
+    await manager.shutdown();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,231 @@
+/**
+ * The Manager wire protocol, shared by the server and its clients (CPython's connection.py challenge and the
+ * message half of managers.py).
+ *
+ * A connection starts with a mutual HMAC-SHA256 challenge on the shared authkey (the server challenges first, then
+ * the client). After it, every frame is a v8.serialize'd array: requests `[op, ...]`, replies
+ * `[requestId, ok, value]`. v8.deserialize runs no code, and the server never rebuilds client markers other than
+ * proxies of its own objects, so a client can make the server run nothing but exposed methods.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as os from 'node:os';
+import { FramedSocket } from './connection';
+import * as errors from './errors';
+import { AuthenticationError, ManagerError, RemoteError } from './errors';
+
+/** Where a manager listens: a Unix socket path or Windows pipe name, or [host, port] for TCP. */
+export type Address = string | [host: string, port: number];
+
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/** Handshake frames are tiny: until a peer has authenticated, nothing larger is even buffered. */
+export const HANDSHAKE_MAX_FRAME_BYTES = 256;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+
+/** Request operations (client → server). */
+export const enum Op {
+  /** [Op.Create, requestId, typeid, args] → proxy token; the caller's connection holds one reference. */
+  Create = 1,
+  /** [Op.Call, requestId, objectId, method, args] → result. */
+  Call = 2,
+  /** [Op.Cancel, requestId]: abort a pending call (the client's AbortSignal fired). No reply. */
+  Cancel = 3,
+  /** [Op.Decref, objectId]: a proxy of this connection was released. No reply. */
+  Decref = 4,
+  /** [Op.Lend, objectId]: a proxy was reduced to travel; keeps the object alive until adopted. No reply. */
+  Lend = 5,
+  /** [Op.Adopt, objectId]: a travelling proxy arrived in this connection's process. No reply. */
+  Adopt = 6,
+  /** [Op.Info, requestId] → ServerInfo. */
+  Info = 7,
+}
+
+export interface ServerInfo {
+  objects: number;
+  connections: number;
+  rss: number;
+  heapUsed: number;
+}
+
+/** What a proxy is: the server's address, the object's typeid and id, and the methods it may call. */
+export interface Token {
+  typeid: string;
+  id: number;
+  address: Address;
+  exposed: string[];
+}
+
+/** The rebuilder id of a reduced proxy; its args are [token, authkey | null]. */
+export const PROXY_REBUILDER = 'multiproc.proxy';
+/** Bytes found in any serialized value that holds a proxy: lets both sides skip walking values that hold none. */
+const PROXY_MARKER_BYTES = Buffer.from(PROXY_REBUILDER, 'latin1');
+
+export function mayHoldProxy(serialized: Buffer): boolean {
+  return serialized.indexOf(PROXY_MARKER_BYTES) >= 0;
+}
+
+export function addressKey(address: Address): string {
+  return typeof address === 'string' ? address : `${address[0]}:${address[1]}`;
+}
+
+export function isAddress(value: unknown): value is Address {
+  return typeof value === 'string' ||
+    (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && Number.isInteger(value[1]));
+}
+
+/** Sends a frame, coalescing the frames of one tick into one write (pipelined calls, replies to a batch). */
+export function sendBatched(conn: FramedSocket, payload: Uint8Array): void {
+  const socket = conn.socket;
+  if (!socket.writableCorked) {
+    socket.cork();
+    process.nextTick(() => socket.uncork());
+  }
+  conn.send(payload);
+}
+
+// --- authentication ---------------------------------------------------------------------------------------------
+
+const CHALLENGE = Buffer.from('#MPCHALLENGE#');
+const WELCOME = Buffer.from('#MPWELCOME#');
+const FAILURE = Buffer.from('#MPFAILURE#');
+const NONCE_BYTES = 32;
+
+/**
+ * Frames as they arrive, taken one at a time during the handshake and handed to a handler after it. A frame that
+ * arrives together with the last handshake frame (a client sends its first request right after) is kept, not lost.
+ */
+export class Inbox {
+  readonly #conn: FramedSocket;
+  readonly #queue: Buffer[] = [];
+  #waiter: ((frame: Buffer | null) => void) | null = null;
+  #handler: ((frame: Buffer) => void) | null = null;
+  #closed = false;
+
+  constructor(conn: FramedSocket) {
+    this.#conn = conn;
+    conn.on('frame', (frame: Buffer) => {
+      if (this.#handler) this.#handler(frame);
+      else if (this.#waiter) this.#waiter(frame);
+      else this.#queue.push(frame);
+    });
+    conn.once('close', () => {
+      this.#closed = true;
+      this.#waiter?.(null);
+    });
+  }
+
+  /** The next frame, or a rejection if the connection closes (or the deadline passes) first. */
+  next(deadline?: AbortSignal): Promise<Buffer> {
+    const queued = this.#queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const done = (frame: Buffer | null) => {
+        this.#waiter = null;
+        deadline?.removeEventListener('abort', onAbort);
+        if (frame) resolve(frame);
+        else reject(new ManagerError('ERR_MP_MANAGER_CONNECTION', 'connection closed during the handshake'));
+      };
+      const onAbort = () => {
+        done(null);
+        this.#conn.close();
+      };
+      if (this.#closed || deadline?.aborted) return onAbort();
+      this.#waiter = done;
+      deadline?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** From now on every frame goes to `handler`, starting with any that arrived early. */
+  deliverTo(handler: (frame: Buffer) => void): void {
+    this.#handler = handler;
+    for (const frame of this.#queue.splice(0)) handler(frame);
+  }
+}
+
+function digest(authkey: Buffer, message: Buffer): Buffer {
+  return createHmac('sha256', authkey).update(message).digest();
+}
+
+/** Challenges the peer to prove it knows `authkey`; throws AuthenticationError (after telling it) if not. */
+async function deliverChallenge(conn: FramedSocket, inbox: Inbox, authkey: Buffer, deadline?: AbortSignal): Promise<void> {
+  const message = Buffer.concat([CHALLENGE, randomBytes(NONCE_BYTES)]);
+  conn.send(message);
+  const response = await inbox.next(deadline);
+  const expected = digest(authkey, message);
+  if (response.length !== expected.length || !timingSafeEqual(response, expected)) {
+    conn.send(FAILURE);
+    throw new AuthenticationError('digest received was wrong');
+  }
+  conn.send(WELCOME);
+}
+
+/** Answers the peer's challenge; throws AuthenticationError if the peer says our digest was wrong. */
+async function answerChallenge(conn: FramedSocket, inbox: Inbox, authkey: Buffer, deadline?: AbortSignal): Promise<void> {
+  const message = await inbox.next(deadline);
+  if (message.length !== CHALLENGE.length + NONCE_BYTES || !message.subarray(0, CHALLENGE.length).equals(CHALLENGE)) {
+    throw new AuthenticationError(`protocol error: expected a challenge, got ${message.length} bytes`);
+  }
+  conn.send(digest(authkey, message));
+  const verdict = await inbox.next(deadline);
+  if (!verdict.equals(WELCOME)) throw new AuthenticationError('digest sent was rejected');
+}
+
+/** Server side: challenge first (so an unauthenticated peer learns nothing), then prove ourselves. */
+export async function authenticateClient(conn: FramedSocket, authkey: Buffer, deadline: AbortSignal): Promise<Inbox> {
+  const inbox = new Inbox(conn);
+  await deliverChallenge(conn, inbox, authkey, deadline);
+  await answerChallenge(conn, inbox, authkey, deadline);
+  return inbox;
+}
+
+/** Client side: the mirror image, so a client also knows it reached the real server. */
+export async function authenticateServer(conn: FramedSocket, authkey: Buffer): Promise<Inbox> {
+  const inbox = new Inbox(conn);
+  await answerChallenge(conn, inbox, authkey);
+  await deliverChallenge(conn, inbox, authkey);
+  return inbox;
+}
+
+// --- errors -----------------------------------------------------------------------------------------------------
+
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  code?: string;
+  stack: string;
+}
+
+export function encodeError(err: unknown): ErrorInfo {
+  const e = err as Partial<Error> & { code?: unknown };
+  return {
+    name: typeof e?.name === 'string' ? e.name : 'Error',
+    message: typeof e?.message === 'string' ? e.message : String(err),
+    code: typeof e?.code === 'string' ? e.code : undefined,
+    stack: typeof e?.stack === 'string' ? e.stack : '',
+  };
+}
+
+// Library errors come back as their own class (so `instanceof Empty` works across a proxy); others as RemoteError.
+type ErrorClass = new (...args: never[]) => errors.MultiprocError;
+const TYPED: Record<string, ErrorClass> = {
+  AbortError: errors.AbortError, AssertionError: errors.AssertionError, BrokenBarrierError: errors.BrokenBarrierError,
+  Empty: errors.Empty, Full: errors.Full, InvalidArgumentError: errors.InvalidArgumentError, ManagerError,
+  OutOfRangeError: errors.OutOfRangeError, RuntimeError: errors.RuntimeError, TimeoutError: errors.TimeoutError,
+  ValueError: errors.ValueError,
+};
+
+export function decodeError(info: ErrorInfo): Error {
+  const Class = Object.prototype.hasOwnProperty.call(TYPED, info.name) ? TYPED[info.name] : undefined;
+  if (!Class) return new RemoteError(info.message, info.stack, info.name, info.code);
+  const err = Object.create(Class.prototype) as errors.MultiprocError & { remoteStack: string };
+  Object.assign(err, { message: info.message, code: info.code ?? 'ERR_MP_REMOTE', remoteStack: info.stack });
+  Error.captureStackTrace(err, decodeError);
+  err.stack = `${info.name}: ${info.message}\n    [remote stack]\n${info.stack}\n    [local stack]\n` +
+    (err.stack ?? '').split('\n').slice(1).join('\n');
+  return err;
+}
+
+/** A fresh private name for a listener: a socket in a 0700 directory (POSIX) or a random pipe name (Windows). */
+export function privateSocketName(dir: string | null): string {
+  if (process.platform === 'win32') return `\\\\.\\pipe\\multiproc-${process.pid}-${randomBytes(8).toString('hex')}`;
+  return `${dir ?? os.tmpdir()}/listener`;
+}

@@ -1,0 +1,385 @@
+/**
+ * The Manager server (CPython's managers.Server), run as a child process: `node manager_server.js` with its payload
+ * on descriptor 3, like every child of ours, so it exits when its parent dies and removes its socket directory.
+ *
+ * Reference counting: each connection counts the references its process holds to each object; a reference that
+ * travels (a reduced proxy) is "lent" by the sender until the receiver "adopts" it; proxies stored inside server
+ * objects are held by the server itself until garbage-collected. An object is dropped when none of these remain.
+ * A closed connection drops all of its references, aborts its pending calls and releases the locks it held.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import { openChild, rebuildPayload } from './bootstrap';
+import { FramedSocket } from './connection';
+import { ManagerError } from './errors';
+import { BUILTIN_TYPES, Caller, publicMethods, ServerType, Session, takesCaller } from './manager_objects';
+import {
+  Address, authenticateClient, encodeError, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, privateSocketName, sendBatched, PROXY_REBUILDER, ServerInfo, Token,
+} from './manager_protocol';
+import { MARK } from './reduction';
+
+/** A user type as registered with BaseManager.register, as the server receives it. */
+export interface RegisteredType {
+  typeid: string;
+  factory: ((...args: unknown[]) => unknown) | null;
+  exposed: string[] | null;
+  methodToTypeid: Record<string, string> | null;
+}
+
+export interface ServerOptions {
+  authkey: Buffer;
+  /** null: a private Unix socket (Windows: a named pipe). */
+  address: Address | null;
+  types: RegisteredType[];
+  maxFrameBytes: number;
+  handshakeTimeoutMs: number;
+}
+
+interface Entry {
+  obj: object;
+  typeid: string;
+  exposed: Set<string>;
+  methodToTypeid: Record<string, string>;
+  /** References held by connections and by proxies stored in server objects. */
+  refs: number;
+  /** References in flight: lent by a sender, not yet adopted by the receiver (may dip below 0 while racing). */
+  lent: number;
+}
+
+interface ServerTypeInfo extends Partial<ServerType> {
+  factory?: (...args: unknown[]) => unknown;
+  methodToTypeid: Record<string, string>;
+}
+
+/** A proxy marker of this server's, kept inside a server object: it holds a reference while it is reachable. */
+class HeldProxy {
+  constructor(readonly id: number, token: Token) {
+    // Own enumerable property only: v8.serialize writes this object exactly as the marker it was.
+    Object.defineProperty(this, MARK, { value: [PROXY_REBUILDER, [token, null]], enumerable: true });
+    Object.defineProperty(this, 'id', { value: id, enumerable: false });
+  }
+}
+
+/**
+ * Calls `visit` on every object reachable from `value`; a non-undefined return replaces that object and is not
+ * walked into.
+ */
+function visitObjects(value: unknown, visit: (obj: object) => object | undefined, seen = new Set<object>()): unknown {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return value;
+  const replaced = visit(value);
+  if (replaced !== undefined) return replaced;
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = visitObjects(value[i], visit, seen);
+  } else if (value instanceof Map) {
+    for (const [k, v] of [...value]) value.set(k, visitObjects(v, visit, seen));
+  } else if (value instanceof Set) {
+    for (const v of [...value]) {
+      const r = visitObjects(v, visit, seen);
+      if (r !== v) { value.delete(v); value.add(r); }
+    }
+  } else if (!ArrayBuffer.isView(value)) {
+    const rec = value as Record<string, unknown>;
+    for (const key of Object.keys(rec)) rec[key] = visitObjects(rec[key], visit, seen);
+  }
+  return value;
+}
+
+function isMarker(obj: object): obj is Record<typeof MARK, [string, unknown[]]> {
+  const mark = (obj as Record<string, unknown>)[MARK];
+  return Array.isArray(mark) && mark[0] === PROXY_REBUILDER && Array.isArray(mark[1]);
+}
+
+/** A call in progress. Its AbortSignal is made only if the method waits: most calls never look at it. */
+class PendingCall implements Caller {
+  #controller: AbortController | undefined;
+  #aborted = false;
+
+  constructor(readonly session: Session) {}
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort();
+    }
+    return this.#controller.signal;
+  }
+
+  abort(): void {
+    this.#aborted = true;
+    this.#controller?.abort();
+  }
+}
+
+class Client {
+  readonly session: Session;
+  /** object id → references this connection's process holds */
+  readonly refs = new Map<number, number>();
+  /** request id → the call, aborted on client cancel or disconnect */
+  readonly pending = new Map<number, PendingCall>();
+
+  constructor(readonly conn: FramedSocket, id: number) {
+    this.session = { id, holding: new Set(), closed: false };
+  }
+}
+
+export class ManagerServer {
+  readonly #options: ServerOptions;
+  readonly #types = new Map<string, ServerTypeInfo>();
+  readonly #objects = new Map<number, Entry>();
+  readonly #clients = new Set<Client>();
+  readonly #held = new FinalizationRegistry<number>((id) => this.#decref(id));
+  #nextObjectId = 1;
+  #nextSessionId = 1;
+  #server: net.Server | undefined;
+  #address: Address | undefined;
+
+  constructor(options: ServerOptions) {
+    this.#options = options;
+    for (const [typeid, type] of Object.entries(BUILTIN_TYPES)) this.#types.set(typeid, { ...type, methodToTypeid: {} });
+    for (const t of options.types) {
+      if (t.factory === null) continue; // declared for clients only (Python: register(typeid) without a callable)
+      this.#types.set(t.typeid, { factory: t.factory, exposed: t.exposed ?? undefined, methodToTypeid: t.methodToTypeid ?? {} });
+    }
+  }
+
+  /** Starts listening; resolves with the address clients use. */
+  listen(dir: string | null): Promise<Address> {
+    const server = net.createServer((socket) => this.#accept(socket));
+    this.#server = server;
+    server.on('error', (err) => process.stderr.write(`manager server: ${err.stack}\n`));
+    const address = this.#options.address;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      const onListening = () => {
+        server.off('error', reject);
+        const bound = server.address();
+        this.#address = Array.isArray(address) && bound && typeof bound === 'object' ? [address[0], bound.port] : address ?? (bound as string);
+        resolve(this.#address!);
+      };
+      if (Array.isArray(address)) server.listen({ host: address[0], port: address[1] }, onListening);
+      else server.listen(address ?? privateSocketName(dir), onListening);
+    });
+  }
+
+  close(): void {
+    this.#server?.close();
+    for (const client of this.#clients) client.conn.close();
+  }
+
+  #accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    const conn = new FramedSocket(socket, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES });
+    const client = new Client(conn, this.#nextSessionId++);
+    conn.once('close', () => this.#disconnect(client));
+    const deadline = AbortSignal.timeout(this.#options.handshakeTimeoutMs);
+    authenticateClient(conn, this.#options.authkey, deadline).then((inbox) => {
+      conn.maxFrameBytes = this.#options.maxFrameBytes;
+      this.#clients.add(client);
+      inbox.deliverTo((frame) => this.#receive(client, frame));
+    }, () => conn.close()); // wrong key, garbage, or too slow: that connection only
+  }
+
+  #disconnect(client: Client): void {
+    if (client.session.closed) return;
+    client.session.closed = true;
+    this.#clients.delete(client);
+    for (const call of client.pending.values()) call.abort();
+    for (const lock of [...client.session.holding]) lock.abandon(client.session);
+    for (const [id, count] of client.refs) this.#decref(id, count);
+    client.refs.clear();
+  }
+
+  /** One request. A frame that is not a well-formed request closes its connection: nothing else is affected. */
+  #receive(client: Client, frame: Buffer): void {
+    let msg: unknown;
+    try {
+      msg = v8.deserialize(frame);
+    } catch {
+      return client.conn.close();
+    }
+    if (!Array.isArray(msg) || msg.length < 2 || !Number.isSafeInteger(msg[0]) || !Number.isSafeInteger(msg[1])) {
+      return client.conn.close();
+    }
+    if (mayHoldProxy(frame)) msg = visitObjects(msg, (obj) => this.#holdMarker(obj));
+    const m = msg as unknown[];
+    switch (m[0]) {
+      case Op.Create:
+        if (m.length !== 4 || typeof m[2] !== 'string' || !Array.isArray(m[3])) return client.conn.close();
+        return void this.#answer(client, m[1] as number, () => this.#create(client, m[2] as string, m[3] as unknown[]));
+      case Op.Call:
+        if (m.length !== 5 || !Number.isSafeInteger(m[2]) || typeof m[3] !== 'string' || !Array.isArray(m[4])) {
+          return client.conn.close();
+        }
+        return void this.#answer(client, m[1] as number, (caller) => this.#call(caller, m[2] as number, m[3] as string, m[4] as unknown[]));
+      case Op.Cancel:
+        return client.pending.get(m[1] as number)?.abort();
+      case Op.Decref:
+        return this.#release(client, m[1] as number);
+      case Op.Lend:
+        return this.#lend(m[1] as number, 1);
+      case Op.Adopt:
+        this.#addRef(client, m[1] as number); // first: taking the lent reference must not drop the object
+        return this.#lend(m[1] as number, -1);
+      case Op.Info:
+        return void this.#answer(client, m[1] as number, () => this.info());
+      default:
+        return client.conn.close();
+    }
+  }
+
+  info(): ServerInfo {
+    const mem = process.memoryUsage();
+    return { objects: this.#objects.size, connections: this.#clients.size, rss: mem.rss, heapUsed: mem.heapUsed };
+  }
+
+  /** Runs a request and sends its reply; calls of one connection run concurrently, replies go out as they finish. */
+  async #answer(client: Client, requestId: number, run: (caller: Caller) => unknown): Promise<void> {
+    const call = new PendingCall(client.session);
+    client.pending.set(requestId, call);
+    let reply: Buffer;
+    try {
+      const value = await run(call);
+      reply = this.#serializeReply(client, requestId, value);
+    } catch (err) {
+      reply = v8.serialize([requestId, false, encodeError(err)]);
+    } finally {
+      client.pending.delete(requestId);
+    }
+    if (!client.session.closed) sendBatched(client.conn, reply);
+  }
+
+  #serializeReply(client: Client, requestId: number, value: unknown): Buffer {
+    const reply = v8.serialize([requestId, true, value]);
+    if (reply.length > this.#options.maxFrameBytes) {
+      throw new ManagerError('ERR_MP_MANAGER_FRAME_TOO_LARGE',
+        `the result is ${reply.length} bytes, more than the manager's maxFrameBytes (${this.#options.maxFrameBytes})`);
+    }
+    // Every proxy in a reply arrives with a reference already held for the receiving connection.
+    if (mayHoldProxy(reply)) {
+      visitObjects(value, (obj) => {
+        if (!(obj instanceof HeldProxy)) return undefined;
+        this.#addRef(client, obj.id);
+        return obj;
+      });
+    }
+    return reply;
+  }
+
+  async #create(client: Client, typeid: string, args: unknown[]): Promise<Token> {
+    const type = this.#types.get(typeid);
+    if (!type) throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_TYPEID', `unknown typeid '${typeid}'`);
+    // A proxy of ours passed to a factory stands for its object (e.g. the Lock given to Condition()).
+    const resolved = args.map((a) => (a instanceof HeldProxy ? this.#objects.get(a.id)?.obj ?? a : a));
+    const obj = type.create ? new type.create(...(resolved as never[])) : await type.factory!(...resolved);
+    if (obj === null || (typeof obj !== 'object' && typeof obj !== 'function')) {
+      throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_TYPEID', `the factory of '${typeid}' returned ${String(obj)}, not an object`);
+    }
+    return this.#register(client, typeid, obj as object, type);
+  }
+
+  #register(client: Client, typeid: string, obj: object, type: ServerTypeInfo): Token {
+    const id = this.#nextObjectId++;
+    const exposed = type.exposed ?? publicMethods(obj);
+    this.#objects.set(id, { obj, typeid, exposed: new Set(exposed), methodToTypeid: type.methodToTypeid, refs: 0, lent: 0 });
+    this.#addRef(client, id);
+    return { typeid, id, address: this.#address!, exposed };
+  }
+
+  async #call(caller: Caller, id: number, method: string, args: unknown[]): Promise<unknown> {
+    const entry = this.#objects.get(id);
+    if (!entry) throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_OBJECT', `no object with id ${id} (released, or never created)`);
+    if (!entry.exposed.has(method)) {
+      throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_METHOD', `method '${method}' of ${entry.typeid} object is not exposed`);
+    }
+    const fn = (entry.obj as Record<string, unknown>)[method];
+    if (typeof fn !== 'function') throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_METHOD', `${entry.typeid}.${method} is not a method`);
+    const result = await (takesCaller(entry.obj) ? fn.call(entry.obj, caller, ...args) : fn.apply(entry.obj, args));
+    const typeid = entry.methodToTypeid[method];
+    if (typeid === undefined) return result;
+    const client = [...this.#clients].find((c) => c.session === caller.session);
+    if (!client) throw new ManagerError('ERR_MP_MANAGER_CONNECTION', 'the caller disconnected');
+    const token = this.#register(client, typeid, result as object, this.#types.get(typeid) ?? { methodToTypeid: {} });
+    return { [MARK]: [PROXY_REBUILDER, [token, null]] };
+  }
+
+  /** A proxy marker of ours arriving inside a request becomes a HeldProxy: the lent reference is now the server's. */
+  #holdMarker(obj: object): object | undefined {
+    if (obj instanceof HeldProxy) return obj;
+    if (!isMarker(obj)) return undefined;
+    const token = obj[MARK][1][0] as Token;
+    if (!token || typeof token !== 'object' || !Number.isSafeInteger(token.id)) return undefined;
+    const entry = this.#objects.get(token.id);
+    if (!entry || JSON.stringify(token.address) !== JSON.stringify(this.#address)) return undefined;
+    const held = new HeldProxy(token.id, { typeid: entry.typeid, id: token.id, address: this.#address!, exposed: [...entry.exposed] });
+    entry.refs++;
+    entry.lent--;
+    this.#held.register(held, token.id);
+    return held;
+  }
+
+  #addRef(client: Client, id: number): void {
+    const entry = this.#objects.get(id);
+    if (!entry || client.session.closed) return;
+    entry.refs++;
+    client.refs.set(id, (client.refs.get(id) ?? 0) + 1);
+  }
+
+  #release(client: Client, id: number): void {
+    const count = client.refs.get(id);
+    if (!count) return; // not ours to drop
+    if (count === 1) client.refs.delete(id);
+    else client.refs.set(id, count - 1);
+    this.#decref(id);
+  }
+
+  #lend(id: number, delta: number): void {
+    const entry = this.#objects.get(id);
+    if (!entry) return;
+    entry.lent += delta;
+    this.#dropIfUnreferenced(id, entry);
+  }
+
+  #decref(id: number, count = 1): void {
+    const entry = this.#objects.get(id);
+    if (!entry) return;
+    entry.refs -= count;
+    this.#dropIfUnreferenced(id, entry);
+  }
+
+  #dropIfUnreferenced(id: number, entry: Entry): void {
+    if (entry.refs <= 0 && entry.lent <= 0) this.#objects.delete(id);
+  }
+}
+
+/** The server child's main: listen, report the address to the parent, serve until told to stop or orphaned. */
+async function serve(): Promise<void> {
+  const { raw, channel } = openChild();
+  let dir: string | null = null;
+  process.on('exit', () => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); }); // also when orphaned
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => process.exit(0));
+  try {
+    const options = (await rebuildPayload(raw)).server as ServerOptions;
+    // A private directory (mode 0700) holds the socket: only this user can even reach the handshake.
+    if (options.address === null && process.platform !== 'win32') {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), `mp-${randomBytes(3).toString('hex')}-`));
+    }
+    const server = new ManagerServer({ ...options, authkey: Buffer.from(options.authkey) });
+    channel.send(v8.serialize({ address: await server.listen(dir), dir }));
+    channel.on('frame', () => {
+      // The only message the parent sends is "shut down".
+      server.close();
+      process.exit(0);
+    });
+  } catch (err) {
+    channel.send(v8.serialize({ error: encodeError(err) }));
+    process.exitCode = 1;
+    channel.close();
+  }
+}
+
+if (require.main === module) void serve();

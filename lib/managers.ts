@@ -1,0 +1,927 @@
+/**
+ * Managers (CPython's managers.py): a server process holds objects; proxies call their methods over an
+ * authenticated connection. A proxy is only an address and a token, so it reduces anywhere — Pool task
+ * arguments, Queue items, other Manager calls — and reconnects in whichever process rebuilds it.
+ *
+ * Each process keeps one multiplexed connection per manager address (requests carry ids, replies may come back in
+ * any order), opened lazily by the first proxy that needs it and authenticated with the process's authkey.
+ */
+import type { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { inspect } from 'node:util';
+import * as v8 from 'node:v8';
+import { FramedSocket } from './connection';
+import { AbortError, InvalidArgumentError, ManagerError, TimeoutError, ValueError } from './errors';
+import {
+  Address, addressKey, authenticateServer, decodeError, Inbox, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES,
+  ErrorInfo, isAddress, mayHoldProxy, Op, PROXY_REBUILDER, sendBatched, ServerInfo, Token,
+} from './manager_protocol';
+import type { RegisteredType, ServerOptions } from './manager_server';
+import { currentProcess, spawnWithInheritance } from './process';
+import {
+  functionReference, isSpawning, MARK, preloadRebuilders, reduce, Reduced, reduceValue, rebuildValue, registerRebuilder,
+} from './reduction';
+import { checkInteger, checkOptions, checkTimeout, describe } from './validate';
+
+export type { Address, ServerInfo, Token } from './manager_protocol';
+
+// --- connections ------------------------------------------------------------------------------------------------
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+interface ConnectionSettings {
+  authkey: Buffer;
+  maxFrameBytes: number;
+}
+
+/** What a process knows about managers it reaches with something other than its own authkey and default limits. */
+const settingsByAddress = new Map<string, ConnectionSettings>();
+const connections = new Map<string, ManagerConnection>();
+/** The connection whose reply is being rebuilt: proxies in it arrive with a reference already held for us. */
+let rebuildingReplyOf: ManagerConnection | null = null;
+const MARK_BYTES = Buffer.from(MARK, 'latin1');
+
+function settingsFor(address: Address): ConnectionSettings {
+  return settingsByAddress.get(addressKey(address)) ??
+    { authkey: currentProcess().authkey, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES };
+}
+
+/** One authenticated, multiplexed connection from this process to one manager server. @internal */
+export class ManagerConnection {
+  readonly address: Address;
+  readonly #settings: ConnectionSettings;
+  readonly #pending = new Map<number, Pending>();
+  readonly ready: Promise<FramedSocket>;
+  #conn: FramedSocket | undefined;
+  #nextRequestId = 1;
+  #closed: ManagerError | null = null;
+
+  /** The connection of this process to `address` with these settings, opened on first use. */
+  static to(address: Address, settings = settingsFor(address)): ManagerConnection {
+    const key = ManagerConnection.#key(address, settings);
+    let c = connections.get(key);
+    if (!c) {
+      c = new ManagerConnection(address, settings);
+      connections.set(key, c);
+    }
+    return c;
+  }
+
+  /** Closes this process's connection to `address` with these settings, if it has one. */
+  static close(address: Address, settings: ConnectionSettings): void {
+    connections.get(ManagerConnection.#key(address, settings))?.close();
+  }
+
+  static #key(address: Address, settings: ConnectionSettings): string {
+    return `${addressKey(address)} ${settings.authkey.toString('hex')}`;
+  }
+
+  private constructor(address: Address, settings: ConnectionSettings) {
+    this.address = address;
+    this.#settings = settings;
+    this.ready = this.#open();
+    this.ready.catch(() => undefined); // reported to each request instead
+  }
+
+  async #open(): Promise<FramedSocket> {
+    const socket = Array.isArray(this.address) ? net.connect({ host: this.address[0], port: this.address[1] })
+      : net.connect(this.address);
+    socket.setNoDelay(true);
+    const conn = new FramedSocket(socket, { maxFrameBytes: this.#settings.maxFrameBytes });
+    conn.once('close', () => this.#onClose());
+    let inbox: Inbox;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('error', (err) => reject(new ManagerError('ERR_MP_MANAGER_CONNECTION',
+          `cannot connect to the manager at ${addressKey(this.address)}: ${err.message}`)));
+      });
+      inbox = await authenticateServer(conn, this.#settings.authkey);
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+    inbox.deliverTo((frame) => this.#onReply(frame));
+    this.#conn = conn;
+    this.#updateRef();
+    return conn;
+  }
+
+  #onClose(): void {
+    this.#closed = new ManagerError('ERR_MP_MANAGER_CONNECTION', `the connection to the manager at ${addressKey(this.address)} closed`);
+    const key = ManagerConnection.#key(this.address, this.#settings);
+    if (connections.get(key) === this) connections.delete(key);
+    for (const p of this.#pending.values()) p.reject(this.#closed);
+    this.#pending.clear();
+  }
+
+  /** Sends a request and resolves with its result; `signal` asks the server to abandon it. */
+  request(op: Op, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
+    const id = this.#nextRequestId++;
+    const frame = this.#encode([op, id, ...args]);
+    const call = new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#updateRef();
+      this.#send(frame);
+    });
+    if (!signal) return call;
+    // The server's answer decides: an abort that arrives after the lock was granted still resolves true.
+    const cancel = () => this.#send(this.#encode([Op.Cancel, id]));
+    signal.addEventListener('abort', cancel, { once: true });
+    const forget = () => signal.removeEventListener('abort', cancel); // a long-lived signal must not collect listeners
+    call.then(forget, forget);
+    return call;
+  }
+
+  /** A message without a reply (reference counting, cancellation). Lost, harmlessly, if the connection is gone. */
+  notify(op: Op, objectId: number): void {
+    if (!this.#closed) this.#send(this.#encode([op, objectId]));
+  }
+
+  #encode(message: unknown[]): Buffer {
+    const data = v8.serialize(reduceValue(message));
+    if (data.length > this.#settings.maxFrameBytes) {
+      throw new ManagerError('ERR_MP_MANAGER_FRAME_TOO_LARGE',
+        `a message of ${data.length} bytes exceeds the manager's maxFrameBytes (${this.#settings.maxFrameBytes})`);
+    }
+    return data;
+  }
+
+  #send(frame: Buffer): void {
+    if (this.#conn) {
+      sendBatched(this.#conn, frame);
+      return;
+    }
+    this.ready.then((conn) => sendBatched(conn, frame), (err: Error) => this.#failAll(err));
+  }
+
+  #failAll(err: Error): void {
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+
+  #onReply(frame: Buffer): void {
+    let message: [number, boolean, unknown];
+    try {
+      message = v8.deserialize(frame) as [number, boolean, unknown];
+    } catch {
+      return this.#conn!.close();
+    }
+    const [id, ok, value] = message;
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    this.#pending.delete(id);
+    this.#updateRef();
+    if (!ok) return pending.reject(decodeError(value as ErrorInfo));
+    if (frame.indexOf(MARK_BYTES) < 0) return pending.resolve(value);
+    // Proxies in the reply must be rebuilt before anything else of ours runs, or their references could be lost.
+    const rebuild = () => {
+      rebuildingReplyOf = this;
+      try {
+        pending.resolve(rebuildValue(value));
+      } catch (err) {
+        pending.reject(err as Error);
+      } finally {
+        rebuildingReplyOf = null;
+      }
+    };
+    if (mayHoldProxy(frame)) rebuild();
+    else preloadRebuilders(value).then(rebuild, pending.reject);
+  }
+
+  /** Keeps the process alive while it waits for a reply, and only then. */
+  #updateRef(): void {
+    const socket = this.#conn?.socket;
+    if (!socket) return;
+    if (this.#pending.size) socket.ref();
+    else socket.unref();
+  }
+
+  close(): void {
+    this.#conn?.close();
+  }
+}
+
+// --- proxies ----------------------------------------------------------------------------------------------------
+
+/** Drops a proxy's server reference once the proxy is garbage-collected. */
+const finalizer = new FinalizationRegistry<{ connection: ManagerConnection; id: number }>(({ connection, id }) => {
+  connection.notify(Op.Decref, id);
+});
+
+/**
+ * A proxy for an object in a manager server (Python's BaseProxy). It holds one reference to that object until it
+ * is garbage-collected or disposed (`proxy[Symbol.dispose]()`, or `using`).
+ */
+export class BaseProxy {
+  readonly #token: Token;
+  readonly #connection: ManagerConnection;
+  #released = false;
+
+  /** @internal `adopt`: the reference was lent by another process and is taken over now. */
+  constructor(token: Token, connection: ManagerConnection, adopt: boolean) {
+    this.#token = token;
+    this.#connection = connection;
+    if (adopt) connection.notify(Op.Adopt, token.id);
+    finalizer.register(this, { connection, id: token.id }, this);
+  }
+
+  /** This process's connection to the server (the owner of locks acquired through it). */
+  protected get _connection(): ManagerConnection {
+    return this.#connection;
+  }
+
+  /** The typeid, object id, server address and exposed methods. */
+  get token(): Token {
+    return { ...this.#token, exposed: [...this.#token.exposed] };
+  }
+
+  /** Calls an exposed method of the referent (Python's _callmethod). */
+  protected _callMethod(method: string, args: unknown[] = [], signal?: AbortSignal): Promise<unknown> {
+    if (this.#released) {
+      return Promise.reject(new ManagerError('ERR_MP_MANAGER_RELEASED', `this ${this.#token.typeid} proxy was released`));
+    }
+    try {
+      return this.#connection.request(Op.Call, [this.#token.id, method, args], signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Calls a method that may wait in the server: the options travel, their AbortSignal stays here to cancel it. */
+  protected _callWaiting(method: string, args: unknown[], options: unknown): Promise<unknown> {
+    try {
+      const [opts, signal] = travelling(options, `${method} options`);
+      return this._callMethod(method, [...args, opts], signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Drops this proxy's reference now; the object goes when no proxy anywhere refers to it. */
+  [Symbol.dispose](): void {
+    if (this.#released) return;
+    this.#released = true;
+    finalizer.unregister(this);
+    this.#connection.notify(Op.Decref, this.#token.id);
+  }
+
+  [reduce](): Reduced {
+    if (this.#released) throw new ManagerError('ERR_MP_MANAGER_RELEASED', `this ${this.#token.typeid} proxy was released`);
+    // The object must outlive the trip even if this proxy is collected meanwhile: lend a reference to the receiver.
+    this.#connection.notify(Op.Lend, this.#token.id);
+    // As in Python, the authkey travels only to a child being spawned (never in Pool task arguments or queues).
+    const authkey = isSpawning() ? settingsFor(this.#token.address).authkey : null;
+    return [PROXY_REBUILDER, [this.#token, authkey]];
+  }
+
+  [inspect.custom](): string {
+    return `<${this.constructor.name} typeid='${this.#token.typeid}' id=${this.#token.id} at ${addressKey(this.#token.address)}>`;
+  }
+}
+
+const proxyTypes = new Map<string, new (token: Token, connection: ManagerConnection, adopt: boolean) => BaseProxy>();
+
+function makeProxy(token: Token, connection: ManagerConnection, adopt: boolean): BaseProxy {
+  const Type = proxyTypes.get(token.typeid) ?? AutoProxy;
+  return new Type(token, connection, adopt);
+}
+
+registerRebuilder(PROXY_REBUILDER, (token: Token, authkey: Uint8Array | null) => {
+  if (!token || !isAddress(token.address) || !Number.isSafeInteger(token.id) || !Array.isArray(token.exposed)) {
+    throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_OBJECT', 'malformed proxy token');
+  }
+  const key = addressKey(token.address);
+  if (authkey && !settingsByAddress.has(key)) {
+    settingsByAddress.set(key, { authkey: Buffer.from(authkey), maxFrameBytes: DEFAULT_MAX_FRAME_BYTES });
+  }
+  const connection = ManagerConnection.to(token.address);
+  return makeProxy(token, connection, rebuildingReplyOf !== connection);
+});
+
+/** A proxy whose methods are whatever the server exposes (Python's AutoProxy): used for registered user types. */
+export class AutoProxy extends BaseProxy {
+  [method: string]: unknown;
+
+  constructor(token: Token, connection: ManagerConnection, adopt: boolean) {
+    super(token, connection, adopt);
+    for (const name of token.exposed) {
+      Object.defineProperty(this, name, { value: (...args: unknown[]) => this._callMethod(name, args), enumerable: false });
+    }
+  }
+}
+
+/** Defines methods that pass their arguments straight to the referent's method of the same name. */
+function forward(cls: { prototype: BaseProxy }, methods: string[]): void {
+  for (const name of methods) {
+    Object.defineProperty(cls.prototype, name, {
+      value: function (this: BaseProxy, ...args: unknown[]) {
+        return (this as unknown as { _callMethod: BaseProxy['_callMethod'] })._callMethod(name, args);
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
+}
+
+export interface AcquireOptions {
+  blocking?: boolean;
+  timeout?: number;
+  /** Asks the server to give up waiting (the call then rejects with AbortError, unless it had already succeeded). */
+  signal?: AbortSignal;
+}
+
+export interface WaitOptions {
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export interface QueueOptions {
+  block?: boolean;
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+/** Splits the AbortSignal (which stays here) from the options that travel, and checks them before they do. */
+function travelling(options: unknown, what: string): [Record<string, unknown>, AbortSignal | undefined] {
+  const { signal, ...rest } = checkOptions<{ signal: AbortSignal; timeout: number }>(options, what) as Record<string, unknown>;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
+  checkTimeout(rest.timeout);
+  return [rest, signal];
+}
+
+/** Held until disposed: `await using held = await lock.guard()`. */
+export interface AsyncGuard extends AsyncDisposable {
+  release(): Promise<void>;
+}
+
+abstract class AcquirerProxy extends BaseProxy {
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    return this._callWaiting('acquire', [], options) as Promise<boolean>;
+  }
+
+  release(): Promise<void> {
+    return this._callMethod('release') as Promise<void>;
+  }
+
+  /** Acquires and returns a guard whose disposal releases; TimeoutError if not acquired in time. */
+  async guard(options?: AcquireOptions): Promise<AsyncGuard> {
+    if (!(await this.acquire(options))) {
+      throw new TimeoutError(`could not acquire the manager ${this.token.typeid} in time`);
+    }
+    let held = true;
+    const release = async () => {
+      if (!held) return;
+      held = false;
+      await this.release();
+    };
+    return { release, [Symbol.asyncDispose]: release };
+  }
+}
+
+/**
+ * How many times this process (its connection: the server's notion of the owner) holds each lock. A release by
+ * the holder cannot fail in the server, so it need not wait for the answer: one round trip per critical
+ * section instead of two.
+ */
+const holdings = new WeakMap<ManagerConnection, Map<number, number>>();
+
+export class LockProxy extends AcquirerProxy {
+  override async acquire(options?: AcquireOptions): Promise<boolean> {
+    const acquired = await super.acquire(options);
+    if (acquired) this.#held(1);
+    return acquired;
+  }
+
+  /**
+   * Resolves at once when this process holds the lock (the request is on its way, ordered before any later call
+   * of this process); otherwise waits for the server's answer. In the one case the server can still refuse —
+   * another process released this Lock meanwhile (legal for a Lock) and nobody holds it now — the ValueError is
+   * reported with process.emitWarning, as it has no caller left to reject.
+   */
+  override release(): Promise<void> {
+    const call = super.release();
+    if (!this.#held(-1)) return call;
+    call.catch((err: Error & { code?: string }) => {
+      // A closed connection needs no report: the server releases what a vanished connection held.
+      if (err.code !== 'ERR_MP_MANAGER_CONNECTION') process.emitWarning(err.message, { type: err.name, code: err.code });
+    });
+    return Promise.resolve();
+  }
+
+  locked(): Promise<boolean> {
+    return this._callMethod('locked') as Promise<boolean>;
+  }
+
+  /** Adds `delta` to this process's hold count; false if it held nothing to release. */
+  #held(delta: 1 | -1): boolean {
+    const connection = this._connection;
+    let counts = holdings.get(connection);
+    if (!counts) holdings.set(connection, counts = new Map());
+    const id = this.token.id;
+    const count = (counts.get(id) ?? 0) + delta;
+    if (count < 0) return false;
+    if (count === 0) counts.delete(id);
+    else counts.set(id, count);
+    return true;
+  }
+}
+
+export class RLockProxy extends LockProxy {}
+
+export class SemaphoreProxy extends AcquirerProxy {
+  override release(n = 1): Promise<void> {
+    return this._callMethod('release', [n]) as Promise<void>;
+  }
+
+  getValue(): Promise<number> {
+    return this._callMethod('getValue') as Promise<number>;
+  }
+}
+
+export class BoundedSemaphoreProxy extends SemaphoreProxy {}
+
+export class ConditionProxy extends AcquirerProxy {
+  wait(options?: WaitOptions): Promise<boolean> {
+    return this._callWaiting('wait', [], options) as Promise<boolean>;
+  }
+
+  /** Waits until `predicate()` (run here, with the lock held) is truthy or the timeout passes; returns its value. */
+  async waitFor<T>(predicate: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+    const [opts, signal] = travelling(options, 'waitFor options');
+    const timeout = opts.timeout as number | undefined;
+    const end = timeout === undefined ? undefined : performance.now() + timeout;
+    let result = await predicate();
+    while (!result) {
+      const left = end === undefined ? undefined : end - performance.now();
+      if (left !== undefined && left <= 0) break;
+      await this.wait({ timeout: left, signal });
+      result = await predicate();
+    }
+    return result;
+  }
+
+  notify(n = 1): Promise<void> {
+    return this._callMethod('notify', [n]) as Promise<void>;
+  }
+
+  notifyAll(): Promise<void> {
+    return this._callMethod('notifyAll') as Promise<void>;
+  }
+}
+
+export interface EventProxy {
+  isSet(): Promise<boolean>;
+  set(): Promise<void>;
+  clear(): Promise<void>;
+}
+export class EventProxy extends BaseProxy {
+  wait(options?: WaitOptions): Promise<boolean> {
+    return this._callWaiting('wait', [], options) as Promise<boolean>;
+  }
+}
+forward(EventProxy, ['isSet', 'set', 'clear']);
+
+export interface BarrierProxy {
+  reset(): Promise<void>;
+  abort(): Promise<void>;
+}
+/** A manager Barrier; `parties`, `nWaiting` and `broken` are Promise-valued getters. */
+export class BarrierProxy extends BaseProxy {
+  wait(options?: WaitOptions): Promise<number> {
+    return this._callWaiting('wait', [], options) as Promise<number>;
+  }
+
+  get parties(): Promise<number> {
+    return this._callMethod('parties') as Promise<number>;
+  }
+
+  get nWaiting(): Promise<number> {
+    return this._callMethod('nWaiting') as Promise<number>;
+  }
+
+  get broken(): Promise<boolean> {
+    return this._callMethod('broken') as Promise<boolean>;
+  }
+}
+forward(BarrierProxy, ['reset', 'abort']);
+
+export interface QueueProxy<T = unknown> {
+  putNowait(item: T): Promise<void>;
+  getNowait(): Promise<T>;
+  qsize(): Promise<number>;
+  empty(): Promise<boolean>;
+  full(): Promise<boolean>;
+}
+/** A manager Queue: put/get wait in the server (never blocking it); Empty/Full as with a local Queue. */
+export class QueueProxy<T = unknown> extends BaseProxy {
+  put(item: T, options?: QueueOptions): Promise<void> {
+    return this._callWaiting('put', [item], options) as Promise<void>;
+  }
+
+  get(options?: QueueOptions): Promise<T> {
+    return this._callWaiting('get', [], options) as Promise<T>;
+  }
+}
+forward(QueueProxy, ['putNowait', 'getNowait', 'qsize', 'empty', 'full']);
+
+export interface JoinableQueueProxy<T = unknown> {
+  taskDone(): Promise<void>;
+  join(): Promise<void>;
+}
+export class JoinableQueueProxy<T = unknown> extends QueueProxy<T> {}
+forward(JoinableQueueProxy, ['taskDone', 'join']);
+
+/** A manager dict with Map's methods (all returning Promises; `size` is a Promise-valued getter). */
+export interface DictProxy<K = unknown, V = unknown> {
+  get(key: K, fallback?: V): Promise<V | undefined>;
+  set(key: K, value: V): Promise<void>;
+  has(key: K): Promise<boolean>;
+  delete(key: K): Promise<boolean>;
+  clear(): Promise<void>;
+  keys(): Promise<K[]>;
+  values(): Promise<V[]>;
+  entries(): Promise<[K, V][]>;
+  /** Adds the entries of a Map, an array of pairs, or a plain object. */
+  update(other: Map<K, V> | [K, V][] | Record<string, V>): Promise<void>;
+  /** Python's pop: the value, else `fallback` if given, else ValueError (code ERR_MP_KEY). */
+  pop(key: K, fallback?: V): Promise<V>;
+  setdefault(key: K, value?: V): Promise<V>;
+  popitem(): Promise<[K, V]>;
+  copy(): Promise<Map<K, V>>;
+}
+export class DictProxy<K = unknown, V = unknown> extends BaseProxy {
+  get size(): Promise<number> {
+    return this._callMethod('size') as Promise<number>;
+  }
+}
+forward(DictProxy, ['get', 'set', 'has', 'delete', 'clear', 'keys', 'values', 'entries', 'update', 'pop', 'setdefault',
+  'popitem', 'copy']);
+
+/** A manager list with Array's methods and Python's (indices may be negative; out of range is ValueError ERR_MP_INDEX). */
+export interface ListProxy<T = unknown> {
+  get(index: number): Promise<T>;
+  set(index: number, value: T): Promise<void>;
+  push(...items: T[]): Promise<number>;
+  append(item: T): Promise<void>;
+  extend(items: T[]): Promise<void>;
+  insert(index: number, item: T): Promise<void>;
+  pop(index?: number): Promise<T>;
+  shift(): Promise<T | undefined>;
+  unshift(...items: T[]): Promise<number>;
+  splice(start: number, deleteCount?: number, ...items: T[]): Promise<T[]>;
+  slice(start?: number, end?: number): Promise<T[]>;
+  indexOf(item: T): Promise<number>;
+  includes(item: T): Promise<boolean>;
+  count(item: T): Promise<number>;
+  remove(item: T): Promise<void>;
+  reverse(): Promise<void>;
+  /** Numbers numerically, anything else as Array.prototype.sort (a comparator cannot travel). */
+  sort(): Promise<void>;
+  clear(): Promise<void>;
+  toArray(): Promise<T[]>;
+}
+export class ListProxy<T = unknown> extends BaseProxy {
+  get length(): Promise<number> {
+    return this._callMethod('length') as Promise<number>;
+  }
+}
+forward(ListProxy, ['get', 'set', 'push', 'append', 'extend', 'insert', 'pop', 'shift', 'unshift', 'splice', 'slice',
+  'indexOf', 'includes', 'count', 'remove', 'reverse', 'sort', 'clear', 'toArray']);
+
+/** A manager Value: read with get(), write with set() (there is no `value` accessor: a setter cannot be awaited). */
+export interface ValueProxy<T = unknown> {
+  get(): Promise<T>;
+  set(value: T): Promise<void>;
+  typecode(): Promise<string>;
+}
+export class ValueProxy<T = unknown> extends BaseProxy {}
+forward(ValueProxy, ['get', 'set', 'typecode']);
+
+/** A manager Array of numbers (bigints for 'l', 'L', 'q', 'Q'); `length` is a Promise-valued getter. */
+export interface ArrayProxy<T extends number | bigint = number> {
+  get(index: number): Promise<T>;
+  set(index: number, value: T): Promise<void>;
+  toArray(): Promise<T[]>;
+  typecode(): Promise<string>;
+}
+export class ArrayProxy<T extends number | bigint = number> extends BaseProxy {
+  get length(): Promise<number> {
+    return this._callMethod('length') as Promise<number>;
+  }
+}
+forward(ArrayProxy, ['get', 'set', 'toArray', 'typecode']);
+
+export interface NamespaceProxy {
+  get<T = unknown>(name: string): Promise<T | undefined>;
+  set(name: string, value: unknown): Promise<void>;
+  has(name: string): Promise<boolean>;
+  delete(name: string): Promise<boolean>;
+  toObject(): Promise<Record<string, unknown>>;
+}
+export class NamespaceProxy extends BaseProxy {}
+forward(NamespaceProxy, ['get', 'set', 'has', 'delete', 'toObject']);
+
+const BUILTIN_PROXIES = {
+  Lock: LockProxy, RLock: RLockProxy, Semaphore: SemaphoreProxy, BoundedSemaphore: BoundedSemaphoreProxy,
+  Condition: ConditionProxy, Event: EventProxy, Barrier: BarrierProxy, Queue: QueueProxy,
+  JoinableQueue: JoinableQueueProxy, dict: DictProxy, list: ListProxy, Value: ValueProxy, Array: ArrayProxy,
+  Namespace: NamespaceProxy,
+};
+for (const [typeid, Type] of Object.entries(BUILTIN_PROXIES)) proxyTypes.set(typeid, Type);
+
+// --- managers ---------------------------------------------------------------------------------------------------
+
+export interface ManagerOptions {
+  /** A Unix socket path / Windows pipe name, or [host, port] for TCP (port 0: any). Default: a private socket. */
+  address?: Address;
+  /** The shared secret; default: this process's authkey (which children inherit). */
+  authkey?: Buffer | Uint8Array;
+  /** Largest message either side accepts; default 64 MiB. */
+  maxFrameBytes?: number;
+  /** How long an unauthenticated connection may take to authenticate; default 5000 ms. */
+  handshakeTimeout?: number;
+}
+
+export interface RegisterOptions {
+  /** Methods a proxy may call; default: the object's public methods (not starting with '_'). */
+  exposed?: string[];
+  /** Methods whose result stays in the server and comes back as a proxy of that typeid. */
+  methodToTypeid?: Record<string, string>;
+  /** The proxy class; default AutoProxy. */
+  proxyType?: new (token: Token, connection: never, adopt: boolean) => BaseProxy;
+  /** Add a `manager[typeid](...args)` method (default true). */
+  createMethod?: boolean;
+}
+
+type Registration = Omit<RegisteredType, 'factory'> & { factory: ((...args: never[]) => unknown) | null };
+
+const SERVER_SCRIPT = path.join(__dirname, 'manager_server.js');
+const SHUTDOWN_GRACE_MS = 2000;
+let managerCounter = 0;
+
+/**
+ * A manager of objects in a server process (Python's BaseManager). Subclass it and `register` types, then
+ * `start()` a server, or `connect()` to one started elsewhere.
+ */
+export class BaseManager {
+  static #registries = new WeakMap<object, Map<string, Registration>>();
+  readonly #authkey: Buffer;
+  readonly #maxFrameBytes: number;
+  readonly #handshakeTimeout: number;
+  #address: Address | undefined;
+  #state: 'initial' | 'started' | 'connected' | 'shutdown' = 'initial';
+  #child: ChildProcess | undefined;
+  #channel: FramedSocket | undefined;
+  #exited: Promise<void> | undefined;
+  #dir: string | null = null;
+
+  /**
+   * Registers a type (Python's BaseManager.register): `factory` runs in the server, which loads it by reference
+   * (export it from a module). A client that only uses the type registers it without a factory.
+   */
+  static register(typeid: string, factory?: ((...args: never[]) => unknown) | null, options: RegisterOptions = {}): void {
+    if (typeof typeid !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(typeid)) {
+      throw new InvalidArgumentError(`typeid must be an identifier, got ${describe(typeid)}`);
+    }
+    if (factory !== undefined && factory !== null && typeof factory !== 'function') {
+      throw new InvalidArgumentError(`the factory of '${typeid}' must be a function, got ${describe(factory)}`);
+    }
+    const opts = checkOptions<RegisterOptions>(options, 'register options');
+    if (opts.exposed !== undefined && (!Array.isArray(opts.exposed) || !opts.exposed.every((m) => typeof m === 'string'))) {
+      throw new InvalidArgumentError('exposed must be an array of method names');
+    }
+    if (!BaseManager.#registries.has(this)) BaseManager.#registries.set(this, new Map(BaseManager.#registry(Object.getPrototypeOf(this))));
+    BaseManager.#registries.get(this)!.set(typeid, {
+      typeid, factory: factory ?? null, exposed: opts.exposed ?? null, methodToTypeid: opts.methodToTypeid ?? null,
+    });
+    if (opts.proxyType) proxyTypes.set(typeid, opts.proxyType as never);
+    if (opts.createMethod !== false) {
+      Object.defineProperty(this.prototype, typeid, {
+        value: function (this: BaseManager, ...args: unknown[]) { return this.create(typeid, ...args); },
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+
+  static #registry(cls: object): Map<string, Registration> {
+    for (let c: object | null = cls; c; c = Object.getPrototypeOf(c)) {
+      const found = BaseManager.#registries.get(c);
+      if (found) return found;
+    }
+    return new Map();
+  }
+
+  constructor(options: ManagerOptions = {}) {
+    const opts = checkOptions<ManagerOptions>(options, 'Manager options');
+    if (opts.address !== undefined && !isAddress(opts.address)) {
+      throw new InvalidArgumentError(`address must be a socket path or [host, port], got ${describe(opts.address)}`);
+    }
+    if (opts.authkey !== undefined && !(opts.authkey instanceof Uint8Array)) {
+      throw new InvalidArgumentError(`authkey must be a Buffer, got ${describe(opts.authkey)}`);
+    }
+    this.#address = opts.address;
+    this.#authkey = Buffer.from(opts.authkey ?? currentProcess().authkey);
+    this.#maxFrameBytes = opts.maxFrameBytes === undefined ? DEFAULT_MAX_FRAME_BYTES
+      : checkInteger(opts.maxFrameBytes, 'maxFrameBytes', 1024, 0xffffffff);
+    this.#handshakeTimeout = checkTimeout(opts.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  }
+
+  /** Where the server listens (known once started or given). */
+  get address(): Address | undefined {
+    return this.#address;
+  }
+
+  /** The server process's pid (a started manager only). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Starts the server process; resolves once it listens. */
+  async start(): Promise<void> {
+    if (this.#state !== 'initial') throw new ValueError(`cannot start a manager that is ${this.#state}`, 'ERR_MP_MANAGER_STATE');
+    const types = [...BaseManager.#registry(this.constructor)].map(([, r]) => ({
+      ...r, factory: r.factory ? functionReference(r.factory, `the factory of '${r.typeid}'`) : null,
+    }));
+    const server: Omit<ServerOptions, 'types'> & { types: unknown[] } = {
+      authkey: this.#authkey, address: this.#address ?? null, types,
+      maxFrameBytes: this.#maxFrameBytes, handshakeTimeoutMs: this.#handshakeTimeout,
+    };
+    const name = `${this.constructor.name}-${++managerCounter}`;
+    const { child, channel } = spawnWithInheritance(SERVER_SCRIPT, [], { kind: 'manager-server', server, daemon: true },
+      name, [...currentProcess().identity, 0]);
+    this.#child = child;
+    this.#channel = channel;
+    this.#state = 'started';
+    this.#exited = new Promise((resolve) => child.once('exit', () => {
+      this.#removeDir();
+      resolve();
+    }));
+    type StartReply = { address?: Address; dir?: string | null; error?: ErrorInfo };
+    const reply = await Promise.race<StartReply>([
+      new Promise<StartReply>((resolve) =>
+        channel.once('frame', (frame: Buffer) => resolve(v8.deserialize(frame)))),
+      this.#exited.then(() => ({ error: { name: 'ManagerError', code: 'ERR_MP_MANAGER_CONNECTION',
+        message: `the manager server exited with code ${child.exitCode} before it listened`, stack: '' } })),
+    ]);
+    // From now on the server must not keep this process alive: if it exits without shutdown(), the server follows.
+    child.unref();
+    channel.socket.unref();
+    if (reply.error) {
+      this.#state = 'shutdown';
+      throw decodeError(reply.error);
+    }
+    this.#address = reply.address!;
+    this.#dir = reply.dir ?? null;
+    this.#useSettings();
+  }
+
+  /** Connects to a server started elsewhere (another process or machine); checks the authkey now. */
+  async connect(): Promise<void> {
+    if (this.#state !== 'initial') throw new ValueError(`cannot connect a manager that is ${this.#state}`, 'ERR_MP_MANAGER_STATE');
+    if (this.#address === undefined) throw new InvalidArgumentError('connect() needs the address of the server');
+    await ManagerConnection.to(this.#address, this.#settings()).ready;
+    this.#state = 'connected';
+    this.#useSettings();
+  }
+
+  #settings(): ConnectionSettings {
+    return { authkey: this.#authkey, maxFrameBytes: this.#maxFrameBytes };
+  }
+
+  /** Proxies of this server rebuilt in this process connect with this manager's authkey and limits. */
+  #useSettings(): void {
+    settingsByAddress.set(addressKey(this.#address!), this.#settings());
+  }
+
+  #connection(): ManagerConnection {
+    if (this.#state !== 'started' && this.#state !== 'connected') {
+      throw new ValueError(`the manager is ${this.#state === 'initial' ? 'not started' : 'shut down'}`, 'ERR_MP_MANAGER_STATE');
+    }
+    return ManagerConnection.to(this.#address!, this.#settings());
+  }
+
+  /** Creates an object of a registered typeid in the server and returns a proxy for it. */
+  async create<P extends BaseProxy = AutoProxy>(typeid: string, ...args: unknown[]): Promise<P> {
+    if (typeof typeid !== 'string') throw new InvalidArgumentError(`typeid must be a string, got ${describe(typeid)}`);
+    const connection = this.#connection();
+    const token = await connection.request(Op.Create, [typeid, args]) as Token;
+    return makeProxy(token, connection, false) as P;
+  }
+
+  /** Object count, connection count and memory of the server (Python's _debug_info / _number_of_objects). */
+  async debugInfo(): Promise<ServerInfo> {
+    return await this.#connection().request(Op.Info, []) as ServerInfo;
+  }
+
+  /**
+   * Stops the server (a started manager) or closes this process's connection (a connected one). Proxies then
+   * reject with ManagerError ERR_MP_MANAGER_CONNECTION.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#state === 'connected') {
+      ManagerConnection.close(this.#address!, this.#settings());
+      this.#state = 'shutdown';
+      return;
+    }
+    if (this.#state !== 'started') return;
+    this.#state = 'shutdown';
+    this.#channel!.send(v8.serialize({ shutdown: true }));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#exited, new Promise((resolve) => { timer = setTimeout(resolve, SHUTDOWN_GRACE_MS); })]);
+    clearTimeout(timer);
+    if (this.#child!.exitCode === null && this.#child!.signalCode === null) {
+      this.#child!.kill('SIGKILL');
+      await this.#exited;
+    }
+    ManagerConnection.close(this.#address!, this.#settings());
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  /** The server removes its directory itself; this covers a server that was killed. */
+  #removeDir(): void {
+    if (this.#dir) fs.rmSync(this.#dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The manager with the standard types (Python's SyncManager, what multiprocessing.Manager() starts). Every
+ * factory returns a Promise of a proxy.
+ */
+export class SyncManager extends BaseManager {
+  Lock(): Promise<LockProxy> {
+    return this.create('Lock');
+  }
+
+  RLock(): Promise<RLockProxy> {
+    return this.create('RLock');
+  }
+
+  Semaphore(value = 1): Promise<SemaphoreProxy> {
+    return this.create('Semaphore', value);
+  }
+
+  BoundedSemaphore(value = 1): Promise<BoundedSemaphoreProxy> {
+    return this.create('BoundedSemaphore', value);
+  }
+
+  /** With a Lock or RLock proxy of this manager, or a fresh RLock. */
+  Condition(lock?: LockProxy): Promise<ConditionProxy> {
+    return this.create('Condition', ...(lock === undefined ? [] : [lock]));
+  }
+
+  Event(): Promise<EventProxy> {
+    return this.create('Event');
+  }
+
+  /** No action: it would have to run inside the server. */
+  Barrier(parties: number, timeout?: number): Promise<BarrierProxy> {
+    return this.create('Barrier', parties, null, timeout);
+  }
+
+  Queue<T = unknown>(maxsize = 0): Promise<QueueProxy<T>> {
+    return this.create('Queue', maxsize);
+  }
+
+  JoinableQueue<T = unknown>(maxsize = 0): Promise<JoinableQueueProxy<T>> {
+    return this.create('JoinableQueue', maxsize);
+  }
+
+  /** From a Map, pairs, or a plain object. */
+  dict<K = unknown, V = unknown>(init?: Map<K, V> | [K, V][] | Record<string, V>): Promise<DictProxy<K, V>> {
+    return this.create('dict', ...(init === undefined ? [] : [init]));
+  }
+
+  list<T = unknown>(init?: T[]): Promise<ListProxy<T>> {
+    return this.create('list', ...(init === undefined ? [] : [init]));
+  }
+
+  /** typecode: one of b B h H i I l L q Q f d (kept for Python compatibility; the value is stored as given). */
+  Value<T = unknown>(typecode: string, value: T): Promise<ValueProxy<T>> {
+    return this.create('Value', typecode, value);
+  }
+
+  /** A fixed-length typed array from a length or a sequence. */
+  Array<T extends number | bigint = number>(typecode: string, sequenceOrLength: ArrayLike<T> | number): Promise<ArrayProxy<T>> {
+    return this.create('Array', typecode, typeof sequenceOrLength === 'number' ? sequenceOrLength : Array.from(sequenceOrLength));
+  }
+
+  Namespace(init?: Record<string, unknown>): Promise<NamespaceProxy> {
+    return this.create('Namespace', ...(init === undefined ? [] : [init]));
+  }
+}
+
+/** `new Manager()`: a SyncManager (Python's multiprocessing.Manager()). */
+export const Manager = SyncManager;
+export type Manager = SyncManager;

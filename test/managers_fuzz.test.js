@@ -1,0 +1,147 @@
+'use strict';
+// Hostile clients: thousands of random, truncated, oversized and malformed frames and half-open connections, before
+// and after authentication. The server must close only the offending connections and keep serving everyone else.
+const crypto = require('node:crypto');
+const net = require('node:net');
+const v8 = require('node:v8');
+const { Manager } = require('../dist');
+
+const MAX_FRAME = 1 << 20;
+const PRE_AUTH_CONNECTIONS = 1500;
+const AUTHENTICATED_CONNECTIONS = 150;
+const FRAMES_PER_CONNECTION = 10;
+const CONCURRENCY = 50;
+
+let seed = 12345; // deterministic, so a failure can be replayed
+function random(n) {
+  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+  return seed % n;
+}
+function randomBytes(n) {
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) out[i] = random(256);
+  return out;
+}
+function frame(payload) {
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(payload.length);
+  return Buffer.concat([header, payload]);
+}
+
+/** Connects, runs `script(socket, frames)`, resolves when the server (or we) closed the connection. */
+function session(address, script) {
+  return new Promise((resolve) => {
+    const socket = net.connect(address);
+    const frames = frameReader(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', resolve);
+    socket.on('connect', () => script(socket, frames).catch(() => socket.destroy()));
+  });
+}
+
+/** An async "next frame" over a raw socket. */
+function frameReader(socket) {
+  let buffered = Buffer.alloc(0);
+  const waiting = [];
+  const ready = [];
+  socket.on('data', (chunk) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
+      const n = buffered.readUInt32BE(0);
+      const f = buffered.subarray(4, 4 + n);
+      buffered = buffered.subarray(4 + n);
+      if (waiting.length) waiting.shift()(f);
+      else ready.push(f);
+    }
+  });
+  socket.on('close', () => { for (const w of waiting.splice(0)) w(null); });
+  return () => (ready.length ? Promise.resolve(ready.shift()) : new Promise((resolve) => waiting.push(resolve)));
+}
+
+/** The client half of the handshake, written independently of the library (HMAC-SHA256 both ways). */
+async function authenticate(socket, next, authkey) {
+  const challenge = await next();
+  socket.write(frame(crypto.createHmac('sha256', authkey).update(challenge).digest()));
+  if (String(await next()) !== '#MPWELCOME#') throw new Error('not welcome');
+  const mine = Buffer.concat([Buffer.from('#MPCHALLENGE#'), crypto.randomBytes(32)]);
+  socket.write(frame(mine));
+  const answer = await next();
+  if (!answer || !answer.equals(crypto.createHmac('sha256', authkey).update(mine).digest())) throw new Error('bad server');
+  socket.write(frame(Buffer.from('#MPWELCOME#')));
+}
+
+const PRE_AUTH = [
+  (s) => s.end(randomBytes(1 + random(2000))), // random bytes
+  (s) => s.end(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3])), // a 4 GiB frame announced
+  (s) => s.end(Buffer.concat([Buffer.from([0, 0, 0, 100]), randomBytes(10)])), // truncated
+  (s) => s.end(frame(randomBytes(32))), // a wrong digest
+  () => undefined, // half-open: says nothing, keeps the connection (the handshake deadline ends it)
+];
+
+function junkValue(depth = 0) {
+  switch (random(depth > 2 ? 5 : 9)) {
+    case 0: return random(1 << 30) - (1 << 29);
+    case 1: return randomBytes(random(20)).toString('latin1');
+    case 2: return null;
+    case 3: return ['__proto__', 'constructor', 'abandon', 'releaseAll', 'acquire', 'get', 'put', 'toString'][random(8)];
+    case 4: return random(2) === 0;
+    case 5: return Array.from({ length: random(5) }, () => junkValue(depth + 1));
+    case 6: return { [junkValue(3)]: junkValue(depth + 1), $multiproc_reduced: junkValue(depth + 1) };
+    case 7: return { '$multiproc.reduced': ['multiproc.proxy', [{ typeid: 'Lock', id: random(50), address: junkValue(3), exposed: [] }, null]] };
+    default: return new Map([[junkValue(3), junkValue(depth + 1)]]);
+  }
+}
+
+/** A frame that deserializes (or not) into a request of a random, mostly wrong, shape. */
+function junkRequest() {
+  switch (random(8)) {
+    case 0: return frame(randomBytes(random(300)));
+    case 1: return frame(v8.serialize(junkValue()));
+    case 2: return frame(v8.serialize([2, random(1000), random(50), junkValue(3), [junkValue(1)]])); // calls
+    case 3: return frame(v8.serialize([1, random(1000), ['Nope', 'Lock', 'Semaphore', 'dict', 'Barrier', '__proto__'][random(6)], [junkValue(1)]]));
+    case 4: return frame(v8.serialize([random(10), random(1000), random(50)])); // decref/lend/adopt/cancel/unknown ops
+    case 5: return Buffer.concat([Buffer.from([0, 0x20, 0, 0]), randomBytes(100)]); // 2 MiB announced: too large
+    case 6: return v8.serialize([7, 1]).subarray(0, 3); // truncated
+    default: return frame(v8.serialize([2, random(1000), random(50), 'get', junkValue()]));
+  }
+}
+
+async function inBatches(count, run) {
+  for (let done = 0; done < count; done += CONCURRENCY) {
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, count - done) }, (_, i) => run(done + i)));
+  }
+}
+
+test('the server survives hostile frames and connections, and keeps serving a well-behaved client', async () => {
+  const manager = new Manager({ maxFrameBytes: MAX_FRAME, handshakeTimeout: 300 });
+  await manager.start();
+  try {
+    const authkey = require('../dist').currentProcess().authkey;
+    const keep = await manager.dict({ survives: true });
+    const before = await manager.debugInfo();
+
+    await inBatches(PRE_AUTH_CONNECTIONS, (i) => session(manager.address, async (socket) => PRE_AUTH[i % PRE_AUTH.length](socket)));
+
+    let sent = 0;
+    await inBatches(AUTHENTICATED_CONNECTIONS, () => session(manager.address, async (socket, next) => {
+      await authenticate(socket, next, authkey);
+      for (let i = 0; i < FRAMES_PER_CONNECTION && !socket.destroyed; i++) {
+        socket.write(junkRequest());
+        sent++;
+      }
+      socket.end();
+    }));
+    expect(sent).toBeGreaterThan(AUTHENTICATED_CONNECTIONS * FRAMES_PER_CONNECTION / 2);
+
+    // The well-behaved client: its connection and objects are intact, new work gets done.
+    expect(await keep.get('survives')).toBe(true);
+    const queue = await manager.Queue();
+    await queue.put('ok');
+    expect(await queue.get()).toBe('ok');
+    const after = await manager.debugInfo();
+    expect(after.connections).toBe(1);
+    expect(after.rss - before.rss).toBeLessThan(128 * 1024 * 1024);
+  } finally {
+    await manager.shutdown();
+  }
+});
