@@ -253,6 +253,10 @@ export class SemLock {
    * Resolves true when acquired, false when `blocking` is false or `timeout` passed first.
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
+    if (options === undefined && this.#kind !== RECURSIVE_MUTEX && this.#sem.tryWait()) {
+      this.#acquired(); // the common case: free, no options to check
+      return RESOLVED_TRUE;
+    }
     try {
       const opts = checkOptions<AcquireOptions>(options, 'acquire options');
       const blocking = checkBoolean(opts.blocking, 'blocking', true);
@@ -301,6 +305,8 @@ export class SemLock {
     return [REBUILD_SEMLOCK, [this.constructor.name, this._kind, this._maxvalue, this._os.descriptor()]];
   }
 }
+
+const RESOLVED_TRUE = Promise.resolve(true);
 
 /**
  * Waits on a waiter thread; settles exactly once. `then` is posted by that thread when the wait ends.
