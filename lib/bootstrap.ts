@@ -8,7 +8,6 @@ import { ChildPayload, exitWithParent, readPayloadSync } from './child';
 import { FramedSocket } from './connection';
 import { CONTROL_FD } from './process';
 import { preloadRebuilders, rebuildValue } from './reduction';
-import './index'; // registers every library rebuilder before the payload is rebuilt
 
 export type { ChildPayload } from './child';
 
@@ -16,6 +15,9 @@ type ChildMain = (payload: ChildPayload, channel: FramedSocket) => Promise<void>
 const mains = new Map<string, () => ChildMain>([
   ['process', () => runTarget],
 ]);
+
+// Imported only once `mains` exists: modules it loads (pool, managers) register their child kinds as they load.
+import './index'; // registers every library rebuilder before the payload is rebuilt
 
 /** Child-side entry points of other modules (pool workers, manager servers) register here. @internal */
 export function registerChildMain(kind: string, load: () => ChildMain): void {

@@ -21,3 +21,5 @@ export {
 } from './managers';
 export type { Address, AsyncGuard, ManagerOptions, RegisterOptions, ServerInfo, Token } from './managers';
 export { ManagerError } from './errors';
+export { AsyncResult, MAX_INITIALIZER_ATTEMPTS, Pool } from './pool';
+export type { AsyncResultOptions, MapOptions, PoolOptions } from './pool';

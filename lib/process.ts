@@ -67,6 +67,11 @@ export function activeChildren(): Process[] {
   return [...children].filter((p) => p.isAlive());
 }
 
+/** The identity of this process's next child: its position in the process tree, which also numbers its name. */
+export function nextChildIdentity(): number[] {
+  return [...self.identity, ++childCounter];
+}
+
 export function cpuCount(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
@@ -184,7 +189,7 @@ export class Process {
     if (opts.daemon !== undefined && typeof opts.daemon !== 'boolean') throw new InvalidArgumentError('Process daemon must be a boolean');
     this.#target = opts.target;
     this.#args = opts.args ?? [];
-    this.#identity = [...self.identity, ++childCounter];
+    this.#identity = nextChildIdentity();
     this.name = opts.name ?? `Process-${this.#identity.join(':')}`;
     this.daemon = opts.daemon ?? false;
   }
@@ -303,7 +308,7 @@ export function fork(modulePath: string, args: readonly string[] = [], options: 
   if (!Array.isArray(args)) throw new InvalidArgumentError(`fork args must be an array of strings, got ${describe(args)}`);
   const { inherit = {}, ...spawnOptions } = checkOptions<ForkOptions>(options, 'fork options');
   if (typeof inherit !== 'object' || inherit === null) throw new InvalidArgumentError('fork inherit must be an object');
-  const identity = [...self.identity, ++childCounter];
+  const identity = nextChildIdentity();
   const { child } = spawnWithInheritance(path.resolve(modulePath), args.map(String), { kind: 'fork', inherit },
     `Process-${identity.join(':')}`, identity, { ...spawnOptions, ipc: true });
   return child;

@@ -1,0 +1,666 @@
+/**
+ * Pool (CPython's pool.py): worker processes that run task functions found by reference.
+ *
+ * Unlike CPython, the parent hands each chunk of tasks to one chosen worker over that worker's own channel, so it
+ * always knows which chunks a worker holds. A worker that dies therefore fails exactly the chunk it was running
+ * (WorkerLostError naming its pid and signal), the chunks queued behind it go to other workers, and a replacement
+ * starts: no call hangs (CPython hangs here, bpo-22393). `initargs` travel in the spawning context like a Process's
+ * arguments, so Locks and Queues given there work; in task arguments they are refused before any task runs.
+ */
+import type { ChildProcess } from 'node:child_process';
+import * as v8 from 'node:v8';
+import { ChildPayload, registerChildMain } from './bootstrap';
+import type { FramedSocket } from './connection';
+import { InvalidArgumentError, MultiprocError, RemoteError, TimeoutError, ValueError, WorkerLostError } from './errors';
+import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, spawnWithInheritance, Target } from './process';
+import { dumps, functionReference, loads, preloadRebuilders, rebuildValue, Reducible } from './reduction';
+import { AnyFunction, loadReference, referenceOf, ResolvedRef } from './reference';
+import { checkInteger, checkOptions, checkTimeout, describe } from './validate';
+
+export interface PoolOptions {
+  /** Number of worker processes; defaults to cpuCount(). */
+  processes?: number;
+  /** Runs once in every worker (and in every replacement) before its first task; found by reference. */
+  initializer?: Target;
+  /** Arguments for `initializer`; they travel while the worker is spawned, so Locks and Queues may be among them. */
+  initargs?: unknown[];
+  /** A worker is replaced after completing this many tasks (a chunk counts as one task, as in Python). */
+  maxtasksperchild?: number | null;
+}
+
+export interface MapOptions {
+  /** Tasks sent to a worker at once. map/starmap default: ceil(length / (4 × processes)); imap: 1. */
+  chunksize?: number;
+}
+
+export interface AsyncResultOptions<T> {
+  callback?: (value: T) => void;
+  errorCallback?: (error: Error) => void;
+}
+
+/** A worker whose initializer threw this many times in a row breaks the pool (CPython would respawn forever). */
+export const MAX_INITIALIZER_ATTEMPTS = 3;
+/** Chunks a worker may hold at once: the one it runs and the next, so it never waits for the parent between them. */
+const PIPELINE_DEPTH = 2;
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
+
+/** What a pool call is waiting for: one settlement per chunk, or an abort when the pool can no longer run it. */
+interface Job {
+  readonly chunkCount: number;
+  settle(index: number, outcome: Outcome): void;
+  abort(error: Error): void;
+}
+
+interface Chunk {
+  job: Job;
+  index: number;
+  fn: number;
+  /** The serialized run message: arguments were reduced (and refused if they hold a Lock) when the call was made. */
+  data: Buffer;
+}
+
+// --- messages ---------------------------------------------------------------------------------------------------
+
+interface ErrorInfo { name: string; message: string; stack: string; code?: string }
+type ToWorker = { op: 'def'; fn: number; ref: ResolvedRef } | { op: 'run'; fn: number; star: boolean; items: unknown[] } |
+  { op: 'stop' };
+type FromWorker = { ready: true } | { initError: ErrorInfo } | { ok: true; value: unknown[] } | { ok: false; error: ErrorInfo } |
+  { error: ErrorInfo }; // the last: the bootstrap could not start the worker at all
+
+function errorInfo(err: unknown): ErrorInfo {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return { name: err.name, message: err.message, stack: err.stack ?? '', code: typeof code === 'string' ? code : undefined };
+  }
+  return { name: 'Error', message: String(err), stack: '' };
+}
+
+function remoteError(info: ErrorInfo): RemoteError {
+  return new RemoteError(info.message, info.stack, info.name, info.code);
+}
+
+// --- results ----------------------------------------------------------------------------------------------------
+
+/** The result of applyAsync/mapAsync/starmapAsync: Python's AsyncResult, with Promises. */
+export class AsyncResult<T> implements Job {
+  readonly chunkCount: number;
+  #pending: number;
+  #values: unknown[];
+  readonly #chunksize: number;
+  readonly #single: boolean;
+  #firstError: Error | undefined;
+  #outcome: Outcome | undefined;
+  #waiters: (() => void)[] = [];
+  readonly #callbacks: AsyncResultOptions<T>;
+
+  /** @internal */
+  constructor(length: number, chunksize: number, single: boolean, callbacks: AsyncResultOptions<T>) {
+    this.chunkCount = Math.ceil(length / chunksize);
+    this.#pending = this.chunkCount;
+    this.#values = new Array(length);
+    this.#chunksize = chunksize;
+    this.#single = single;
+    this.#callbacks = callbacks;
+    if (this.chunkCount === 0) this.#finish({ ok: true, value: [] });
+  }
+
+  /** @internal Like Python's MapResult: the first error wins, but the result is ready only once every chunk is. */
+  settle(index: number, outcome: Outcome): void {
+    if (this.#outcome) return;
+    if (outcome.ok) {
+      const values = outcome.value as unknown[];
+      for (let i = 0; i < values.length; i++) this.#values[index * this.#chunksize + i] = values[i];
+    } else {
+      this.#firstError ??= outcome.error;
+    }
+    if (--this.#pending === 0) {
+      this.#finish(this.#firstError ? { ok: false, error: this.#firstError }
+        : { ok: true, value: this.#single ? this.#values[0] : this.#values });
+    }
+  }
+
+  /** @internal */
+  abort(error: Error): void {
+    if (!this.#outcome) this.#finish({ ok: false, error: this.#firstError ?? error });
+  }
+
+  #finish(outcome: Outcome): void {
+    this.#outcome = outcome;
+    this.#values = [];
+    for (const wake of this.#waiters.splice(0)) wake();
+    // Like Python's result handler, callbacks run outside the pool's own bookkeeping; a throw is the caller's.
+    const { callback, errorCallback } = this.#callbacks;
+    if (outcome.ok && callback) queueMicrotask(() => callback(outcome.value as T));
+    if (!outcome.ok && errorCallback) queueMicrotask(() => errorCallback(outcome.error));
+  }
+
+  ready(): boolean {
+    return this.#outcome !== undefined;
+  }
+
+  /** Whether the call completed without error; throws ValueError while it is not ready, as in Python. */
+  successful(): boolean {
+    if (!this.#outcome) throw new ValueError('the result is not ready', 'ERR_MP_RESULT_NOT_READY');
+    return this.#outcome.ok;
+  }
+
+  /** Resolves true once ready, or false after `timeoutMs`. */
+  wait(timeoutMs?: number): Promise<boolean> {
+    const timeout = checkTimeout(timeoutMs, 'wait timeout');
+    if (this.#outcome) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.#waiters.push(wake);
+      if (timeout !== undefined) {
+        timer = setTimeout(() => {
+          this.#waiters.splice(this.#waiters.indexOf(wake), 1);
+          resolve(false);
+        }, timeout);
+      }
+    });
+  }
+
+  /** The value, or the task's error; TimeoutError if not ready within `timeoutMs`. */
+  async get(timeoutMs?: number): Promise<T> {
+    if (!(await this.wait(timeoutMs))) throw new TimeoutError(`the result was not ready within ${timeoutMs} ms`);
+    const outcome = this.#outcome!;
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value as T;
+  }
+}
+
+/** The async iterable returned by imap/imapUnordered: results stream as chunks complete. */
+class IMapIterator<T> implements Job, AsyncIterableIterator<T> {
+  readonly chunkCount: number;
+  readonly #ordered: boolean;
+  /** Items ready to be yielded, in yield order; a failed chunk is one failed entry. */
+  #ready: Outcome[] = [];
+  #head = 0;
+  /** Ordered mode: chunks that completed ahead of an earlier one. */
+  #early = new Map<number, Outcome[]>();
+  #delivered = 0;
+  #aborted: Error | undefined;
+  #abandoned = false;
+  #waiters: (() => void)[] = [];
+
+  constructor(chunkCount: number, ordered: boolean) {
+    this.chunkCount = chunkCount;
+    this.#ordered = ordered;
+  }
+
+  settle(index: number, outcome: Outcome): void {
+    if (this.#abandoned) return;
+    const entries: Outcome[] = outcome.ok ? (outcome.value as unknown[]).map((value) => ({ ok: true, value })) : [outcome];
+    if (!this.#ordered) {
+      this.#deliver(entries);
+    } else {
+      this.#early.set(index, entries);
+      for (let next = this.#early.get(this.#delivered); next; next = this.#early.get(this.#delivered)) {
+        this.#early.delete(this.#delivered);
+        this.#deliver(next);
+      }
+    }
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  #deliver(entries: Outcome[]): void {
+    for (const entry of entries) this.#ready.push(entry);
+    this.#delivered++;
+  }
+
+  abort(error: Error): void {
+    this.#aborted = error;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    for (;;) {
+      if (this.#head < this.#ready.length) {
+        const entry = this.#ready[this.#head];
+        this.#ready[this.#head++] = undefined as never; // let yielded values be collected
+        if (!entry.ok) throw entry.error;
+        return { value: entry.value as T, done: false };
+      }
+      if (this.#abandoned || this.#delivered === this.chunkCount) return { value: undefined, done: true };
+      if (this.#aborted) throw this.#aborted;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  /** Leaving a for-await loop early: results still to come are dropped. */
+  async return(): Promise<IteratorResult<T>> {
+    this.#abandoned = true;
+    this.#ready = [];
+    this.#early.clear();
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+// --- the parent side --------------------------------------------------------------------------------------------
+
+interface Worker {
+  child: ChildProcess;
+  channel: FramedSocket;
+  ready: boolean;
+  /** Chunks sent whose results have not arrived, in order: the first is the one running. */
+  inFlight: Chunk[];
+  sent: number;
+  knownFunctions: Set<number>;
+  /** Asked to stop, or killed by the pool: its exit is expected and fails nothing. */
+  leaving: boolean;
+  initError?: Error;
+}
+
+type PoolState = 'running' | 'closed' | 'terminated';
+
+/** Worker processes running task functions: Python's multiprocessing.Pool. */
+export class Pool {
+  readonly #processes: number;
+  readonly #initializer: Reducible | null;
+  readonly #initargs: unknown[];
+  readonly #maxtasks: number | undefined;
+  #state: PoolState = 'running';
+  /** Set once the initializer failed MAX_INITIALIZER_ATTEMPTS times in a row: every call fails with it. */
+  #broken: Error | undefined;
+  #initFailures = 0;
+  readonly #workers = new Set<Worker>();
+  #pending: Chunk[] = [];
+  #pendingHead = 0;
+  /** Jobs with chunks not yet settled, and how many. */
+  readonly #jobs = new Map<Job, number>();
+  /** Task functions by reference key, numbered in order of first use; the def messages that teach them to workers. */
+  readonly #functionIds = new Map<string, number>();
+  readonly #functionDefs: Buffer[] = [];
+  #joiners: (() => void)[] = [];
+  #referenced = true;
+
+  constructor(options?: PoolOptions) {
+    const opts = checkOptions<PoolOptions>(options, 'Pool options');
+    this.#processes = opts.processes === undefined ? cpuCount() : checkInteger(opts.processes, 'processes', 1);
+    if (opts.initargs !== undefined && !Array.isArray(opts.initargs)) {
+      throw new InvalidArgumentError(`Pool initargs must be an array, got ${describe(opts.initargs)}`);
+    }
+    this.#initializer = opts.initializer === undefined || opts.initializer === null ? null
+      : functionReference(opts.initializer, 'Pool initializer');
+    this.#initargs = opts.initargs ?? [];
+    this.#maxtasks = opts.maxtasksperchild === undefined || opts.maxtasksperchild === null ? undefined
+      : checkInteger(opts.maxtasksperchild, 'maxtasksperchild', 1);
+    try {
+      for (let i = 0; i < this.#processes; i++) this.#spawnWorker();
+    } catch (err) {
+      this.terminate(); // e.g. a function among initargs: nothing must outlive the failed constructor
+      throw err;
+    }
+    this.#updateRefs();
+  }
+
+  /** `fn(...args)` in a worker. */
+  async apply<T>(fn: Target, args: unknown[] = []): Promise<T> {
+    return this.applyAsync<T>(fn, args).get();
+  }
+
+  applyAsync<T>(fn: Target, args: unknown[] = [], options?: AsyncResultOptions<T>): AsyncResult<T> {
+    if (!Array.isArray(args)) throw new InvalidArgumentError(`apply args must be an array, got ${describe(args)}`);
+    const result = new AsyncResult<T>(1, 1, true, checkCallbacks(options));
+    this.#submit(fn, [args], true, 1, result);
+    return result;
+  }
+
+  /** `fn(item)` for every item; results in order. */
+  async map<T>(fn: Target, iterable: Iterable<unknown>, options?: MapOptions): Promise<T[]> {
+    return this.mapAsync<T>(fn, iterable, options).get();
+  }
+
+  mapAsync<T>(fn: Target, iterable: Iterable<unknown>, options?: MapOptions & AsyncResultOptions<T[]>): AsyncResult<T[]> {
+    return this.#mapAsync<T>(fn, toArray(iterable, 'map'), false, options);
+  }
+
+  /** `fn(...args)` for every array of args; results in order. */
+  async starmap<T>(fn: Target, iterable: Iterable<Iterable<unknown>>, options?: MapOptions): Promise<T[]> {
+    return this.starmapAsync<T>(fn, iterable, options).get();
+  }
+
+  starmapAsync<T>(fn: Target, iterable: Iterable<Iterable<unknown>>,
+                  options?: MapOptions & AsyncResultOptions<T[]>): AsyncResult<T[]> {
+    return this.#mapAsync<T>(fn, toArgsArrays(iterable), true, options);
+  }
+
+  #mapAsync<T>(fn: Target, items: unknown[], star: boolean, options?: MapOptions & AsyncResultOptions<T[]>): AsyncResult<T[]> {
+    const opts = checkOptions<MapOptions & AsyncResultOptions<T[]>>(options, 'map options');
+    const chunksize = opts.chunksize === undefined ? Math.max(1, Math.ceil(items.length / (4 * this.#processes)))
+      : checkInteger(opts.chunksize, 'chunksize', 1);
+    const result = new AsyncResult<T[]>(items.length, chunksize, false, checkCallbacks(opts));
+    this.#submit(fn, items, star, chunksize, result);
+    return result;
+  }
+
+  /** `fn(item)` for every item, as an async iterable yielding results in order as they become available. */
+  imap<T>(fn: Target, iterable: Iterable<unknown>, options?: MapOptions): AsyncIterableIterator<T> {
+    return this.#imap<T>(fn, iterable, true, options);
+  }
+
+  /** Like imap, yielding results in completion order. */
+  imapUnordered<T>(fn: Target, iterable: Iterable<unknown>, options?: MapOptions): AsyncIterableIterator<T> {
+    return this.#imap<T>(fn, iterable, false, options);
+  }
+
+  #imap<T>(fn: Target, iterable: Iterable<unknown>, ordered: boolean, options?: MapOptions): IMapIterator<T> {
+    const opts = checkOptions<MapOptions>(options, 'imap options');
+    const chunksize = opts.chunksize === undefined ? 1 : checkInteger(opts.chunksize, 'chunksize', 1);
+    const items = toArray(iterable, ordered ? 'imap' : 'imapUnordered');
+    const iterator = new IMapIterator<T>(Math.ceil(items.length / chunksize), ordered);
+    this.#submit(fn, items, false, chunksize, iterator);
+    return iterator;
+  }
+
+  /** No more tasks; workers exit once the submitted ones are done. */
+  close(): void {
+    if (this.#state === 'running') this.#state = 'closed';
+    this.#stopIdleWorkers();
+  }
+
+  /** Ends the workers now (SIGTERM); calls still waiting reject with ERR_MP_POOL_TERMINATED. */
+  terminate(): void {
+    if (this.#state === 'terminated') return;
+    this.#state = 'terminated';
+    this.#failEverything(new MultiprocError('ERR_MP_POOL_TERMINATED', 'the pool was terminated before the call completed'));
+  }
+
+  /** Resolves once every worker has exited; call close() or terminate() first. */
+  join(): Promise<void> {
+    if (this.#state === 'running') throw new ValueError('Pool is still running: call close() or terminate() first', 'ERR_MP_POOL_STATE');
+    if (this.#workers.size === 0) return Promise.resolve();
+    const joined = new Promise<void>((resolve) => this.#joiners.push(resolve));
+    this.#updateRefs();
+    return joined;
+  }
+
+  /** Like Python's `with Pool() as pool:` — leaving terminates, and here also waits for the workers to exit. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.terminate();
+    await this.join();
+  }
+
+  toString(): string {
+    return `<Pool state=${this.#broken ? 'broken' : this.#state} pool_size=${this.#processes}>`;
+  }
+
+  // --- submitting -----------------------------------------------------------------------------------------------
+
+  /** Checks and serializes the whole call before queueing any of it: a bad argument fails the call, not a task. */
+  #submit(fn: Target, items: unknown[], star: boolean, chunksize: number, job: Job): void {
+    if (this.#broken) throw this.#broken;
+    if (this.#state !== 'running') throw new ValueError('Pool not running', 'ERR_MP_POOL_NOT_RUNNING');
+    const fnId = this.#functionId(fn);
+    const chunks: Chunk[] = [];
+    for (let index = 0, start = 0; start < items.length; index++, start += chunksize) {
+      const message: ToWorker = { op: 'run', fn: fnId, star, items: items.slice(start, start + chunksize) };
+      chunks.push({ job, index, fn: fnId, data: dumps(message) });
+    }
+    if (chunks.length === 0) return;
+    this.#jobs.set(job, chunks.length);
+    this.#pending.push(...chunks);
+    this.#updateRefs();
+    this.#dispatch();
+  }
+
+  /** Task functions are resolved once per pool and sent once per worker, then named by number. */
+  #functionId(fn: Target): number {
+    const ref = referenceOf(fn, 'Pool task');
+    const key = `${ref.kind}:${ref.specifier}:${ref.exportName}:${ref.source ?? ''}`;
+    let id = this.#functionIds.get(key);
+    if (id === undefined) {
+      id = this.#functionDefs.push(v8.serialize({ op: 'def', fn: this.#functionDefs.length, ref } satisfies ToWorker)) - 1;
+      this.#functionIds.set(key, id);
+    }
+    return id;
+  }
+
+  /** Hands queued chunks to the least busy ready workers, in submission order (Python's task queue is FIFO). */
+  #dispatch(): void {
+    while (this.#pendingHead < this.#pending.length) {
+      let best: Worker | undefined;
+      for (const w of this.#workers) {
+        if (!w.ready || w.leaving || w.inFlight.length >= PIPELINE_DEPTH) continue;
+        if (this.#maxtasks !== undefined && w.sent >= this.#maxtasks) continue;
+        if (!best || w.inFlight.length < best.inFlight.length) best = w;
+      }
+      if (!best) break;
+      const chunk = this.#pending[this.#pendingHead];
+      this.#pending[this.#pendingHead++] = undefined as never;
+      if (!best.knownFunctions.has(chunk.fn)) {
+        best.channel.send(this.#functionDefs[chunk.fn]);
+        best.knownFunctions.add(chunk.fn);
+      }
+      best.channel.send(chunk.data);
+      best.inFlight.push(chunk);
+      best.sent++;
+    }
+    if (this.#pendingHead === this.#pending.length) {
+      this.#pending = [];
+      this.#pendingHead = 0;
+    }
+  }
+
+  /** Chunks a lost worker had not started go back to the front of the queue. */
+  #requeue(chunks: Chunk[]): void {
+    this.#pending.splice(this.#pendingHead, 0, ...chunks);
+  }
+
+  #settle(chunk: Chunk, outcome: Outcome): void {
+    const left = this.#jobs.get(chunk.job);
+    if (left === undefined) return; // aborted meanwhile
+    chunk.job.settle(chunk.index, outcome);
+    if (left > 1) {
+      this.#jobs.set(chunk.job, left - 1);
+    } else {
+      this.#jobs.delete(chunk.job);
+      this.#updateRefs();
+    }
+  }
+
+  // --- workers --------------------------------------------------------------------------------------------------
+
+  #spawnWorker(): void {
+    const identity = nextChildIdentity();
+    const { child, channel } = spawnWithInheritance(BOOTSTRAP, [], {
+      kind: 'pool-worker', daemon: true, initializer: this.#initializer, initargs: this.#initargs,
+    }, `PoolWorker-${identity.join(':')}`, identity);
+    const worker: Worker = { child, channel, ready: false, inFlight: [], sent: 0, knownFunctions: new Set(), leaving: false };
+    this.#workers.add(worker);
+    this.#reference(worker, this.#referenced);
+    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, loads(frame) as FromWorker));
+    // 'close' comes after the exit and after the channel's last frame: every result the worker sent is in.
+    child.once('close', (code, signal) => this.#onWorkerExit(worker, code, signal));
+  }
+
+  #onMessage(worker: Worker, message: FromWorker): void {
+    if ('ok' in message) {
+      const chunk = worker.inFlight.shift()!;
+      this.#settle(chunk, message.ok ? { ok: true, value: message.value } : { ok: false, error: remoteError(message.error) });
+      if (this.#maxtasks !== undefined && worker.sent >= this.#maxtasks && worker.inFlight.length === 0) {
+        this.#stopWorker(worker);
+        this.#maintainWorkers();
+      }
+      this.#dispatch();
+      this.#stopIdleWorkers();
+    } else if ('ready' in message) {
+      worker.ready = true;
+      this.#initFailures = 0;
+      this.#dispatch();
+      this.#stopIdleWorkers();
+    } else {
+      worker.initError = remoteError('initError' in message ? message.initError : message.error);
+      worker.leaving = true;
+      worker.child.kill('SIGKILL');
+    }
+  }
+
+  #onWorkerExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    this.#workers.delete(worker);
+    const exitCode = exitCodeOf(code, signal);
+    const pid = worker.child.pid;
+    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    if (worker.initError || (!worker.ready && !worker.leaving)) {
+      this.#initializerFailed(worker.initError ??
+        new WorkerLostError(`pool worker ${pid} ${how} before it was ready`, pid, exitCode));
+    } else if (worker.inFlight.length > 0) {
+      const [lost, ...unstarted] = worker.inFlight;
+      worker.inFlight = [];
+      this.#requeue(unstarted);
+      this.#settle(lost, { ok: false, error: new WorkerLostError(`pool worker ${pid} ${how} while running a task`, pid, exitCode) });
+    }
+    this.#maintainWorkers();
+    this.#dispatch();
+    this.#stopIdleWorkers();
+    if (this.#workers.size === 0) {
+      for (const resolve of this.#joiners.splice(0)) resolve();
+    }
+  }
+
+  #initializerFailed(error: Error): void {
+    if (this.#state === 'terminated' || this.#broken) return;
+    if (++this.#initFailures < MAX_INITIALIZER_ATTEMPTS) return;
+    this.#broken = error;
+    this.#failEverything(error);
+  }
+
+  /** Keeps `processes` workers while there is or may be work; replacements run the initializer again. */
+  #maintainWorkers(): void {
+    if (this.#broken || this.#state === 'terminated') return;
+    if (this.#state === 'closed' && this.#jobs.size === 0) return;
+    let working = 0;
+    for (const w of this.#workers) if (!w.leaving) working++;
+    for (; working < this.#processes; working++) this.#spawnWorker();
+  }
+
+  /** After close(), idle workers are told to exit once nothing is queued. */
+  #stopIdleWorkers(): void {
+    if (this.#state !== 'closed' || this.#pendingHead < this.#pending.length) return;
+    for (const w of this.#workers) if (!w.leaving && w.inFlight.length === 0) this.#stopWorker(w);
+  }
+
+  #stopWorker(worker: Worker): void {
+    worker.leaving = true;
+    worker.channel.send(v8.serialize({ op: 'stop' } satisfies ToWorker));
+  }
+
+  #failEverything(error: Error): void {
+    const jobs = [...this.#jobs.keys()];
+    this.#jobs.clear();
+    this.#pending = [];
+    this.#pendingHead = 0;
+    for (const w of this.#workers) {
+      w.inFlight = [];
+      w.leaving = true;
+      w.child.kill('SIGTERM');
+    }
+    for (const job of jobs) job.abort(error);
+    this.#updateRefs();
+  }
+
+  /** The pool keeps Node's event loop alive only while it has calls to finish or a join() waiting. */
+  #updateRefs(): void {
+    const wanted = this.#jobs.size > 0 || this.#joiners.length > 0;
+    if (wanted === this.#referenced) return;
+    this.#referenced = wanted;
+    for (const w of this.#workers) this.#reference(w, wanted);
+  }
+
+  #reference(worker: Worker, on: boolean): void {
+    if (on) {
+      worker.child.ref();
+      worker.channel.socket.ref();
+    } else {
+      worker.child.unref();
+      worker.channel.socket.unref();
+    }
+  }
+}
+
+function checkCallbacks<T>(options: AsyncResultOptions<T> | undefined): AsyncResultOptions<T> {
+  const opts = checkOptions<AsyncResultOptions<T>>(options, 'options');
+  for (const name of ['callback', 'errorCallback'] as const) {
+    if (opts[name] !== undefined && typeof opts[name] !== 'function') {
+      throw new InvalidArgumentError(`${name} must be a function, got ${describe(opts[name])}`);
+    }
+  }
+  return { callback: opts.callback, errorCallback: opts.errorCallback };
+}
+
+function toArray(iterable: unknown, what: string): unknown[] {
+  if (Array.isArray(iterable)) return iterable;
+  if (iterable === null || iterable === undefined || typeof (iterable as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw new InvalidArgumentError(`${what} needs an iterable of items, got ${describe(iterable)}`);
+  }
+  return [...(iterable as Iterable<unknown>)];
+}
+
+function toArgsArrays(iterable: unknown): unknown[] {
+  return toArray(iterable, 'starmap').map((args) => toArray(args, 'starmap: each item'));
+}
+
+// --- the worker side --------------------------------------------------------------------------------------------
+
+/** A worker's main loop (CPython's pool.worker): initializer, then chunks one at a time, results in order. */
+async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<void> {
+  const inbox: Buffer[] = [];
+  let wake: (() => void) | undefined;
+  channel.on('frame', (frame: Buffer) => {
+    inbox.push(frame);
+    wake?.();
+  });
+  channel.socket.ref(); // the bootstrap unrefs it; a worker lives until told to stop (or its parent is gone)
+  const initializer = payload.initializer as AnyFunction | null;
+  try {
+    if (initializer) await initializer(...(payload.initargs as unknown[]));
+  } catch (err) {
+    channel.send(v8.serialize({ initError: errorInfo(err) } satisfies FromWorker));
+    return; // the parent ends this worker
+  }
+  channel.send(v8.serialize({ ready: true } satisfies FromWorker));
+  const functions = new Map<number, AnyFunction | Error>();
+  for (;;) {
+    if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
+    wake = undefined;
+    const raw = v8.deserialize(inbox.shift()!) as ToWorker;
+    if (raw.op === 'stop') process.exit(0);
+    if (raw.op === 'def') {
+      // A function that cannot be loaded fails each task that uses it, not the worker.
+      functions.set(raw.fn, await loadReference(raw.ref).catch((err: Error) => err));
+      continue;
+    }
+    let reply: Buffer;
+    try {
+      await preloadRebuilders(raw.items); // user classes from ES modules must be imported before rebuilding
+      const fn = functions.get(raw.fn)!;
+      if (fn instanceof Error) throw fn;
+      reply = dumps({ ok: true, value: await runChunk(fn, rebuildValue(raw.items) as unknown[], raw.star) });
+    } catch (err) {
+      reply = v8.serialize({ ok: false, error: errorInfo(err) } satisfies FromWorker);
+    }
+    channel.send(reply);
+  }
+}
+
+/** Runs a chunk; synchronous tasks run back to back without a trip through the event loop. */
+async function runChunk(fn: AnyFunction, items: unknown[], star: boolean): Promise<unknown[]> {
+  const results = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    let result = star ? fn(...(items[i] as unknown[])) : fn(items[i]);
+    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') result = await result;
+    results[i] = result;
+  }
+  return results;
+}
+
+registerChildMain('pool-worker', () => runWorker);
