@@ -13,7 +13,7 @@ import { ChildPayload, registerChildMain } from './bootstrap';
 import type { FramedSocket } from './connection';
 import { InvalidArgumentError, MultiprocError, RemoteError, TimeoutError, ValueError, WorkerLostError } from './errors';
 import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, spawnWithInheritance, Target } from './process';
-import { dumps, functionReference, loads, preloadRebuilders, rebuildValue, Reducible } from './reduction';
+import { dumps, functionReference, preloadRebuilders, rebuildValue, Reducible } from './reduction';
 import { AnyFunction, loadReference, referenceOf, ResolvedRef } from './reference';
 import { checkInteger, checkOptions, checkTimeout, describe } from './validate';
 
@@ -63,10 +63,34 @@ interface Chunk {
 // --- messages ---------------------------------------------------------------------------------------------------
 
 interface ErrorInfo { name: string; message: string; stack: string; code?: string }
-type ToWorker = { op: 'def'; fn: number; ref: ResolvedRef } | { op: 'run'; fn: number; star: boolean; items: unknown[] } |
-  { op: 'stop' };
-type FromWorker = { ready: true } | { initError: ErrorInfo } | { ok: true; value: unknown[] } | { ok: false; error: ErrorInfo } |
-  { error: ErrorInfo }; // the last: the bootstrap could not start the worker at all
+/** `plain`: the values are primitives (or arrays of them), serialized without the reduce pass and its rebuild. */
+type ToWorker = { op: 'def'; fn: number; ref: ResolvedRef } |
+  { op: 'run'; fn: number; star: boolean; plain: boolean; items: unknown[] } | { op: 'stop' };
+type FromWorker = { ready: true } | { initError: ErrorInfo } | { ok: true; plain: boolean; value: unknown[] } |
+  { ok: false; error: ErrorInfo } | { error: ErrorInfo }; // the last: the bootstrap could not start the worker at all
+
+function isPrimitive(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol');
+}
+
+/**
+ * Whether values need no reduce pass: true for primitives and arrays of primitives, the common case of
+ * many small tasks, whose per-message cost then is v8.serialize alone. Anything else takes the general path.
+ */
+function isPlain(values: unknown[]): boolean {
+  for (const value of values) {
+    if (isPrimitive(value)) continue;
+    if (!Array.isArray(value)) return false;
+    for (const inner of value) if (!isPrimitive(inner)) return false;
+  }
+  return true;
+}
+
+/** Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). */
+function encode<M extends { plain: boolean }>(message: M, values: unknown[]): Buffer {
+  message.plain = isPlain(values);
+  return message.plain ? v8.serialize(message) : dumps(message);
+}
 
 function errorInfo(err: unknown): ErrorInfo {
   if (err instanceof Error) {
@@ -403,8 +427,8 @@ export class Pool {
     const fnId = this.#functionId(fn);
     const chunks: Chunk[] = [];
     for (let index = 0, start = 0; start < items.length; index++, start += chunksize) {
-      const message: ToWorker = { op: 'run', fn: fnId, star, items: items.slice(start, start + chunksize) };
-      chunks.push({ job, index, fn: fnId, data: dumps(message) });
+      const slice = items.slice(start, start + chunksize);
+      chunks.push({ job, index, fn: fnId, data: encode({ op: 'run', fn: fnId, star, plain: false, items: slice }, slice) });
     }
     if (chunks.length === 0) return;
     this.#jobs.set(job, chunks.length);
@@ -478,7 +502,7 @@ export class Pool {
     const worker: Worker = { child, channel, ready: false, inFlight: [], sent: 0, knownFunctions: new Set(), leaving: false };
     this.#workers.add(worker);
     this.#reference(worker, this.#referenced);
-    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, loads(frame) as FromWorker));
+    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, v8.deserialize(frame) as FromWorker));
     // 'close' comes after the exit and after the channel's last frame: every result the worker sent is in.
     child.once('close', (code, signal) => this.#onWorkerExit(worker, code, signal));
   }
@@ -486,7 +510,8 @@ export class Pool {
   #onMessage(worker: Worker, message: FromWorker): void {
     if ('ok' in message) {
       const chunk = worker.inFlight.shift()!;
-      this.#settle(chunk, message.ok ? { ok: true, value: message.value } : { ok: false, error: remoteError(message.error) });
+      this.#settle(chunk, !message.ok ? { ok: false, error: remoteError(message.error) }
+        : { ok: true, value: message.plain ? message.value : rebuildValue(message.value) });
       if (this.#maxtasks !== undefined && worker.sent >= this.#maxtasks && worker.inFlight.length === 0) {
         this.#stopWorker(worker);
         this.#maintainWorkers();
@@ -641,10 +666,11 @@ async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<
     }
     let reply: Buffer;
     try {
-      await preloadRebuilders(raw.items); // user classes from ES modules must be imported before rebuilding
+      if (!raw.plain) await preloadRebuilders(raw.items); // user classes from ES modules are imported first
       const fn = functions.get(raw.fn)!;
       if (fn instanceof Error) throw fn;
-      reply = dumps({ ok: true, value: await runChunk(fn, rebuildValue(raw.items) as unknown[], raw.star) });
+      const results = await runChunk(fn, raw.plain ? raw.items : rebuildValue(raw.items) as unknown[], raw.star);
+      reply = encode({ ok: true, plain: false, value: results }, results);
     } catch (err) {
       reply = v8.serialize({ ok: false, error: errorInfo(err) } satisfies FromWorker);
     }
