@@ -40,8 +40,13 @@ export interface AsyncResultOptions<T> {
 
 /** A worker whose initializer threw this many times in a row breaks the pool (CPython would respawn forever). */
 export const MAX_INITIALIZER_ATTEMPTS = 3;
-/** Chunks a worker may hold at once: the one it runs and the next, so it never waits for the parent between them. */
-const PIPELINE_DEPTH = 2;
+/**
+ * A worker whose tasks took less than QUICK_TASK_MS each is also handed the next chunk before it finishes the
+ * current one, so quick tasks never wait for a round trip to the parent. Others hold one chunk at a time, as
+ * Python's workers pull one task at a time: a slow or blocking task does not hold up a chunk queued behind it
+ * while another worker is idle.
+ */
+const QUICK_TASK_MS = 2;
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
 
@@ -58,15 +63,18 @@ interface Chunk {
   fn: number;
   /** The serialized run message: arguments were reduced (and refused if they hold a Lock) when the call was made. */
   data: Buffer;
+  size: number;
+  sentAt: number;
 }
 
 // --- messages ---------------------------------------------------------------------------------------------------
 
 interface ErrorInfo { name: string; message: string; stack: string; code?: string }
-/** `plain`: the values are primitives (or arrays of them), serialized without the reduce pass and its rebuild. */
-type ToWorker = { op: 'def'; fn: number; ref: ResolvedRef } |
-  { op: 'run'; fn: number; star: boolean; plain: boolean; items: unknown[] } | { op: 'stop' };
-type FromWorker = { ready: true } | { initError: ErrorInfo } | { ok: true; plain: boolean; value: unknown[] } |
+/** Task arguments or results: `plain` when they skipped the reduce pass (see encode), so need no rebuild. */
+interface Values { plain: boolean; values: ArrayLike<unknown> }
+type ToWorker = { op: 'def'; fn: number; ref: ResolvedRef } | ({ op: 'run'; fn: number; star: boolean } & Values) |
+  { op: 'stop' };
+type FromWorker = { ready: true } | { initError: ErrorInfo } | ({ ok: true } & Values) |
   { ok: false; error: ErrorInfo } | { error: ErrorInfo }; // the last: the bootstrap could not start the worker at all
 
 function isPrimitive(value: unknown): boolean {
@@ -86,10 +94,16 @@ function isPlain(values: unknown[]): boolean {
   return true;
 }
 
-/** Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). */
-function encode<M extends { plain: boolean }>(message: M, values: unknown[]): Buffer {
+/**
+ * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). All-number
+ * values travel as one Float64Array: lossless for JS numbers, and a copy instead of a walk on both sides.
+ */
+function encode<M extends Values>(message: M): Buffer {
+  const values = message.values as unknown[];
   message.plain = isPlain(values);
-  return message.plain ? v8.serialize(message) : dumps(message);
+  if (!message.plain) return dumps(message);
+  if (values.length > 1 && values.every((v) => typeof v === 'number')) message.values = Float64Array.from(values as number[]);
+  return v8.serialize(message);
 }
 
 function errorInfo(err: unknown): ErrorInfo {
@@ -133,7 +147,7 @@ export class AsyncResult<T> implements Job {
   settle(index: number, outcome: Outcome): void {
     if (this.#outcome) return;
     if (outcome.ok) {
-      const values = outcome.value as unknown[];
+      const values = outcome.value as ArrayLike<unknown>;
       for (let i = 0; i < values.length; i++) this.#values[index * this.#chunksize + i] = values[i];
     } else {
       this.#firstError ??= outcome.error;
@@ -219,7 +233,8 @@ class IMapIterator<T> implements Job, AsyncIterableIterator<T> {
 
   settle(index: number, outcome: Outcome): void {
     if (this.#abandoned) return;
-    const entries: Outcome[] = outcome.ok ? (outcome.value as unknown[]).map((value) => ({ ok: true, value })) : [outcome];
+    const entries: Outcome[] = outcome.ok ? Array.from(outcome.value as ArrayLike<unknown>, (value) => ({ ok: true, value }))
+      : [outcome];
     if (!this.#ordered) {
       this.#deliver(entries);
     } else {
@@ -278,6 +293,10 @@ interface Worker {
   /** Chunks sent whose results have not arrived, in order: the first is the one running. */
   inFlight: Chunk[];
   sent: number;
+  /** When the last result arrived (or the worker became ready): the start of the chunk now running. */
+  lastReplyAt: number;
+  /** Whether its last chunk's tasks took less than QUICK_TASK_MS each: then it may hold two chunks. */
+  quick: boolean;
   knownFunctions: Set<number>;
   /** Asked to stop, or killed by the pool: its exit is expected and fails nothing. */
   leaving: boolean;
@@ -428,7 +447,8 @@ export class Pool {
     const chunks: Chunk[] = [];
     for (let index = 0, start = 0; start < items.length; index++, start += chunksize) {
       const slice = items.slice(start, start + chunksize);
-      chunks.push({ job, index, fn: fnId, data: encode({ op: 'run', fn: fnId, star, plain: false, items: slice }, slice) });
+      const data = encode({ op: 'run', fn: fnId, star, plain: false, values: slice } satisfies ToWorker);
+      chunks.push({ job, index, fn: fnId, data, size: slice.length, sentAt: 0 });
     }
     if (chunks.length === 0) return;
     this.#jobs.set(job, chunks.length);
@@ -454,7 +474,7 @@ export class Pool {
     while (this.#pendingHead < this.#pending.length) {
       let best: Worker | undefined;
       for (const w of this.#workers) {
-        if (!w.ready || w.leaving || w.inFlight.length >= PIPELINE_DEPTH) continue;
+        if (!w.ready || w.leaving || w.inFlight.length >= (w.quick ? 2 : 1)) continue;
         if (this.#maxtasks !== undefined && w.sent >= this.#maxtasks) continue;
         if (!best || w.inFlight.length < best.inFlight.length) best = w;
       }
@@ -466,6 +486,7 @@ export class Pool {
         best.knownFunctions.add(chunk.fn);
       }
       best.channel.send(chunk.data);
+      chunk.sentAt = performance.now();
       best.inFlight.push(chunk);
       best.sent++;
     }
@@ -499,7 +520,9 @@ export class Pool {
     const { child, channel } = spawnWithInheritance(BOOTSTRAP, [], {
       kind: 'pool-worker', daemon: true, initializer: this.#initializer, initargs: this.#initargs,
     }, `PoolWorker-${identity.join(':')}`, identity);
-    const worker: Worker = { child, channel, ready: false, inFlight: [], sent: 0, knownFunctions: new Set(), leaving: false };
+    const worker: Worker = {
+      child, channel, ready: false, inFlight: [], sent: 0, lastReplyAt: 0, quick: false, knownFunctions: new Set(), leaving: false,
+    };
     this.#workers.add(worker);
     this.#reference(worker, this.#referenced);
     channel.on('frame', (frame: Buffer) => this.#onMessage(worker, v8.deserialize(frame) as FromWorker));
@@ -510,8 +533,11 @@ export class Pool {
   #onMessage(worker: Worker, message: FromWorker): void {
     if ('ok' in message) {
       const chunk = worker.inFlight.shift()!;
+      const now = performance.now();
+      worker.quick = now - Math.max(worker.lastReplyAt, chunk.sentAt) < QUICK_TASK_MS * chunk.size;
+      worker.lastReplyAt = now;
       this.#settle(chunk, !message.ok ? { ok: false, error: remoteError(message.error) }
-        : { ok: true, value: message.plain ? message.value : rebuildValue(message.value) });
+        : { ok: true, value: message.plain ? message.values : rebuildValue(message.values) });
       if (this.#maxtasks !== undefined && worker.sent >= this.#maxtasks && worker.inFlight.length === 0) {
         this.#stopWorker(worker);
         this.#maintainWorkers();
@@ -520,6 +546,7 @@ export class Pool {
       this.#stopIdleWorkers();
     } else if ('ready' in message) {
       worker.ready = true;
+      worker.lastReplyAt = performance.now();
       this.#initFailures = 0;
       this.#dispatch();
       this.#stopIdleWorkers();
@@ -666,11 +693,11 @@ async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<
     }
     let reply: Buffer;
     try {
-      if (!raw.plain) await preloadRebuilders(raw.items); // user classes from ES modules are imported first
+      if (!raw.plain) await preloadRebuilders(raw.values); // user classes from ES modules are imported first
       const fn = functions.get(raw.fn)!;
       if (fn instanceof Error) throw fn;
-      const results = await runChunk(fn, raw.plain ? raw.items : rebuildValue(raw.items) as unknown[], raw.star);
-      reply = encode({ ok: true, plain: false, value: results }, results);
+      const results = await runChunk(fn, raw.plain ? raw.values : rebuildValue(raw.values) as unknown[], raw.star);
+      reply = encode({ ok: true, plain: false, values: results } satisfies FromWorker);
     } catch (err) {
       reply = v8.serialize({ ok: false, error: errorInfo(err) } satisfies FromWorker);
     }
@@ -679,7 +706,7 @@ async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<
 }
 
 /** Runs a chunk; synchronous tasks run back to back without a trip through the event loop. */
-async function runChunk(fn: AnyFunction, items: unknown[], star: boolean): Promise<unknown[]> {
+async function runChunk(fn: AnyFunction, items: ArrayLike<unknown>, star: boolean): Promise<unknown[]> {
   const results = new Array(items.length);
   for (let i = 0; i < items.length; i++) {
     let result = star ? fn(...(items[i] as unknown[])) : fn(items[i]);
