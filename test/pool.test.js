@@ -1,0 +1,331 @@
+'use strict';
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const {
+  AsyncResult, Event, InvalidArgumentError, Lock, MAX_INITIALIZER_ATTEMPTS, OutOfRangeError, PicklingError,
+  Pool, RemoteError, RuntimeError, Semaphore, TimeoutError, ValueError, WorkerLostError,
+} = require('../dist');
+const tasks = require('./fixtures/pool_tasks');
+
+const ESM_TASKS = path.join(__dirname, 'fixtures', 'pool_tasks.mjs');
+
+function tempDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'mp-pool-'));
+}
+
+function lines(file) {
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls for a condition only an outside observer can see (another process's death); fails after `ms`. */
+async function eventually(condition, ms, what) {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function collect(iterable) {
+  const out = [];
+  for await (const value of iterable) out.push(value);
+  return out;
+}
+
+describe('Pool API', () => {
+  let pool;
+  let secondDone;
+  beforeAll(() => {
+    secondDone = new Event();
+    pool = new Pool({ processes: 2, initializer: tasks.init, initargs: [{ secondDone }] });
+  });
+  afterAll(async () => {
+    pool.close();
+    await pool.join();
+  });
+
+  test('map returns results in input order, with the default and explicit chunksizes', async () => {
+    const input = Array.from({ length: 1000 }, (_, i) => i - 500);
+    const expected = input.map((x) => x * x);
+    expect(await pool.map(tasks.square, input)).toEqual(expected);
+    expect(await pool.map(tasks.square, input, { chunksize: 1 })).toEqual(expected);
+    expect(await pool.map(tasks.square, input, { chunksize: 7 })).toEqual(expected);
+    expect(await pool.map(tasks.square, new Set([1, 2, 3]))).toEqual([1, 4, 9]);
+    expect(await pool.map(tasks.square, [])).toEqual([]);
+  });
+
+  test('map carries any structured-clone value and async tasks', async () => {
+    expect(await pool.map(tasks.asyncSquare, [1, 2, 3])).toEqual([1, 4, 9]);
+    expect(await pool.map(tasks.square, ['3', null, true])).toEqual([9, 0, 1]);
+    expect(await pool.starmap(tasks.add, [[{ a: 1 }, 'x'], [[1], [2]]])).toEqual(['[object Object]x', '12']);
+  });
+
+  test('starmap spreads each item into arguments', async () => {
+    expect(await pool.starmap(tasks.add, [[1, 2], [3, 4], ['a', 'b']])).toEqual([3, 7, 'ab']);
+    expect(await pool.starmap(tasks.add, [[1, 2], [3, 4]], { chunksize: 1 })).toEqual([3, 7]);
+  });
+
+  test('imap yields in input order, imapUnordered in completion order', async () => {
+    // Item 0 finishes only after item 1 has run: a deterministic out-of-order completion.
+    secondDone.clear();
+    expect(await collect(pool.imapUnordered(tasks.secondFinishesFirst, [0, 1]))).toEqual([1, 0]);
+    secondDone.clear();
+    expect(await collect(pool.imap(tasks.secondFinishesFirst, [0, 1]))).toEqual([0, 1]);
+    const input = Array.from({ length: 200 }, (_, i) => i);
+    expect(await collect(pool.imap(tasks.square, input, { chunksize: 9 }))).toEqual(input.map((x) => x * x));
+    const unordered = await collect(pool.imapUnordered(tasks.square, input, { chunksize: 4 }));
+    expect(unordered.sort((a, b) => a - b)).toEqual(input.map((x) => x * x));
+  });
+
+  test('leaving an imap loop early drops the remaining results', async () => {
+    const seen = [];
+    for await (const value of pool.imap(tasks.square, [1, 2, 3, 4, 5])) {
+      seen.push(value);
+      if (seen.length === 2) break;
+    }
+    expect(seen).toEqual([1, 4]);
+    expect(await pool.apply(tasks.square, [6])).toBe(36);
+  });
+
+  test('apply and applyAsync: get, wait, ready, successful, callbacks', async () => {
+    expect(await pool.apply(tasks.add, [2, 3])).toBe(5);
+    const result = pool.applyAsync(tasks.square, [7]);
+    expect(result).toBeInstanceOf(AsyncResult);
+    expect(() => result.successful()).toThrow(ValueError);
+    expect(await result.wait()).toBe(true);
+    expect(result.ready()).toBe(true);
+    expect(result.successful()).toBe(true);
+    expect(await result.get()).toBe(49);
+
+    const delivered = await new Promise((resolve) => pool.applyAsync(tasks.add, [1, 1], { callback: resolve }));
+    expect(delivered).toBe(2);
+    const failed = await new Promise((resolve) => pool.applyAsync(tasks.fail, ['cb'], { errorCallback: resolve }));
+    expect(failed).toBeInstanceOf(RemoteError);
+    const mapped = await new Promise((resolve) => pool.mapAsync(tasks.square, [1, 2], { callback: resolve }));
+    expect(mapped).toEqual([1, 4]);
+  });
+
+  test('get(timeout) rejects with TimeoutError while the task runs; wait(timeout) resolves false', async () => {
+    secondDone.clear();
+    const slow = pool.applyAsync(tasks.secondFinishesFirst, [0]);
+    expect(await slow.wait(50)).toBe(false);
+    await expect(slow.get(50)).rejects.toThrow(TimeoutError);
+    expect(slow.ready()).toBe(false);
+    secondDone.set();
+    expect(await slow.get(30000)).toBe(0);
+  });
+
+  test("a task's error reaches the caller with its name, code and the remote stack", async () => {
+    const err = await pool.apply(tasks.fail, ['boom']).catch((e) => e);
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err.message).toBe('boom');
+    expect(err.code).toBe('E_TASK_FAILED');
+    expect(err.remoteName).toBe('RangeError');
+    expect(err.remoteStack).toContain('pool_tasks.js');
+    expect(err.stack).toContain('[remote stack]');
+    // map: the first error, once every chunk is done; imap: at the failing position
+    await expect(pool.starmap(tasks.fail, [['one'], ['two']], { chunksize: 1 })).rejects.toThrow(/one|two/);
+    const iterator = pool.imap(tasks.squareNonNegative, [2, -3, 4]);
+    expect(await iterator.next()).toEqual({ value: 4, done: false });
+    await expect(iterator.next()).rejects.toThrow('negative: -3');
+    expect(await iterator.next()).toEqual({ value: 16, done: false }); // like Python's IMapIterator, it goes on
+    expect(await iterator.next()).toEqual({ done: true, value: undefined });
+  });
+
+  test('task functions are found by reference: CommonJS, ES modules through { module, export }', async () => {
+    expect(await pool.map({ module: ESM_TASKS, export: 'cube' }, [1, 2, 3])).toEqual([1, 8, 27]);
+    expect(await pool.apply({ module: path.join(__dirname, 'fixtures', 'pool_tasks.js'), export: 'add' }, [1, 2])).toBe(3);
+  });
+
+  test('bad input gets typed errors, never a hang', async () => {
+    function local(x) { return x; }
+    await expect(pool.map(local, [1])).rejects.toThrow(PicklingError);
+    await expect(pool.map(local, [1])).rejects.toThrow(/local/);
+    await expect(pool.map(42, [1])).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(pool.map(tasks.square, 5)).rejects.toThrow(InvalidArgumentError);
+    await expect(pool.starmap(tasks.add, [1])).rejects.toThrow(InvalidArgumentError);
+    await expect(pool.map(tasks.square, [1], { chunksize: 0 })).rejects.toThrow(OutOfRangeError);
+    await expect(pool.apply(tasks.square, 'x')).rejects.toThrow(InvalidArgumentError);
+    expect(() => pool.applyAsync(tasks.square, [1], { callback: 1 })).toThrow(InvalidArgumentError);
+    await expect(pool.map(tasks.square, [() => 1])).rejects.toThrow(PicklingError);
+    // unreachable only from the worker's side: the error comes back, typed, and the pool goes on
+    await expect(pool.apply({ module: ESM_TASKS, export: 'missing' }, [])).rejects.toMatchObject({ code: 'ERR_MP_PICKLING' });
+    await expect(pool.apply({ module: '/nonexistent/module.js', export: 'f' }, [])).rejects.toThrow(RemoteError);
+    expect(await pool.apply(tasks.square, [3])).toBe(9);
+    expect(() => new Pool({ processes: 0 })).toThrow(OutOfRangeError);
+    expect(() => new Pool({ processes: '2' })).toThrow(InvalidArgumentError);
+    expect(() => new Pool({ maxtasksperchild: 0 })).toThrow(OutOfRangeError);
+    expect(() => new Pool({ initializer: local })).toThrow(PicklingError);
+    expect(() => new Pool({ initargs: 'x' })).toThrow(InvalidArgumentError);
+    expect(() => pool.join()).toThrow(expect.objectContaining({ code: 'ERR_MP_POOL_STATE' }));
+  });
+});
+
+describe('Pool and inheritance: the original scenario', () => {
+  test('a Lock in task arguments rejects the call with Python\'s RuntimeError before any task runs', async () => {
+    const dir = tempDir();
+    const lock = new Lock();
+    const pool = new Pool({ processes: 2, initializer: tasks.init, initargs: [{ dir }] });
+    try {
+      const expected = 'Lock objects should only be shared between processes through inheritance';
+      const err = await pool.map(tasks.printBlock, [0, 1, lock], { chunksize: 1 }).catch((e) => e);
+      expect(err).toBeInstanceOf(RuntimeError);
+      expect(err.message).toBe(expected);
+      await expect(pool.apply(tasks.useLock, [lock])).rejects.toThrow(expected);
+      expect(() => pool.applyAsync(tasks.useLock, [{ nested: [lock] }])).toThrow(expected);
+      expect(lines(path.join(dir, 'printed'))).toEqual([]); // items 0 and 1 never ran either
+    } finally {
+      pool.close();
+      await pool.join();
+    }
+  });
+
+  test('the fix: the Lock through initargs; ten blocks printed under it never interleave', async () => {
+    const dir = tempDir();
+    const lock = new Lock();
+    const pool = new Pool({ processes: 2, initializer: tasks.init, initargs: [{ dir, lock }] });
+    try {
+      expect(await pool.map(tasks.printBlock, Array.from({ length: 10 }, (_, i) => i), { chunksize: 1 }))
+        .toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    } finally {
+      pool.close();
+      await pool.join();
+    }
+    const printed = lines(path.join(dir, 'printed'));
+    expect(printed).toHaveLength(30);
+    for (let block = 0; block < 10; block++) {
+      const [i] = printed[block * 3].split(':');
+      expect(printed.slice(block * 3, block * 3 + 3)).toEqual([`${i}:0`, `${i}:1`, `${i}:2`]);
+    }
+    expect(new Set(printed.map((l) => l.split(':')[0])).size).toBe(10);
+  });
+});
+
+describe('Pool faults', () => {
+  test('a worker SIGKILLed mid-task: that call rejects naming pid and signal, the rest carries on', async () => {
+    const dir = tempDir();
+    const started = new Event();
+    const release = new Event();
+    const inited = new Semaphore(0);
+    const pool = new Pool({ processes: 2, initializer: tasks.init, initargs: [{ dir, started, release, inited }] });
+    try {
+      const doomed = pool.applyAsync(tasks.hang, []);
+      const others = pool.map(tasks.square, Array.from({ length: 50 }, (_, i) => i), { chunksize: 1 });
+      expect(await started.wait({ timeout: 30000 })).toBe(true);
+      const pid = Number(fs.readFileSync(path.join(dir, 'hanging'), 'utf8'));
+      process.kill(pid, 'SIGKILL');
+      const err = await doomed.get().catch((e) => e);
+      expect(err).toBeInstanceOf(WorkerLostError);
+      expect(err.code).toBe('ERR_MP_WORKER_LOST');
+      expect(err.pid).toBe(pid);
+      expect(err.exitCode).toBe(-9);
+      expect(err.message).toContain(String(pid));
+      expect(err.message).toContain('SIGKILL');
+      expect(await others).toEqual(Array.from({ length: 50 }, (_, i) => i * i));
+      // a replacement started and ran the initializer: three initializer runs in all
+      for (let i = 0; i < 3; i++) expect(await inited.acquire({ timeout: 30000 })).toBe(true);
+      expect(lines(path.join(dir, 'inits'))).toHaveLength(3);
+      expect(await pool.map(tasks.pidOf, [1, 2, 3, 4], { chunksize: 1 })).not.toContain(pid);
+    } finally {
+      pool.close();
+      await pool.join();
+    }
+  });
+
+  test(`an initializer that throws: every call rejects with its error after ${MAX_INITIALIZER_ATTEMPTS} attempts`, async () => {
+    const dir = tempDir();
+    const pool = new Pool({ processes: 2, initializer: tasks.failingInit, initargs: [dir, 'init boom'] });
+    const pending = pool.apply(tasks.square, [2]);
+    const err = await pending.catch((e) => e);
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err.message).toBe('init boom');
+    expect(err.remoteName).toBe('TypeError');
+    expect(err.remoteStack).toContain('failingInit');
+    await expect(pool.map(tasks.square, [1])).rejects.toThrow('init boom');
+    expect(() => pool.imap(tasks.square, [1])).toThrow('init boom');
+    pool.close();
+    await pool.join();
+    const attempts = lines(path.join(dir, 'attempts')).length;
+    expect(attempts).toBeGreaterThanOrEqual(MAX_INITIALIZER_ATTEMPTS);
+    expect(attempts).toBeLessThanOrEqual(MAX_INITIALIZER_ATTEMPTS + 1); // the other worker may have been mid-attempt
+  });
+
+  test('maxtasksperchild replaces workers without losing a task', async () => {
+    const dir = tempDir();
+    const pool = new Pool({ processes: 2, maxtasksperchild: 2, initializer: tasks.init, initargs: [{ dir }] });
+    try {
+      const pids = await pool.map(tasks.pidOf, Array.from({ length: 12 }, (_, i) => i), { chunksize: 1 });
+      expect(pids).toHaveLength(12);
+      const perWorker = new Map();
+      for (const pid of pids) perWorker.set(pid, (perWorker.get(pid) ?? 0) + 1);
+      expect(Math.max(...perWorker.values())).toBeLessThanOrEqual(2);
+      expect(perWorker.size).toBeGreaterThanOrEqual(6);
+      // a chunk counts as one task, as in Python
+      expect(await pool.map(tasks.square, Array.from({ length: 40 }, (_, i) => i), { chunksize: 10 }))
+        .toEqual(Array.from({ length: 40 }, (_, i) => i * i));
+    } finally {
+      pool.close();
+      await pool.join();
+    }
+    for (const pid of lines(path.join(dir, 'inits')).map(Number)) expect(isAlive(pid)).toBe(false);
+  });
+
+  test('terminate() ends busy workers promptly and rejects what was waiting', async () => {
+    const dir = tempDir();
+    const started = new Event();
+    const release = new Event();
+    const pool = new Pool({ processes: 2, initializer: tasks.init, initargs: [{ dir, started, release }] });
+    const hanging = pool.apply(tasks.hang, []);
+    expect(await started.wait({ timeout: 30000 })).toBe(true);
+    pool.terminate();
+    await expect(hanging).rejects.toMatchObject({ code: 'ERR_MP_POOL_TERMINATED' });
+    await pool.join();
+    for (const pid of lines(path.join(dir, 'inits')).map(Number)) expect(isAlive(pid)).toBe(false);
+    await expect(pool.apply(tasks.square, [1])).rejects.toMatchObject({ code: 'ERR_MP_POOL_NOT_RUNNING' });
+  });
+
+  test('close() lets submitted work finish; calls after it are refused; asyncDispose terminates', async () => {
+    const pool = new Pool({ processes: 2 });
+    const work = pool.map(tasks.asyncSquare, Array.from({ length: 20 }, (_, i) => i), { chunksize: 1 });
+    pool.close();
+    expect(() => pool.applyAsync(tasks.square, [1])).toThrow(expect.objectContaining({ code: 'ERR_MP_POOL_NOT_RUNNING' }));
+    await pool.join();
+    expect(await work).toEqual(Array.from({ length: 20 }, (_, i) => i * i));
+
+    const disposed = new Pool({ processes: 1 });
+    expect(await disposed.apply(tasks.square, [3])).toBe(9);
+    await disposed[Symbol.asyncDispose]();
+    await expect(disposed.apply(tasks.square, [1])).rejects.toThrow(ValueError);
+  });
+
+  test('after the parent is SIGKILLed, its workers exit within about a second', async () => {
+    const dir = tempDir();
+    const parent = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'pool_parent.js'), dir],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pids = await new Promise((resolve, reject) => {
+      let out = '';
+      parent.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) resolve(JSON.parse(out));
+      });
+      parent.once('exit', (code) => reject(new Error(`parent exited early with ${code}`)));
+    });
+    expect(pids).toHaveLength(2);
+    expect(pids.every(isAlive)).toBe(true);
+    const killedAt = Date.now();
+    parent.kill('SIGKILL');
+    await eventually(() => !pids.some(isAlive), 5000, 'orphaned pool workers to exit');
+    expect(Date.now() - killedAt).toBeLessThan(3000);
+  });
+});
