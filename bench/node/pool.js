@@ -1,0 +1,51 @@
+// multiproc Pool workloads for bench/pool.bench.js: `node bench/node/pool.js <workload> <processes>`.
+// Prints one JSON number as the last line, measured as bench/py/pool.py measures Python's Pool.
+'use strict';
+const { Pool, Semaphore } = require('../../dist');
+const { abs, busy, signalReady } = require('./pool_tasks');
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+const workloads = {
+  /** tasks/s of map(abs, 100k items), default chunksize, median of 5 maps on a warm pool */
+  async map(processes) {
+    const pool = new Pool({ processes });
+    const items = Array.from({ length: 100000 }, (_, i) => i - 50000);
+    await pool.map(abs, items.slice(0, 1000));
+    const rates = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      await pool.map(abs, items);
+      rates.push(items.length / ((performance.now() - t0) / 1000));
+    }
+    await pool[Symbol.asyncDispose]();
+    return median(rates);
+  },
+
+  /** efficiency (%) of imapUnordered over 10k tasks of 1 ms: ideal time (tasks × 1 ms / processes) / actual */
+  async imap(processes) {
+    const pool = new Pool({ processes });
+    await pool.map(abs, [1, 2, 3, 4]);
+    const n = 10000;
+    const t0 = performance.now();
+    let count = 0;
+    for await (const _ of pool.imapUnordered(busy, Array.from({ length: n }, (_, i) => i))) count++; // eslint-disable-line no-unused-vars
+    const elapsed = performance.now() - t0;
+    await pool[Symbol.asyncDispose]();
+    if (count !== n) throw new Error(`got ${count} results`);
+    return (100 * n * 1) / processes / elapsed;
+  },
+
+  /** ms from new Pool() until every worker has run its initializer */
+  async start(processes) {
+    const t0 = performance.now();
+    const ready = new Semaphore(0);
+    const pool = new Pool({ processes, initializer: signalReady, initargs: [ready] });
+    for (let i = 0; i < processes; i++) await ready.acquire({ timeout: 60000 });
+    const elapsed = performance.now() - t0;
+    await pool[Symbol.asyncDispose]();
+    return elapsed;
+  },
+};
+
+workloads[process.argv[2]](Number(process.argv[3])).then((value) => console.log(JSON.stringify(value)));

@@ -1,0 +1,24 @@
+// Pool: multiproc vs Python's multiprocessing.Pool (spawn), same number of processes, each in a fresh process.
+'use strict';
+const { node, python } = require('./harness');
+
+const PROCESSES = 2;
+
+function workload(name, script, unit, better, goal) {
+  return {
+    name: `${name}, ${PROCESSES} processes`,
+    unit,
+    better,
+    goal,
+    run: async () => ({ ours: await node('pool.js', script, PROCESSES), python: await python('pool.py', script, PROCESSES) }),
+  };
+}
+
+module.exports = {
+  title: 'Pool',
+  workloads: [
+    workload('map of 100k trivial tasks (abs)', 'map', 'tasks/s', 'higher', '≥ 1×'),
+    workload('imapUnordered of 10k × 1 ms tasks: efficiency vs ideal', 'imap', '% of ideal', 'higher', 'report'),
+    workload('Pool start, 2 workers ready', 'start', 'ms', 'lower', 'report'),
+  ],
+};
