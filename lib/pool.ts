@@ -532,7 +532,8 @@ export class Pool {
 
   #onMessage(worker: Worker, message: FromWorker): void {
     if ('ok' in message) {
-      const chunk = worker.inFlight.shift()!;
+      const chunk = worker.inFlight.shift();
+      if (!chunk) return; // its call was aborted (terminate, broken pool) while the worker was finishing it
       const now = performance.now();
       worker.quick = now - Math.max(worker.lastReplyAt, chunk.sentAt) < QUICK_TASK_MS * chunk.size;
       worker.lastReplyAt = now;

@@ -143,6 +143,11 @@ describe('Pool API', () => {
     expect(await iterator.next()).toEqual({ done: true, value: undefined });
   });
 
+  test("a result that cannot be sent back fails that call with the worker's PicklingError", async () => {
+    await expect(pool.apply(tasks.returnsFunction, [])).rejects.toMatchObject({ code: 'ERR_MP_PICKLING' });
+    expect(await pool.apply(tasks.square, [4])).toBe(16);
+  });
+
   test('task functions are found by reference: CommonJS, ES modules through { module, export }', async () => {
     expect(await pool.map({ module: ESM_TASKS, export: 'cube' }, [1, 2, 3])).toEqual([1, 8, 27]);
     expect(await pool.apply({ module: path.join(__dirname, 'fixtures', 'pool_tasks.js'), export: 'add' }, [1, 2])).toBe(3);
