@@ -52,7 +52,6 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
 
 /** What a pool call is waiting for: one settlement per chunk, or an abort when the pool can no longer run it. */
 interface Job {
-  readonly chunkCount: number;
   settle(index: number, outcome: Outcome): void;
   abort(error: Error): void;
 }
@@ -63,7 +62,9 @@ interface Chunk {
   fn: number;
   /** The serialized run message: arguments were reduced (and refused if they hold a Lock) when the call was made. */
   data: Buffer;
+  /** Tasks in the chunk. */
   size: number;
+  /** When it was handed to a worker (performance.now()). */
   sentAt: number;
 }
 
@@ -122,7 +123,7 @@ function remoteError(info: ErrorInfo): RemoteError {
 
 /** The result of applyAsync/mapAsync/starmapAsync: Python's AsyncResult, with Promises. */
 export class AsyncResult<T> implements Job {
-  readonly chunkCount: number;
+  /** Chunks not settled yet. */
   #pending: number;
   #values: unknown[];
   readonly #chunksize: number;
@@ -134,13 +135,12 @@ export class AsyncResult<T> implements Job {
 
   /** @internal */
   constructor(length: number, chunksize: number, single: boolean, callbacks: AsyncResultOptions<T>) {
-    this.chunkCount = Math.ceil(length / chunksize);
-    this.#pending = this.chunkCount;
+    this.#pending = Math.ceil(length / chunksize);
     this.#values = new Array(length);
     this.#chunksize = chunksize;
     this.#single = single;
     this.#callbacks = callbacks;
-    if (this.chunkCount === 0) this.#finish({ ok: true, value: [] });
+    if (this.#pending === 0) this.#finish({ ok: true, value: [] });
   }
 
   /** @internal Like Python's MapResult: the first error wins, but the result is ready only once every chunk is. */
@@ -214,7 +214,7 @@ export class AsyncResult<T> implements Job {
 
 /** The async iterable returned by imap/imapUnordered: results stream as chunks complete. */
 class IMapIterator<T> implements Job, AsyncIterableIterator<T> {
-  readonly chunkCount: number;
+  readonly #chunkCount: number;
   readonly #ordered: boolean;
   /** Items ready to be yielded, in yield order; a failed chunk is one failed entry. */
   #ready: Outcome[] = [];
@@ -227,7 +227,7 @@ class IMapIterator<T> implements Job, AsyncIterableIterator<T> {
   #waiters: (() => void)[] = [];
 
   constructor(chunkCount: number, ordered: boolean) {
-    this.chunkCount = chunkCount;
+    this.#chunkCount = chunkCount;
     this.#ordered = ordered;
   }
 
@@ -262,10 +262,14 @@ class IMapIterator<T> implements Job, AsyncIterableIterator<T> {
       if (this.#head < this.#ready.length) {
         const entry = this.#ready[this.#head];
         this.#ready[this.#head++] = undefined as never; // let yielded values be collected
+        if (this.#head === this.#ready.length) {
+          this.#ready = [];
+          this.#head = 0;
+        }
         if (!entry.ok) throw entry.error;
         return { value: entry.value as T, done: false };
       }
-      if (this.#abandoned || this.#delivered === this.chunkCount) return { value: undefined, done: true };
+      if (this.#abandoned || this.#delivered === this.#chunkCount) return { value: undefined, done: true };
       if (this.#aborted) throw this.#aborted;
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
