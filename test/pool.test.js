@@ -45,10 +45,16 @@ async function collect(iterable) {
 
 describe('Pool API', () => {
   let pool;
-  let secondDone;
+  let go;
+  let secondRan;
   beforeAll(() => {
-    secondDone = new Event();
-    pool = new Pool({ processes: 2, initializer: tasks.init, initargs: [{ secondDone }] });
+    go = new Event();
+    secondRan = new Event();
+    pool = new Pool({ processes: 2, initializer: tasks.init, initargs: [{ go, secondRan }] });
+  });
+  beforeEach(() => {
+    go.clear();
+    secondRan.clear();
   });
   afterAll(async () => {
     pool.close();
@@ -77,15 +83,20 @@ describe('Pool API', () => {
   });
 
   test('imap yields in input order, imapUnordered in completion order', async () => {
-    // Item 0 finishes only after item 1 has run: a deterministic out-of-order completion.
-    secondDone.clear();
-    expect(await collect(pool.imapUnordered(tasks.secondFinishesFirst, [0, 1]))).toEqual([1, 0]);
-    secondDone.clear();
-    expect(await collect(pool.imap(tasks.secondFinishesFirst, [0, 1]))).toEqual([0, 1]);
+    // Item 0 cannot finish before the test sets `go`: a deterministic out-of-order completion.
+    const unordered = pool.imapUnordered(tasks.firstWaitsForGo, [0, 1]);
+    expect(await unordered.next()).toEqual({ value: 1, done: false });
+    go.set();
+    expect(await collect(unordered)).toEqual([0]);
+    go.clear();
+    const ordered = pool.imap(tasks.firstWaitsForGo, [0, 1]);
+    expect(await secondRan.wait({ timeout: 30000 })).toBe(true);
+    go.set();
+    expect(await collect(ordered)).toEqual([0, 1]);
     const input = Array.from({ length: 200 }, (_, i) => i);
     expect(await collect(pool.imap(tasks.square, input, { chunksize: 9 }))).toEqual(input.map((x) => x * x));
-    const unordered = await collect(pool.imapUnordered(tasks.square, input, { chunksize: 4 }));
-    expect(unordered.sort((a, b) => a - b)).toEqual(input.map((x) => x * x));
+    const squares = await collect(pool.imapUnordered(tasks.square, input, { chunksize: 4 }));
+    expect(squares.sort((a, b) => a - b)).toEqual(input.map((x) => x * x));
   });
 
   test('leaving an imap loop early drops the remaining results', async () => {
@@ -117,12 +128,11 @@ describe('Pool API', () => {
   });
 
   test('get(timeout) rejects with TimeoutError while the task runs; wait(timeout) resolves false', async () => {
-    secondDone.clear();
-    const slow = pool.applyAsync(tasks.secondFinishesFirst, [0]);
+    const slow = pool.applyAsync(tasks.firstWaitsForGo, [0]);
     expect(await slow.wait(50)).toBe(false);
     await expect(slow.get(50)).rejects.toThrow(TimeoutError);
     expect(slow.ready()).toBe(false);
-    secondDone.set();
+    go.set();
     expect(await slow.get(30000)).toBe(0);
   });
 
@@ -151,6 +161,16 @@ describe('Pool API', () => {
   test('task functions are found by reference: CommonJS, ES modules through { module, export }', async () => {
     expect(await pool.map({ module: ESM_TASKS, export: 'cube' }, [1, 2, 3])).toEqual([1, 8, 27]);
     expect(await pool.apply({ module: path.join(__dirname, 'fixtures', 'pool_tasks.js'), export: 'add' }, [1, 2])).toBe(3);
+  });
+
+  test('an ES-module parent can pass a function imported from an ES module', async () => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'pool_esm_parent.mjs')],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toEqual([1, 8, 27]);
   });
 
   test('bad input gets typed errors, never a hang', async () => {
