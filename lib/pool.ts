@@ -41,10 +41,10 @@ export interface AsyncResultOptions<T> {
 /** A worker whose initializer threw this many times in a row breaks the pool (CPython would respawn forever). */
 export const MAX_INITIALIZER_ATTEMPTS = 3;
 /**
- * A worker whose tasks took less than QUICK_TASK_MS each is also handed the next chunk before it finishes the
- * current one, so quick tasks never wait for a round trip to the parent. Others hold one chunk at a time, as
- * Python's workers pull one task at a time: a slow or blocking task does not hold up a chunk queued behind it
- * while another worker is idle.
+ * While more chunks are queued than there are workers, a worker whose tasks took less than QUICK_TASK_MS each is
+ * also handed its next chunk before it finishes the current one, so quick tasks never wait for a round trip to the
+ * parent. Otherwise a worker holds one chunk at a time, as Python's workers pull one task at a time: a slow or
+ * blocking task does not hold up a chunk queued behind it while another worker is (or will soon be) free.
  */
 const QUICK_TASK_MS = 2;
 
@@ -476,9 +476,10 @@ export class Pool {
   /** Hands queued chunks to the least busy ready workers, in submission order (Python's task queue is FIFO). */
   #dispatch(): void {
     while (this.#pendingHead < this.#pending.length) {
+      const prefetch = this.#pending.length - this.#pendingHead > this.#processes;
       let best: Worker | undefined;
       for (const w of this.#workers) {
-        if (!w.ready || w.leaving || w.inFlight.length >= (w.quick ? 2 : 1)) continue;
+        if (!w.ready || w.leaving || w.inFlight.length >= (prefetch && w.quick ? 2 : 1)) continue;
         if (this.#maxtasks !== undefined && w.sent >= this.#maxtasks) continue;
         if (!best || w.inFlight.length < best.inFlight.length) best = w;
       }

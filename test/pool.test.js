@@ -37,6 +37,16 @@ async function eventually(condition, ms, what) {
   }
 }
 
+/** printBlock's output for items 0..9: ten whole blocks of three lines, none interleaved with another. */
+function expectTenBlocks(printed) {
+  expect(printed).toHaveLength(30);
+  for (let block = 0; block < 10; block++) {
+    const [i] = printed[block * 3].split(':');
+    expect(printed.slice(block * 3, block * 3 + 3)).toEqual([`${i}:0`, `${i}:1`, `${i}:2`]);
+  }
+  expect(new Set(printed.map((l) => l.split(':')[0])).size).toBe(10);
+}
+
 async function collect(iterable) {
   const out = [];
   for await (const value of iterable) out.push(value);
@@ -227,13 +237,7 @@ describe('Pool and inheritance: the original scenario', () => {
       pool.close();
       await pool.join();
     }
-    const printed = lines(path.join(dir, 'printed'));
-    expect(printed).toHaveLength(30);
-    for (let block = 0; block < 10; block++) {
-      const [i] = printed[block * 3].split(':');
-      expect(printed.slice(block * 3, block * 3 + 3)).toEqual([`${i}:0`, `${i}:1`, `${i}:2`]);
-    }
-    expect(new Set(printed.map((l) => l.split(':')[0])).size).toBe(10);
+    expectTenBlocks(lines(path.join(dir, 'printed')));
   });
 });
 
