@@ -423,12 +423,12 @@ export class Pool {
   }
 
   /** Resolves once every worker has exited; call close() or terminate() first. */
-  join(): Promise<void> {
+  async join(): Promise<void> {
     if (this.#state === 'running') throw new ValueError('Pool is still running: call close() or terminate() first', 'ERR_MP_POOL_STATE');
-    if (this.#workers.size === 0) return Promise.resolve();
+    if (this.#workers.size === 0) return;
     const joined = new Promise<void>((resolve) => this.#joiners.push(resolve));
     this.#updateRefs();
-    return joined;
+    await joined;
   }
 
   /** Like Python's `with Pool() as pool:` — leaving terminates, and here also waits for the workers to exit. */
@@ -456,7 +456,7 @@ export class Pool {
     }
     if (chunks.length === 0) return;
     this.#jobs.set(job, chunks.length);
-    this.#pending.push(...chunks);
+    for (const chunk of chunks) this.#pending.push(chunk); // not push(...chunks): a million chunks would overflow the stack
     this.#updateRefs();
     this.#dispatch();
   }

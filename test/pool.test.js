@@ -109,6 +109,13 @@ describe('Pool API', () => {
     expect(squares.sort((a, b) => a - b)).toEqual(input.map((x) => x * x));
   });
 
+  test('a call of 130k single-task chunks goes through (more than a spread can take)', async () => {
+    const input = Array.from({ length: 130000 }, (_, i) => i);
+    let sum = 0;
+    for await (const value of pool.imapUnordered(tasks.square, input, { chunksize: 1 })) sum += value;
+    expect(sum).toBe(input.reduce((a, x) => a + x * x, 0));
+  });
+
   test('leaving an imap loop early drops the remaining results', async () => {
     const seen = [];
     for await (const value of pool.imap(tasks.square, [1, 2, 3, 4, 5])) {
@@ -203,7 +210,7 @@ describe('Pool API', () => {
     expect(() => new Pool({ maxtasksperchild: 0 })).toThrow(OutOfRangeError);
     expect(() => new Pool({ initializer: local })).toThrow(PicklingError);
     expect(() => new Pool({ initargs: 'x' })).toThrow(InvalidArgumentError);
-    expect(() => pool.join()).toThrow(expect.objectContaining({ code: 'ERR_MP_POOL_STATE' }));
+    await expect(pool.join()).rejects.toMatchObject({ code: 'ERR_MP_POOL_STATE' });
   });
 });
 
