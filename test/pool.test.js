@@ -284,6 +284,26 @@ describe('Pool faults', () => {
     }
   });
 
+  test('chunks a killed worker had been handed but not started run on its replacement', async () => {
+    const dir = tempDir();
+    const started = new Event();
+    const release = new Event();
+    const pool = new Pool({ processes: 1, initializer: tasks.init, initargs: [{ dir, started, release }] });
+    try {
+      // quick tasks first: the worker is then handed its next chunk while it runs the current one
+      await pool.map(tasks.square, Array.from({ length: 20 }, (_, i) => i), { chunksize: 1 });
+      const doomed = pool.apply(tasks.hang, []);
+      const queued = pool.map(tasks.square, [1, 2, 3, 4, 5], { chunksize: 1 });
+      expect(await started.wait({ timeout: 30000 })).toBe(true);
+      process.kill(Number(fs.readFileSync(path.join(dir, 'hanging'), 'utf8')), 'SIGKILL');
+      await expect(doomed).rejects.toThrow(WorkerLostError);
+      expect(await queued).toEqual([1, 4, 9, 16, 25]);
+    } finally {
+      pool.close();
+      await pool.join();
+    }
+  });
+
   test(`an initializer that throws: every call rejects with its error after ${MAX_INITIALIZER_ATTEMPTS} attempts`, async () => {
     const dir = tempDir();
     const pool = new Pool({ processes: 2, initializer: tasks.failingInit, initargs: [dir, 'init boom'] });
