@@ -691,7 +691,7 @@ async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<
     if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
     wake = undefined;
     const raw = v8.deserialize(inbox.shift()!) as ToWorker;
-    if (raw.op === 'stop') process.exit(0);
+    if (raw.op === 'stop') return exitAfterOutput();
     if (raw.op === 'def') {
       // A function that cannot be loaded fails each task that uses it, not the worker.
       functions.set(raw.fn, await loadReference(raw.ref).catch((err: Error) => err));
@@ -709,6 +709,14 @@ async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<
     }
     channel.send(reply);
   }
+}
+
+/**
+ * Exits once what tasks printed has been written: on pipes, stdout and stderr are asynchronous, and process.exit()
+ * would drop the tail. (Exiting rather than letting the event loop drain: a task may have left a timer running.)
+ */
+function exitAfterOutput(): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(0)));
 }
 
 /** Runs a chunk; synchronous tasks run back to back without a trip through the event loop. */

@@ -370,6 +370,18 @@ describe('Pool faults', () => {
     await expect(disposed.apply(tasks.square, [1])).rejects.toThrow(ValueError);
   });
 
+  test('what a task printed is all written before its worker exits', async () => {
+    const count = 20000;
+    const parent = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'pool_print_parent.js'), String(count)],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    parent.stdout.on('data', (d) => { out += d; });
+    expect(await new Promise((resolve) => parent.once('close', resolve))).toBe(0);
+    const printed = out.trim().split('\n');
+    expect(printed).toHaveLength(count);
+    expect(printed[count - 1]).toMatch(new RegExp(`^line ${count - 1} `));
+  });
+
   test('after the parent is SIGKILLed, its workers exit within about a second', async () => {
     const dir = tempDir();
     const parent = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'pool_parent.js'), dir],
