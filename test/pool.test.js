@@ -382,7 +382,7 @@ describe('Pool faults', () => {
     expect(printed[count - 1]).toMatch(new RegExp(`^line ${count - 1} `));
   });
 
-  test('after the parent is SIGKILLed, its workers exit within about a second', async () => {
+  test('after the parent is SIGKILLed, its workers exit within about a second, a blocked one too', async () => {
     const dir = tempDir();
     const parent = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'pool_parent.js'), dir],
       { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -399,6 +399,6 @@ describe('Pool faults', () => {
     const killedAt = Date.now();
     parent.kill('SIGKILL');
     await eventually(() => !pids.some(isAlive), 5000, 'orphaned pool workers to exit');
-    expect(Date.now() - killedAt).toBeLessThan(1500);
+    expect(Date.now() - killedAt).toBeLessThan(2000);
   });
 });
