@@ -10,7 +10,10 @@ function workload(name, script, unit, better, goal) {
     unit,
     better,
     goal,
-    run: async () => ({ ours: await node('pool.js', script, PROCESSES), python: await python('pool.py', script, PROCESSES) }),
+    run: async () => ({
+      ours: await node('pool.js', script, PROCESSES),
+      python: await python('pool.py', script, PROCESSES),
+    }),
   };
 }
 

@@ -103,14 +103,17 @@ function encode<M extends Values>(message: M): Buffer {
   const values = message.values as unknown[];
   message.plain = isPlain(values);
   if (!message.plain) return dumps(message);
-  if (values.length > 1 && values.every((v) => typeof v === 'number')) message.values = Float64Array.from(values as number[]);
+  if (values.length > 1 && values.every((v) => typeof v === 'number')) {
+    message.values = Float64Array.from(values as number[]);
+  }
   return v8.serialize(message);
 }
 
 function errorInfo(err: unknown): ErrorInfo {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
-    return { name: err.name, message: err.message, stack: err.stack ?? '', code: typeof code === 'string' ? code : undefined };
+    const stack = err.stack ?? '';
+    return { name: err.name, message: err.message, stack, code: typeof code === 'string' ? code : undefined };
   }
   return { name: 'Error', message: String(err), stack: '' };
 }
@@ -381,7 +384,8 @@ export class Pool {
     return this.#mapAsync<T>(fn, toArgsArrays(iterable), true, options);
   }
 
-  #mapAsync<T>(fn: Target, items: unknown[], star: boolean, options?: MapOptions & AsyncResultOptions<T[]>): AsyncResult<T[]> {
+  #mapAsync<T>(fn: Target, items: unknown[], star: boolean,
+               options?: MapOptions & AsyncResultOptions<T[]>): AsyncResult<T[]> {
     const opts = checkOptions<MapOptions & AsyncResultOptions<T[]>>(options, 'map options');
     const chunksize = opts.chunksize === undefined ? Math.max(1, Math.ceil(items.length / (4 * this.#processes)))
       : checkInteger(opts.chunksize, 'chunksize', 1);
@@ -424,7 +428,9 @@ export class Pool {
 
   /** Resolves once every worker has exited; call close() or terminate() first. */
   async join(): Promise<void> {
-    if (this.#state === 'running') throw new ValueError('Pool is still running: call close() or terminate() first', 'ERR_MP_POOL_STATE');
+    if (this.#state === 'running') {
+      throw new ValueError('Pool is still running: call close() or terminate() first', 'ERR_MP_POOL_STATE');
+    }
     if (this.#workers.size === 0) return;
     const joined = new Promise<void>((resolve) => this.#joiners.push(resolve));
     this.#updateRefs();
@@ -526,7 +532,8 @@ export class Pool {
       kind: 'pool-worker', daemon: true, initializer: this.#initializer, initargs: this.#initargs,
     }, `PoolWorker-${identity.join(':')}`, identity);
     const worker: Worker = {
-      child, channel, ready: false, inFlight: [], sent: 0, lastReplyAt: 0, quick: false, knownFunctions: new Set(), leaving: false,
+      child, channel, ready: false, inFlight: [], sent: 0, lastReplyAt: 0, quick: false, knownFunctions: new Set(),
+      leaving: false,
     };
     this.#workers.add(worker);
     this.#reference(worker, this.#referenced);
@@ -575,7 +582,8 @@ export class Pool {
       const [lost, ...unstarted] = worker.inFlight;
       worker.inFlight = [];
       this.#requeue(unstarted);
-      this.#settle(lost, { ok: false, error: new WorkerLostError(`pool worker ${pid} ${how} while running a task`, pid, exitCode) });
+      const error = new WorkerLostError(`pool worker ${pid} ${how} while running a task`, pid, exitCode);
+      this.#settle(lost, { ok: false, error });
     }
     this.#maintainWorkers();
     this.#dispatch();
@@ -657,7 +665,7 @@ function checkCallbacks<T>(options: AsyncResultOptions<T> | undefined): AsyncRes
 
 function toArray(iterable: unknown, what: string): unknown[] {
   if (Array.isArray(iterable)) return iterable;
-  if (iterable === null || iterable === undefined || typeof (iterable as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+  if (typeof (iterable as Iterable<unknown> | null | undefined)?.[Symbol.iterator] !== 'function') {
     throw new InvalidArgumentError(`${what} needs an iterable of items, got ${describe(iterable)}`);
   }
   return [...(iterable as Iterable<unknown>)];

@@ -29,7 +29,8 @@ const workloads = {
     const n = 10000;
     const t0 = performance.now();
     let count = 0;
-    for await (const _ of pool.imapUnordered(busy, Array.from({ length: n }, (_, i) => i))) count++; // eslint-disable-line no-unused-vars
+    const results = pool.imapUnordered(busy, Array.from({ length: n }, (_, i) => i));
+    for await (const _ of results) count++; // eslint-disable-line no-unused-vars
     const elapsed = performance.now() - t0;
     await pool[Symbol.asyncDispose]();
     if (count !== n) throw new Error(`got ${count} results`);
