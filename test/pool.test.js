@@ -52,6 +52,17 @@ function expectTenBlocks(printed) {
   expect(new Set(printed.map((l) => l.split(':')[0])).size).toBe(10);
 }
 
+/** Runs `use(pool)` on a new Pool, then closes and joins the pool whatever happened. */
+async function withPool(options, use) {
+  const pool = new Pool(options);
+  try {
+    return await use(pool);
+  } finally {
+    pool.close();
+    await pool.join();
+  }
+}
+
 async function collect(iterable) {
   const out = [];
   for await (const value of iterable) out.push(value);
@@ -223,8 +234,7 @@ describe('Pool and inheritance: the original scenario', () => {
   test('a Lock in task arguments rejects the call with Python\'s RuntimeError before any task runs', async () => {
     const dir = tempDir();
     const lock = new Lock();
-    const pool = new Pool({ processes: 2, initializer: tasks.init, initargs: [{ dir }] });
-    try {
+    await withPool({ processes: 2, initializer: tasks.init, initargs: [{ dir }] }, async (pool) => {
       const expected = 'Lock objects should only be shared between processes through inheritance';
       const err = await pool.map(tasks.printBlock, [0, 1, lock], { chunksize: 1 }).catch((e) => e);
       expect(err).toBeInstanceOf(RuntimeError);
@@ -232,23 +242,16 @@ describe('Pool and inheritance: the original scenario', () => {
       await expect(pool.apply(tasks.useLock, [lock])).rejects.toThrow(expected);
       expect(() => pool.applyAsync(tasks.useLock, [{ nested: [lock] }])).toThrow(expected);
       expect(lines(path.join(dir, 'printed'))).toEqual([]); // items 0 and 1 never ran either
-    } finally {
-      pool.close();
-      await pool.join();
-    }
+    });
   });
 
   test('the fix: the Lock through initargs; ten blocks printed under it never interleave', async () => {
     const dir = tempDir();
     const lock = new Lock();
-    const pool = new Pool({ processes: 2, initializer: tasks.init, initargs: [{ dir, lock }] });
-    try {
+    await withPool({ processes: 2, initializer: tasks.init, initargs: [{ dir, lock }] }, async (pool) => {
       expect(await pool.map(tasks.printBlock, Array.from({ length: 10 }, (_, i) => i), { chunksize: 1 }))
         .toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    } finally {
-      pool.close();
-      await pool.join();
-    }
+    });
     expectTenBlocks(lines(path.join(dir, 'printed')));
   });
 });
@@ -259,8 +262,8 @@ describe('Pool faults', () => {
     const started = new Event();
     const release = new Event();
     const inited = new Semaphore(0);
-    const pool = new Pool({ processes: 2, initializer: tasks.init, initargs: [{ dir, started, release, inited }] });
-    try {
+    const options = { processes: 2, initializer: tasks.init, initargs: [{ dir, started, release, inited }] };
+    await withPool(options, async (pool) => {
       const doomed = pool.applyAsync(tasks.hang, []);
       const others = pool.map(tasks.square, Array.from({ length: 50 }, (_, i) => i), { chunksize: 1 });
       expect(await started.wait({ timeout: 30000 })).toBe(true);
@@ -278,18 +281,14 @@ describe('Pool faults', () => {
       for (let i = 0; i < 3; i++) expect(await inited.acquire({ timeout: 30000 })).toBe(true);
       expect(lines(path.join(dir, 'inits'))).toHaveLength(3);
       expect(await pool.map(tasks.pidOf, [1, 2, 3, 4], { chunksize: 1 })).not.toContain(pid);
-    } finally {
-      pool.close();
-      await pool.join();
-    }
+    });
   });
 
   test('chunks a killed worker had been handed but not started run on its replacement', async () => {
     const dir = tempDir();
     const started = new Event();
     const release = new Event();
-    const pool = new Pool({ processes: 1, initializer: tasks.init, initargs: [{ dir, started, release }] });
-    try {
+    await withPool({ processes: 1, initializer: tasks.init, initargs: [{ dir, started, release }] }, async (pool) => {
       // quick tasks first: the worker is then handed its next chunk while it runs the current one
       await pool.map(tasks.square, Array.from({ length: 20 }, (_, i) => i), { chunksize: 1 });
       const doomed = pool.apply(tasks.hang, []);
@@ -298,10 +297,7 @@ describe('Pool faults', () => {
       process.kill(Number(fs.readFileSync(path.join(dir, 'hanging'), 'utf8')), 'SIGKILL');
       await expect(doomed).rejects.toThrow(WorkerLostError);
       expect(await queued).toEqual([1, 4, 9, 16, 25]);
-    } finally {
-      pool.close();
-      await pool.join();
-    }
+    });
   });
 
   test(`an initializer that throws: every call rejects with its error after ${MAX_INITIALIZER_ATTEMPTS} attempts`, async () => {
@@ -324,8 +320,7 @@ describe('Pool faults', () => {
 
   test('maxtasksperchild replaces workers without losing a task', async () => {
     const dir = tempDir();
-    const pool = new Pool({ processes: 2, maxtasksperchild: 2, initializer: tasks.init, initargs: [{ dir }] });
-    try {
+    await withPool({ processes: 2, maxtasksperchild: 2, initializer: tasks.init, initargs: [{ dir }] }, async (pool) => {
       const pids = await pool.map(tasks.pidOf, Array.from({ length: 12 }, (_, i) => i), { chunksize: 1 });
       expect(pids).toHaveLength(12);
       const perWorker = new Map();
@@ -335,10 +330,7 @@ describe('Pool faults', () => {
       // a chunk counts as one task, as in Python
       expect(await pool.map(tasks.square, Array.from({ length: 40 }, (_, i) => i), { chunksize: 10 }))
         .toEqual(Array.from({ length: 40 }, (_, i) => i * i));
-    } finally {
-      pool.close();
-      await pool.join();
-    }
+    });
     for (const pid of lines(path.join(dir, 'inits')).map(Number)) expect(isAlive(pid)).toBe(false);
   });
 
