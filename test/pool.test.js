@@ -5,7 +5,7 @@ const os = require('node:os');
 const path = require('node:path');
 const {
   AsyncResult, Event, InvalidArgumentError, Lock, MAX_INITIALIZER_ATTEMPTS, OutOfRangeError, PicklingError,
-  Pool, RemoteError, RuntimeError, Semaphore, TimeoutError, ValueError, WorkerLostError,
+  Pool, Queue, RemoteError, RuntimeError, Semaphore, TimeoutError, ValueError, WorkerLostError,
 } = require('../dist');
 const tasks = require('./fixtures/pool_tasks');
 
@@ -253,6 +253,45 @@ describe('Pool and inheritance: the original scenario', () => {
         .toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     });
     expectTenBlocks(lines(path.join(dir, 'printed')));
+  });
+});
+
+describe('Pool and inheritance: the Queue half of the original scenario', () => {
+  test('a Queue in task arguments rejects the call with Python\'s RuntimeError', async () => {
+    const queue = new Queue();
+    await withPool({ processes: 2 }, async (pool) => {
+      const expected = 'Queue objects should only be shared between processes through inheritance';
+      await expect(pool.apply(tasks.square, [queue])).rejects.toThrow(RuntimeError);
+      await expect(pool.map(tasks.square, [1, queue])).rejects.toThrow(expected);
+    });
+  });
+
+  test('the corrected fix: Lock and Queue through initargs; ten blocks under the lock, 0..9 on the queue', async () => {
+    const dir = tempDir();
+    const lock = new Lock();
+    const queue = new Queue();
+    await withPool({ processes: 2, initializer: tasks.init, initargs: [{ dir, lock, queue }] }, async (pool) => {
+      const items = Array.from({ length: 10 }, (_, i) => i);
+      expect(await pool.map(tasks.printBlockAndPut, items, { chunksize: 1 })).toEqual(items);
+      const received = [];
+      for (let i = 0; i < 10; i++) received.push(await queue.get({ timeout: 30000 }));
+      expect(received.sort((a, b) => a - b)).toEqual(items);
+      expect(queue.empty()).toBe(true);
+    });
+    expectTenBlocks(lines(path.join(dir, 'printed')));
+  });
+
+  test("the answer's fix as literally written (Queue still in task args) fails with the Queue RuntimeError", async () => {
+    const dir = tempDir();
+    const lock = new Lock();
+    const queue = new Queue();
+    await withPool({ processes: 2, initializer: tasks.init, initargs: [{ dir, lock }] }, async (pool) => {
+      const err = await pool.starmap(tasks.printBlockAndPutOn, Array.from({ length: 10 }, (_, i) => [i, queue]))
+        .catch((e) => e);
+      expect(err).toBeInstanceOf(RuntimeError);
+      expect(err.message).toBe('Queue objects should only be shared between processes through inheritance');
+      expect(lines(path.join(dir, 'printed'))).toEqual([]);
+    });
   });
 });
 
