@@ -14,18 +14,23 @@ async function readAll(queue: { get(): Promise<unknown> }): Promise<number[]> {
   return got.sort((a, b) => a - b);
 }
 
-/** 1. A Pool whose task arguments carry a Lock and a Queue. */
-export async function poolWithLockInArgs(): Promise<number[]> {
-  const lock = new Lock();
-  const queue = new Queue<number>();
-  const pool = new Pool({ processes: 3 });
+/** Runs `body` with a pool of three workers and a local queue, then cleans both up. */
+async function withPoolAndQueue(options: { initializer?: typeof initWorker; initargs?: unknown[] },
+                                body: (pool: Pool, queue: Queue<number>) => Promise<unknown>, queue = new Queue<number>()): Promise<number[]> {
+  const pool = new Pool({ processes: 3, ...options });
   try {
-    await pool.starmap(printBlock, indices().map((i) => [i, lock, queue]));
+    await body(pool, queue);
     return await readAll(queue);
   } finally {
     await pool[Symbol.asyncDispose]();
     queue.close();
   }
+}
+
+/** 1. A Pool whose task arguments carry a Lock and a Queue. */
+export function poolWithLockInArgs(): Promise<number[]> {
+  const lock = new Lock();
+  return withPoolAndQueue({}, (pool, queue) => pool.starmap(printBlock, indices().map((i) => [i, lock, queue])));
 }
 
 /** 2. The same Pool with a Manager's Lock and Queue: proxies are addresses, they travel anywhere. */
@@ -80,29 +85,16 @@ export async function processesWithManagerObjects(): Promise<number[]> {
 }
 
 /** The fix: the Pool hands the Lock and the Queue to each worker through initializer/initargs. */
-export async function poolWithInitargs(): Promise<number[]> {
+export function poolWithInitargs(): Promise<number[]> {
   const lock = new Lock();
   const queue = new Queue<number>();
-  const pool = new Pool({ processes: 3, initializer: initWorker, initargs: [lock, queue] });
-  try {
-    await pool.map(printBlockInherited, indices());
-    return await readAll(queue);
-  } finally {
-    await pool[Symbol.asyncDispose]();
-    queue.close();
-  }
+  return withPoolAndQueue({ initializer: initWorker, initargs: [lock, queue] },
+    (pool) => pool.map(printBlockInherited, indices()), queue);
 }
 
 /** The fix as the original answer wrote it: the Lock through initargs, the Queue still in the task arguments. */
-export async function poolWithInitargsQueueInArgs(): Promise<number[]> {
+export function poolWithInitargsQueueInArgs(): Promise<number[]> {
   const lock = new Lock();
-  const queue = new Queue<number>();
-  const pool = new Pool({ processes: 3, initializer: initWorker, initargs: [lock] });
-  try {
-    await pool.starmap(printBlockWithQueueArg, indices().map((i) => [i, queue]));
-    return await readAll(queue);
-  } finally {
-    await pool[Symbol.asyncDispose]();
-    queue.close();
-  }
+  return withPoolAndQueue({ initializer: initWorker, initargs: [lock] },
+    (pool, queue) => pool.starmap(printBlockWithQueueArg, indices().map((i) => [i, queue])));
 }
