@@ -191,21 +191,28 @@ describe('Queue across processes', () => {
 });
 
 describe('Queue waits never block the event loop', () => {
+  // Other test files run beside this one on 2 cores, so a single measurement can be late for reasons of its own.
+  // A queue that blocked the loop would be late every time; each measurement gets up to three tries, and passes
+  // when one of them shows a lag under 20 ms.
+  async function bestLag(attempt) {
+    let best = Infinity;
+    for (let i = 0; i < 3 && best >= 20; i++) best = Math.min(best, await maxTimerLag(attempt));
+    return best;
+  }
+
   test('a timer keeps firing on time while get waits, and while a 64 MiB item is written', async () => {
     const queue = new Queue();
-    // The machine's own jitter (other test files run beside this one) is measured the same way and allowed for:
-    // what must not appear is lag caused by the queue itself.
-    const baseline = await maxTimerLag(() => new Promise((resolve) => setTimeout(resolve, 1500)));
-    const waited = await maxTimerLag(() => expect(queue.get({ timeout: 1500 })).rejects.toThrow(Empty));
-    expect(waited).toBeLessThan(20 + baseline);
+    expect(await bestLag(() => expect(queue.get({ timeout: 1000 })).rejects.toThrow(Empty))).toBeLessThan(20);
     const payload = crypto.randomBytes(64 << 20);
     const results = new Queue();
     const consumer = start(t.forward, queue, results, false);
-    const writing = await maxTimerLag(() => queue.put(payload));
+    const writing = await bestLag(async () => {
+      await queue.put(payload);
+      expect((await results.get({ timeout: 20000 })).equals(payload)).toBe(true);
+    });
     await queue.put(STOP);
-    expect((await results.get({ timeout: 20000 })).equals(payload)).toBe(true);
     await consumer.join();
-    expect(writing).toBeLessThan(20 + baseline);
+    expect(writing).toBeLessThan(20);
   });
 
   test('signal aborts a pending get and put; close() rejects pending waits of this process', async () => {
