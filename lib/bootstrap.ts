@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import * as v8 from 'node:v8';
 import { ChildPayload, exitWithParent, readPayloadSync } from './child';
 import { FramedSocket } from './connection';
+import { errorInfo } from './errors';
 import { CONTROL_FD } from './process';
 import { preloadRebuilders, rebuildValue } from './reduction';
 
@@ -36,9 +37,9 @@ async function runTarget(payload: ChildPayload, channel: FramedSocket): Promise<
 }
 
 function reportStartFailure(channel: FramedSocket | undefined, err: unknown): void {
-  const e = err as Error & { code?: string };
-  process.stderr.write(`Process failed to start:\n${e?.stack ?? String(err)}\n`);
-  channel?.send(v8.serialize({ error: { message: e?.message ?? String(err), code: e?.code ?? 'ERR_MP_CHILD_START', stack: e?.stack ?? '' } }));
+  const info = errorInfo(err);
+  process.stderr.write(`Process failed to start:\n${info.stack || info.message}\n`);
+  channel?.send(v8.serialize({ error: info }));
   process.exitCode = 1;
 }
 

@@ -120,6 +120,27 @@ export class RemoteError extends MultiprocError {
   }
 }
 
+/** What of an error crosses a process boundary. */
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  stack: string;
+  code?: string;
+}
+
+export function errorInfo(err: unknown): ErrorInfo {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return { name: err.name, message: err.message, stack: err.stack ?? '', code: typeof code === 'string' ? code : undefined };
+  }
+  return { name: 'Error', message: String(err), stack: '' };
+}
+
+/** The error another process reported, with its name, code and stack. */
+export function remoteError(info: ErrorInfo): RemoteError {
+  return new RemoteError(info.message, info.stack, info.name, info.code);
+}
+
 /** An operating-system call failed; `syscall` and `code` (errno name) say which and why. */
 export interface SystemCallError extends Error {
   code: string;

@@ -11,7 +11,9 @@ import type { ChildProcess } from 'node:child_process';
 import * as v8 from 'node:v8';
 import { ChildPayload, registerChildMain } from './bootstrap';
 import type { FramedSocket } from './connection';
-import { InvalidArgumentError, MultiprocError, RemoteError, TimeoutError, ValueError, WorkerLostError } from './errors';
+import {
+  ErrorInfo, errorInfo, InvalidArgumentError, MultiprocError, remoteError, TimeoutError, ValueError, WorkerLostError,
+} from './errors';
 import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, spawnWithInheritance, Target } from './process';
 import { dumps, functionReference, preloadRebuilders, rebuildValue, Reducible } from './reduction';
 import { AnyFunction, loadReference, referenceOf, ResolvedRef } from './reference';
@@ -70,7 +72,6 @@ interface Chunk {
 
 // --- messages ---------------------------------------------------------------------------------------------------
 
-interface ErrorInfo { name: string; message: string; stack: string; code?: string }
 /** Task arguments or results: `plain` when they skipped the reduce pass (see encode), so need no rebuild. */
 interface Values { plain: boolean; values: ArrayLike<unknown> }
 type ToWorker = { op: 'def'; fn: number; ref: ResolvedRef } | ({ op: 'run'; fn: number; star: boolean } & Values) |
@@ -107,19 +108,6 @@ function encode<M extends Values>(message: M): Buffer {
     message.values = Float64Array.from(values as number[]);
   }
   return v8.serialize(message);
-}
-
-function errorInfo(err: unknown): ErrorInfo {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    const stack = err.stack ?? '';
-    return { name: err.name, message: err.message, stack, code: typeof code === 'string' ? code : undefined };
-  }
-  return { name: 'Error', message: String(err), stack: '' };
-}
-
-function remoteError(info: ErrorInfo): RemoteError {
-  return new RemoteError(info.message, info.stack, info.name, info.code);
 }
 
 // --- results ----------------------------------------------------------------------------------------------------

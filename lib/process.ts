@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FramedSocket } from './connection';
-import { InvalidArgumentError, MultiprocError, ValueError } from './errors';
+import { ErrorInfo, InvalidArgumentError, MultiprocError, remoteError, ValueError } from './errors';
 import { native } from './native';
 import { dumps, functionReference, SpawningContext, withSpawningContext } from './reduction';
 import * as v8 from 'node:v8';
@@ -217,11 +217,9 @@ export class Process {
     });
     const started = new Promise<void>((resolve, reject) => {
       channel.once('frame', (frame: Buffer) => {
-        const message = v8.deserialize(frame) as { started?: boolean; error?: { message: string; code: string; stack: string } };
+        const message = v8.deserialize(frame) as { started?: boolean; error?: ErrorInfo };
         if (message.started) return resolve();
-        const err = new MultiprocError(message.error?.code ?? 'ERR_MP_CHILD_START', message.error?.message ?? 'child failed');
-        err.stack = message.error?.stack ?? err.stack;
-        reject(err);
+        reject(remoteError(message.error ?? { name: 'Error', message: 'child failed to start', stack: '' }));
       });
       // after every frame the child sent has been read: its own error report wins over this generic one
       channel.once('close', () => this.#exited!.then(() => reject(new MultiprocError('ERR_MP_CHILD_START',
