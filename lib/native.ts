@@ -1,4 +1,8 @@
-/** The native addon, loaded with node-gyp-build (a prebuild when one matches, else build/Release). */
+/**
+ * The native addon, loaded with node-gyp-build: a local build (build/Release) when there is one, else the prebuild
+ * matching this platform. MULTIPROC_NATIVE_BINARY names one .node file to load instead, so the same code and tests
+ * can be run against another build of the same sources (cmake-js, AddressSanitizer).
+ */
 import * as path from 'node:path';
 
 export interface NativeWaiter {
@@ -68,4 +72,6 @@ export interface NativeAddon {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const load = require('node-gyp-build') as (dir: string) => unknown;
 
-export const native = load(path.join(__dirname, '..')) as NativeAddon;
+const chosenBinary = process.env.MULTIPROC_NATIVE_BINARY;
+
+export const native = (chosenBinary ? require(path.resolve(chosenBinary)) : load(path.join(__dirname, '..'))) as NativeAddon;

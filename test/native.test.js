@@ -1,0 +1,195 @@
+// The addon itself, below every policy of lib/: the subset run against each build of the same sources (node-gyp,
+// cmake-js, AddressSanitizer). MULTIPROC_NATIVE_BINARY chooses the binary; children inherit it with the environment.
+'use strict';
+const { spawn } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const { native } = require('../dist/native');
+
+const nativeModule = path.join(__dirname, '..', 'dist', 'native');
+const { Semaphore } = native;
+
+const created = [];
+function uniqueName() {
+  const name = `/mp-native-test-${randomBytes(6).toString('hex')}`;
+  created.push(name);
+  return name;
+}
+
+afterAll(() => {
+  for (const name of created) {
+    try {
+      Semaphore.unlink(name);
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+  }
+});
+
+/** Runs `body` (a function's source, given `native`) in a fresh Node process; resolves with its stdout. */
+function runInChild(body, { args = [], stdio = ['ignore', 'pipe', 'inherit'] } = {}) {
+  const script = `const { native } = require(${JSON.stringify(nativeModule)});\n(${body})(native, ...process.argv.slice(1));`;
+  const child = spawn(process.execPath, ['-e', script, ...args], { stdio });
+  let output = '';
+  child.stdout.on('data', (chunk) => { output += chunk; });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve(output);
+      else reject(new Error(`child exited with ${signal ?? code}`));
+    });
+  });
+}
+
+function waitAsync(sem, timeoutMs, then) {
+  return new Promise((resolve, reject) => {
+    sem.waitAsync(timeoutMs, (err, ready) => (err ? reject(err) : resolve(ready)), then);
+  });
+}
+
+function pollAsync(fd, forWrite, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    native.pollAsync(fd, forWrite, timeoutMs, (err, ready) => (err ? reject(err) : resolve(ready)));
+  });
+}
+
+describe('native Semaphore', () => {
+  test('value, tryWait, wait with a timeout and post respect the count', () => {
+    const sem = Semaphore.create(uniqueName(), 2, 2);
+    expect(sem.value()).toBe(2);
+    expect(sem.tryWait()).toBe(true);
+    expect(sem.wait(0)).toBe(true);
+    expect(sem.tryWait()).toBe(false);
+    const started = Date.now();
+    expect(sem.wait(50)).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(sem.post()).toBe(true);
+    expect(sem.value()).toBe(1);
+    sem.close();
+  });
+
+  test('post(maxValue) posts nothing once the value is at maxValue', () => {
+    const sem = Semaphore.create(uniqueName(), 0, 1);
+    expect(sem.post(1)).toBe(true);
+    expect(sem.post(1)).toBe(false);
+    expect(sem.value()).toBe(1);
+    sem.close();
+  });
+
+  test('open shares the count with the creator; unlink removes only the name', () => {
+    const name = uniqueName();
+    const creator = Semaphore.create(name, 0, 1);
+    const opened = Semaphore.open(name);
+    creator.post();
+    expect(opened.tryWait()).toBe(true);
+    Semaphore.unlink(name);
+    expect(() => Semaphore.open(name)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'sem_open' }));
+    opened.post();
+    expect(creator.value()).toBe(1);
+    creator.close();
+    opened.close();
+  });
+
+  test('system call failures carry syscall, code and errno', () => {
+    const name = uniqueName();
+    Semaphore.create(name, 0, 1).close();
+    expect(() => Semaphore.create(name, 0, 1)).toThrow(expect.objectContaining({
+      code: 'EEXIST', syscall: 'sem_open', errno: expect.any(Number), message: expect.stringContaining('EEXIST'),
+    }));
+    Semaphore.unlink(name);
+    expect(() => Semaphore.unlink(name)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'sem_unlink' }));
+  });
+
+  test('wrong argument types and a closed semaphore throw instead of crashing', () => {
+    // Native errors come from the Node realm, not jest's: compare names, not constructors.
+    const wrongType = (index) => expect.objectContaining({ name: 'TypeError', message: expect.stringContaining(`argument ${index}`) });
+    expect(() => Semaphore.create(1, 0, 1)).toThrow(wrongType(0));
+    expect(() => Semaphore.open()).toThrow(wrongType(0));
+    const sem = Semaphore.create(uniqueName(), 0, 1);
+    expect(() => sem.wait('soon')).toThrow(wrongType(0));
+    expect(() => sem.waitAsync(0, () => {}, {})).toThrow(/must be a Semaphore/);
+    sem.close();
+    expect(() => sem.post()).toThrow(/closed/);
+    expect(() => sem.tryWait()).toThrow(/closed/);
+  });
+
+  test('waitAsync times out, acquires, posts `then` and can be cancelled', async () => {
+    const sem = Semaphore.create(uniqueName(), 0, 1);
+    const then = Semaphore.create(uniqueName(), 0, 1);
+    expect(await waitAsync(sem, 30, then)).toBe(false);
+    expect(then.tryWait()).toBe(true);
+
+    const acquired = waitAsync(sem, -1);
+    sem.post();
+    expect(await acquired).toBe(true);
+    expect(sem.value()).toBe(0);
+
+    const waiter = sem.waitAsync(-1, () => { throw new Error('a cancelled wait called back'); });
+    expect(waiter.cancel()).toBe(true);
+    sem.post();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sem.value()).toBe(1); // the abandoned waiter gave back anything it took
+    sem.close();
+    then.close();
+  });
+
+  test('a unit posted by another process wakes an async wait here, and the reverse', async () => {
+    const toParentName = uniqueName();
+    const toChildName = uniqueName();
+    const toParent = Semaphore.create(toParentName, 0, 1);
+    const toChild = Semaphore.create(toChildName, 0, 1);
+    const child = runInChild((addon, toParentName, toChildName) => {
+      const up = addon.Semaphore.open(toParentName);
+      const down = addon.Semaphore.open(toChildName);
+      up.post();
+      if (!down.wait(10000)) process.exit(2);
+      process.stdout.write(Object.keys(require.cache).filter((file) => file.endsWith('.node')).join('\n'));
+    }, { args: [toParentName, toChildName] });
+    expect(await waitAsync(toParent, 10000)).toBe(true);
+    toChild.post();
+    const loadedBinary = await child;
+    if (process.env.MULTIPROC_NATIVE_BINARY) expect(loadedBinary).toBe(path.resolve(process.env.MULTIPROC_NATIVE_BINARY));
+    toParent.close();
+    toChild.close();
+  });
+});
+
+describe('native descriptors', () => {
+  test('pipe, poll for read and write, setNonBlocking and closeFd', () => {
+    const [readFd, writeFd] = native.pipe();
+    expect(native.poll(writeFd, true, 0)).toBe(true);
+    expect(native.poll(readFd, false, 20)).toBe(false);
+    fs.writeSync(writeFd, 'x');
+    expect(native.poll(readFd, false, 0)).toBe(true);
+    native.setNonBlocking(readFd, true);
+    expect(fs.readSync(readFd, Buffer.alloc(4))).toBe(1);
+    expect(() => fs.readSync(readFd, Buffer.alloc(4))).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
+    native.closeFd(readFd);
+    native.closeFd(writeFd);
+    expect(() => native.closeFd(writeFd)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'close' }));
+  });
+
+  test('pollAsync sees bytes written by another process through an inherited pipe end', async () => {
+    const [readFd, writeFd] = native.pipe();
+    expect(await pollAsync(readFd, false, 20)).toBe(false);
+    const child = runInChild(() => require('node:fs').writeSync(3, 'from the child'), {
+      stdio: ['ignore', 'pipe', 'inherit', writeFd],
+    });
+    expect(await pollAsync(readFd, false, 10000)).toBe(true);
+    await child;
+    const buffer = Buffer.alloc(64);
+    expect(buffer.toString('utf8', 0, fs.readSync(readFd, buffer))).toBe('from the child');
+    native.closeFd(readFd);
+    native.closeFd(writeFd);
+  });
+
+  test('pollAsync can be cancelled; poll on a closed descriptor fails with EBADF', () => {
+    const [readFd, writeFd] = native.pipe();
+    const waiter = native.pollAsync(readFd, false, -1, () => { throw new Error('a cancelled poll called back'); });
+    expect(waiter.cancel()).toBe(true);
+    native.closeFd(readFd);
+    native.closeFd(writeFd);
+    expect(() => native.poll(readFd, false, 0)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'poll' }));
+  });
+});
