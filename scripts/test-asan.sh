@@ -12,10 +12,14 @@ cd "$(dirname "$0")/.."
 MULTIPROC_SANITIZE=address npx cmake-js build --out build-asan >build-asan.log 2>&1 || { cat build-asan.log; exit 1; }
 rm -f build-asan.log
 
+asan_runtime="$(gcc -print-file-name=libasan.so)"
+# gcc prints the bare name back when it has no such library.
+[ -f "$asan_runtime" ] || { echo "test:asan needs gcc's AddressSanitizer runtime (libasan)" >&2; exit 1; }
+
 reports="$(mktemp -d)"
 trap 'rm -rf "$reports"' EXIT
 status=0
-LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
+LD_PRELOAD="$asan_runtime" \
   ASAN_OPTIONS="detect_leaks=0:log_path=$reports/asan:abort_on_error=0" \
   MULTIPROC_NATIVE_BINARY=build-asan/Release/multiproc.node \
   node node_modules/jest/bin/jest.js test/native.test.js "$@" || status=$?

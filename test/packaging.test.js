@@ -6,6 +6,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { incrementFile } = require('./fixtures/targets');
 
 const root = path.join(__dirname, '..');
 const prebuildDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
@@ -73,18 +74,13 @@ function packJson(args) {
 }
 
 // The consumer's smoke test, one body for both module systems; the header brings `fs` and the package's names.
-// Each child counts under the Lock; the last one through sets the Event. (Queue: put/get goes here.)
+// Each child counts under the Lock (the fixtures' counter) and sets the Event. (Queue: put/get goes here.)
 const COUNT_UNDER_LOCK = `
-function countUnderLock(lock, finished, file, n, children) {
-  for (let i = 0; i < n; i++) {
-    lock.acquireSync();
-    try {
-      fs.writeFileSync(file, String(Number(fs.readFileSync(file, 'utf8')) + 1));
-    } finally {
-      lock.release();
-    }
-  }
-  if (Number(fs.readFileSync(file, 'utf8')) === n * children) finished.set();
+${incrementFile}
+
+function countUnderLock(lock, finished, file, n) {
+  incrementFile(lock, file, n);
+  finished.set();
 }
 `;
 const SMOKE_MAIN = `
@@ -93,7 +89,7 @@ async function main() {
   fs.writeFileSync(file, '0');
   const lock = new Lock();
   const finished = new Event();
-  const children = [1, 2].map(() => new Process({ target: countUnderLock, args: [lock, finished, file, 300, 2] }));
+  const children = [1, 2].map(() => new Process({ target: countUnderLock, args: [lock, finished, file, 300] }));
   for (const child of children) await child.start();
   for (const child of children) await child.join();
   const result = {
@@ -110,7 +106,7 @@ const SMOKE_EXPECTED = { exitCodes: [0, 0], count: 600, finished: true };
 const CONSUMER_FILES = {
   'package.json': JSON.stringify({ name: 'multiproc-consumer', version: '1.0.0', private: true }),
   'targets.cjs': `'use strict';\nconst fs = require('node:fs');\n${COUNT_UNDER_LOCK}\nmodule.exports = { countUnderLock };\n`,
-  'targets.mjs': `import fs from 'node:fs';\nexport ${COUNT_UNDER_LOCK.trim()}\n`,
+  'targets.mjs': `import fs from 'node:fs';\n${COUNT_UNDER_LOCK}\nexport { countUnderLock };\n`,
   'smoke.cjs': [
     "'use strict';",
     "const fs = require('node:fs');",
@@ -138,7 +134,7 @@ export async function countOnce(file: string): Promise<number | null> {
   const lock = new Lock();
   const options: AcquireOptions = { timeout: 100 };
   if (await lock.acquire(options)) lock.release();
-  const child = new Process({ target: countUnderLock, args: [lock, new Event(), file, 1, 1] });
+  const child = new Process({ target: countUnderLock, args: [lock, new Event(), file, 1] });
   await child.start();
   await child.join(1000);
   // @ts-expect-error timeouts are numbers of milliseconds
@@ -155,7 +151,7 @@ export async function guarded(lock: Lock): Promise<Guard> {
   return lock.guard();
 }
 `,
-  'targets.d.cts': 'export declare function countUnderLock(lock: unknown, finished: unknown, file: string, n: number, children: number): void;\n',
+  'targets.d.cts': 'export declare function countUnderLock(lock: unknown, finished: unknown, file: string, n: number): void;\n',
 };
 
 function smoke(file) {
