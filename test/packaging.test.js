@@ -17,7 +17,6 @@ const BUILD_TOOL = /^(make|gmake|cmake|ninja|python.*)$|(^|-)(cc|c\+\+|gcc|g\+\+
 
 let work;
 let toolFreeEnv;
-let installSeconds;
 
 /** A PATH of links to every program on the current PATH except BUILD_TOOL, so npm, node and sh still work. */
 function makeToolFreeBin(dir) {
@@ -172,15 +171,14 @@ beforeAll(() => {
 
   const packed = packJson(['--pack-destination', work.tarballs]);
   work.tarball = path.join(work.tarballs, packed.filename);
-  work.tarballBytes = packed.size;
 
   const started = process.hrtime.bigint();
   // --prefer-offline: the dependencies come from npm's cache, filled by the project's own install.
   runOk('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', work.tarball], {
     cwd: work.consumer, env: toolFreeEnv,
   });
-  installSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  console.log(`packaging: tarball ${(work.tarballBytes / 1024).toFixed(1)} kB, ` +
+  const installSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  console.log(`packaging: tarball ${(packed.size / 1024).toFixed(1)} kB, ` +
     `install without a compiler ${installSeconds.toFixed(1)} s`);
 }, 180000);
 
