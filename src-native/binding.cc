@@ -9,6 +9,7 @@
 #include <vector>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "os.h"
@@ -602,21 +603,39 @@ Napi::Value WatchHangupJs(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   int64_t graceMs = info[1].As<Napi::Number>().Int64Value();
   int exitCode = info[2].As<Napi::Number>().Int32Value();
-  Napi::ThreadSafeFunction callback = Napi::ThreadSafeFunction::New(info.Env(), info[3].As<Napi::Function>(), "multiproc.hangup", 0, 1);
-  callback.Unref(info.Env());
+  // The callback is unreferenced, so the process may end while the thread still watches; the environment's
+  // teardown then frees the thread-safe function, and the thread must no longer call it.
+  struct Watch {
+    std::mutex mutex;
+    bool envGone = false;
+    Napi::ThreadSafeFunction callback;
+  };
+  auto watch = std::make_shared<Watch>();
+  watch->callback = Napi::ThreadSafeFunction::New(info.Env(), info[3].As<Napi::Function>(), "multiproc.hangup", 0, 1);
+  watch->callback.Unref(info.Env());
+  // Added after the thread-safe function, so it runs before that function's own cleanup.
+  info.Env().AddCleanupHook([watch]() {
+    std::lock_guard<std::mutex> lock(watch->mutex);
+    watch->envGone = true;
+  });
   try {
-    std::thread([fd, graceMs, exitCode, callback]() mutable {
+    std::thread([fd, graceMs, exitCode, watch]() {
       OsError err;
-      if (PollFd(fd, false, -1, &err) == WaitResult::Failed) {  // not a descriptor we can watch: nothing to do
-        callback.Release();
-        return;
+      bool hungUp = PollFd(fd, false, -1, &err) != WaitResult::Failed;  // else not a descriptor we can watch
+      {
+        std::lock_guard<std::mutex> lock(watch->mutex);
+        if (watch->envGone) return;
+        if (!hungUp) {
+          watch->callback.Release();
+          return;
+        }
+        watch->callback.NonBlockingCall();
       }
-      callback.NonBlockingCall();
       std::this_thread::sleep_for(std::chrono::milliseconds(graceMs));
       ExitNow(exitCode);
     }).detach();
   } catch (const std::system_error& e) {
-    callback.Release();
+    watch->callback.Release();
     OsError err;
     err.set("pthread_create", e.code().value());
     ThrowOsError(info.Env(), err);
