@@ -27,7 +27,7 @@ afterAll(() => {
   }
 });
 
-/** Runs `body` (a function's source, given `native`) in a fresh Node process; resolves with its stdout. */
+/** Runs `body` (a function's source, given `native`) in a fresh Node process; resolves with its exit and stdout. */
 function runInChild(body, { args = [], stdio = ['ignore', 'pipe', 'inherit'] } = {}) {
   const script = `const { native } = require(${JSON.stringify(nativeModule)});\n(${body})(native, ...process.argv.slice(1));`;
   const child = spawn(process.execPath, ['-e', script, ...args], { stdio });
@@ -35,10 +35,7 @@ function runInChild(body, { args = [], stdio = ['ignore', 'pipe', 'inherit'] } =
   child.stdout.on('data', (chunk) => { output += chunk; });
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code === 0) resolve(output);
-      else reject(new Error(`child exited with ${signal ?? code}`));
-    });
+    child.on('exit', (code, signal) => resolve({ code, signal, output }));
   });
 }
 
@@ -103,7 +100,9 @@ describe('native Semaphore', () => {
 
   test('wrong argument types and a closed semaphore throw instead of crashing', () => {
     // Native errors come from the Node realm, not jest's: compare names, not constructors.
-    const wrongType = (index) => expect.objectContaining({ name: 'TypeError', message: expect.stringContaining(`argument ${index}`) });
+    const wrongType = (index) => expect.objectContaining({
+      name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining(`argument ${index}`),
+    });
     expect(() => Semaphore.create(1, 0, 1)).toThrow(wrongType(0));
     expect(() => Semaphore.open()).toThrow(wrongType(0));
     const sem = Semaphore.create(uniqueName(), 0, 1);
@@ -148,7 +147,8 @@ describe('native Semaphore', () => {
     }, { args: [toParentName, toChildName] });
     expect(await waitAsync(toParent, 10000)).toBe(true);
     toChild.post();
-    const loadedBinary = await child;
+    const { code, output: loadedBinary } = await child;
+    expect(code).toBe(0);
     if (process.env.MULTIPROC_NATIVE_BINARY) expect(loadedBinary).toBe(path.resolve(process.env.MULTIPROC_NATIVE_BINARY));
     toParent.close();
     toChild.close();
@@ -177,7 +177,7 @@ describe('native descriptors', () => {
       stdio: ['ignore', 'pipe', 'inherit', writeFd],
     });
     expect(await pollAsync(readFd, false, 10000)).toBe(true);
-    await child;
+    expect((await child).code).toBe(0);
     const buffer = Buffer.alloc(64);
     expect(buffer.toString('utf8', 0, fs.readSync(readFd, buffer))).toBe('from the child');
     native.closeFd(readFd);
@@ -191,5 +191,41 @@ describe('native descriptors', () => {
     native.closeFd(readFd);
     native.closeFd(writeFd);
     expect(() => native.poll(readFd, false, 0)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'poll' }));
+  });
+
+  test('a descriptor made inheritable with setCloseOnExec reaches a spawned program; by default it does not', async () => {
+    const [readFd, writeFd] = native.pipe();
+    const writeThroughInherited = (addon, fd) => require('node:fs').writeSync(Number(fd), 'inherited');
+    expect((await runInChild(writeThroughInherited, { args: [String(writeFd)] })).code).not.toBe(0);
+    native.setCloseOnExec(writeFd, false);
+    const child = runInChild(writeThroughInherited, { args: [String(writeFd)] });
+    native.setCloseOnExec(writeFd, true); // the spawn is done: no later child of this process gets it
+    expect((await child).code).toBe(0);
+    const buffer = Buffer.alloc(64);
+    expect(buffer.toString('utf8', 0, fs.readSync(readFd, buffer))).toBe('inherited');
+    native.closeFd(readFd);
+    native.closeFd(writeFd);
+  });
+
+  // The child watches a pipe whose write end it closes itself; `after` says what it does next.
+  const watchOwnHangup = (addon, after) => {
+    const [readFd, writeFd] = addon.pipe();
+    addon.watchHangup(readFd, 200, 7, () => process.exit(3));
+    addon.closeFd(writeFd);
+    if (after === 'stay') setTimeout(() => {}, 10000);
+    if (after === 'block') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10000);
+  };
+
+  test('watchHangup calls back on hangup, and exits with its code a process whose event loop stays blocked', async () => {
+    expect(await runInChild(watchOwnHangup, { args: ['stay'] })).toEqual({ code: 3, signal: null, output: '' });
+    const started = Date.now();
+    expect(await runInChild(watchOwnHangup, { args: ['block'] })).toEqual({ code: 7, signal: null, output: '' });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  test('a process that ends just as its watched pipe hangs up exits cleanly, never aborts', async () => {
+    const runs = await Promise.all([1, 2, 3, 4, 5, 6].map(() => runInChild(watchOwnHangup, { args: ['end'] })));
+    // 0: it ended first; 3: the callback came first. An abort (the environment torn down under the watcher) is neither.
+    for (const run of runs) expect([0, 3]).toContain(run.code);
   });
 });
