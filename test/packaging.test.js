@@ -73,12 +73,13 @@ function packJson(args) {
 }
 
 // The consumer's smoke test, one body for both module systems; the header brings `fs` and the package's names.
-// Each child counts under the Lock (the fixtures' counter) and sets the Event. (Queue: put/get goes here.)
+// Each child counts under the Lock (the fixtures' counter), reports through the Queue and sets the Event.
 const COUNT_UNDER_LOCK = `
 ${incrementFile}
 
-function countUnderLock(lock, finished, file, n) {
+function countUnderLock(lock, finished, reports, file, n) {
   incrementFile(lock, file, n);
+  reports.putSync(n);
   finished.set();
 }
 `;
@@ -88,19 +89,21 @@ async function main() {
   fs.writeFileSync(file, '0');
   const lock = new Lock();
   const finished = new Event();
-  const children = [1, 2].map(() => new Process({ target: countUnderLock, args: [lock, finished, file, 300] }));
+  const reports = new Queue();
+  const children = [1, 2].map(() => new Process({ target: countUnderLock, args: [lock, finished, reports, file, 300] }));
   for (const child of children) await child.start();
   for (const child of children) await child.join();
   const result = {
     exitCodes: children.map((child) => child.exitCode),
     count: Number(fs.readFileSync(file, 'utf8')),
     finished: await finished.wait({ timeout: 5000 }),
+    reports: [await reports.get({ timeout: 5000 }), await reports.get({ timeout: 5000 })],
   };
   fs.rmSync(path.dirname(file), { recursive: true });
   console.log(JSON.stringify(result));
 }
 `;
-const SMOKE_EXPECTED = { exitCodes: [0, 0], count: 600, finished: true };
+const SMOKE_EXPECTED = { exitCodes: [0, 0], count: 600, finished: true, reports: [300, 300] };
 
 const CONSUMER_FILES = {
   'package.json': JSON.stringify({ name: 'multiproc-consumer', version: '1.0.0', private: true }),
@@ -111,7 +114,7 @@ const CONSUMER_FILES = {
     "const fs = require('node:fs');",
     "const os = require('node:os');",
     "const path = require('node:path');",
-    "const { Event, Lock, Process } = require('multiproc');",
+    "const { Event, Lock, Process, Queue } = require('multiproc');",
     "const { countUnderLock } = require('./targets.cjs');",
     SMOKE_MAIN,
     'main().catch((err) => { console.error(err); process.exit(1); });',
@@ -120,25 +123,27 @@ const CONSUMER_FILES = {
     "import fs from 'node:fs';",
     "import os from 'node:os';",
     "import path from 'node:path';",
-    "import { Event, Lock, Process } from 'multiproc';",
+    "import { Event, Lock, Process, Queue } from 'multiproc';",
     "import { countUnderLock } from './targets.mjs';",
     SMOKE_MAIN,
     'await main();',
   ].join('\n'),
   'consumer.ts': `
-import { Event, Lock, Process, RuntimeError, type AcquireOptions } from 'multiproc';
+import { Event, Lock, Process, Queue, RuntimeError, type AcquireOptions } from 'multiproc';
 import { countUnderLock } from './targets.cjs';
 
 export async function countOnce(file: string): Promise<number | null> {
   const lock = new Lock();
   const options: AcquireOptions = { timeout: 100 };
   if (await lock.acquire(options)) lock.release();
-  const child = new Process({ target: countUnderLock, args: [lock, new Event(), file, 1] });
+  const reports = new Queue<number>();
+  const child = new Process({ target: countUnderLock, args: [lock, new Event(), reports, file, 1] });
   await child.start();
+  const counted: number = await reports.get({ timeout: 1000 });
   await child.join(1000);
   // @ts-expect-error timeouts are numbers of milliseconds
   await lock.acquire({ timeout: '1s' });
-  return child.exitCode;
+  return counted === 1 ? child.exitCode : null;
 }
 
 export const refusal: Error = new RuntimeError('Lock objects should only be shared between processes through inheritance');
@@ -150,7 +155,7 @@ export async function guarded(lock: Lock): Promise<Guard> {
   return lock.guard();
 }
 `,
-  'targets.d.cts': 'export declare function countUnderLock(lock: unknown, finished: unknown, file: string, n: number): void;\n',
+  'targets.d.cts': 'export declare function countUnderLock(lock: unknown, finished: unknown, reports: unknown, file: string, n: number): void;\n',
 };
 
 function smoke(file) {
@@ -212,11 +217,11 @@ describe('the npm package', () => {
     expect(path.relative(installed, loaded)).toMatch(/^prebuilds\//);
   });
 
-  test('a cross-process Lock and Event work from CommonJS', () => {
+  test('a cross-process Lock, Event and Queue work from CommonJS', () => {
     expect(smoke('smoke.cjs')).toEqual(SMOKE_EXPECTED);
   });
 
-  test('a cross-process Lock and Event work from ESM', () => {
+  test('a cross-process Lock, Event and Queue work from ESM', () => {
     expect(smoke('smoke.mjs')).toEqual(SMOKE_EXPECTED);
   });
 
