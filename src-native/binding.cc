@@ -226,7 +226,12 @@ class Semaphore : public Napi::ObjectWrap<Semaphore> {
   explicit Semaphore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Semaphore>(info) {}
 
  private:
-  static Napi::Value FromOs(Napi::Env env, std::unique_ptr<OsSemaphore> sem) {
+  // Wraps what Create/Open returned, or throws the error that made it null.
+  static Napi::Value FromOs(Napi::Env env, std::unique_ptr<OsSemaphore> sem, const OsError& err) {
+    if (!sem) {
+      ThrowOsError(env, err);
+      return env.Undefined();
+    }
     Napi::Object obj = env.GetInstanceData<AddonData>()->semaphore.New({});
     obj.TypeTag(&kSemaphoreTag);
     Semaphore::Unwrap(obj)->sem_ = std::shared_ptr<OsSemaphore>(std::move(sem));
@@ -239,11 +244,7 @@ class Semaphore : public Napi::ObjectWrap<Semaphore> {
     OsError err;
     auto sem = OsSemaphore::Create(info[0].As<Napi::String>(), info[1].As<Napi::Number>().Uint32Value(),
                                    info[2].As<Napi::Number>().Uint32Value(), &err);
-    if (!sem) {
-      ThrowOsError(info.Env(), err);
-      return info.Env().Undefined();
-    }
-    return FromOs(info.Env(), std::move(sem));
+    return FromOs(info.Env(), std::move(sem), err);
   }
 
   // open(nameOrHandle)
@@ -251,11 +252,7 @@ class Semaphore : public Napi::ObjectWrap<Semaphore> {
     if (!CheckArgs(info, {napi_string})) return info.Env().Undefined();
     OsError err;
     auto sem = OsSemaphore::Open(info[0].As<Napi::String>(), &err);
-    if (!sem) {
-      ThrowOsError(info.Env(), err);
-      return info.Env().Undefined();
-    }
-    return FromOs(info.Env(), std::move(sem));
+    return FromOs(info.Env(), std::move(sem), err);
   }
 
   static Napi::Value Unlink(const Napi::CallbackInfo& info) {
