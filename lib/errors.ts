@@ -55,6 +55,16 @@ export class TimeoutError extends MultiprocError {
   }
 }
 
+/**
+ * Python's NotImplementedError: the platform cannot do it. E.g. reading a semaphore's value (getValue(), qsize())
+ * on macOS, which has no sem_getvalue.
+ */
+export class NotImplementedError extends MultiprocError {
+  constructor(message: string) {
+    super('ERR_MP_NOT_IMPLEMENTED', message);
+  }
+}
+
 /** A value of the wrong type reached the public API. */
 export class InvalidArgumentError extends MultiprocError {
   constructor(message: string) {

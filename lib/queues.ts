@@ -165,10 +165,7 @@ export class SimpleQueue<T = unknown> {
   /** True when no item is waiting to be claimed. As in Python, another process may change that at once. */
   empty(): boolean {
     this.#checkOpen();
-    if (native.features.semGetValue) return this.#items.getValue() === 0;
-    if (!this.#items._os.sem.tryWait()) return true; // macOS: peek by taking a unit and giving it back
-    this.#items.release();
-    return false;
+    return this.#items._isZero();
   }
 
   /**
@@ -394,7 +391,7 @@ export class Queue<T = unknown> extends SimpleQueue<T> {
 
   /**
    * Items put and not yet claimed by a get: exact at the moment it is read (a semaphore's value). Like Python,
-   * not available on macOS, which cannot read a semaphore's value (throws ENOSYS).
+   * not available on macOS, which cannot read a semaphore's value (throws NotImplementedError).
    */
   qsize(): number {
     return this._items().getValue();
@@ -403,7 +400,7 @@ export class Queue<T = unknown> extends SimpleQueue<T> {
   /** True when a bounded queue has no room left; always false for an unbounded one. */
   full(): boolean {
     const slots = this._slots();
-    return slots !== null && slots.getValue() === 0;
+    return slots !== null && slots._isZero();
   }
 
   protected override _reduceExtra(): unknown[] {

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
-import { AssertionError, ValueError } from './errors';
+import { AssertionError, NotImplementedError, ValueError } from './errors';
 import { native, NativeSemaphore, NativeWaiter, WaitCallback } from './native';
 import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
 import * as tracker from './resource_tracker';
@@ -295,9 +295,23 @@ export class SemLock {
     if (this.#count > 0) this.#count--;
   }
 
-  /** @internal the current value where the platform can tell (not macOS). */
+  /** @internal the current value where the platform can tell; NotImplementedError on macOS (no sem_getvalue). */
   _getValue(): number {
-    return this._os.sem.value();
+    if (!native.features.semGetValue) {
+      throw new NotImplementedError('the value of a semaphore cannot be read on this platform (no sem_getvalue)');
+    }
+    return this.#sem.value();
+  }
+
+  /**
+   * @internal true when no unit is free: CPython's SemLock._is_zero(). Without sem_getvalue (macOS) it takes a unit
+   * and gives it back, so a concurrent non-blocking acquire elsewhere may fail in between, as in CPython.
+   */
+  _isZero(): boolean {
+    if (native.features.semGetValue) return this.#sem.value() === 0;
+    if (!this.#sem.tryWait()) return true;
+    this.#sem.post();
+    return false;
   }
 
   [reduce](): Reduced {

@@ -107,7 +107,7 @@ export class Semaphore extends GuardedSemLock {
     super(SEMAPHORE, os ? 0 : checkInitialValue(value), maxvalue, os);
   }
 
-  /** The current value (not available on macOS, like Python's get_value()). */
+  /** The current value; NotImplementedError on macOS (no sem_getvalue), like Python's get_value(). */
   getValue(): number {
     return this._getValue();
   }

@@ -2,10 +2,11 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const {
-  Empty, Full, InvalidArgumentError, JoinableQueue, Lock, OutOfRangeError, PicklingError, Process, Queue,
-  RuntimeError, Semaphore, SimpleQueue, ValueError,
+  Empty, Full, InvalidArgumentError, JoinableQueue, Lock, NotImplementedError, OutOfRangeError, PicklingError,
+  Process, Queue, RuntimeError, Semaphore, SimpleQueue, ValueError,
 } = require('../dist');
 const t = require('./fixtures/queue_targets');
+const { canReadValue, expectQueueSize } = require('./semaphore_value');
 
 const { STOP } = t;
 
@@ -60,8 +61,8 @@ describe('Queue across processes', () => {
     await work.put(STOP);
     expect(await joinAll(consumers)).toEqual([0, 0]);
     expect(seen.size).toBe(15000);
-    expect(results.qsize()).toBe(0);
-    expect(work.qsize()).toBe(0);
+    expectQueueSize(results, 0);
+    expectQueueSize(work, 0);
     expect(() => results.getNowait()).toThrow(Empty);
   });
 
@@ -125,7 +126,7 @@ describe('Queue across processes', () => {
     await queue.put(STOP);
     expect(await joinAll([survivor])).toEqual([0]);
     expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    expect(queue.qsize()).toBe(0);
+    expectQueueSize(queue, 0);
   });
 
   test('seed scenario 3: a Lock and a Queue for ten processes, three alive at a time; the parent reads 0..9', async () => {
@@ -152,7 +153,7 @@ describe('Queue across processes', () => {
     const consumers = [start(t.takeAndMarkDone, queue, seen), start(t.takeAndMarkDone, queue, seen)];
     for (let i = 0; i < 30; i++) await queue.put(i);
     await queue.join();
-    expect(seen.qsize()).toBe(30);
+    expectQueueSize(seen, 30);
     await queue.put(STOP);
     await queue.put(STOP);
     queue.joinSync();
@@ -183,7 +184,7 @@ describe('Queue across processes', () => {
     const queue = new Queue();
     expect(queue.empty()).toBe(true);
     expect(await joinAll([start(t.fill, queue, 100)])).toEqual([0]);
-    expect(queue.qsize()).toBe(100);
+    expectQueueSize(queue, 100);
     expect(queue.empty()).toBe(false);
     for (let i = 0; i < 100; i++) expect(queue.getNowait()).toBe(i);
     expect(queue.empty()).toBe(true);
@@ -224,7 +225,7 @@ describe('Queue waits never block the event loop', () => {
     await queue.put('a');
     const blocked = queue.put('b', { signal: AbortSignal.timeout(50) });
     await expect(blocked).rejects.toMatchObject({ code: 'ABORT_ERR' });
-    expect(queue.qsize()).toBe(1);
+    expectQueueSize(queue, 1);
     expect(await queue.get()).toBe('a');
     const waiting = queue.get();
     queue.close();
@@ -240,7 +241,7 @@ describe('Queue bad input', () => {
     expect(() => queue.putSync({ f() {} })).toThrow(PicklingError);
     expect(() => queue.putNowait(new Lock())).toThrow(RuntimeError);
     await expect(queue.put({ q: queue })).rejects.toThrow('Queue objects should only be shared between processes through inheritance');
-    expect(queue.qsize()).toBe(0);
+    expectQueueSize(queue, 0);
     expect(() => queue.getNowait()).toThrow(Empty);
   });
 
@@ -271,7 +272,9 @@ describe('Queue bad input', () => {
     queue.close();
     await expect(queue.get()).rejects.toMatchObject({ name: 'ValueError', code: 'ERR_MP_QUEUE_CLOSED' });
     expect(() => queue.putNowait(1)).toThrow(ValueError);
-    expect(() => queue.qsize()).not.toThrow(); // the semaphores outlive this process's pipe ends
+    // the semaphores outlive this process's pipe ends: qsize() answers where the platform can read a value at all
+    if (canReadValue) expect(() => queue.qsize()).not.toThrow();
+    else expect(() => queue.qsize()).toThrow(NotImplementedError);
   });
 });
 
