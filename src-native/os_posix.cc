@@ -31,9 +31,22 @@ struct OsSemaphore::Impl {
   sem_t* sem;
 };
 
+#ifdef MULTIPROC_EMULATE_DARWIN
+// macOS's sem_open refuses names longer than PSEMNAMLEN (31) with ENAMETOOLONG; the emulation refuses them too, so
+// that a name too long for macOS fails on Linux as well.
+static bool NameFitsDarwin(const std::string& name, OsError* err) {
+  if (name.size() <= 31) return true;
+  err->set("sem_open", ENAMETOOLONG);
+  return false;
+}
+#else
+static bool NameFitsDarwin(const std::string&, OsError*) { return true; }
+#endif
+
 std::unique_ptr<OsSemaphore> OsSemaphore::Create(const std::string& name, uint32_t value, uint32_t maxValue,
                                                  OsError* err) {
   (void)maxValue;  // POSIX semaphores have no maximum; BoundedSemaphore checks it in lib/.
+  if (!NameFitsDarwin(name, err)) return nullptr;
   sem_t* sem = sem_open(name.c_str(), O_CREAT | O_EXCL, 0600, value);
   if (sem == SEM_FAILED) {
     err->set("sem_open", errno);
@@ -43,6 +56,7 @@ std::unique_ptr<OsSemaphore> OsSemaphore::Create(const std::string& name, uint32
 }
 
 std::unique_ptr<OsSemaphore> OsSemaphore::Open(const std::string& name, OsError* err) {
+  if (!NameFitsDarwin(name, err)) return nullptr;
   sem_t* sem = sem_open(name.c_str(), 0);
   if (sem == SEM_FAILED) {
     err->set("sem_open", errno);

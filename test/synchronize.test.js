@@ -6,6 +6,7 @@ const mp = require('../dist');
 const { Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event, Barrier, Process } = mp;
 const t = require('./fixtures/sync_targets');
 const { canReadValue, expectSemaphoreValue } = require('./semaphore_value');
+const { native } = require('../dist/native');
 
 const tmpFile = (name, content = '') => {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-sync-')), name);
@@ -167,6 +168,28 @@ describe('Semaphore and BoundedSemaphore', () => {
     boundedByOne.release();
     expect(() => boundedByOne.release()).toThrow('semaphore or lock released too many times');
     expectSemaphoreValue(boundedByOne, 1);
+  });
+});
+
+describe('semaphore names', () => {
+  test("fit macOS's 31 characters; longer ones fail there (and in its emulation) with ENAMETOOLONG", () => {
+    const lock = new Lock();
+    expect(lock._os.name.length).toBeLessThanOrEqual(31);
+    const long = `/mp-${'x'.repeat(28)}`; // 32 characters
+    let created;
+    try {
+      created = native.Semaphore.create(long, 1, 1);
+    } catch (err) {
+      created = err;
+    }
+    // macOS and its emulation are the builds without sem_getvalue; Linux takes names up to 251 characters.
+    if (canReadValue) {
+      expect(created).toHaveProperty('tryWait');
+      created.close();
+      native.Semaphore.unlink(long);
+    } else {
+      expect(created).toMatchObject({ code: 'ENAMETOOLONG', syscall: 'sem_open' });
+    }
   });
 });
 
