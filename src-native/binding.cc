@@ -59,11 +59,6 @@ struct AddonData {
   Napi::FunctionReference semaphore;
 };
 
-// Reports an exception thrown by JS called from a libuv callback as uncaught, as Node does for its own callbacks.
-void ReportPending(Napi::Env env) {
-  if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
-}
-
 // A wait running on its own thread. cancel() and completion race through `state`; exactly one wins.
 struct PendingWait {
   enum State { kPending, kCancelled, kDone };
@@ -484,6 +479,11 @@ Napi::Value SetPipeCapacityJs(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
+
+// Reports an exception thrown by JS called from a libuv callback as uncaught, as Node does for its own callbacks.
+void ReportPending(Napi::Env env) {
+  if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
 }
 
 // Readiness of a descriptor reported by the event loop itself (uv_poll: epoll/kqueue), without any thread:

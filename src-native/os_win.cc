@@ -3,10 +3,11 @@
 #ifdef _WIN32
 #include "os.h"
 
+// uv.h first: it includes winsock2.h, which must precede windows.h.
+#include <uv.h>
 #include <windows.h>
 
 #include <cstdlib>
-#include <uv.h>
 
 namespace mp {
 
