@@ -1,0 +1,168 @@
+// The Windows test subset, run by scripts/test-win.sh with the Windows node.exe under Wine (jest is too slow to start
+// there): real Windows processes and kernel objects, semaphores handed to children with DuplicateHandle while they
+// are spawned. Plain node; prints one line per test and "N passed, N failed"; exits 1 on any failure.
+'use strict';
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const v8 = require('node:v8');
+const mp = require('../../dist');
+const { native } = require('../../dist/native');
+const t = require('../fixtures/targets');
+const s = require('../fixtures/sync_targets');
+
+const PER_TEST_MS = 60000;
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+const tmpFile = (name, content) => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-win-')), name);
+  fs.writeFileSync(file, content);
+  return file;
+};
+
+/** Starts a Process on `target(...args)`, waits until it runs it and returns it. */
+async function started(target, args) {
+  const p = new mp.Process({ target, args });
+  await p.start();
+  return p;
+}
+
+async function exitCodeOf(target, args) {
+  const p = await started(target, args);
+  await p.join();
+  return p.exitCode;
+}
+
+test('the addon is the Windows build: kernel semaphores with a readable value', () => {
+  assert.equal(process.platform, 'win32');
+  assert.equal(native.platform, 'win32');
+  assert.deepEqual(native.features, { semGetValue: true, semTimedWait: true });
+});
+
+test('semaphore: create, tryWait, timed wait, post up to the maximum, value', async () => {
+  const sem = native.Semaphore.create('', 1, 2);
+  assert.equal(sem.value(), 1);
+  assert.equal(sem.tryWait(), true);
+  assert.equal(sem.tryWait(), false);
+  const before = performance.now();
+  assert.equal(sem.wait(150), false);
+  // GetTickCount64 ticks in 10-16 ms steps on Windows: allow one tick below the requested time
+  assert.ok(performance.now() - before >= 150 - 16, `timed out after ${performance.now() - before} ms`);
+  assert.equal(sem.post(), true);
+  assert.equal(sem.post(), true);
+  assert.equal(sem.post(), false); // ReleaseSemaphore refuses to pass the maximum given at creation
+  assert.equal(sem.value(), 2);
+  assert.equal(await new Promise((resolve, reject) => sem.waitAsync(1000, (err, ok) => (err ? reject(err) : resolve(ok)))), true);
+  sem.close();
+});
+
+test('semaphore: a handle value that means nothing here is a typed error', () => {
+  assert.throws(() => native.Semaphore.open('not a handle'), { code: 'EBADF', syscall: 'OpenSemaphoreHandle' });
+  assert.throws(() => native.Semaphore.open(42), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
+test('Lock and BoundedSemaphore refuse over-release (the maximum lives in the kernel object)', () => {
+  const lock = new mp.Lock();
+  assert.throws(() => lock.release(), { name: 'ValueError', message: 'semaphore or lock released too many times' });
+  const bounded = new mp.BoundedSemaphore(2);
+  bounded.acquireSync();
+  bounded.release();
+  assert.throws(() => bounded.release(), { name: 'ValueError' });
+  assert.equal(bounded.getValue(), 2);
+});
+
+test('exact counter: 2 processes x 200 locked read-modify-writes of a file (sync and async acquire)', async () => {
+  const lock = new mp.Lock();
+  const file = tmpFile('counter', '0');
+  const procs = await Promise.all([started(t.incrementFile, [lock, file, 200]),
+    started(t.incrementFileAsync, [lock, file, 200])]);
+  await Promise.all(procs.map((p) => p.join()));
+  assert.deepEqual(procs.map((p) => p.exitCode), [0, 0]);
+  assert.equal(fs.readFileSync(file, 'utf8'), '400');
+});
+
+test('a Lock held by a child (DuplicateHandle into it) blocks the parent until the child is killed', async () => {
+  const lock = new mp.Lock();
+  const held = new mp.Event();
+  const never = new mp.Event();
+  const child = await started(s.holdLockForever, [lock, held, never]);
+  assert.equal(await held.wait({ timeout: 20000 }), true);
+  assert.equal(lock.acquireSync({ blocking: false }), false);
+  assert.equal(await lock.acquire({ timeout: 100 }), false);
+  child.kill();
+  await child.join();
+  assert.equal(child.exitCode === 1 || child.exitCode < 0, true, `exit code ${child.exitCode}`);
+});
+
+test('RLock: recursion in a child, release by a non-owner process throws AssertionError', async () => {
+  const rlock = new mp.RLock();
+  assert.equal(await exitCodeOf(s.rlockRecursion, [rlock]), 0);
+  rlock.acquireSync();
+  assert.equal(await exitCodeOf(s.releaseForeignRLock, [rlock]), 0);
+  rlock.release();
+});
+
+test('Event: set by the parent wakes a child; a child times out on an unset one', async () => {
+  const event = new mp.Event();
+  const childStarted = new mp.Event();
+  const waiter = await started(s.waitForEvent, [event, 30000, childStarted]);
+  assert.equal(await childStarted.wait({ timeout: 20000 }), true);
+  event.set();
+  await waiter.join();
+  assert.equal(waiter.exitCode, 0);
+  assert.equal(await exitCodeOf(s.waitForEvent, [new mp.Event(), 200]), 2);
+});
+
+test('Condition: producer and consumer in two children', async () => {
+  const cond = new mp.Condition();
+  const file = tmpFile('items', '');
+  const consumer = await started(s.conditionConsumer, [cond, file, 20, true]);
+  const producer = await started(s.conditionProducer, [cond, file, 20]);
+  await Promise.all([consumer.join(), producer.join()]);
+  assert.deepEqual([consumer.exitCode, producer.exitCode], [0, 0]);
+});
+
+test('RuntimeError outside spawning: a Lock in a message is refused', async () => {
+  const lock = new mp.Lock();
+  const message = 'Lock objects should only be shared between processes through inheritance';
+  assert.throws(() => v8.serialize({ lock }), { name: 'RuntimeError', message });
+  assert.throws(() => structuredClone(lock), { name: 'RuntimeError' });
+  assert.throws(() => JSON.stringify([lock]), { name: 'RuntimeError' });
+});
+
+test('exit codes follow Python: the code given, 1 on an uncaught error', async () => {
+  assert.equal(await exitCodeOf(t.exitWith, [3]), 3);
+  assert.equal(await exitCodeOf(t.throwError, ['on purpose']), 1);
+});
+
+test('Queue is not implemented on Windows yet: a typed error, not a crash', () => {
+  assert.throws(() => new mp.Queue(), { name: 'RuntimeError', code: 'ERR_MP_UNSUPPORTED' });
+});
+
+async function main() {
+  let passed = 0;
+  let failed = 0;
+  for (const { name, fn } of tests) {
+    const began = performance.now();
+    let timer;
+    try {
+      await Promise.race([fn(), new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no result after ${PER_TEST_MS} ms`)), PER_TEST_MS);
+      })]);
+      passed++;
+      console.log(`ok   ${name} (${Math.round(performance.now() - began)} ms)`);
+    } catch (err) {
+      failed++;
+      console.log(`FAIL ${name}\n${err?.stack ?? err}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed ? 1 : 0;
+  for (const child of mp.activeChildren()) child.kill(); // a failed test must not leave its children behind
+}
+
+void main();
