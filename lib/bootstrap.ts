@@ -27,7 +27,9 @@ export function registerChildMain(kind: string, load: () => ChildMain): void {
 
 async function runTarget(payload: ChildPayload, channel: FramedSocket): Promise<void> {
   const target = payload.target as (...args: unknown[]) => unknown;
-  channel.send(v8.serialize({ started: true }));
+  // The target runs once the frame is written: one that exits at once (process.exit) would drop it where pipe
+  // writes complete asynchronously (Windows), and start() would report that the target never ran.
+  await new Promise<void>((resolve) => channel.send(v8.serialize({ started: true }), resolve));
   try {
     await target(...(payload.args as unknown[]));
   } catch (err) {

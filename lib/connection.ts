@@ -67,8 +67,9 @@ export class FramedSocket extends EventEmitter {
     socket.on('error', () => undefined); // a peer that vanished shows up as 'close'
   }
 
-  send(payload: Uint8Array): boolean {
-    return this.socket.write(frame(payload));
+  /** `onWritten` runs once the frame has left this process (or the write failed: the peer is gone). */
+  send(payload: Uint8Array, onWritten?: () => void): boolean {
+    return this.socket.write(frame(payload), onWritten && (() => onWritten()));
   }
 
   #take(n: number): Buffer {
