@@ -11,6 +11,8 @@ const mp = require('../../dist');
 const { native } = require('../../dist/native');
 const t = require('../fixtures/targets');
 const s = require('../fixtures/sync_targets');
+const tasks = require('../fixtures/pool_tasks');
+const scenarios = require('../../dist-examples/examples/scenarios');
 
 const PER_TEST_MS = 60000;
 const tests = [];
@@ -135,6 +137,55 @@ test('RuntimeError outside spawning: a Lock in a message is refused', async () =
 test('exit codes follow Python: the code given, 1 on an uncaught error', async () => {
   assert.equal(await exitCodeOf(t.exitWith, [3]), 3);
   assert.equal(await exitCodeOf(t.throwError, ['on purpose']), 1);
+});
+
+test('Pool: a Semaphore through initargs reaches every worker; a Lock in task arguments is refused', async () => {
+  const inited = new mp.Semaphore(0);
+  const pool = new mp.Pool({ processes: 2, initializer: tasks.init, initargs: [{ inited }] });
+  try {
+    assert.deepEqual(await pool.map(tasks.square, [1, 2, 3, 4]), [1, 4, 9, 16]);
+    for (let worker = 0; worker < 2; worker++) assert.equal(await inited.acquire({ timeout: 20000 }), true);
+    await assert.rejects(pool.apply(tasks.useLock, [new mp.Lock()]), {
+      name: 'RuntimeError', message: 'Lock objects should only be shared between processes through inheritance' });
+  } finally {
+    await pool[Symbol.asyncDispose]();
+  }
+});
+
+test('Manager over a named pipe: a dict, and a Lock proxy used by a child Process', async () => {
+  const manager = new mp.Manager();
+  await manager.start();
+  try {
+    assert.match(String(manager.address), /^\\\\[?.]\\pipe\\/);
+    const dict = await manager.dict();
+    await dict.set('answer', 42);
+    assert.equal(await dict.get('answer'), 42);
+    const lock = await manager.Lock();
+    const file = tmpFile('counter', '0');
+    const procs = await Promise.all([started(t.incrementFileAsync, [lock, file, 50]),
+      started(t.incrementFileAsync, [lock, file, 50])]);
+    await Promise.all(procs.map((p) => p.join()));
+    assert.deepEqual(procs.map((p) => p.exitCode), [0, 0]);
+    assert.equal(fs.readFileSync(file, 'utf8'), '100');
+  } finally {
+    await manager.shutdown();
+  }
+});
+
+const ZERO_TO_NINE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+test('seed scenario 2: a Pool with a Manager Lock and Queue reads 0..9', async () => {
+  assert.deepEqual(await scenarios.poolWithManagerObjects(), ZERO_TO_NINE);
+});
+
+test('seed scenario 4: ten Processes with Manager objects read 0..9', async () => {
+  assert.deepEqual(await scenarios.processesWithManagerObjects(), ZERO_TO_NINE);
+});
+
+// Seed scenarios 1 and 3 and the initargs fix use a local Queue, which Windows does not have yet:
+test('seed scenarios 1 and 3: their local Queue is refused with ERR_MP_UNSUPPORTED', async () => {
+  await assert.rejects(scenarios.poolWithLockInArgs(), { code: 'ERR_MP_UNSUPPORTED' });
+  await assert.rejects(scenarios.processesWithLock(), { code: 'ERR_MP_UNSUPPORTED' });
 });
 
 test('Queue is not implemented on Windows yet: a typed error, not a crash', () => {
