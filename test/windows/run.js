@@ -31,6 +31,15 @@ async function started(target, args) {
   return p;
 }
 
+/** One process per `targets` entry bumps a counter file `n` times under `lock`; returns the final count. */
+async function countTogether(lock, targets, n) {
+  const file = tmpFile('counter', '0');
+  const procs = await Promise.all(targets.map((target) => started(target, [lock, file, n])));
+  await Promise.all(procs.map((p) => p.join()));
+  assert.deepEqual(procs.map((p) => p.exitCode), targets.map(() => 0));
+  return Number(fs.readFileSync(file, 'utf8'));
+}
+
 async function exitCodeOf(target, args) {
   const p = await started(target, args);
   await p.join();
@@ -76,13 +85,7 @@ test('Lock and BoundedSemaphore refuse over-release (the maximum lives in the ke
 });
 
 test('exact counter: 2 processes x 200 locked read-modify-writes of a file (sync and async acquire)', async () => {
-  const lock = new mp.Lock();
-  const file = tmpFile('counter', '0');
-  const procs = await Promise.all([started(t.incrementFile, [lock, file, 200]),
-    started(t.incrementFileAsync, [lock, file, 200])]);
-  await Promise.all(procs.map((p) => p.join()));
-  assert.deepEqual(procs.map((p) => p.exitCode), [0, 0]);
-  assert.equal(fs.readFileSync(file, 'utf8'), '400');
+  assert.equal(await countTogether(new mp.Lock(), [t.incrementFile, t.incrementFileAsync], 200), 400);
 });
 
 test('a Lock held by a child (DuplicateHandle into it) blocks the parent until the child is killed', async () => {
@@ -160,13 +163,7 @@ test('Manager over a named pipe: a dict, and a Lock proxy used by a child Proces
     const dict = await manager.dict();
     await dict.set('answer', 42);
     assert.equal(await dict.get('answer'), 42);
-    const lock = await manager.Lock();
-    const file = tmpFile('counter', '0');
-    const procs = await Promise.all([started(t.incrementFileAsync, [lock, file, 50]),
-      started(t.incrementFileAsync, [lock, file, 50])]);
-    await Promise.all(procs.map((p) => p.join()));
-    assert.deepEqual(procs.map((p) => p.exitCode), [0, 0]);
-    assert.equal(fs.readFileSync(file, 'utf8'), '100');
+    assert.equal(await countTogether(await manager.Lock(), [t.incrementFileAsync, t.incrementFileAsync], 50), 100);
   } finally {
     await manager.shutdown();
   }
