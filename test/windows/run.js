@@ -169,6 +169,35 @@ test('Manager over a named pipe: a dict, and a Lock proxy used by a child Proces
   }
 });
 
+/** Whether `pid` still runs (OpenProcess, for a process that is not our child). */
+function isRunning(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// On Windows no watcher of ours is involved: libuv puts every child it spawns (not detached) in a job object with
+// JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, so the kernel terminates the children of a process as it dies.
+test('a child blocked in a synchronous wait ends when its parent is killed', async () => {
+  const file = tmpFile('pid', '');
+  const childStarted = new mp.Event();
+  const parent = await started(t.startBlockedChild, [file, childStarted, new mp.Event()]);
+  assert.equal(await childStarted.wait({ timeout: 20000 }), true);
+  const orphan = Number(fs.readFileSync(file, 'utf8'));
+  assert.equal(isRunning(orphan), true);
+  parent.kill();
+  await parent.join();
+  const killedAt = performance.now();
+  // Not our child, so nothing to wait on: its existence is polled, as the POSIX suites do for orphans.
+  while (isRunning(orphan) && performance.now() - killedAt < 10000) await new Promise((resolve) => setTimeout(resolve, 20));
+  const gone = performance.now() - killedAt;
+  assert.equal(isRunning(orphan), false, 'the orphan still runs 10 s after its parent was killed');
+  assert.ok(gone < 3000, `the orphan took ${Math.round(gone)} ms to end`);
+});
+
 const ZERO_TO_NINE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 test('seed scenario 2: a Pool with a Manager Lock and Queue reads 0..9', async () => {
