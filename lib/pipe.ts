@@ -31,6 +31,12 @@ const BURST_BYTES = 1 << 20;
 export const FRAME_HEADER_BYTES = 8;
 
 /**
+ * Every frame is at least this long: a smaller one is padded. A reader can then always take this many bytes in one
+ * read(2) without touching the next frame, and a small item (most are) costs one read instead of two.
+ */
+export const FRAME_HEAD_BYTES = 64;
+
+/**
  * Typed arrays and Buffers at least this large travel out of band: written to the pipe straight from the caller's
  * memory and received as views of the frame, instead of being copied into (and out of) the v8 stream. This keeps
  * a 64 MiB Buffer from holding the event loop for a whole serializer copy.
@@ -136,7 +142,11 @@ export function encodeFrame(value: unknown): Frame {
   const reduced = reduceValue(value);
   const serializer = new FrameSerializer();
   try {
-    return { length: serializer.frame(reduced), chunks: serializer.chunks };
+    const length = serializer.frame(reduced);
+    if (length >= FRAME_HEAD_BYTES) return { length, chunks: serializer.chunks };
+    const head = paddedHead();
+    head.set(serializer.chunks[0]);
+    return { length: FRAME_HEAD_BYTES, chunks: [head] };
   } catch (err) {
     if (err instanceof MultiprocError) throw err;
     throw new PicklingError(`cannot send this value to another process: ${(err as Error).message}`);
@@ -149,8 +159,13 @@ export function encodeFrame(value: unknown): Frame {
  */
 const NUMBER_FRAME = 0xffffffff;
 
+/** A buffer of FRAME_HEAD_BYTES from Node's pool, zeroed: no stale memory of this process crosses to another. */
+function paddedHead(): Buffer {
+  return Buffer.allocUnsafe(FRAME_HEAD_BYTES).fill(0);
+}
+
 function numberFrame(value: number): Frame {
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 8);
+  const frame = paddedHead();
   frame.writeUInt32BE(8, 0);
   frame.writeUInt32BE(NUMBER_FRAME, 4);
   frame.writeDoubleLE(value, FRAME_HEADER_BYTES);
@@ -218,7 +233,6 @@ export class Readiness {
 export class FramePipe {
   readonly readable: Readiness;
   readonly writable: Readiness;
-  readonly #header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
 
   constructor(readFd: number, writeFd: number) {
     this.readable = new Readiness(readFd, false);
@@ -257,11 +271,6 @@ export class FramePipe {
       got += n;
     }
     return got;
-  }
-
-  /** The header buffer, reused by the one reader of this process that holds the read lock. */
-  get header(): Buffer {
-    return this.#header;
   }
 
   /** Writes `frame` from byte `from` on, as far as the pipe has room now (one burst); returns the offset reached. */

@@ -17,7 +17,7 @@
 import { inspect } from 'node:util';
 import { Empty, Full, InvalidArgumentError, RuntimeError, ValueError } from './errors';
 import { native, NativeSemaphore } from './native';
-import { decodePayload, encodeFrame, Frame, FramePipe, Readiness } from './pipe';
+import { decodePayload, encodeFrame, Frame, FRAME_HEAD_BYTES, FRAME_HEADER_BYTES, FramePipe, Readiness } from './pipe';
 import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
@@ -235,11 +235,18 @@ export class SimpleQueue<T = unknown> {
     let payload: Buffer;
     let inBand: number;
     try {
-      const header = pipe.header;
-      yield* this.#readRest(header, pipe.fill(header, 0));
-      inBand = header.readUInt32BE(4); // read before the next reader of this process reuses the header
-      payload = Buffer.allocUnsafe(header.readUInt32BE(0));
-      yield* this.#readRest(payload, pipe.fill(payload, 0));
+      const head = Buffer.allocUnsafe(FRAME_HEAD_BYTES); // every frame has at least these bytes; most, no more
+      yield* this.#readRest(head, pipe.fill(head, 0));
+      inBand = head.readUInt32BE(4);
+      const length = head.readUInt32BE(0);
+      const inHead = FRAME_HEAD_BYTES - FRAME_HEADER_BYTES;
+      if (length <= inHead) {
+        payload = head.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
+      } else {
+        payload = Buffer.allocUnsafe(length);
+        head.copy(payload, 0, FRAME_HEADER_BYTES);
+        yield* this.#readRest(payload, pipe.fill(payload, inHead));
+      }
     } finally {
       this.#rlock.release();
     }
