@@ -93,8 +93,20 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
     if (!(await wait.ready.wait(timeout, abort))) return false;
     return wait.sem.tryWait() || waitAsync(wait.sem, left(deadline), abort);
   }
-  if ('sem' in wait) return waitAsync(wait.sem, timeout, abort);
+  if ('sem' in wait) return (!wait.bounded && spinFor(wait.sem)) || waitAsync(wait.sem, timeout, abort);
   return wait.ready.wait(timeout, abort);
+}
+
+/**
+ * The read and write locks are held for one read(2) or write(2) of a frame: a few microseconds. Trying again for
+ * about that long is far cheaper than a hand-over to a waiter thread and back through the event loop, and keeps the
+ * event loop's thread busy for microseconds at most.
+ */
+const LOCK_SPIN_TRIES = 200;
+
+function spinFor(sem: NativeSemaphore): boolean {
+  for (let i = 0; i < LOCK_SPIN_TRIES; i++) if (sem.tryWait()) return true;
+  return false;
 }
 
 const QUEUE_CLOSED = 'ERR_MP_QUEUE_CLOSED';
