@@ -28,7 +28,8 @@ export function readExactSync(fd: number, length: number): Buffer {
     try {
       n = fs.readSync(fd, out, got, length - got, null);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      // Only a non-blocking POSIX descriptor says EAGAIN; Windows has no poll(2) to wait on, so it reports the error.
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || native.platform === 'win32') throw err;
       native.poll(fd, false, -1);
       continue;
     }
