@@ -34,4 +34,15 @@ function node(script, workload, ...argv) {
   return run(process.execPath, [path.join(__dirname, 'node', script), workload, ...argv.map(String)], `node ${script} ${workload}`);
 }
 
-module.exports = { python, node, cleanEnv };
+/**
+ * A workload's run function: bench/node/<suite>.js and bench/py/<suite>.py, each given a workload name and
+ * arguments, in that order. `pythonWorkload` null: multiproc only (context rows).
+ */
+function versus(suite, workload, args, pythonWorkload = workload, pythonArgs = args) {
+  return async () => ({
+    ours: await node(`${suite}.js`, workload, ...args),
+    python: pythonWorkload === null ? null : await python(`${suite}.py`, pythonWorkload, ...pythonArgs),
+  });
+}
+
+module.exports = { python, node, cleanEnv, versus };

@@ -1,6 +1,6 @@
 // Pool: multiproc vs Python's multiprocessing.Pool (spawn), same number of processes, each in a fresh process.
 'use strict';
-const { node, python } = require('./harness');
+const { versus } = require('./harness');
 
 const PROCESSES = 2;
 
@@ -10,10 +10,7 @@ function workload(name, script, unit, better, goal) {
     unit,
     better,
     goal,
-    run: async () => ({
-      ours: await node('pool.js', script, PROCESSES),
-      python: await python('pool.py', script, PROCESSES),
-    }),
+    run: versus('pool', script, [PROCESSES]),
   };
 }
 

@@ -1,6 +1,6 @@
 // Queues: multiproc's Queue against multiprocessing.Queue (spawn context), same workloads, same run.
 'use strict';
-const { node, python } = require('./harness');
+const { versus } = require('./harness');
 
 const SMALL = 200000;
 const LARGE = 2000;
@@ -13,10 +13,7 @@ function workload(name, unit, goal, shape, nodeWorkload = 'queue', withPython = 
     unit,
     better: 'higher',
     goal,
-    run: async () => ({
-      ours: await node('queues.js', nodeWorkload, ...shape),
-      python: withPython ? await python('queues.py', 'queue', ...shape) : null,
-    }),
+    run: versus('queues', nodeWorkload, shape, withPython ? 'queue' : null),
   };
 }
 
