@@ -398,18 +398,12 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
   return result;
 }
 
-Napi::Value SetNonBlockingJs(const Napi::CallbackInfo& info) {
+// setNonBlocking(fd, on) / setCloseOnExec(fd, on)
+template <bool (*SetFlag)(int, bool, OsError*)>
+Napi::Value SetFdFlagJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number, napi_boolean})) return info.Env().Undefined();
   OsError err;
-  if (!SetNonBlocking(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Boolean>(), &err))
-    ThrowOsError(info.Env(), err);
-  return info.Env().Undefined();
-}
-
-Napi::Value SetCloseOnExecJs(const Napi::CallbackInfo& info) {
-  if (!CheckArgs(info, {napi_number, napi_boolean})) return info.Env().Undefined();
-  OsError err;
-  if (!SetCloseOnExec(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Boolean>(), &err))
+  if (!SetFlag(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Boolean>(), &err))
     ThrowOsError(info.Env(), err);
   return info.Env().Undefined();
 }
@@ -661,8 +655,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #else
   exports.Set("platform", "posix");
   exports.Set("pipe", Napi::Function::New<Pipe>(env, "pipe"));
-  exports.Set("setNonBlocking", Napi::Function::New<SetNonBlockingJs>(env, "setNonBlocking"));
-  exports.Set("setCloseOnExec", Napi::Function::New<SetCloseOnExecJs>(env, "setCloseOnExec"));
+  exports.Set("setNonBlocking", Napi::Function::New<SetFdFlagJs<SetNonBlocking>>(env, "setNonBlocking"));
+  exports.Set("setCloseOnExec", Napi::Function::New<SetFdFlagJs<SetCloseOnExec>>(env, "setCloseOnExec"));
   exports.Set("closeFd", Napi::Function::New<CloseFdJs>(env, "closeFd"));
   exports.Set("poll", Napi::Function::New<PollJs>(env, "poll"));
   exports.Set("pollAsync", Napi::Function::New<PollAsyncJs>(env, "pollAsync"));
