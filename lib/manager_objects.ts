@@ -28,7 +28,7 @@ export interface Caller {
 }
 
 /** Built-in objects whose exposed methods take the Caller as first argument (user types never do). */
-abstract class CallerAware {}
+export abstract class CallerAware {}
 
 export function takesCaller(obj: object): boolean {
   return obj instanceof CallerAware;
@@ -97,7 +97,7 @@ interface BlockingOptions {
 }
 
 /** Python's (block, timeout) pair from an options object; timeout 0 means "try once". */
-function blockingOf(options: unknown, key: 'block' | 'blocking'): { block: boolean; timeout: number | undefined } {
+export function blockingOf(options: unknown, key: 'block' | 'blocking'): { block: boolean; timeout: number | undefined } {
   const opts = checkOptions<BlockingOptions>(options, 'options');
   const flag = opts[key];
   if (flag !== undefined && typeof flag !== 'boolean') throw new InvalidArgumentError(`${key} must be a boolean`);
@@ -107,8 +107,20 @@ function blockingOf(options: unknown, key: 'block' | 'blocking'): { block: boole
 
 // --- locks ------------------------------------------------------------------------------------------------------
 
-/** Lock and RLock: an owner session, a recursion count, a FIFO of sessions waiting for it. */
-abstract class OwnedLock extends CallerAware implements Abandonable {
+/** What a Condition needs of its lock: a server Lock or RLock, kept in the server or in the kernel. */
+export abstract class ServerLock extends CallerAware implements Abandonable {
+  abstract acquire(caller: Caller, options?: unknown): Promise<boolean>;
+  abstract release(caller: Caller): void;
+  abstract abandon(session: Session): void;
+  /** For Condition.wait: gives the lock up entirely, returning the recursion count to restore. */
+  abstract releaseAll(caller: Caller): number;
+  abstract reacquire(caller: Caller, count: number): Promise<void>;
+  abstract isMine(caller: Caller): boolean;
+  abstract locked(): boolean;
+}
+
+/** Lock and RLock kept in the server: an owner session, a recursion count, a FIFO of sessions waiting for it. */
+abstract class OwnedLock extends ServerLock {
   protected owner: Session | null = null;
   protected count = 0;
   readonly #waiters = new Waiters<Session>();
@@ -160,9 +172,8 @@ abstract class OwnedLock extends CallerAware implements Abandonable {
     if (this.owner === session) this.#handOver();
   }
 
-  /** For Condition.wait: gives the lock up entirely, returning the recursion count to restore. */
   releaseAll(caller: Caller): number {
-    if (this.owner !== caller.session) throw new AssertionError('must acquire() condition before using wait()');
+    if (this.owner !== caller.session) throw new AssertionError(NOT_ACQUIRED_FOR_WAIT);
     const count = this.count;
     this.#handOver();
     return count;
@@ -190,9 +201,9 @@ export class RLockObject extends OwnedLock {
   protected readonly recursive = true;
 }
 
-type AnyLock = InstanceType<typeof LockObject> | InstanceType<typeof RLockObject>;
+export const NOT_ACQUIRED_FOR_WAIT = 'must acquire() condition before using wait()';
 
-function semaphoreValue(value: unknown): number {
+export function semaphoreValue(value: unknown): number {
   if (value === undefined) return 1;
   return checkInteger(value, 'semaphore initial value', 0, 0x7fffffff);
 }
@@ -250,15 +261,15 @@ export class BoundedSemaphoreObject extends CountingSemaphore {
 
 /** A condition variable over a server Lock/RLock (its own RLock by default). */
 export class ConditionObject extends CallerAware {
-  readonly #lock: AnyLock;
+  readonly #lock: ServerLock;
   readonly #waiters = new Waiters();
 
   constructor(lock?: unknown) {
     super();
-    if (lock !== undefined && lock !== null && !(lock instanceof LockObject) && !(lock instanceof RLockObject)) {
+    if (lock !== undefined && lock !== null && !(lock instanceof ServerLock)) {
       throw new InvalidArgumentError(`Condition lock must be a manager Lock or RLock proxy, got ${describe(lock)}`);
     }
-    this.#lock = (lock ?? new RLockObject()) as AnyLock;
+    this.#lock = lock ?? new RLockObject();
   }
 
   acquire(caller: Caller, options?: unknown): Promise<boolean> {
@@ -806,8 +817,8 @@ export interface ServerType {
   exposed: string[];
 }
 
-const LOCK_METHODS = ['acquire', 'release', 'locked'];
-const SEMAPHORE_METHODS = ['acquire', 'release', 'getValue'];
+export const LOCK_METHODS = ['acquire', 'release', 'locked'];
+export const SEMAPHORE_METHODS = ['acquire', 'release', 'getValue'];
 const QUEUE_METHODS = ['put', 'putNowait', 'get', 'getNowait', 'qsize', 'empty', 'full'];
 const publicMethodsOf = (cls: new (...args: never[]) => object) => publicMethods(Object.create(cls.prototype));
 

@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import { FramedSocket } from './connection';
 import * as errors from './errors';
 import { AuthenticationError, ManagerError, RemoteError } from './errors';
+import type { KernelDescriptor } from './manager_kernel';
 
 /** Where a manager listens: a Unix socket path or Windows pipe name, or [host, port] for TCP. */
 export type Address = string | [host: string, port: number];
@@ -37,6 +38,10 @@ export const enum Op {
   Adopt = 6,
   /** [Op.Info, requestId] → ServerInfo. */
   Info = 7,
+  /** [Op.Held, objectId]: this connection's process took a kernel Lock/RLock itself (manager_kernel.ts). No reply. */
+  Held = 8,
+  /** [Op.Released, objectId]: it is about to give that lock back. No reply. */
+  Released = 9,
 }
 
 export interface ServerInfo {
@@ -52,6 +57,8 @@ export interface Token {
   id: number;
   address: Address;
   exposed: string[];
+  /** A Lock, RLock, Semaphore or BoundedSemaphore that is a kernel semaphore: what a proxy opens on this host. */
+  kernel?: KernelDescriptor;
 }
 
 /** The rebuilder id of a reduced proxy; its args are [token, authkey | null]. */

@@ -16,10 +16,16 @@ import * as v8 from 'node:v8';
 import { openChild, rebuildPayload } from './bootstrap';
 import { FramedSocket } from './connection';
 import { ManagerError } from './errors';
-import { BUILTIN_TYPES, Caller, publicMethods, ServerType, Session, takesCaller } from './manager_objects';
+import {
+  KernelBoundedSemaphoreObject, kernelDescriptorOf, KernelLockObject, KernelRLockObject, KernelSemaphoreObject,
+} from './manager_kernel';
+import {
+  BUILTIN_TYPES, Caller, LOCK_METHODS, publicMethods, SEMAPHORE_METHODS, ServerType, Session, takesCaller,
+} from './manager_objects';
 import {
   Address, authenticateClient, encodeError, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, privateSocketName, sendBatched, PROXY_REBUILDER, ServerInfo, Token,
 } from './manager_protocol';
+import { native } from './native';
 import { MARK } from './reduction';
 
 /** A user type as registered with BaseManager.register, as the server receives it. */
@@ -37,7 +43,17 @@ export interface ServerOptions {
   types: RegisteredType[];
   maxFrameBytes: number;
   handshakeTimeoutMs: number;
+  /** Locks and semaphores as kernel semaphores, where clients share this host and can read semaphore values. */
+  kernelObjects: boolean;
 }
+
+/** The kernel-semaphore variants of the built-in lock types (manager_kernel.ts). */
+const KERNEL_TYPES: Record<string, ServerType> = {
+  Lock: { create: KernelLockObject, exposed: LOCK_METHODS },
+  RLock: { create: KernelRLockObject, exposed: LOCK_METHODS },
+  Semaphore: { create: KernelSemaphoreObject, exposed: SEMAPHORE_METHODS },
+  BoundedSemaphore: { create: KernelBoundedSemaphoreObject, exposed: SEMAPHORE_METHODS },
+};
 
 interface Entry {
   obj: object;
@@ -140,7 +156,11 @@ export class ManagerServer {
 
   constructor(options: ServerOptions) {
     this.#options = options;
-    for (const [typeid, type] of Object.entries(BUILTIN_TYPES)) this.#types.set(typeid, { ...type, methodToTypeid: {} });
+    // Clients on a Unix socket are on this host: they can open the server's semaphores by name.
+    const kernel = options.kernelObjects && native.platform === 'posix' && native.features.semGetValue &&
+      !Array.isArray(options.address);
+    const builtins = kernel ? { ...BUILTIN_TYPES, ...KERNEL_TYPES } : BUILTIN_TYPES;
+    for (const [typeid, type] of Object.entries(builtins)) this.#types.set(typeid, { ...type, methodToTypeid: {} });
     for (const t of options.types) {
       if (t.factory === null) continue; // declared for clients only (Python: register(typeid) without a callable)
       this.#types.set(t.typeid, { factory: t.factory, exposed: t.exposed ?? undefined, methodToTypeid: t.methodToTypeid ?? {} });
@@ -227,6 +247,12 @@ export class ManagerServer {
         return this.#lend(m[1] as number, -1);
       case Op.Info:
         return void this.#answer(client, m[1] as number, () => this.info());
+      case Op.Held:
+      case Op.Released: {
+        const obj = this.#objects.get(m[1] as number)?.obj;
+        if (obj instanceof KernelLockObject || obj instanceof KernelRLockObject) obj.note(client.session, m[0] === Op.Held ? 1 : -1);
+        return;
+      }
       default:
         return client.conn.close();
     }
@@ -285,9 +311,17 @@ export class ManagerServer {
   #register(client: Client, typeid: string, obj: object, type: ServerTypeInfo): Token {
     const id = this.#nextObjectId++;
     const exposed = type.exposed ?? publicMethods(obj);
-    this.#objects.set(id, { obj, typeid, exposed: new Set(exposed), methodToTypeid: type.methodToTypeid, refs: 0, lent: 0 });
+    const entry = { obj, typeid, exposed: new Set(exposed), methodToTypeid: type.methodToTypeid, refs: 0, lent: 0 };
+    this.#objects.set(id, entry);
     this.#addRef(client, id);
-    return { typeid, id, address: this.#address!, exposed };
+    return this.#tokenOf(id, entry);
+  }
+
+  #tokenOf(id: number, entry: Entry): Token {
+    const token: Token = { typeid: entry.typeid, id, address: this.#address!, exposed: [...entry.exposed] };
+    const kernel = kernelDescriptorOf(entry.obj);
+    if (kernel) token.kernel = kernel;
+    return token;
   }
 
   async #call(caller: Caller, id: number, method: string, args: unknown[]): Promise<unknown> {
@@ -315,7 +349,7 @@ export class ManagerServer {
     if (!token || typeof token !== 'object' || !Number.isSafeInteger(token.id)) return undefined;
     const entry = this.#objects.get(token.id);
     if (!entry || JSON.stringify(token.address) !== JSON.stringify(this.#address)) return undefined;
-    const held = new HeldProxy(token.id, { typeid: entry.typeid, id: token.id, address: this.#address!, exposed: [...entry.exposed] });
+    const held = new HeldProxy(token.id, this.#tokenOf(token.id, entry));
     entry.refs++;
     entry.lent--;
     this.#held.register(held, token.id);
@@ -352,7 +386,9 @@ export class ManagerServer {
   }
 
   #dropIfUnreferenced(id: number, entry: Entry): void {
-    if (entry.refs <= 0 && entry.lent <= 0) this.#objects.delete(id);
+    if (entry.refs > 0 || entry.lent > 0) return;
+    this.#objects.delete(id);
+    if (kernelDescriptorOf(entry.obj)) (entry.obj as Disposable)[Symbol.dispose](); // its semaphore's name goes
   }
 }
 

@@ -18,12 +18,16 @@ import {
   Address, addressKey, authenticateServer, decodeError, Inbox, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES,
   ErrorInfo, isAddress, mayHoldProxy, Op, PROXY_REBUILDER, sendBatched, ServerInfo, Token,
 } from './manager_protocol';
+import { KernelDescriptor, releaseUnits } from './manager_kernel';
 import type { RegisteredType, ServerOptions } from './manager_server';
+import { native } from './native';
 import { currentProcess, spawnWithInheritance } from './process';
+import { OsSemaphore, SEM_VALUE_MAX } from './semlock';
+import { Semaphore } from './synchronize';
 import {
   functionReference, isSpawning, MARK, preloadRebuilders, reduce, Reduced, reduceValue, rebuildValue, registerRebuilder,
 } from './reduction';
-import { checkInteger, checkOptions, checkTimeout, describe } from './validate';
+import { checkBoolean, checkInteger, checkOptions, checkTimeout, describe } from './validate';
 
 export type { Address, ServerInfo, Token } from './manager_protocol';
 
@@ -145,6 +149,23 @@ export class ManagerConnection {
     if (!this.#closed) this.#send(this.#encode([op, objectId]));
   }
 
+  /** Resolves once the connection is open; rejects if it cannot open or has closed. */
+  opened(): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    return this.ready;
+  }
+
+  /**
+   * A notification written now, after whatever this tick batched before it, not at the end of the tick: the server
+   * must have it even if this process dies right after (Op.Held / Op.Released). The connection must be open.
+   */
+  notifyNow(op: Op, objectId: number): void {
+    if (this.#closed || !this.#conn) return;
+    const socket = this.#conn.socket;
+    if (socket.writableCorked) socket.uncork();
+    this.#conn.send(this.#encode([op, objectId]));
+  }
+
   #encode(message: unknown[]): Buffer {
     const data = v8.serialize(reduceValue(message));
     if (data.length > this.#settings.maxFrameBytes) {
@@ -238,6 +259,11 @@ export class BaseProxy {
     return this.#connection;
   }
 
+  /** The token itself (`token` returns a copy). */
+  protected get _token(): Token {
+    return this.#token;
+  }
+
   /** The typeid, object id, server address and exposed methods. */
   get token(): Token {
     return { ...this.#token, exposed: [...this.#token.exposed] };
@@ -295,7 +321,8 @@ function makeProxy(token: Token, connection: ManagerConnection, adopt: boolean):
 }
 
 registerRebuilder(PROXY_REBUILDER, (token: Token, authkey: Uint8Array | null) => {
-  if (!token || !isAddress(token.address) || !Number.isSafeInteger(token.id) || !Array.isArray(token.exposed)) {
+  if (!token || !isAddress(token.address) || !Number.isSafeInteger(token.id) || !Array.isArray(token.exposed) ||
+      !(token.kernel === undefined || isKernelDescriptor(token.kernel))) {
     throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_OBJECT', 'malformed proxy token');
   }
   const key = addressKey(token.address);
@@ -305,6 +332,25 @@ registerRebuilder(PROXY_REBUILDER, (token: Token, authkey: Uint8Array | null) =>
   const connection = ManagerConnection.to(token.address);
   return makeProxy(token, connection, rebuildingReplyOf !== connection);
 });
+
+/** The names our semaphores get (semlock.ts), and nothing else: a token cannot make a proxy open any other. */
+const KERNEL_NAME = /^\/mp-[\w-]{8}$/;
+
+function isKernelDescriptor(kernel: KernelDescriptor): boolean {
+  return typeof kernel === 'object' && kernel !== null && typeof kernel.name === 'string' && KERNEL_NAME.test(kernel.name) &&
+    Number.isSafeInteger(kernel.maxvalue) && kernel.maxvalue >= 1 && kernel.maxvalue <= SEM_VALUE_MAX;
+}
+
+/** Opens the kernel semaphore of a manager Lock or Semaphore (manager_kernel.ts); null when calls must go to the server. */
+function openKernel(token: Token): Semaphore | null {
+  const kernel = token.kernel;
+  if (!kernel || native.platform !== 'posix' || Array.isArray(token.address)) return null;
+  try {
+    return new Semaphore(0, OsSemaphore.open(kernel.name), kernel.maxvalue);
+  } catch {
+    return null; // not on the server's host after all (e.g. another mount namespace)
+  }
+}
 
 /** A proxy whose methods are whatever the server exposes (Python's AutoProxy): used for registered user types. */
 export class AutoProxy extends BaseProxy {
@@ -363,8 +409,19 @@ export interface AsyncGuard extends AsyncDisposable {
 }
 
 abstract class AcquirerProxy extends BaseProxy {
-  acquire(options?: AcquireOptions): Promise<boolean> {
-    return this._callWaiting('acquire', [], options) as Promise<boolean>;
+  #local: Semaphore | null | undefined;
+
+  /** The object's kernel semaphore, opened here on first use; null when every call goes through the server. */
+  protected get _local(): Semaphore | null {
+    if (this.#local === undefined) this.#local = openKernel(this._token);
+    return this.#local;
+  }
+
+  async acquire(options?: AcquireOptions): Promise<boolean> {
+    const local = this._local;
+    if (!local) return this._callWaiting('acquire', [], options) as Promise<boolean>;
+    await this._connection.opened(); // the manager must still be there, even if the call needs nothing of it
+    return local.acquire(options);
   }
 
   release(): Promise<void> {
@@ -389,26 +446,53 @@ abstract class AcquirerProxy extends BaseProxy {
 /**
  * How many times this process (its connection: the server's notion of the owner) holds each lock. A release by
  * the holder cannot fail in the server, so it need not wait for the answer: one round trip per critical
- * section instead of two.
+ * section instead of two. With a kernel lock, the count is of the holds taken here directly.
  */
 const holdings = new WeakMap<ManagerConnection, Map<number, number>>();
 
 export class LockProxy extends AcquirerProxy {
+  protected readonly recursive: boolean = false;
+
+  /**
+   * A kernel lock is taken here, then the server is told (so it can release the lock if this process dies holding
+   * it); an RLock this process holds is only counted again. Otherwise the server takes it for this process.
+   */
   override async acquire(options?: AcquireOptions): Promise<boolean> {
-    const acquired = await super.acquire(options);
-    if (acquired) this.#held(1);
-    return acquired;
+    const local = this._local;
+    if (local && this.recursive && this.#holds() > 0) {
+      travelling(options, 'acquire options');
+      this.#addHold(1);
+      return true;
+    }
+    if (!(await super.acquire(options))) return false;
+    const holds = this.#addHold(1);
+    // The server learns of a kernel lock taken here: every hold of a Lock, the first of an RLock.
+    if (local && (holds === 1 || !this.recursive)) this._connection.notifyNow(Op.Held, this._token.id);
+    return true;
   }
 
   /**
-   * Resolves at once when this process holds the lock (the request is on its way, ordered before any later call
-   * of this process); otherwise waits for the server's answer. In the one case the server can still refuse —
-   * another process released this Lock meanwhile (legal for a Lock) and nobody holds it now — the ValueError is
-   * reported with process.emitWarning, as it has no caller left to reject.
+   * Resolves at once when this process holds the lock. A kernel lock is given back here, after telling the server.
+   * Otherwise the request is on its way, ordered before any later call of this process; in the one case the server
+   * can still refuse — another process released this Lock meanwhile (legal for a Lock) and nobody holds it now —
+   * the ValueError is reported with process.emitWarning, as it has no caller left to reject.
    */
   override release(): Promise<void> {
+    const local = this._local;
+    const holds = this.#holds();
+    if (local && holds > 0) {
+      try {
+        if (this.#addHold(-1) > 0 && this.recursive) return Promise.resolve();
+        this._connection.notifyNow(Op.Released, this._token.id);
+        local.release(); // a ValueError if another process released this Lock meanwhile
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     const call = super.release();
-    if (!this.#held(-1)) return call;
+    if (holds === 0) return call;
+    this.#addHold(-1);
     call.catch((err: Error & { code?: string }) => {
       // A closed connection needs no report: the server releases what a vanished connection held.
       if (err.code !== 'ERR_MP_MANAGER_CONNECTION') process.emitWarning(err.message, { type: err.name, code: err.code });
@@ -417,32 +501,43 @@ export class LockProxy extends AcquirerProxy {
   }
 
   locked(): Promise<boolean> {
-    return this._callMethod('locked') as Promise<boolean>;
+    const local = this._local;
+    if (!local) return this._callMethod('locked') as Promise<boolean>;
+    return this._connection.opened().then(() => local._isZero());
   }
 
-  /** Adds `delta` to this process's hold count; false if it held nothing to release. */
-  #held(delta: 1 | -1): boolean {
+  #holds(): number {
+    return holdings.get(this._connection)?.get(this._token.id) ?? 0;
+  }
+
+  /** Adds `delta` to this process's hold count; returns the new count. */
+  #addHold(delta: 1 | -1): number {
     const connection = this._connection;
     let counts = holdings.get(connection);
     if (!counts) holdings.set(connection, counts = new Map());
-    const id = this.token.id;
+    const id = this._token.id;
     const count = (counts.get(id) ?? 0) + delta;
-    if (count < 0) return false;
     if (count === 0) counts.delete(id);
     else counts.set(id, count);
-    return true;
+    return count;
   }
 }
 
-export class RLockProxy extends LockProxy {}
+export class RLockProxy extends LockProxy {
+  protected override readonly recursive: boolean = true;
+}
 
 export class SemaphoreProxy extends AcquirerProxy {
   override release(n = 1): Promise<void> {
-    return this._callMethod('release', [n]) as Promise<void>;
+    const local = this._local;
+    if (!local) return this._callMethod('release', [n]) as Promise<void>;
+    return this._connection.opened().then(() => releaseUnits(local, n));
   }
 
   getValue(): Promise<number> {
-    return this._callMethod('getValue') as Promise<number>;
+    const local = this._local;
+    if (!local) return this._callMethod('getValue') as Promise<number>;
+    return this._connection.opened().then(() => local.getValue());
   }
 }
 
@@ -648,6 +743,12 @@ export interface ManagerOptions {
   maxFrameBytes?: number;
   /** How long an unauthenticated connection may take to authenticate; default 5000 ms. */
   handshakeTimeout?: number;
+  /**
+   * Locks and semaphores as kernel semaphores that proxies on this host take directly (default true; applies to
+   * a server on a Unix socket, on platforms that read semaphore values). false keeps them in the server: every
+   * call a round trip, waiters served in FIFO order.
+   */
+  kernelObjects?: boolean;
 }
 
 export interface RegisterOptions {
@@ -676,6 +777,7 @@ export class BaseManager {
   readonly #authkey: Buffer;
   readonly #maxFrameBytes: number;
   readonly #handshakeTimeout: number;
+  readonly #kernelObjects: boolean;
   #address: Address | undefined;
   #state: 'initial' | 'started' | 'connected' | 'shutdown' = 'initial';
   #child: ChildProcess | undefined;
@@ -733,6 +835,7 @@ export class BaseManager {
     this.#maxFrameBytes = opts.maxFrameBytes === undefined ? DEFAULT_MAX_FRAME_BYTES
       : checkInteger(opts.maxFrameBytes, 'maxFrameBytes', 1024, 0xffffffff);
     this.#handshakeTimeout = checkTimeout(opts.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.#kernelObjects = checkBoolean(opts.kernelObjects, 'kernelObjects', true);
   }
 
   /** Where the server listens (known once started or given). */
@@ -753,7 +856,7 @@ export class BaseManager {
     }));
     const server: Omit<ServerOptions, 'types'> & { types: unknown[] } = {
       authkey: this.#authkey, address: this.#address ?? null, types,
-      maxFrameBytes: this.#maxFrameBytes, handshakeTimeoutMs: this.#handshakeTimeout,
+      maxFrameBytes: this.#maxFrameBytes, handshakeTimeoutMs: this.#handshakeTimeout, kernelObjects: this.#kernelObjects,
     };
     const name = `${this.constructor.name}-${++managerCounter}`;
     const { child, channel } = spawnWithInheritance(SERVER_SCRIPT, [], { kind: 'manager-server', server, daemon: true },

@@ -49,10 +49,12 @@ function runStranger(code, onLine) {
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ lines, code, signal, pid: child.pid })));
 }
 
-describe('Manager', () => {
+// Every test runs against both kinds of lock and semaphore: kernel semaphores that proxies on this host take
+// directly (the default), and objects kept in the server (kernelObjects: false, as over TCP).
+describe.each([true, false])('Manager (kernelObjects: %s)', (kernelObjects) => {
   let manager;
   beforeAll(async () => {
-    manager = new Manager();
+    manager = new Manager({ kernelObjects });
     await manager.start();
   });
   afterAll(async () => {
@@ -206,9 +208,61 @@ describe('Manager', () => {
     await lock.release();
   });
 
+  test('locks and semaphores are kernel semaphores only by default; their names go with their objects', async () => {
+    const lock = await manager.Lock();
+    const sem = await manager.BoundedSemaphore(2);
+    const dict = await manager.dict();
+    expect(dict.token.kernel).toBeUndefined();
+    if (!kernelObjects) {
+      expect(lock.token.kernel).toBeUndefined();
+      expect(sem.token.kernel).toBeUndefined();
+      return;
+    }
+    const files = [lock, sem].map((p) => `/dev/shm/sem.${p.token.kernel.name.slice(1)}`);
+    expect(files.map((f) => fs.existsSync(f))).toEqual([true, true]);
+    expect(sem.token.kernel.maxvalue).toBe(2);
+    await sem.acquire();
+    expect(await sem.getValue()).toBe(1);
+    await expect(sem.release(2)).rejects.toThrow(ValueError); // all or nothing
+    expect(await sem.getValue()).toBe(1);
+    await sem.release();
+    lock[Symbol.dispose]();
+    sem[Symbol.dispose]();
+    await eventually(async () => (await manager.debugInfo()) && files.every((f) => !fs.existsSync(f)));
+  });
+
+  test('a SIGKILLed holder of a Lock or RLock leaves it released; a Condition over a Lock works across processes', async () => {
+    const lock = await manager.Lock();
+    const rlock = await manager.RLock();
+    const ready = await manager.Queue();
+    const victim = new Process({ target: targets.holdLocksAndDie, args: [[lock, rlock], ready] });
+    await victim.start();
+    expect(await ready.get({ timeout: 10000 })).toBe('holding');
+    await victim.join();
+    expect(victim.exitCode).toBe(-9);
+    expect(await lock.acquire({ timeout: 10000 })).toBe(true);
+    expect(await rlock.acquire({ timeout: 10000 })).toBe(true);
+    await rlock.release();
+    // The Lock is held here (directly, for a kernel lock); a Condition built on it waits and notifies through it.
+    const cond = await manager.Condition(lock);
+    const child = new Process({ target: targets.notifyUnderCondition, args: [cond, ready] });
+    await child.start();
+    expect(await cond.wait({ timeout: 1 })).toBe(false); // lets the lock go while waiting, holds it again after
+    await lock.release();
+    await cond.acquire();
+    const woken = cond.wait({ timeout: 20000 });
+    await ready.put('waiting');
+    expect(await woken).toBe(true);
+    expect(await lock.locked()).toBe(true);
+    await cond.release();
+    expect(await lock.locked()).toBe(false);
+    await child.join();
+    expect(child.exitCode).toBe(0);
+  });
+
   test('objects are released on dispose, on garbage collection, and when the holding process dies', async () => {
     // A manager of its own: garbage of other tests being collected meanwhile would change the count.
-    const manager = new Manager();
+    const manager = new Manager({ kernelObjects });
     await manager.start();
     const count = async () => (await manager.debugInfo()).objects;
     const base = await count();
@@ -246,7 +300,7 @@ describe('Manager', () => {
     await manager.shutdown();
   });
 
-  test('a release by the holder resolves at once, ordered before later calls; a late refusal is a warning', async () => {
+  test('a release by the holder resolves at once, ordered before later calls; a late refusal is reported', async () => {
     const lock = await manager.Lock();
     await lock.acquire();
     await lock.release();
