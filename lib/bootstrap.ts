@@ -29,7 +29,7 @@ async function runTarget(payload: ChildPayload, channel: FramedSocket): Promise<
   const target = payload.target as (...args: unknown[]) => unknown;
   // The target runs once the frame is written: one that exits at once (process.exit) would drop it where pipe
   // writes complete asynchronously (Windows), and start() would report that the target never ran.
-  await new Promise<void>((resolve) => channel.send(v8.serialize({ started: true }), resolve));
+  await new Promise<void>((resolve) => channel.send(v8.serialize({ started: true }), () => resolve()));
   try {
     await target(...(payload.args as unknown[]));
   } catch (err) {

@@ -68,9 +68,9 @@ export class FramedSocket extends EventEmitter {
     socket.on('error', () => undefined); // a peer that vanished shows up as 'close'
   }
 
-  /** `onWritten` runs once the frame has left this process (or the write failed: the peer is gone). */
-  send(payload: Uint8Array, onWritten?: () => void): boolean {
-    return this.socket.write(frame(payload), onWritten && (() => onWritten()));
+  /** `onWritten` runs once the frame has left this process, or with the error when the write failed (the peer is gone). */
+  send(payload: Uint8Array, onWritten?: (err?: Error | null) => void): boolean {
+    return this.socket.write(frame(payload), onWritten && ((err) => onWritten(err)));
   }
 
   #take(n: number): Buffer {

@@ -1,20 +1,30 @@
 /**
- * Manager Lock, RLock, Semaphore and BoundedSemaphore kept in the kernel instead of the server's memory: each is a
- * named semaphore the server creates, and its name travels in the proxy's token. A proxy in a process on the same
- * host opens it and acquires and releases it directly — a compare-and-swap instead of a round trip to the server,
- * which costs a process wake-up on each side. Calls that need the server (a client that cannot open the
- * semaphore, a Condition built on the lock) act on the same semaphore from the server, so both paths agree.
+ * Manager Lock, RLock, Semaphore, BoundedSemaphore, Queue and JoinableQueue kept in the kernel instead of the
+ * server's memory: each lock is a named semaphore the server creates, each queue a local Queue whose pipe is a named
+ * pipe in the server's private directory; the names travel in the proxy's token. A proxy in a process on the same
+ * host opens them and uses them directly — a compare-and-swap or a read(2) instead of a round trip to the server,
+ * which costs a process wake-up on each side. Calls that need the server (a client that cannot open a semaphore, a
+ * Condition built on the lock) act on the same semaphore from the server, so both paths agree. A queue's items are
+ * never decoded in the server: a client that cannot open the queue gets ERR_MP_MANAGER_KERNEL_OBJECT.
  *
  * What only the server can do is kept: a Lock or RLock held by a client that disconnects is released. Proxies that
  * take a lock directly tell the server (`Op.Held` / `Op.Released`, no reply): Held right after taking it, Released
  * right before giving it back, so a death between the two steps can leave a lock held, never released twice.
  */
-import { AssertionError, ValueError } from './errors';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import { AssertionError, ManagerError, ValueError } from './errors';
 import {
   blockingOf, Caller, CallerAware, NOT_ACQUIRED_FOR_WAIT, semaphoreValue, ServerLock, Session,
 } from './manager_objects';
-import type { SemLock } from './semlock';
-import { BoundedSemaphore, Lock, Semaphore } from './synchronize';
+import { native } from './native';
+import { FramePipe } from './pipe';
+import { JoinableQueue, Queue } from './queues';
+import { reduceValue, SpawningContext, withSpawningContext } from './reduction';
+import { SEM_VALUE_MAX, SemLock } from './semlock';
+import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import { checkInteger } from './validate';
 
 /** What a proxy needs to open the semaphore itself: its name and the bound on its value. */
@@ -27,9 +37,21 @@ function describe(sem: SemLock): KernelDescriptor {
   return { name: sem._os.name, maxvalue: sem._maxvalue };
 }
 
-/** The descriptor a token carries for a server object that is a kernel semaphore; undefined for any other. */
-export function kernelDescriptorOf(obj: object): KernelDescriptor | undefined {
-  return obj instanceof KernelSemaphore || obj instanceof KernelOwnedLock ? obj.kernel : undefined;
+/**
+ * What a proxy needs to open a kernel queue: the named pipe, the bound, and the queue's semaphores (and a
+ * JoinableQueue's Condition) reduced as for a child being spawned, serialized: opaque to every pass that walks
+ * tokens, rebuilt only by the proxy that opens the queue.
+ */
+export interface KernelQueueDescriptor {
+  fifo: string;
+  maxsize: number;
+  parts: Uint8Array;
+}
+
+/** The descriptor a token carries for a server object that lives in the kernel; undefined for any other. */
+export function kernelDescriptorOf(obj: object): KernelDescriptor | KernelQueueDescriptor | undefined {
+  return obj instanceof KernelSemaphore || obj instanceof KernelOwnedLock || obj instanceof KernelQueue
+    ? obj.kernel : undefined;
 }
 
 /** Waits for `sem` in the server (on one of the addon's waiter threads) for a caller that may go away meanwhile. */
@@ -177,4 +199,132 @@ export class KernelLockObject extends KernelOwnedLock {
 
 export class KernelRLockObject extends KernelOwnedLock {
   protected readonly recursive = true;
+}
+
+// --- queues -----------------------------------------------------------------------------------------------------
+
+/** The server's private directory (mode 0700), where its queues' named pipes are made. */
+let fifoDirectory: string | null = null;
+
+export function setFifoDirectory(dir: string): void {
+  fifoDirectory = dir;
+}
+
+function unreachable(typeid: string): ManagerError {
+  return new ManagerError('ERR_MP_MANAGER_KERNEL_OBJECT', `this ${typeid} is a named pipe and semaphores on the ` +
+    "manager's host, which this process could not open; create the manager with kernelObjects: false to keep " +
+    'queues in the server');
+}
+
+/**
+ * A Queue whose pipe and semaphores live in the kernel. Clients read items straight from the pipe (a local get), and
+ * send each put to the server as its frame (Op.PutFrame, no reply, after taking a slot of a bounded queue
+ * themselves); the server writes the frames into the pipe in the order they arrive, and keeps those that do not
+ * fit yet — the buffer of CPython's feeder thread, kept here where a producer's exit cannot lose it. So a put never
+ * waits for a consumer, as with Python's manager Queue, and one producer's items arrive in the order it put them.
+ */
+export abstract class KernelQueue extends CallerAware implements Disposable {
+  readonly kernel: KernelQueueDescriptor;
+  /** The server's end: it writes what clients put, and takes no slot (the client took it). */
+  protected readonly queue: Queue;
+  readonly #slots: BoundedSemaphore | null;
+  /** Every semaphore of the queue, to unlink when the server drops it. */
+  readonly #semaphores: SemLock[];
+  /** Frames received and not yet in the pipe. */
+  #buffered = 0;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(maxsize: unknown, joinable: boolean) {
+    super();
+    const size = checkInteger(maxsize ?? 0, 'maxsize', 0, SEM_VALUE_MAX);
+    if (!fifoDirectory) throw new ManagerError('ERR_MP_MANAGER_STATE', 'this server has no directory for named pipes');
+    const [rlock, wlock, items] = [new Lock(), new Lock(), new Semaphore(0)];
+    const slots = size > 0 ? new BoundedSemaphore(size) : null;
+    this.#slots = slots;
+    this.#semaphores = [rlock, wlock, items, ...(slots ? [slots] : [])];
+    // The order KernelQueueDescriptor.parts lists them in.
+    const parts: unknown[] = [rlock, wlock, items, slots];
+    let joinableParts: { unfinished: Semaphore; cond: Condition } | undefined;
+    if (joinable) {
+      const [unfinished, condLock] = [new Semaphore(0), new Lock()];
+      const condSemaphores = [new Semaphore(0), new Semaphore(0), new Semaphore(0)];
+      joinableParts = { unfinished, cond: new Condition(condLock, condSemaphores) };
+      this.#semaphores.push(unfinished, condLock, ...condSemaphores);
+      parts.push(unfinished, joinableParts.cond);
+    }
+    const fifo = path.join(fifoDirectory, `q-${randomBytes(9).toString('base64url')}`);
+    native.mkfifo(fifo);
+    let pipe: FramePipe;
+    try {
+      pipe = FramePipe.openFifo(fifo);
+    } catch (err) {
+      fs.rmSync(fifo, { force: true });
+      throw err;
+    }
+    const serverParts = { pipe, rlock, wlock, items, slots: null };
+    this.queue = joinableParts ? new JoinableQueue(0, { ...serverParts, ...joinableParts }) : new Queue(0, serverParts);
+    const reduced = withSpawningContext(new SpawningContext(), () => reduceValue(parts)); // names only, no fds
+    this.kernel = { fifo, maxsize: size, parts: v8.serialize(reduced) };
+  }
+
+  /** Op.PutFrame: one client's put, written after every frame that arrived before it. */
+  enqueue(frame: Uint8Array): void {
+    const write = () => this.queue._putFrame(frame).catch(() => undefined).then(() => { this.#buffered--; });
+    this.#writing = ++this.#buffered === 1 ? write() : this.#writing.then(write);
+  }
+
+  qsize(): number {
+    return this.queue.qsize() + this.#buffered;
+  }
+
+  empty(): boolean {
+    return this.qsize() === 0;
+  }
+
+  full(): boolean {
+    return this.#slots !== null && this.#slots._isZero();
+  }
+
+  put(): never {
+    throw unreachable(this.constructor.name);
+  }
+
+  putNowait(): never {
+    throw unreachable(this.constructor.name);
+  }
+
+  get(): never {
+    throw unreachable(this.constructor.name);
+  }
+
+  getNowait(): never {
+    throw unreachable(this.constructor.name);
+  }
+
+  /** The server dropped the queue: its names go; processes that opened it keep it, with the items in it. */
+  [Symbol.dispose](): void {
+    fs.rmSync(this.kernel.fifo, { force: true });
+    for (const sem of this.#semaphores) sem._os.unlink();
+    this.queue.close();
+  }
+}
+
+export class KernelQueueObject extends KernelQueue {
+  constructor(maxsize?: unknown) {
+    super(maxsize, false);
+  }
+}
+
+export class KernelJoinableQueueObject extends KernelQueue {
+  constructor(maxsize?: unknown) {
+    super(maxsize, true);
+  }
+
+  taskDone(): never {
+    throw unreachable(this.constructor.name);
+  }
+
+  join(): never {
+    throw unreachable(this.constructor.name);
+  }
 }

@@ -819,7 +819,7 @@ export interface ServerType {
 
 export const LOCK_METHODS = ['acquire', 'release', 'locked'];
 export const SEMAPHORE_METHODS = ['acquire', 'release', 'getValue'];
-const QUEUE_METHODS = ['put', 'putNowait', 'get', 'getNowait', 'qsize', 'empty', 'full'];
+export const QUEUE_METHODS = ['put', 'putNowait', 'get', 'getNowait', 'qsize', 'empty', 'full'];
 const publicMethodsOf = (cls: new (...args: never[]) => object) => publicMethods(Object.create(cls.prototype));
 
 /** Every built-in typeid, what the server creates for it, and what a client may call. */

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import { FramedSocket } from './connection';
 import * as errors from './errors';
 import { AuthenticationError, ManagerError, RemoteError } from './errors';
-import type { KernelDescriptor } from './manager_kernel';
+import type { KernelDescriptor, KernelQueueDescriptor } from './manager_kernel';
 
 /** Where a manager listens: a Unix socket path or Windows pipe name, or [host, port] for TCP. */
 export type Address = string | [host: string, port: number];
@@ -42,6 +42,8 @@ export const enum Op {
   Held = 8,
   /** [Op.Released, objectId]: it is about to give that lock back. No reply. */
   Released = 9,
+  /** [Op.PutFrame, objectId, frame]: a put on a kernel Queue, for the server to write into its pipe. No reply. */
+  PutFrame = 10,
 }
 
 export interface ServerInfo {
@@ -57,8 +59,8 @@ export interface Token {
   id: number;
   address: Address;
   exposed: string[];
-  /** A Lock, RLock, Semaphore or BoundedSemaphore that is a kernel semaphore: what a proxy opens on this host. */
-  kernel?: KernelDescriptor;
+  /** A lock, semaphore or queue that lives in the kernel: what a proxy opens on the server's host. */
+  kernel?: KernelDescriptor | KernelQueueDescriptor;
 }
 
 /** The rebuilder id of a reduced proxy; its args are [token, authkey | null]. */

@@ -17,15 +17,17 @@ import { openChild, rebuildPayload } from './bootstrap';
 import { FramedSocket } from './connection';
 import { ManagerError } from './errors';
 import {
-  KernelBoundedSemaphoreObject, kernelDescriptorOf, KernelLockObject, KernelRLockObject, KernelSemaphoreObject,
+  KernelBoundedSemaphoreObject, kernelDescriptorOf, KernelJoinableQueueObject, KernelLockObject, KernelQueue,
+  KernelQueueObject, KernelRLockObject, KernelSemaphoreObject, setFifoDirectory,
 } from './manager_kernel';
 import {
-  BUILTIN_TYPES, Caller, LOCK_METHODS, publicMethods, SEMAPHORE_METHODS, ServerType, Session, takesCaller,
+  BUILTIN_TYPES, Caller, LOCK_METHODS, publicMethods, QUEUE_METHODS, SEMAPHORE_METHODS, ServerType, Session, takesCaller,
 } from './manager_objects';
 import {
   Address, authenticateClient, encodeError, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, privateSocketName, sendBatched, PROXY_REBUILDER, ServerInfo, Token,
 } from './manager_protocol';
 import { native } from './native';
+import { isWholeFrame } from './pipe';
 import { MARK } from './reduction';
 
 /** A user type as registered with BaseManager.register, as the server receives it. */
@@ -43,16 +45,18 @@ export interface ServerOptions {
   types: RegisteredType[];
   maxFrameBytes: number;
   handshakeTimeoutMs: number;
-  /** Locks and semaphores as kernel semaphores, where clients share this host and can read semaphore values. */
+  /** Locks, semaphores and queues in the kernel, where clients share this host and can read semaphore values. */
   kernelObjects: boolean;
 }
 
-/** The kernel-semaphore variants of the built-in lock types (manager_kernel.ts). */
+/** The kernel variants of the built-in lock and queue types (manager_kernel.ts). */
 const KERNEL_TYPES: Record<string, ServerType> = {
   Lock: { create: KernelLockObject, exposed: LOCK_METHODS },
   RLock: { create: KernelRLockObject, exposed: LOCK_METHODS },
   Semaphore: { create: KernelSemaphoreObject, exposed: SEMAPHORE_METHODS },
   BoundedSemaphore: { create: KernelBoundedSemaphoreObject, exposed: SEMAPHORE_METHODS },
+  Queue: { create: KernelQueueObject, exposed: QUEUE_METHODS },
+  JoinableQueue: { create: KernelJoinableQueueObject, exposed: [...QUEUE_METHODS, 'taskDone', 'join'] },
 };
 
 interface Entry {
@@ -247,6 +251,12 @@ export class ManagerServer {
         return this.#lend(m[1] as number, -1);
       case Op.Info:
         return void this.#answer(client, m[1] as number, () => this.info());
+      case Op.PutFrame: {
+        if (m.length !== 3 || !(m[2] instanceof Uint8Array) || !isWholeFrame(m[2])) return client.conn.close();
+        const obj = this.#objects.get(m[1] as number)?.obj;
+        if (obj instanceof KernelQueue) obj.enqueue(m[2]);
+        return;
+      }
       case Op.Held:
       case Op.Released: {
         const obj = this.#objects.get(m[1] as number)?.obj;
@@ -400,9 +410,11 @@ async function serve(): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => process.exit(0));
   try {
     const options = (await rebuildPayload(raw)).server as ServerOptions;
-    // A private directory (mode 0700) holds the socket: only this user can even reach the handshake.
-    if (options.address === null && process.platform !== 'win32') {
+    // A private directory (mode 0700) holds the default socket, so only this user can even reach the handshake,
+    // and the named pipes of kernel queues.
+    if (process.platform !== 'win32') {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), `mp-${randomBytes(3).toString('hex')}-`));
+      setFifoDirectory(dir);
     }
     const server = new ManagerServer({ ...options, authkey: Buffer.from(options.authkey) });
     channel.send(v8.serialize({ address: await server.listen(dir), dir }));

@@ -13,17 +13,19 @@ import * as path from 'node:path';
 import { inspect } from 'node:util';
 import * as v8 from 'node:v8';
 import { FramedSocket } from './connection';
-import { AbortError, InvalidArgumentError, ManagerError, TimeoutError, ValueError } from './errors';
+import { AbortError, Full, InvalidArgumentError, ManagerError, TimeoutError, ValueError } from './errors';
 import {
   Address, addressKey, authenticateServer, decodeError, Inbox, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES,
   ErrorInfo, isAddress, mayHoldProxy, Op, PROXY_REBUILDER, sendBatched, ServerInfo, Token,
 } from './manager_protocol';
-import { KernelDescriptor, releaseUnits } from './manager_kernel';
+import { KernelDescriptor, KernelQueueDescriptor, releaseUnits } from './manager_kernel';
 import type { RegisteredType, ServerOptions } from './manager_server';
 import { native } from './native';
 import { currentProcess, spawnWithInheritance } from './process';
 import { OsSemaphore, SEM_VALUE_MAX } from './semlock';
-import { Semaphore } from './synchronize';
+import { encodeFrame, frameBytes, FramePipe } from './pipe';
+import { JoinableQueue, Queue } from './queues';
+import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import {
   functionReference, isSpawning, MARK, preloadRebuilders, reduce, Reduced, reduceValue, rebuildValue, registerRebuilder,
 } from './reduction';
@@ -147,6 +149,18 @@ export class ManagerConnection {
   /** A message without a reply (reference counting, cancellation). Lost, harmlessly, if the connection is gone. */
   notify(op: Op, objectId: number): void {
     if (!this.#closed) this.#send(this.#encode([op, objectId]));
+  }
+
+  /**
+   * Writes a message without a reply now (after whatever this tick batched before it) and resolves once it is in
+   * the kernel's socket buffer: it reaches the server from then on, even if this process exits at once.
+   */
+  deliver(message: unknown[]): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    const conn = this.#conn!;
+    if (conn.socket.writableCorked) conn.socket.uncork();
+    const data = this.#encode(message);
+    return new Promise((resolve, reject) => conn.send(data, (err) => (err ? reject(this.#closed ?? err) : resolve())));
   }
 
   /** Resolves once the connection is open; rejects if it cannot open or has closed. */
@@ -336,19 +350,56 @@ registerRebuilder(PROXY_REBUILDER, (token: Token, authkey: Uint8Array | null) =>
 /** The names our semaphores get (semlock.ts), and nothing else: a token cannot make a proxy open any other. */
 const KERNEL_NAME = /^\/mp-[\w-]{8}$/;
 
-function isKernelDescriptor(kernel: KernelDescriptor): boolean {
-  return typeof kernel === 'object' && kernel !== null && typeof kernel.name === 'string' && KERNEL_NAME.test(kernel.name) &&
+const KERNEL_FIFO = /^q-[\w-]{12}$/;
+
+function isKernelDescriptor(kernel: KernelDescriptor | KernelQueueDescriptor): boolean {
+  if (typeof kernel !== 'object' || kernel === null) return false;
+  if ('fifo' in kernel) {
+    return typeof kernel.fifo === 'string' && KERNEL_FIFO.test(path.basename(kernel.fifo)) &&
+      Number.isSafeInteger(kernel.maxsize) && kernel.maxsize >= 0 && kernel.parts instanceof Uint8Array;
+  }
+  return typeof kernel.name === 'string' && KERNEL_NAME.test(kernel.name) &&
     Number.isSafeInteger(kernel.maxvalue) && kernel.maxvalue >= 1 && kernel.maxvalue <= SEM_VALUE_MAX;
+}
+
+/** A token's kernel object, if this process may open it: POSIX, and a server on a Unix socket (so on this host). */
+function kernelOf(token: Token): KernelDescriptor | KernelQueueDescriptor | null {
+  if (!token.kernel || native.platform !== 'posix' || Array.isArray(token.address)) return null;
+  return token.kernel;
 }
 
 /** Opens the kernel semaphore of a manager Lock or Semaphore (manager_kernel.ts); null when calls must go to the server. */
 function openKernel(token: Token): Semaphore | null {
-  const kernel = token.kernel;
-  if (!kernel || native.platform !== 'posix' || Array.isArray(token.address)) return null;
+  const kernel = kernelOf(token);
+  if (!kernel || !('name' in kernel)) return null;
   try {
     return new Semaphore(0, OsSemaphore.open(kernel.name), kernel.maxvalue);
   } catch {
     return null; // not on the server's host after all (e.g. another mount namespace)
+  }
+}
+
+/** Opens a manager Queue's named pipe and semaphores (manager_kernel.ts); null when calls must go to the server. */
+function openKernelQueue(token: Token): OpenedQueue | null {
+  const kernel = kernelOf(token);
+  if (!kernel || !('fifo' in kernel)) return null;
+  let pipe: FramePipe;
+  try {
+    pipe = FramePipe.openFifo(kernel.fifo);
+  } catch {
+    return null;
+  }
+  try {
+    const [rlock, wlock, items, slots, unfinished, cond] = rebuildValue(v8.deserialize(kernel.parts)) as
+      [Lock, Lock, Semaphore, BoundedSemaphore | null, Semaphore | undefined, Condition | undefined];
+    const parts = { pipe, rlock, wlock, items, slots };
+    const queue = token.typeid === 'JoinableQueue'
+      ? new JoinableQueue(kernel.maxsize, { ...parts, unfinished: unfinished!, cond: cond! })
+      : new Queue(kernel.maxsize, parts);
+    return { queue, slots };
+  } catch {
+    pipe.close();
+    return null;
   }
 }
 
@@ -608,31 +659,113 @@ export class BarrierProxy extends BaseProxy {
 }
 forward(BarrierProxy, ['reset', 'abort']);
 
-export interface QueueProxy<T = unknown> {
-  putNowait(item: T): Promise<void>;
-  getNowait(): Promise<T>;
-  qsize(): Promise<number>;
-  empty(): Promise<boolean>;
-  full(): Promise<boolean>;
+/** A kernel queue as a proxy's process opened it: a local Queue to read items from, and the slots of a bounded one. */
+interface OpenedQueue {
+  queue: Queue;
+  slots: BoundedSemaphore | null;
 }
-/** A manager Queue: put/get wait in the server (never blocking it); Empty/Full as with a local Queue. */
+
+/** Closes the local queue a proxy opened (a kernel queue), once that proxy is collected. */
+const openedQueues = new FinalizationRegistry<Queue>((queue) => queue.close());
+
+/**
+ * A manager Queue. On the server's host it is a queue in the kernel (manager_kernel.ts): `get` reads the next item
+ * from its pipe here, `put` takes a slot of a bounded queue here and sends the item to the server, which writes it
+ * into the pipe — no round trip either way. Elsewhere put and get wait in the server (never blocking it). Empty and
+ * Full as with a local Queue.
+ */
 export class QueueProxy<T = unknown> extends BaseProxy {
+  #local: OpenedQueue | null | undefined;
+
+  /** The kernel queue, opened here on first use; null when every call goes through the server. */
+  protected get _local(): OpenedQueue | null {
+    if (this.#local === undefined) {
+      this.#local = openKernelQueue(this._token);
+      if (this.#local) openedQueues.register(this, this.#local.queue, this);
+    }
+    return this.#local;
+  }
+
+  /** Resolves once the item is on its way to the server's pipe (it survives this process's exit from then on). */
   put(item: T, options?: QueueOptions): Promise<void> {
-    return this._callWaiting('put', [item], options) as Promise<void>;
+    if (!this._local) return this._callWaiting('put', [item], options) as Promise<void>;
+    return this._here(async ({ slots }) => {
+      const frame = frameBytes(encodeFrame(item));
+      const [opts, signal]: [Record<string, unknown>, AbortSignal | undefined] =
+        options === undefined ? [{}, undefined] : travelling(options, 'put options');
+      if (slots) {
+        const taken = opts.block === false || opts.timeout === 0 ? slots.acquire({ blocking: false })
+          : slots.acquire({ timeout: opts.timeout as number | undefined, signal });
+        if (!(await taken)) throw new Full();
+      }
+      try {
+        await this._connection.deliver([Op.PutFrame, this._token.id, frame]);
+      } catch (err) {
+        slots?.release();
+        throw err;
+      }
+    });
   }
 
   get(options?: QueueOptions): Promise<T> {
-    return this._callWaiting('get', [], options) as Promise<T>;
+    if (!this._local) return this._callWaiting('get', [], options) as Promise<T>;
+    return this._here(({ queue }) => {
+      if (options === undefined) return queue.get() as Promise<T>;
+      const [opts, signal] = travelling(options, 'get options');
+      if (opts.block === false) return queue.getNowait() as T;
+      return queue.get({ timeout: opts.timeout as number | undefined, signal }) as Promise<T>;
+    });
+  }
+
+  putNowait(item: T): Promise<void> {
+    return this._local ? this.put(item, { block: false }) : this._callMethod('putNowait', [item]) as Promise<void>;
+  }
+
+  getNowait(): Promise<T> {
+    return this._either('getNowait', [], ({ queue }) => queue.getNowait() as T);
+  }
+
+  /** Exact: the server counts the items in the pipe and those waiting to go in. */
+  qsize(): Promise<number> {
+    return this._callMethod('qsize') as Promise<number>;
+  }
+
+  empty(): Promise<boolean> {
+    return this._callMethod('empty') as Promise<boolean>;
+  }
+
+  full(): Promise<boolean> {
+    return this._callMethod('full') as Promise<boolean>;
+  }
+
+  /** Runs `here` on the opened kernel queue once the manager is known to be up. */
+  protected _here<R>(here: (opened: OpenedQueue) => R | Promise<R>): Promise<R> {
+    const opened = this._local!;
+    return this._connection.opened().then(() => here(opened));
+  }
+
+  /** Runs `here` on the kernel queue, or calls `method` in the server when this process has none. */
+  protected _either<R>(method: string, args: unknown[], here: (opened: OpenedQueue) => R | Promise<R>): Promise<R> {
+    return this._local ? this._here(here) : this._callMethod(method, args) as Promise<R>;
+  }
+
+  override [Symbol.dispose](): void {
+    super[Symbol.dispose]();
+    if (!this.#local) return;
+    openedQueues.unregister(this);
+    this.#local.queue.close();
   }
 }
-forward(QueueProxy, ['putNowait', 'getNowait', 'qsize', 'empty', 'full']);
 
-export interface JoinableQueueProxy<T = unknown> {
-  taskDone(): Promise<void>;
-  join(): Promise<void>;
+export class JoinableQueueProxy<T = unknown> extends QueueProxy<T> {
+  taskDone(): Promise<void> {
+    return this._either('taskDone', [], ({ queue }) => (queue as JoinableQueue).taskDone());
+  }
+
+  join(): Promise<void> {
+    return this._either('join', [], ({ queue }) => (queue as JoinableQueue).join());
+  }
 }
-export class JoinableQueueProxy<T = unknown> extends QueueProxy<T> {}
-forward(JoinableQueueProxy, ['taskDone', 'join']);
 
 /** A manager dict with Map's methods (all returning Promises; `size` is a Promise-valued getter). */
 export interface DictProxy<K = unknown, V = unknown> {

@@ -53,6 +53,8 @@ export interface NativeAddon {
   Semaphore: NativeSemaphoreClass;
   // POSIX descriptors (queues, resource tracker)
   pipe(): [number, number];
+  /** Creates a named pipe, mode 0600. */
+  mkfifo(path: string): void;
   setNonBlocking(fd: number, on: boolean): void;
   setCloseOnExec(fd: number, on: boolean): void;
   closeFd(fd: number): void;

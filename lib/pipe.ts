@@ -7,6 +7,7 @@
  * read or write never parks a thread: when the pipe has no bytes (or no room), the async forms wait for readiness
  * through the event loop (uv_poll, no thread at all) and the Sync forms with poll(2).
  */
+import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import { MAX_FRAME_BYTES } from './connection';
 import { MultiprocError, PicklingError, ValueError } from './errors';
@@ -172,6 +173,18 @@ function numberFrame(value: number): Frame {
   return { chunks: [frame], length: frame.length };
 }
 
+/** A frame as one buffer (a Manager client sends its kernel queue's frames to the server as bytes). */
+export function frameBytes(frame: Frame): Uint8Array {
+  return frame.chunks.length === 1 ? frame.chunks[0] : Buffer.concat(frame.chunks, frame.length);
+}
+
+/** Whether `bytes` are exactly one frame as encodeFrame makes it: what a Manager server checks before writing them. */
+export function isWholeFrame(bytes: Uint8Array): boolean {
+  if (bytes.length < FRAME_HEAD_BYTES) return false;
+  const length = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEADER_BYTES).getUint32(0) + FRAME_HEADER_BYTES;
+  return bytes.length === Math.max(length, FRAME_HEAD_BYTES);
+}
+
 /** Rebuilds a value from a frame's payload and the length of its v8 part (the header's second field). */
 export function decodePayload(payload: Buffer, inBand: number): unknown {
   if (inBand === NUMBER_FRAME) return payload.readDoubleLE(0);
@@ -248,6 +261,26 @@ export class FramePipe {
     } catch (err) {
       native.closeFd(readFd);
       native.closeFd(writeFd);
+      throw err;
+    }
+    return new FramePipe(readFd, writeFd);
+  }
+
+  /**
+   * Opens both ends of a named pipe made with native.mkfifo (a Manager's kernel queue): non-blocking, so opening
+   * the write end needs a reader, which the creator keeps. Throws unless `path` is a named pipe.
+   */
+  static openFifo(path: string): FramePipe {
+    const flags = fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW;
+    const readFd = fs.openSync(path, fs.constants.O_RDONLY | flags);
+    let writeFd: number | undefined;
+    try {
+      if (!fs.fstatSync(readFd).isFIFO()) throw new ValueError(`${path} is not a named pipe`, 'ERR_MP_NOT_A_PIPE');
+      writeFd = fs.openSync(path, fs.constants.O_WRONLY | flags);
+      native.setPipeCapacity(writeFd, PIPE_CAPACITY);
+    } catch (err) {
+      fs.closeSync(readFd);
+      if (writeFd !== undefined) fs.closeSync(writeFd);
       throw err;
     }
     return new FramePipe(readFd, writeFd);

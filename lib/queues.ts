@@ -159,6 +159,14 @@ export class SimpleQueue<T = unknown> {
     return this.#async(options, (block) => this.#putSteps(encodeFrame(item), block));
   }
 
+  /**
+   * @internal Puts a frame encoded in another process, as its bytes: a Manager's kernel queue writes the frames its
+   * clients send it (manager_kernel.ts).
+   */
+  _putFrame(bytes: Uint8Array): Promise<void> {
+    return this.#async(undefined, (block) => this.#putSteps({ chunks: [bytes], length: bytes.length }, block));
+  }
+
   /** Blocks this thread until the item is in the pipe; with `block: false` or a timeout, Full when there is no room. */
   putSync(item: T, options?: PutSyncOptions): void {
     this.#sync(options, (block) => this.#putSteps(encodeFrame(item), block));

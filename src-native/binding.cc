@@ -398,6 +398,14 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// mkfifo(path)
+Napi::Value MakeFifoJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_string})) return info.Env().Undefined();
+  OsError err;
+  if (!MakeFifo(info[0].As<Napi::String>().Utf8Value(), &err)) ThrowOsError(info.Env(), err);
+  return info.Env().Undefined();
+}
+
 // setNonBlocking(fd, on) / setCloseOnExec(fd, on)
 template <bool (*SetFlag)(int, bool, OsError*)>
 Napi::Value SetFdFlagJs(const Napi::CallbackInfo& info) {
@@ -655,6 +663,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #else
   exports.Set("platform", "posix");
   exports.Set("pipe", Napi::Function::New<Pipe>(env, "pipe"));
+  exports.Set("mkfifo", Napi::Function::New<MakeFifoJs>(env, "mkfifo"));
   exports.Set("setNonBlocking", Napi::Function::New<SetFdFlagJs<SetNonBlocking>>(env, "setNonBlocking"));
   exports.Set("setCloseOnExec", Napi::Function::New<SetFdFlagJs<SetCloseOnExec>>(env, "setCloseOnExec"));
   exports.Set("closeFd", Napi::Function::New<CloseFdJs>(env, "closeFd"));

@@ -82,6 +82,8 @@ int64_t ReadFd(int fd, void* buf, size_t length, OsError* err);
 int64_t WriteFd(int fd, const void* buf, size_t length, OsError* err);
 // Asks for a pipe buffer of `bytes` (Linux: F_SETPIPE_SZ); returns the capacity in effect, or -1 where unknown.
 int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err);
+// Creates a named pipe (mode 0600) that processes of this host open by path: a Manager's kernel queues.
+bool MakeFifo(const std::string& path, OsError* err);
 #endif
 
 }  // namespace mp

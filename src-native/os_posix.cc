@@ -16,6 +16,7 @@
 #if defined(__linux__) && defined(__GLIBC__) && (defined(__x86_64__) || defined(__aarch64__)) && \
     !defined(MULTIPROC_EMULATE_DARWIN)
 #include <linux/futex.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #define MP_SHARED_WORDS 1
 #endif
@@ -338,6 +339,14 @@ int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err) {
 #else
   return -1;
 #endif
+}
+
+bool MakeFifo(const std::string& path, OsError* err) {
+  if (mkfifo(path.c_str(), 0600) != 0) {
+    err->set("mkfifo", errno);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace mp

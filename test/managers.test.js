@@ -231,6 +231,41 @@ describe.each([true, false])('Manager (kernelObjects: %s)', (kernelObjects) => {
     await eventually(async () => (await manager.debugInfo()) && files.every((f) => !fs.existsSync(f)));
   });
 
+  test('a producer that exits at once loses nothing, even past what a pipe holds; one producer keeps its order', async () => {
+    const queue = await manager.Queue();
+    // Kernel queue: 40,000 frames of 64 bytes, more than the 1 MiB a pipe holds, with no consumer yet. In the
+    // server, each put is a round trip: fewer.
+    const count = kernelObjects ? 40000 : 2000;
+    await runAll([[targets.putManyAndExit, [queue, count]]]);
+    expect(await queue.qsize()).toBe(count);
+    let inOrder = true;
+    for (let i = 0; i < count; i++) if ((await queue.get({ timeout: 10000 })) !== i) inOrder = false;
+    expect(inOrder).toBe(true);
+    expect(await queue.empty()).toBe(true);
+    await expect(queue.getNowait()).rejects.toThrow(Empty);
+  });
+
+  test('queues are kernel queues only by default; a process that cannot open one gets a typed error', async () => {
+    const queue = await manager.Queue(3);
+    const dict = await manager.dict();
+    if (!kernelObjects) {
+      expect(queue.token.kernel).toBeUndefined();
+      return;
+    }
+    const { fifo, maxsize } = queue.token.kernel;
+    expect(fs.statSync(fifo).isFIFO()).toBe(true);
+    expect(maxsize).toBe(3);
+    // The named pipe gone before a child opens the queue: its puts and gets fail with a typed error, and what the
+    // server counts by itself still works.
+    const unreachable = await manager.Queue();
+    fs.rmSync(unreachable.token.kernel.fifo);
+    await runAll([[targets.reportUnreachable, [unreachable, dict]]]);
+    expect(await dict.get('put')).toBe('ERR_MP_MANAGER_KERNEL_OBJECT');
+    expect(await dict.get('qsize')).toBe(0);
+    queue[Symbol.dispose]();
+    await eventually(() => !fs.existsSync(fifo));
+  });
+
   test('a SIGKILLed holder of a Lock or RLock leaves it released; a Condition over a Lock works across processes', async () => {
     const lock = await manager.Lock();
     const rlock = await manager.RLock();
