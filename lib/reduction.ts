@@ -6,6 +6,7 @@
  * live in the kernel (semaphores, pipes) reduce only inside a spawning context, i.e. while a child is being
  * spawned and can still be handed descriptors and handles: anywhere else `assertSpawning` throws Python's error.
  */
+import { isMap, isSet } from 'node:util/types';
 import * as v8 from 'node:v8';
 import { PicklingError, RuntimeError } from './errors';
 import type { NativeSemaphore } from './native';
@@ -164,6 +165,15 @@ export function rebuildValue(value: unknown): unknown {
   return rebuildWalk(value, new Map());
 }
 
+/**
+ * An object literal of any realm: v8.deserialize makes its objects in the main context, which is not the one code
+ * runs in under `vm` (or jest), so `Object.prototype` cannot be compared directly.
+ */
+function isPlainObject(obj: object): boolean {
+  const proto = Object.getPrototypeOf(obj);
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
 function rebuildWalk(value: unknown, memo: Map<object, unknown>): unknown {
   if (value === null || typeof value !== 'object') return value;
   const obj = value as object;
@@ -181,15 +191,15 @@ function rebuildWalk(value: unknown, memo: Map<object, unknown>): unknown {
   memo.set(obj, obj);
   if (Array.isArray(obj)) {
     for (let i = 0; i < obj.length; i++) obj[i] = rebuildWalk(obj[i], memo);
-  } else if (obj instanceof Map) {
+  } else if (isMap(obj)) {
     const entries = [...obj].map(([k, v]) => [rebuildWalk(k, memo), rebuildWalk(v, memo)] as const);
     obj.clear();
     for (const [k, v] of entries) obj.set(k, v);
-  } else if (obj instanceof Set) {
+  } else if (isSet(obj)) {
     const items = [...obj].map((v) => rebuildWalk(v, memo));
     obj.clear();
     for (const v of items) obj.add(v);
-  } else if (Object.getPrototypeOf(obj) === Object.prototype) {
+  } else if (isPlainObject(obj)) {
     const rec = obj as Record<string, unknown>;
     for (const key of Object.keys(rec)) rec[key] = rebuildWalk(rec[key], memo);
   }
@@ -205,8 +215,8 @@ export async function preloadRebuilders(value: unknown, seen = new Set<object>()
     if (typeof rebuild !== 'string') await loadReference(rebuild);
     else if (rebuild === REBUILD_FUNCTION) await loadReference(args[0] as ResolvedRef);
   }
-  const children = value instanceof Map ? [...value.keys(), ...value.values()] : value instanceof Set ? [...value]
-    : Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype ? Object.values(value) : [];
+  const children = isMap(value) ? [...value.keys(), ...value.values()] : isSet(value) ? [...value]
+    : Array.isArray(value) || isPlainObject(value) ? Object.values(value) : [];
   for (const child of children) await preloadRebuilders(child, seen);
 }
 

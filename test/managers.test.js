@@ -361,13 +361,19 @@ describe.each([true, false])('Manager (kernelObjects: %s)', (kernelObjects) => {
     expect(await rlock.locked()).toBe(false);
   });
 
-  test('a proxy stored in a manager dict comes back as a working proxy', async () => {
+  test('a proxy stored in a manager dict or put on a manager Queue comes back as a working proxy', async () => {
     const dict = await manager.dict();
     const queue = await manager.Queue();
     await dict.set('q', queue);
     const again = await dict.get('q');
     await again.put('via dict');
     expect(await queue.get()).toBe('via dict');
+    const box = await manager.Queue();
+    await box.put({ dict });
+    const { dict: received } = await box.get();
+    expect(received).not.toBe(dict);
+    await received.set('k', 'via queue');
+    expect(await dict.get('k')).toBe('via queue');
   });
 
   test('bad input gets typed errors, and the connection keeps working', async () => {
