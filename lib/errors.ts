@@ -161,6 +161,7 @@ export interface SystemCallError extends Error {
 /**
  * A Manager connection or protocol failure: the server is gone or refused the connection
  * (ERR_MP_MANAGER_CONNECTION), a message is too large (ERR_MP_MANAGER_FRAME_TOO_LARGE), or names an unknown
- * typeid, object or method (ERR_MP_MANAGER_UNKNOWN_TYPEID / _OBJECT / _METHOD), or a proxy was released.
+ * typeid, object or method (ERR_MP_MANAGER_UNKNOWN_TYPEID / _OBJECT / _METHOD), or a proxy was released
+ * (ERR_MP_MANAGER_RELEASED), or a kernel queue cannot be opened here (ERR_MP_MANAGER_KERNEL_OBJECT).
  */
 export class ManagerError extends MultiprocError {}
