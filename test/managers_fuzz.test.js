@@ -94,12 +94,13 @@ function junkValue(depth = 0) {
 
 /** A frame that deserializes (or not) into a request of a random, mostly wrong, shape. */
 function junkRequest() {
-  switch (random(8)) {
+  switch (random(9)) {
     case 0: return frame(randomBytes(random(300)));
     case 1: return frame(v8.serialize(junkValue()));
     case 2: return frame(v8.serialize([2, random(1000), random(50), junkValue(3), [junkValue(1)]])); // calls
     case 3: return frame(v8.serialize([1, random(1000), ['Nope', 'Lock', 'Semaphore', 'dict', 'Barrier', '__proto__'][random(6)], [junkValue(1)]]));
-    case 4: return frame(v8.serialize([random(10), random(1000), random(50)])); // decref/lend/adopt/cancel/unknown ops
+    case 4: return frame(v8.serialize([random(11), random(1000), random(50)])); // decref/lend/adopt/cancel/held/… ops
+    case 7: return frame(v8.serialize([10, random(50), randomBytes(random(2) ? 64 : random(300))])); // kernel queue puts
     case 5: return Buffer.concat([Buffer.from([0, 0x20, 0, 0]), randomBytes(100)]); // 2 MiB announced: too large
     case 6: return v8.serialize([7, 1]).subarray(0, 3); // truncated
     default: return frame(v8.serialize([2, random(1000), random(50), 'get', junkValue()]));
