@@ -217,11 +217,13 @@ function unreachable(typeid: string): ManagerError {
 }
 
 /**
- * A Queue whose pipe and semaphores live in the kernel. Clients read items straight from the pipe (a local get), and
- * send each put to the server as its frame (Op.PutFrame, no reply, after taking a slot of a bounded queue
- * themselves); the server writes the frames into the pipe in the order they arrive, and keeps those that do not
- * fit yet — the buffer of CPython's feeder thread, kept here where a producer's exit cannot lose it. So a put never
- * waits for a consumer, as with Python's manager Queue, and one producer's items arrive in the order it put them.
+ * A Queue whose pipe and semaphores live in the kernel. Clients read items straight from the pipe (a local get) and
+ * write small items straight into it while it has room. An item that does not fit (the pipe is full, or the item is
+ * large) goes to the server as its frame (Op.PutFrame, no reply); the server writes those into the pipe in the order
+ * they arrive and keeps them until they fit — the buffer of CPython's feeder thread, kept here where a producer's
+ * exit cannot lose it. So a put never waits for a consumer, as with Python's manager Queue. A client whose items
+ * went to the server sends the next ones there too until `awaitWritten` says all are in the pipe, so one
+ * producer's items arrive in the order it put them.
  */
 export abstract class KernelQueue extends CallerAware implements Disposable {
   readonly kernel: KernelQueueDescriptor;
@@ -230,8 +232,11 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
   readonly #slots: BoundedSemaphore | null;
   /** Every semaphore of the queue, to unlink when the server drops it. */
   readonly #semaphores: SemLock[];
-  /** Frames received and not yet in the pipe. */
+  /** Frames received and not yet in the pipe: all of them, and per client. */
   #buffered = 0;
+  readonly #bufferedFrom = new Map<Session, number>();
+  /** Clients waiting (awaitWritten) until their frames are all in the pipe. */
+  readonly #writtenWaiters = new Map<Session, (() => void)[]>();
   #writing: Promise<void> = Promise.resolve();
 
   constructor(maxsize: unknown, joinable: boolean) {
@@ -268,9 +273,29 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
   }
 
   /** Op.PutFrame: one client's put, written after every frame that arrived before it. */
-  enqueue(frame: Uint8Array): void {
-    const write = () => this.queue._putFrame(frame).catch(() => undefined).then(() => { this.#buffered--; });
+  enqueue(session: Session, frame: Uint8Array): void {
+    this.#bufferedFrom.set(session, (this.#bufferedFrom.get(session) ?? 0) + 1);
+    const write = () => this.queue._putFrame(frame).catch(() => undefined).then(() => this.#written(session));
     this.#writing = ++this.#buffered === 1 ? write() : this.#writing.then(write);
+  }
+
+  #written(session: Session): void {
+    this.#buffered--;
+    const left = this.#bufferedFrom.get(session)! - 1;
+    if (left > 0) return void this.#bufferedFrom.set(session, left);
+    this.#bufferedFrom.delete(session);
+    for (const wake of this.#writtenWaiters.get(session) ?? []) wake();
+    this.#writtenWaiters.delete(session);
+  }
+
+  /** Resolves once every frame the caller's process sent before this call is in the pipe. */
+  awaitWritten(caller: Caller): Promise<void> | undefined {
+    if (!this.#bufferedFrom.has(caller.session)) return undefined;
+    return new Promise((resolve) => {
+      const waiters = this.#writtenWaiters.get(caller.session) ?? [];
+      waiters.push(resolve);
+      this.#writtenWaiters.set(caller.session, waiters);
+    });
   }
 
   qsize(): number {

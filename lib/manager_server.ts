@@ -55,8 +55,8 @@ const KERNEL_TYPES: Record<string, ServerType> = {
   RLock: { create: KernelRLockObject, exposed: LOCK_METHODS },
   Semaphore: { create: KernelSemaphoreObject, exposed: SEMAPHORE_METHODS },
   BoundedSemaphore: { create: KernelBoundedSemaphoreObject, exposed: SEMAPHORE_METHODS },
-  Queue: { create: KernelQueueObject, exposed: QUEUE_METHODS },
-  JoinableQueue: { create: KernelJoinableQueueObject, exposed: [...QUEUE_METHODS, 'taskDone', 'join'] },
+  Queue: { create: KernelQueueObject, exposed: [...QUEUE_METHODS, 'awaitWritten'] },
+  JoinableQueue: { create: KernelJoinableQueueObject, exposed: [...QUEUE_METHODS, 'awaitWritten', 'taskDone', 'join'] },
 };
 
 interface Entry {
@@ -254,7 +254,7 @@ export class ManagerServer {
       case Op.PutFrame: {
         if (m.length !== 3 || !(m[2] instanceof Uint8Array) || !isWholeFrame(m[2])) return client.conn.close();
         const obj = this.#objects.get(m[1] as number)?.obj;
-        if (obj instanceof KernelQueue) obj.enqueue(m[2]);
+        if (obj instanceof KernelQueue) obj.enqueue(client.session, m[2]);
         return;
       }
       case Op.Held:

@@ -676,6 +676,10 @@ const openedQueues = new FinalizationRegistry<Queue>((queue) => queue.close());
  */
 export class QueueProxy<T = unknown> extends BaseProxy {
   #local: OpenedQueue | null | undefined;
+  /** Items this proxy sent through the server (kernel queue). */
+  #sentToServer = 0;
+  /** Set while items this proxy sent through the server may not be in the pipe yet: the next ones follow them. */
+  #draining: Promise<void> | null = null;
 
   /** The kernel queue, opened here on first use; null when every call goes through the server. */
   protected get _local(): OpenedQueue | null {
@@ -686,11 +690,14 @@ export class QueueProxy<T = unknown> extends BaseProxy {
     return this.#local;
   }
 
-  /** Resolves once the item is on its way to the server's pipe (it survives this process's exit from then on). */
+  /**
+   * Resolves once the item is in the pipe, or on its way to the server, which writes it there (it survives this
+   * process's exit from then on).
+   */
   put(item: T, options?: QueueOptions): Promise<void> {
     if (!this._local) return this._callWaiting('put', [item], options) as Promise<void>;
-    return this._here(async ({ slots }) => {
-      const frame = frameBytes(encodeFrame(item));
+    return this._here(async ({ queue, slots }) => {
+      const frame = encodeFrame(item);
       const [opts, signal]: [Record<string, unknown>, AbortSignal | undefined] =
         options === undefined ? [{}, undefined] : travelling(options, 'put options');
       if (slots) {
@@ -698,13 +705,30 @@ export class QueueProxy<T = unknown> extends BaseProxy {
           : slots.acquire({ timeout: opts.timeout as number | undefined, signal });
         if (!(await taken)) throw new Full();
       }
+      if (!this.#draining && queue._putFrameNow(frame)) return;
       try {
-        await this._connection.deliver([Op.PutFrame, this._token.id, frame]);
+        await this._connection.deliver([Op.PutFrame, this._token.id, frameBytes(frame)]);
       } catch (err) {
         slots?.release();
         throw err;
       }
+      this.#sentToServer++;
+      this.#draining ??= this.#drain();
     });
+  }
+
+  /** Waits until the server wrote every item this proxy sent it, then lets puts go straight to the pipe again. */
+  async #drain(): Promise<void> {
+    for (;;) {
+      const sent = this.#sentToServer;
+      try {
+        await this._callMethod('awaitWritten');
+      } catch {
+        return; // the connection is gone: so are the puts that would follow
+      }
+      if (sent === this.#sentToServer) break;
+    }
+    this.#draining = null;
   }
 
   get(options?: QueueOptions): Promise<T> {

@@ -111,6 +111,9 @@ function spinFor(sem: NativeSemaphore): boolean {
 
 const QUEUE_CLOSED = 'ERR_MP_QUEUE_CLOSED';
 
+/** A frame this long goes into a pipe with one write or not at all (POSIX's PIPE_BUF is at least 512). */
+const ATOMIC_FRAME_BYTES = 512;
+
 
 interface QueueParts {
   pipe: FramePipe;
@@ -165,6 +168,23 @@ export class SimpleQueue<T = unknown> {
    */
   _putFrame(bytes: Uint8Array): Promise<void> {
     return this.#async(undefined, (block) => this.#putSteps({ chunks: [bytes], length: bytes.length }, block));
+  }
+
+  /**
+   * @internal Writes a small frame now if the pipe has room and no other writer holds it, taking no slot (the
+   * caller took one); false, with nothing done, otherwise. A Manager kernel queue's proxy puts this way.
+   */
+  _putFrameNow(frame: Frame): boolean {
+    if (frame.length > ATOMIC_FRAME_BYTES) return false;
+    const wlock = this.#wlock._os.sem;
+    if (!wlock.tryWait()) return false;
+    try {
+      if (this.#pipe.push(frame, 0) === 0) return false; // all or nothing: within the pipe's atomic size
+      this._commit();
+      return true;
+    } finally {
+      this.#wlock.release();
+    }
   }
 
   /** Blocks this thread until the item is in the pipe; with `block: false` or a timeout, Full when there is no room. */

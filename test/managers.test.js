@@ -246,6 +246,14 @@ describe.each([true, false])('Manager (kernelObjects: %s)', (kernelObjects) => {
     expect(inOrder).toBe(true);
     expect(await queue.empty()).toBe(true);
     await expect(queue.getNowait()).rejects.toThrow(Empty);
+    // Again with this process reading meanwhile: the producer's puts go to the pipe, to the server when the pipe
+    // is full, and back to the pipe once the server wrote them — in order throughout.
+    const producer = new Process({ target: targets.putManyAndExit, args: [queue, count] });
+    await producer.start();
+    for (let i = 0; i < count; i++) if ((await queue.get({ timeout: 10000 })) !== i) inOrder = false;
+    expect(inOrder).toBe(true);
+    await producer.join();
+    expect(producer.exitCode).toBe(0);
   });
 
   test('queues are kernel queues only by default; a process that cannot open one gets a typed error', async () => {
