@@ -384,6 +384,25 @@ class Semaphore : public Napi::ObjectWrap<Semaphore> {
   std::shared_ptr<OsSemaphore> sem_;
 };
 
+// A buffer argument and the [offset, offset + length) range inside it, checked.
+bool BufferRange(const Napi::CallbackInfo& info, uint8_t** data, size_t* length) {
+  if (!CheckArgs(info, {napi_number, napi_object, napi_number, napi_number})) return false;
+  if (!info[1].IsTypedArray()) {
+    Napi::TypeError::New(info.Env(), "multiproc native: argument 1 must be a Uint8Array").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  int64_t offset = info[2].As<Napi::Number>().Int64Value();
+  int64_t len = info[3].As<Napi::Number>().Int64Value();
+  if (offset < 0 || len < 0 || static_cast<uint64_t>(offset + len) > buf.ByteLength()) {
+    Napi::RangeError::New(info.Env(), "multiproc native: range outside the buffer").ThrowAsJavaScriptException();
+    return false;
+  }
+  *data = buf.Data() + offset;
+  *length = static_cast<size_t>(len);
+  return true;
+}
+
 #ifndef _WIN32
 Napi::Value Pipe(const Napi::CallbackInfo& info) {
   int fds[2];
@@ -434,25 +453,6 @@ Napi::Value PollJs(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   return Napi::Boolean::New(info.Env(), r == WaitResult::Acquired);
-}
-
-// A buffer argument and the [offset, offset + length) range inside it, checked.
-bool BufferRange(const Napi::CallbackInfo& info, uint8_t** data, size_t* length) {
-  if (!CheckArgs(info, {napi_number, napi_object, napi_number, napi_number})) return false;
-  if (!info[1].IsTypedArray()) {
-    Napi::TypeError::New(info.Env(), "multiproc native: argument 1 must be a Uint8Array").ThrowAsJavaScriptException();
-    return false;
-  }
-  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
-  int64_t offset = info[2].As<Napi::Number>().Int64Value();
-  int64_t len = info[3].As<Napi::Number>().Int64Value();
-  if (offset < 0 || len < 0 || static_cast<uint64_t>(offset + len) > buf.ByteLength()) {
-    Napi::RangeError::New(info.Env(), "multiproc native: range outside the buffer").ThrowAsJavaScriptException();
-    return false;
-  }
-  *data = buf.Data() + offset;
-  *length = static_cast<size_t>(len);
-  return true;
 }
 
 // read(fd, buf, offset, length) / write(fd, buf, offset, length) -> bytes moved, or -1 when it would block
@@ -641,6 +641,82 @@ Napi::Value WatchHangupJs(const Napi::CallbackInfo& info) {
   }
   return info.Env().Undefined();
 }
+#else
+// Windows queue pipes. A handle travels to and from JS as its integer value.
+uint64_t HandleArg(const Napi::CallbackInfo& info, size_t i) {
+  return static_cast<uint64_t>(info[i].As<Napi::Number>().Int64Value());
+}
+
+// pipeCreate(name, capacity) -> [readHandle, writeHandle]
+Napi::Value PipeCreateJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_string, napi_number})) return info.Env().Undefined();
+  uint64_t ends[2];
+  OsError err;
+  if (!MakeNamedPipe(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Uint32Value(), ends, &err)) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  Napi::Array result = Napi::Array::New(info.Env(), 2);
+  result.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(ends[0])));
+  result.Set(1u, Napi::Number::New(info.Env(), static_cast<double>(ends[1])));
+  return result;
+}
+
+// pipeRead(handle, buf, offset, length) / pipeWrite(...) -> bytes moved (read: 0 at end of file), or -1 for none now
+template <bool kWrite>
+Napi::Value PipeTransferJs(const Napi::CallbackInfo& info) {
+  uint8_t* data;
+  size_t length;
+  if (!BufferRange(info, &data, &length)) return info.Env().Undefined();
+  uint64_t handle = HandleArg(info, 0);
+  OsError err;
+  int64_t n = kWrite ? WritePipe(handle, data, length, &err) : ReadPipe(handle, data, length, &err);
+  if (err.failed()) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+// pipePoll(handle, timeoutMs) -> readable
+Napi::Value PipePollJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_number})) return info.Env().Undefined();
+  OsError err;
+  WaitResult r = PollPipe(HandleArg(info, 0), info[1].As<Napi::Number>().Int64Value(), &err);
+  if (r == WaitResult::Failed) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  return Napi::Boolean::New(info.Env(), r == WaitResult::Acquired);
+}
+
+// pipePollAsync(handle, timeoutMs, cb) -> Waiter: PollPipe on a waiter thread, in slices that notice cancel().
+Napi::Value PipePollAsyncJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_number, napi_function})) return info.Env().Undefined();
+  uint64_t handle = HandleArg(info, 0);
+  return Waiter::Start(
+      info.Env(), info[2].As<Napi::Function>(), info[1].As<Napi::Number>().Int64Value(),
+      [handle](int64_t slice, OsError* err) { return PollPipe(handle, slice, err); }, nullptr, nullptr);
+}
+
+Napi::Value CloseHandleJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+  OsError err;
+  if (!CloseHandleValue(HandleArg(info, 0), &err)) ThrowOsError(info.Env(), err);
+  return info.Env().Undefined();
+}
+
+// duplicateHandle(handle, pid) -> the handle's value in process pid
+Napi::Value DuplicateHandleJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_number})) return info.Env().Undefined();
+  OsError err;
+  std::string remote = DuplicateHandleInto(HandleArg(info, 0), info[1].As<Napi::Number>().Int32Value(), &err);
+  if (err.failed()) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  return Napi::String::New(info.Env(), remote);
+}
 #endif
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -660,6 +736,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("features", features);
 #ifdef _WIN32
   exports.Set("platform", "win32");
+  exports.Set("pipeCreate", Napi::Function::New<PipeCreateJs>(env, "pipeCreate"));
+  exports.Set("pipeRead", Napi::Function::New<PipeTransferJs<false>>(env, "pipeRead"));
+  exports.Set("pipeWrite", Napi::Function::New<PipeTransferJs<true>>(env, "pipeWrite"));
+  exports.Set("pipePoll", Napi::Function::New<PipePollJs>(env, "pipePoll"));
+  exports.Set("pipePollAsync", Napi::Function::New<PipePollAsyncJs>(env, "pipePollAsync"));
+  exports.Set("closeHandle", Napi::Function::New<CloseHandleJs>(env, "closeHandle"));
+  exports.Set("duplicateHandle", Napi::Function::New<DuplicateHandleJs>(env, "duplicateHandle"));
 #else
   exports.Set("platform", "posix");
   exports.Set("pipe", Napi::Function::New<Pipe>(env, "pipe"));

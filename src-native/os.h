@@ -65,7 +65,28 @@ class OsSemaphore {
 const char* ErrorName(int code);
 std::string ErrorMessage(int code);
 
-#ifndef _WIN32
+// What ReadFd/WriteFd (POSIX) and ReadPipe/WritePipe (Windows) return when a non-blocking end has no data (no room).
+constexpr int64_t kWouldBlock = -1;
+
+#ifdef _WIN32
+// Windows queue pipes: handles, carried to JS as their integer value. Every process that uses a queue holds both ends.
+// Creates the uniquely named byte pipe `name` (\\.\pipe\...; FILE_FLAG_FIRST_PIPE_INSTANCE: fails if it exists) with
+// an inbound buffer of `capacity` bytes and connects its one client end: ends[0] reads (server end, blocking mode,
+// read only after PeekNamedPipe says how much is there), ends[1] writes (client end, PIPE_NOWAIT: a write that does
+// not fit returns at once). Neither handle is inheritable.
+bool MakeNamedPipe(const std::string& name, uint32_t capacity, uint64_t ends[2], OsError* err);
+// Reads what the pipe holds now, up to `length`: the bytes moved, 0 once every writer is gone and the pipe is empty,
+// or kWouldBlock when it is empty. Never blocks.
+int64_t ReadPipe(uint64_t handle, void* buf, size_t length, OsError* err);
+// One non-blocking write: the bytes written, or kWouldBlock when none fit now.
+int64_t WritePipe(uint64_t handle, const void* buf, size_t length, OsError* err);
+// Waits until the read end has bytes (or has lost every writer); timeoutMs < 0 waits forever. Windows signals
+// nothing for that on a synchronous pipe: PeekNamedPipe is polled, sleeping between looks.
+WaitResult PollPipe(uint64_t handle, int64_t timeoutMs, OsError* err);
+bool CloseHandleValue(uint64_t handle, OsError* err);
+// Duplicates `handle` into process `pid` (OpenProcess(PROCESS_DUP_HANDLE)); returns its value there, in decimal.
+std::string DuplicateHandleInto(uint64_t handle, int pid, OsError* err);
+#else
 // POSIX descriptors for queue pipes and the resource tracker.
 bool MakePipe(int fds[2], OsError* err);  // both ends close-on-exec
 bool SetNonBlocking(int fd, bool on, OsError* err);
@@ -77,7 +98,6 @@ bool CloseFd(int fd, OsError* err);
 WaitResult PollFd(int fd, bool forWrite, int64_t timeoutMs, OsError* err);
 // One read()/write() on a descriptor, retrying EINTR: the bytes moved (read: 0 at end of file), or kWouldBlock
 // when a non-blocking descriptor has no data (no room). Queue readers and writers wait with poll instead.
-constexpr int64_t kWouldBlock = -1;
 int64_t ReadFd(int fd, void* buf, size_t length, OsError* err);
 int64_t WriteFd(int fd, const void* buf, size_t length, OsError* err);
 // Asks for a pipe buffer of `bytes` (Linux: F_SETPIPE_SZ); returns the capacity in effect, or -1 where unknown.

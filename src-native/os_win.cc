@@ -1,4 +1,4 @@
-// Windows implementation of os.h: unnamed semaphores handed to children with DuplicateHandle,
+// Windows implementation of os.h: unnamed semaphores and queue pipe handles handed to children with DuplicateHandle,
 // the mechanism of CPython's popen_spawn_win32 / reduction.DupHandle.
 #ifdef _WIN32
 #include "os.h"
@@ -7,9 +7,12 @@
 #include <uv.h>
 #include <windows.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace mp {
+
+static HANDLE ToHandle(uint64_t value) { return reinterpret_cast<HANDLE>(static_cast<uintptr_t>(value)); }
 
 struct OsSemaphore::Impl {
   HANDLE handle;
@@ -96,13 +99,17 @@ bool OsSemaphore::WakeWaiter(OsError* err) {
 }
 
 std::string OsSemaphore::DuplicateInto(int pid, OsError* err) {
+  return DuplicateHandleInto(reinterpret_cast<uintptr_t>(impl_->handle), pid, err);
+}
+
+std::string DuplicateHandleInto(uint64_t handle, int pid, OsError* err) {
   HANDLE target = OpenProcess(PROCESS_DUP_HANDLE, FALSE, static_cast<DWORD>(pid));
   if (target == nullptr) {
     err->set("OpenProcess", static_cast<int>(GetLastError()));
     return std::string();
   }
   HANDLE remote = nullptr;
-  BOOL ok = DuplicateHandle(GetCurrentProcess(), impl_->handle, target, &remote, 0, FALSE, DUPLICATE_SAME_ACCESS);
+  BOOL ok = DuplicateHandle(GetCurrentProcess(), ToHandle(handle), target, &remote, 0, FALSE, DUPLICATE_SAME_ACCESS);
   DWORD code = GetLastError();
   CloseHandle(target);
   if (!ok) {
@@ -110,6 +117,114 @@ std::string OsSemaphore::DuplicateInto(int pid, OsError* err) {
     return std::string();
   }
   return std::to_string(reinterpret_cast<uintptr_t>(remote));
+}
+
+// --- queue pipes ----------------------------------------------------------------------------------------------
+
+bool MakeNamedPipe(const std::string& name, uint32_t capacity, uint64_t ends[2], OsError* err) {
+  int wide = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name.c_str(), -1, nullptr, 0);
+  if (wide <= 0) {
+    err->set("MultiByteToWideChar", static_cast<int>(GetLastError()));
+    return false;
+  }
+  std::wstring path(static_cast<size_t>(wide), L'\0');
+  if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name.c_str(), -1, &path[0], wide) != wide) {
+    err->set("MultiByteToWideChar", static_cast<int>(GetLastError()));
+    return false;
+  }
+  HANDLE reader = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_INBOUND | FILE_FLAG_FIRST_PIPE_INSTANCE,
+                                   PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1, 0,
+                                   capacity, 0, nullptr);
+  if (reader == INVALID_HANDLE_VALUE) {
+    err->set("CreateNamedPipeW", static_cast<int>(GetLastError()));
+    return false;
+  }
+  // FILE_WRITE_ATTRIBUTES lets SetNamedPipeHandleState change the mode of this end.
+  HANDLE writer = CreateFileW(path.c_str(), GENERIC_WRITE | FILE_WRITE_ATTRIBUTES, 0, nullptr, OPEN_EXISTING, 0,
+                              nullptr);
+  if (writer == INVALID_HANDLE_VALUE) {
+    err->set("CreateFileW", static_cast<int>(GetLastError()));
+    CloseHandle(reader);
+    return false;
+  }
+  const char* failed = nullptr;
+  DWORD code = 0;
+  // The client is connected already: the server end reports ERROR_PIPE_CONNECTED, which is success here.
+  if (!ConnectNamedPipe(reader, nullptr) && (code = GetLastError()) != ERROR_PIPE_CONNECTED) failed = "ConnectNamedPipe";
+  DWORD mode = PIPE_READMODE_BYTE | PIPE_NOWAIT;
+  if (!failed && !SetNamedPipeHandleState(writer, &mode, nullptr, nullptr)) {
+    failed = "SetNamedPipeHandleState";
+    code = GetLastError();
+  }
+  if (failed) {
+    err->set(failed, static_cast<int>(code));
+    CloseHandle(writer);
+    CloseHandle(reader);
+    return false;
+  }
+  ends[0] = reinterpret_cast<uintptr_t>(reader);
+  ends[1] = reinterpret_cast<uintptr_t>(writer);
+  return true;
+}
+
+// Bytes waiting in the pipe; -1 (no error set) once every writer is gone, -2 on failure.
+static int64_t Available(HANDLE h, OsError* err) {
+  DWORD avail = 0;
+  if (PeekNamedPipe(h, nullptr, 0, nullptr, &avail, nullptr)) return avail;
+  DWORD code = GetLastError();
+  if (code == ERROR_BROKEN_PIPE) return -1;
+  err->set("PeekNamedPipe", static_cast<int>(code));
+  return -2;
+}
+
+int64_t ReadPipe(uint64_t handle, void* buf, size_t length, OsError* err) {
+  HANDLE h = ToHandle(handle);
+  int64_t avail = Available(h, err);
+  if (avail == -1) return 0;  // end of file
+  if (avail < 0) return -1;
+  if (avail == 0) return kWouldBlock;
+  // Never more than is there: a synchronous ReadFile then returns at once.
+  DWORD want = static_cast<DWORD>(std::min<uint64_t>(length, static_cast<uint64_t>(avail)));
+  DWORD got = 0;
+  if (!ReadFile(h, buf, want, &got, nullptr)) {
+    DWORD code = GetLastError();
+    if (code == ERROR_BROKEN_PIPE) return 0;
+    err->set("ReadFile", static_cast<int>(code));
+    return -1;
+  }
+  return got;
+}
+
+int64_t WritePipe(uint64_t handle, const void* buf, size_t length, OsError* err) {
+  DWORD put = 0;
+  DWORD want = static_cast<DWORD>(std::min<size_t>(length, MAXDWORD));
+  if (!WriteFile(ToHandle(handle), buf, want, &put, nullptr)) {
+    err->set("WriteFile", static_cast<int>(GetLastError()));
+    return -1;
+  }
+  return put == 0 && want > 0 ? kWouldBlock : put;
+}
+
+WaitResult PollPipe(uint64_t handle, int64_t timeoutMs, OsError* err) {
+  HANDLE h = ToHandle(handle);
+  const ULONGLONG start = GetTickCount64();
+  for (int looks = 0;; looks++) {
+    int64_t avail = Available(h, err);
+    if (avail == -2) return WaitResult::Failed;
+    if (avail != 0) return WaitResult::Acquired;  // bytes, or the end of the file: a read will not block
+    int64_t waited = static_cast<int64_t>(GetTickCount64() - start);
+    if (timeoutMs >= 0 && waited >= timeoutMs) return WaitResult::TimedOut;
+    // A writer that is mid-frame usually comes back within microseconds: yield a few times before sleeping.
+    Sleep(looks < 16 ? 0 : 1);
+  }
+}
+
+bool CloseHandleValue(uint64_t handle, OsError* err) {
+  if (!CloseHandle(ToHandle(handle))) {
+    err->set("CloseHandle", static_cast<int>(GetLastError()));
+    return false;
+  }
+  return true;
 }
 
 const char* ErrorName(int code) { return uv_err_name(uv_translate_sys_error(code)); }
