@@ -69,6 +69,20 @@ export interface NativeAddon {
   /** Linux: resizes a pipe's buffer; returns the capacity in effect, or -1 where the platform cannot tell. */
   setPipeCapacity(fd: number, bytes: number): number;
   FdWatcher: new (fd: number, forWrite: boolean) => NativeFdWatcher;
+  // Windows queue pipes (pipe_win.ts): handles as their integer values
+  /** Creates the named byte pipe `name` and connects its client end: [read handle, write handle (PIPE_NOWAIT)]. */
+  pipeCreate(name: string, capacity: number): [number, number];
+  /** Reads what is there, up to `length`: bytes read, 0 at end of file, -1 when the pipe is empty. */
+  pipeRead(handle: number, buffer: Uint8Array, offset: number, length: number): number;
+  /** One non-blocking write: bytes written, or -1 when none fit now. */
+  pipeWrite(handle: number, buffer: Uint8Array, offset: number, length: number): number;
+  /** Blocks this thread until the read end has bytes (PeekNamedPipe, polled); timeoutMs < 0 waits forever. */
+  pipePoll(handle: number, timeoutMs: number): boolean;
+  /** pipePoll on a waiter thread of the addon's own. */
+  pipePollAsync(handle: number, timeoutMs: number, callback: WaitCallback): NativeWaiter;
+  closeHandle(handle: number): void;
+  /** DuplicateHandle into process `pid`; returns the handle's value there. */
+  duplicateHandle(handle: number, pid: number): string;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

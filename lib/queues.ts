@@ -15,10 +15,11 @@
  * by blocking the thread, `runAsync` through the event loop or the addon's waiter threads.
  */
 import { inspect } from 'node:util';
-import { Empty, Full, InvalidArgumentError, RuntimeError, ValueError } from './errors';
+import { Empty, Full, InvalidArgumentError, ValueError } from './errors';
 import { native, NativeSemaphore } from './native';
 import { decodePayload, encodeFrame, Frame, FRAME_HEAD_BYTES, FRAME_HEADER_BYTES, FramePipe, Readiness } from './pipe';
-import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
+import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
+import { assertSpawning, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext } from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
@@ -44,8 +45,8 @@ export type PutSyncOptions = GetSyncOptions;
  */
 type Wait =
   | { sem: NativeSemaphore; bounded: boolean } // take one unit
-  | { sem: NativeSemaphore; ready: Readiness; bounded: true } // take a unit whose frame shows up on `ready`
-  | { ready: Readiness; bounded: boolean }; // wait until the descriptor is ready
+  | { sem: NativeSemaphore; ready: PipeReadiness; bounded: true } // take a unit whose frame shows up on `ready`
+  | { ready: PipeReadiness; bounded: boolean }; // wait until the descriptor is ready
 type Steps<T> = Generator<Wait, T, boolean>;
 
 /** Milliseconds left until `deadline` (undefined: forever), never negative. */
@@ -88,6 +89,8 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
   const timeout = wait.bounded ? left(deadline) : undefined;
   const abort = wait.bounded ? signal : undefined;
   if ('sem' in wait && 'ready' in wait) {
+    // Windows pipes report no readiness (pipe_win.ts): wait for the count alone, as runSync does everywhere.
+    if (wait.ready instanceof PipeReadable) return waitAsync(wait.sem, timeout, abort);
     // Bytes on the pipe wake the event loop without any thread. A reader woken for a frame counted for someone
     // else (or not counted yet) waits for the count on a waiter thread: polling the still readable pipe would spin.
     if (!(await wait.ready.wait(timeout, abort))) return false;
@@ -115,8 +118,18 @@ const QUEUE_CLOSED = 'ERR_MP_QUEUE_CLOSED';
 const ATOMIC_FRAME_BYTES = 512;
 
 
+/** A queue's storage: a POSIX pipe's descriptors (pipe.ts) or a Windows named pipe's handles (pipe_win.ts). */
+type QueuePipe = FramePipe | WinFramePipe;
+type PipeReadiness = Readiness | PipeReadable | PipeWritable;
+
+/** What a child needs to use `pipe`: descriptors in its stdio array (POSIX), handles duplicated into it (Windows). */
+function passPipe(pipe: QueuePipe, ctx: SpawningContext): [number | string, number | string] {
+  if (pipe instanceof WinFramePipe) return pipe.duplicateInto(ctx);
+  return [ctx.passFd(pipe.readFd), ctx.passFd(pipe.writeFd)];
+}
+
 interface QueueParts {
-  pipe: FramePipe;
+  pipe: QueuePipe;
   rlock: Lock;
   wlock: Lock;
   items: Semaphore;
@@ -124,10 +137,10 @@ interface QueueParts {
 }
 
 function createParts(maxsize: number): QueueParts {
-  if (native.platform !== 'posix') throw new RuntimeError('queues are not implemented on Windows yet', 'ERR_MP_UNSUPPORTED');
   const locks = { rlock: new Lock(), wlock: new Lock(), items: new Semaphore(0),
     slots: maxsize > 0 ? new BoundedSemaphore(maxsize) : null };
-  return { ...locks, pipe: FramePipe.create() }; // the pipe last: nothing after it can fail and leak its descriptors
+  // the pipe last: nothing after it can fail and leak its descriptors (handles)
+  return { ...locks, pipe: native.platform === 'win32' ? WinFramePipe.create() : FramePipe.create() };
 }
 
 /**
@@ -135,7 +148,7 @@ function createParts(maxsize: number): QueueParts {
  * timeouts and signals too.
  */
 export class SimpleQueue<T = unknown> {
-  readonly #pipe: FramePipe;
+  readonly #pipe: QueuePipe;
   readonly #rlock: Lock;
   readonly #wlock: Lock;
   /** Frames in the pipe that no reader has claimed yet. */
@@ -397,7 +410,7 @@ export class SimpleQueue<T = unknown> {
     assertSpawning(this);
     this.#checkOpen();
     const ctx = spawningContext();
-    return [REBUILD_QUEUE, [this.constructor.name, ctx.passFd(this.#pipe.readFd), ctx.passFd(this.#pipe.writeFd),
+    return [REBUILD_QUEUE, [this.constructor.name, ...passPipe(this.#pipe, ctx),
       this.#rlock, this.#wlock, this.#items, this.#slots, ...this._reduceExtra()]];
   }
 
@@ -511,10 +524,12 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 }
 
 const REBUILD_QUEUE = 'multiproc.Queue';
-registerRebuilder(REBUILD_QUEUE, (className: string, readFd: number, writeFd: number, rlock: Lock, wlock: Lock,
-                                  items: Semaphore, slots: BoundedSemaphore | null, maxsize?: number,
+registerRebuilder(REBUILD_QUEUE, (className: string, readEnd: number | string, writeEnd: number | string, rlock: Lock,
+                                  wlock: Lock, items: Semaphore, slots: BoundedSemaphore | null, maxsize?: number,
                                   unfinished?: Semaphore, cond?: Condition) => {
-  const parts = { pipe: new FramePipe(readFd, writeFd), rlock, wlock, items, slots };
+  const pipe = native.platform === 'win32' ? WinFramePipe.adopt(readEnd, writeEnd)
+    : new FramePipe(readEnd as number, writeEnd as number);
+  const parts = { pipe, rlock, wlock, items, slots };
   switch (className) {
     case 'SimpleQueue': return new SimpleQueue(parts);
     case 'Queue': return new Queue(maxsize, parts);

@@ -38,9 +38,10 @@ export class SpawningContext {
     return FIRST_PASSED_FD + index;
   }
 
-  duplicateHandle(sem: NativeSemaphore): string {
+  /** Windows: duplicates a handle (a semaphore's, a pipe end's) into the child; returns its value there. */
+  duplicateHandle(source: Pick<NativeSemaphore, 'duplicateInto'>): string {
     if (this.pid === undefined) throw new RuntimeError('handles can only be duplicated once the child exists');
-    return sem.duplicateInto(this.pid);
+    return source.duplicateInto(this.pid);
   }
 }
 

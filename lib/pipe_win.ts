@@ -1,0 +1,187 @@
+/**
+ * The Windows storage of a Queue: what FramePipe (pipe.ts) is on POSIX, on the two handles of a byte-mode named pipe
+ * with a unique random name. Same contract: fill() and push() move what they can now and never block; the readiness
+ * objects wait. Policy stays in queues.ts.
+ *
+ * The handles reach a child as CPython's popen_spawn_win32 hands them over (reduction.DupHandle): the parent
+ * DuplicateHandle()s each end into the child while it is being spawned, and the handle values travel in the payload.
+ * The name is only how the two ends were made; nobody opens the pipe by it afterwards.
+ *
+ * Windows reports no readiness for a synchronous pipe. Readers look with PeekNamedPipe: a sync wait polls it on the
+ * calling thread, an async one on one of the addon's waiter threads (never the event loop's, never libuv's pool),
+ * in slices that notice a cancel. Room to write cannot be asked for at all: the write end is in PIPE_NOWAIT mode, a
+ * write that finds no room writes nothing, and the writer tries again after a short pause. Both waits matter only
+ * for frames larger than the pipe or a pipe left full: a get waits for its item on the `items` semaphore.
+ */
+import { randomBytes } from 'node:crypto';
+import { InvalidArgumentError, ValueError } from './errors';
+import { native } from './native';
+import type { Frame } from './pipe';
+import type { SpawningContext } from './reduction';
+import { abortReason } from './validate';
+
+/** The inbound buffer asked of the pipe, as the 1 MiB POSIX pipes get on Linux. */
+const PIPE_CAPACITY = 1 << 20;
+
+/** At most this many bytes move per call of fill()/push(), as in pipe.ts: the event loop is never held for long. */
+const BURST_BYTES = 1 << 20;
+
+/**
+ * The longest single WriteFile. Under Wine 8 a PIPE_NOWAIT write that does not fit whole writes nothing at all (seen
+ * on this machine: 100000 bytes into a pipe with 48576 free wrote 0, and 3000000 bytes into an empty 1 MiB pipe wrote
+ * 0), so a write larger than the pipe would never go through. Real Windows writes what fits; small writes work on
+ * both.
+ */
+const WRITE_CHUNK_BYTES = 64 << 10;
+
+/** How long a writer that found the pipe full pauses before it tries again. */
+const WRITE_RETRY_MS = 1;
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Readiness of the read end: bytes are there (or every writer is gone). */
+export class PipeReadable {
+  /** Readiness is found by polling: a get waits on its semaphore instead (see queues.ts waitFor). */
+  readonly polled = true;
+  readonly handle: number;
+
+  constructor(handle: number) {
+    this.handle = handle;
+  }
+
+  /** Blocks this thread; timeoutMs < 0 waits forever. True when readable. */
+  waitSync(timeoutMs: number): boolean {
+    return native.pipePoll(this.handle, timeoutMs);
+  }
+
+  /** Resolves true when readable, false when `timeout` passes first; rejects with AbortError on `signal`. */
+  wait(timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    return new Promise<boolean>((resolve, reject) => {
+      let onAbort: (() => void) | undefined;
+      const waiter = native.pipePollAsync(this.handle, timeout === undefined ? -1 : Math.ceil(timeout), (err, ready) => {
+        if (onAbort) signal!.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve(ready);
+      });
+      if (signal) {
+        onAbort = () => {
+          if (waiter.cancel()) reject(abortReason(signal));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+  }
+
+  close(): void {}
+}
+
+/** "Readiness" of the write end: there is no such signal, so a wait is a pause before the next try. */
+export class PipeWritable {
+  readonly polled = true;
+
+  /** Pauses this thread; false at once when no time is left (the caller gives up with Full). */
+  waitSync(timeoutMs: number): boolean {
+    if (timeoutMs === 0) return false;
+    Atomics.wait(sleeper, 0, 0, timeoutMs < 0 ? WRITE_RETRY_MS : Math.min(timeoutMs, WRITE_RETRY_MS));
+    return true;
+  }
+
+  wait(timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    if (timeout === 0) return Promise.resolve(false);
+    return new Promise<boolean>((resolve, reject) => {
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(abortReason(signal!));
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(true);
+      }, timeout === undefined ? WRITE_RETRY_MS : Math.min(timeout, WRITE_RETRY_MS));
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  close(): void {}
+}
+
+function handleValue(value: unknown): number {
+  const handle = typeof value === 'string' ? Number(value) : NaN;
+  if (!Number.isSafeInteger(handle) || handle <= 0) throw new InvalidArgumentError(`not a pipe handle: ${String(value)}`);
+  return handle;
+}
+
+/** The two ends of a queue's pipe, as this process holds them (Windows). */
+export class WinFramePipe {
+  readonly readable: PipeReadable;
+  readonly writable = new PipeWritable();
+  readonly writeHandle: number;
+  #closed = false;
+
+  constructor(readHandle: number, writeHandle: number) {
+    this.readable = new PipeReadable(readHandle);
+    this.writeHandle = writeHandle;
+  }
+
+  /** A new pipe under a random name (96 bits: nobody guesses it to connect first, and it never exists already). */
+  static create(): WinFramePipe {
+    const [readHandle, writeHandle] = native.pipeCreate(
+      `\\\\.\\pipe\\multiproc-q-${process.pid}-${randomBytes(12).toString('hex')}`, PIPE_CAPACITY);
+    return new WinFramePipe(readHandle, writeHandle);
+  }
+
+  /** Takes over the handles a parent duplicated into this process. */
+  static adopt(readHandle: unknown, writeHandle: unknown): WinFramePipe {
+    return new WinFramePipe(handleValue(readHandle), handleValue(writeHandle));
+  }
+
+  get readHandle(): number {
+    return this.readable.handle;
+  }
+
+  /** Duplicates both ends into the child being spawned; returns their values there. */
+  duplicateInto(ctx: SpawningContext): [string, string] {
+    return [this.readHandle, this.writeHandle].map((handle) =>
+      ctx.duplicateHandle({ duplicateInto: (pid: number) => native.duplicateHandle(handle, pid) })) as [string, string];
+  }
+
+  /** Reads into `buf` from `got` on, as far as the pipe has bytes now (one burst); returns how much is filled. */
+  fill(buf: Buffer, got: number): number {
+    const stop = Math.min(buf.length, got + BURST_BYTES);
+    while (got < stop) {
+      const n = native.pipeRead(this.readHandle, buf, got, stop - got);
+      if (n < 0) break;
+      if (n === 0) throw new ValueError(`queue pipe closed after ${got} of ${buf.length} bytes`, 'ERR_MP_EOF');
+      got += n;
+    }
+    return got;
+  }
+
+  /** Writes `frame` from byte `from` on, as far as the pipe has room now (one burst); returns the offset reached. */
+  push(frame: Frame, from: number): number {
+    const stop = from + BURST_BYTES;
+    let start = 0; // offset of the current chunk in the frame
+    for (const chunk of frame.chunks) {
+      const end = start + chunk.length;
+      while (from < end) {
+        if (from >= stop) return from;
+        const n = native.pipeWrite(this.writeHandle, chunk, from - start, Math.min(end, stop, from + WRITE_CHUNK_BYTES) - from);
+        if (n < 0) return from;
+        from += n;
+      }
+      start = end;
+    }
+    return from;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      native.closeHandle(this.readHandle);
+    } finally {
+      native.closeHandle(this.writeHandle);
+    }
+  }
+}
