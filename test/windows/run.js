@@ -12,9 +12,11 @@ const { native } = require('../../dist/native');
 const t = require('../fixtures/targets');
 const s = require('../fixtures/sync_targets');
 const tasks = require('../fixtures/pool_tasks');
+const q = require('../fixtures/queue_targets');
 const scenarios = require('../../dist-examples/examples/scenarios');
 
 const PER_TEST_MS = 60000;
+const ZERO_TO_NINE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
 
@@ -142,16 +144,26 @@ test('exit codes follow Python: the code given, 1 on an uncaught error', async (
   assert.equal(await exitCodeOf(t.throwError, ['on purpose']), 1);
 });
 
-test('Pool: a Semaphore through initargs reaches every worker; a Lock in task arguments is refused', async () => {
+test('Pool: a Lock and a Queue through initargs reach every worker; in task arguments both are refused', async () => {
   const inited = new mp.Semaphore(0);
-  const pool = new mp.Pool({ processes: 2, initializer: tasks.init, initargs: [{ inited }] });
+  const queue = new mp.Queue();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-win-'));
+  const pool = new mp.Pool({ processes: 2, initializer: tasks.init, initargs: [{ inited, dir, lock: new mp.Lock(), queue }] });
   try {
     assert.deepEqual(await pool.map(tasks.square, [1, 2, 3, 4]), [1, 4, 9, 16]);
     for (let worker = 0; worker < 2; worker++) assert.equal(await inited.acquire({ timeout: 20000 }), true);
+    assert.deepEqual(await pool.map(tasks.printBlockAndPut, ZERO_TO_NINE), ZERO_TO_NINE);
+    const got = [];
+    for (let i = 0; i < 10; i++) got.push(await queue.get({ timeout: 20000 }));
+    assert.deepEqual(got.sort((a, b) => a - b), ZERO_TO_NINE);
+    assert.equal(queue.empty(), true);
     await assert.rejects(pool.apply(tasks.useLock, [new mp.Lock()]), {
       name: 'RuntimeError', message: 'Lock objects should only be shared between processes through inheritance' });
+    await assert.rejects(pool.apply(tasks.printBlockAndPutOn, [0, queue]), {
+      name: 'RuntimeError', message: 'Queue objects should only be shared between processes through inheritance' });
   } finally {
     await pool[Symbol.asyncDispose]();
+    queue.close();
   }
 });
 
@@ -198,8 +210,6 @@ test('a child blocked in a synchronous wait ends when its parent is killed', asy
   assert.ok(gone < 3000, `the orphan took ${Math.round(gone)} ms to end`);
 });
 
-const ZERO_TO_NINE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-
 test('seed scenario 2: a Pool with a Manager Lock and Queue reads 0..9', async () => {
   assert.deepEqual(await scenarios.poolWithManagerObjects(), ZERO_TO_NINE);
 });
@@ -208,14 +218,188 @@ test('seed scenario 4: ten Processes with Manager objects read 0..9', async () =
   assert.deepEqual(await scenarios.processesWithManagerObjects(), ZERO_TO_NINE);
 });
 
-// Seed scenarios 1 and 3 and the initargs fix use a local Queue, which Windows does not have yet:
-test('seed scenarios 1 and 3: their local Queue is refused with ERR_MP_UNSUPPORTED', async () => {
-  await assert.rejects(scenarios.poolWithLockInArgs(), { code: 'ERR_MP_UNSUPPORTED' });
-  await assert.rejects(scenarios.processesWithLock(), { code: 'ERR_MP_UNSUPPORTED' });
+test('seed scenario 1: a Lock in Pool task arguments is refused with the RuntimeError', async () => {
+  await assert.rejects(scenarios.poolWithLockInArgs(), {
+    name: 'RuntimeError', message: 'Lock objects should only be shared between processes through inheritance' });
 });
 
-test('Queue is not implemented on Windows yet: a typed error, not a crash', () => {
-  assert.throws(() => new mp.Queue(), { name: 'RuntimeError', code: 'ERR_MP_UNSUPPORTED' });
+test('seed scenario 3: a Lock and a Queue handed to ten Processes (three alive at a time) read 0..9', async () => {
+  assert.deepEqual(await scenarios.processesWithLock(), ZERO_TO_NINE);
+});
+
+test('the fix: Lock and Queue through initializer/initargs read 0..9; a Queue in task arguments is refused', async () => {
+  assert.deepEqual(await scenarios.poolWithInitargs(), ZERO_TO_NINE);
+  await assert.rejects(scenarios.poolWithInitargsQueueInArgs(), {
+    name: 'RuntimeError', message: 'Queue objects should only be shared between processes through inheritance' });
+});
+
+test('pipe handles: create, non-blocking read and write, end of file, errors name their Win32 call', () => {
+  const [r, w] = native.pipeCreate(`\\\\.\\pipe\\multiproc-test-${process.pid}-${Date.now()}`, 1 << 16);
+  const buf = Buffer.alloc(16);
+  assert.equal(native.pipeRead(r, buf, 0, 16), -1); // empty: would block
+  assert.equal(native.pipePoll(r, 30), false);
+  assert.equal(native.pipeWrite(w, Buffer.from('hello'), 0, 5), 5);
+  assert.equal(native.pipePoll(r, -1), true);
+  assert.equal(native.pipeRead(r, buf, 0, 16), 5); // never more than is there
+  assert.equal(buf.toString('utf8', 0, 5), 'hello');
+  const chunk = Buffer.alloc(4096);
+  let room = 0;
+  for (let n; (n = native.pipeWrite(w, chunk, 0, chunk.length)) > 0;) room += n; // PIPE_NOWAIT: a full pipe takes nothing
+  assert.ok(room >= 1 << 15, `the pipe took only ${room} bytes`);
+  native.closeHandle(w);
+  let drained = 0;
+  for (let n; (n = native.pipeRead(r, chunk, 0, chunk.length)) > 0;) drained += n;
+  assert.equal(drained, room);
+  assert.equal(native.pipeRead(r, buf, 0, 16), 0); // every writer gone and nothing left: end of file
+  native.closeHandle(r);
+  const bogus = 0x7ffffffc; // never a handle of this process (closing `r` twice could hit a reused value)
+  assert.throws(() => native.closeHandle(bogus), { syscall: 'CloseHandle' });
+  assert.throws(() => native.duplicateHandle(bogus, process.pid), { syscall: 'DuplicateHandle' });
+  assert.throws(() => native.pipeCreate('not a pipe name', 4096), { syscall: 'CreateNamedPipeW' });
+});
+
+test('Queue: exactly once, 2 producers (putSync, put) -> 2 consumers (getSync, get) in four Processes, bounded', async () => {
+  const work = new mp.Queue(8); // bounded: producers wait for room (slots) across processes
+  const results = new mp.Queue();
+  const N = 300;
+  try {
+    const consumers = await Promise.all([started(q.forward, [work, results, true]), started(q.forward, [work, results, false])]);
+    const producers = await Promise.all([started(q.produce, [work, 'a', N, true]), started(q.produce, [work, 'b', N, false])]);
+    const got = new Map();
+    for (let i = 0; i < 2 * N; i++) {
+      const item = await results.get({ timeout: 30000 });
+      const key = `${item.producer}:${item.i}`;
+      assert.equal(got.has(key), false, `${key} arrived twice`);
+      assert.equal(item.body, key.concat(':').padEnd(40 + (item.i % 200), '*'));
+      got.set(key, item);
+    }
+    await Promise.all(producers.map((p) => p.join()));
+    await work.put(q.STOP);
+    work.putSync(q.STOP);
+    await Promise.all(consumers.map((p) => p.join()));
+    assert.deepEqual([...producers, ...consumers].map((p) => p.exitCode), [0, 0, 0, 0]);
+    assert.equal(got.size, 2 * N);
+    assert.throws(() => results.getNowait(), { name: 'Empty' });
+  } finally {
+    work.close();
+    results.close();
+  }
+});
+
+test('Queue: an item put by a child that exits as soon as put resolves is not lost', async () => {
+  const queue = new mp.Queue();
+  try {
+    const children = await Promise.all([started(q.putThenExit, [queue, 'exit', 'exit']), started(q.putThenExit, [queue, 'return', 'return'])]);
+    await Promise.all(children.map((p) => p.join()));
+    const got = [await queue.get({ timeout: 20000 }), queue.getSync({ timeout: 20000 })];
+    assert.deepEqual(got.sort(), ['exit', 'return']);
+  } finally {
+    queue.close();
+  }
+});
+
+test('Queue: timeout and signal on an empty queue, Full on a full one; the event loop runs meanwhile', async () => {
+  const queue = new mp.Queue(1);
+  try {
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    let began = performance.now();
+    await assert.rejects(queue.get({ timeout: 300 }), { name: 'Empty' });
+    const waited = performance.now() - began;
+    clearInterval(ticker);
+    assert.ok(waited >= 300 - 16 && waited < 3000, `get timed out after ${waited} ms`); // GetTickCount64: 16 ms steps
+    assert.ok(ticks >= 5, `only ${ticks} timer ticks while get waited`);
+    began = performance.now();
+    assert.throws(() => queue.getSync({ timeout: 150 }), { name: 'Empty' });
+    assert.ok(performance.now() - began >= 150 - 16);
+    assert.throws(() => queue.getNowait(), { name: 'Empty' });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    await assert.rejects(queue.get({ signal: controller.signal }), { name: 'AbortError' });
+    await queue.put('one');
+    await assert.rejects(queue.put('two', { timeout: 100 }), { name: 'Full' });
+    assert.throws(() => queue.putNowait('two'), { name: 'Full' });
+    assert.equal(queue.qsize(), 1);
+    assert.equal(await queue.get(), 'one'); // nothing was lost or added by the calls that gave up
+    assert.equal(queue.empty(), true);
+    queue.close();
+    await assert.rejects(queue.get(), { name: 'ValueError', code: 'ERR_MP_QUEUE_CLOSED' });
+  } finally {
+    queue.close();
+  }
+});
+
+test('Queue: 8 MiB, 1 MiB + 1 and small items from a child arrive whole (sha256), larger than the pipe', async () => {
+  const queue = new mp.Queue();
+  const sizes = [8 << 20, (1 << 20) + 1, 100, 70000];
+  try {
+    const child = await started(q.putSizes, [queue, sizes]);
+    for (const size of sizes) {
+      const item = await queue.get({ timeout: 60000 });
+      assert.equal(item.size, size);
+      assert.equal(item.data.length, size);
+      assert.equal(q.sha256(item.data), item.hash);
+    }
+    await child.join();
+    assert.equal(child.exitCode, 0);
+    // and the other way: a child takes 3 MiB with getSync and puts it back with putSync
+    const work = new mp.Queue();
+    try {
+      const forwarder = await started(q.forward, [work, queue, true]);
+      const data = Buffer.alloc(3 << 20, 7);
+      await work.put(data);
+      await work.put(q.STOP);
+      assert.equal(Buffer.compare(await queue.get({ timeout: 60000 }), data), 0);
+      await forwarder.join();
+      assert.equal(forwarder.exitCode, 0);
+    } finally {
+      work.close();
+    }
+  } finally {
+    queue.close();
+  }
+});
+
+test('SimpleQueue across Processes: a child waiting in get, items forwarded', async () => {
+  const queue = new mp.SimpleQueue();
+  const results = new mp.SimpleQueue();
+  const ready = new mp.Semaphore(0);
+  try {
+    const children = await Promise.all([started(q.waitInGet, [queue, ready, results, true]),
+      started(q.waitInGet, [queue, ready, results, false])]);
+    for (let i = 0; i < 2; i++) assert.equal(await ready.acquire({ timeout: 20000 }), true);
+    queue.putSync('x');
+    await queue.put({ y: [1, 2, 3] });
+    const got = [await results.get({ timeout: 20000 }), await results.get({ timeout: 20000 })];
+    assert.deepEqual(got.find((item) => typeof item === 'string'), 'x');
+    assert.deepEqual(got.find((item) => typeof item === 'object'), { y: [1, 2, 3] });
+    await Promise.all(children.map((p) => p.join()));
+    assert.deepEqual(children.map((p) => p.exitCode), [0, 0]);
+  } finally {
+    queue.close();
+    results.close();
+  }
+});
+
+test('JoinableQueue: join() waits until a child called taskDone() for every item', async () => {
+  const queue = new mp.JoinableQueue();
+  const seen = new mp.Queue();
+  try {
+    for (let i = 0; i < 20; i++) queue.putSync(i);
+    queue.putSync(q.STOP);
+    const child = await started(q.takeAndMarkDone, [queue, seen]);
+    await queue.join();
+    const got = [];
+    for (let i = 0; i < 20; i++) got.push(seen.getNowait()); // every taskDone came after its item was forwarded
+    assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i));
+    queue.joinSync();
+    await child.join();
+    assert.equal(child.exitCode, 0);
+    assert.throws(() => queue.taskDone(), { name: 'ValueError' });
+  } finally {
+    queue.close();
+    seen.close();
+  }
 });
 
 async function main() {
