@@ -1,5 +1,6 @@
 /**
- * SimpleQueue, Queue and JoinableQueue across processes (CPython's queues.py), on one OS pipe per queue.
+ * SimpleQueue, Queue and JoinableQueue across processes (CPython's queues.py), on one OS pipe per queue
+ * (POSIX: pipe.ts; Windows: a named pipe's handles, pipe_win.ts).
  *
  * A put writes one whole frame into the pipe and then counts it in the `items` semaphore; a get first claims one
  * counted frame (that is all it waits for), then takes the read lock just long enough to read exactly that frame.
