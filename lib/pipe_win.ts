@@ -41,8 +41,6 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /** Readiness of the read end: bytes are there (or every writer is gone). */
 export class PipeReadable {
-  /** Readiness is found by polling: a get waits on its semaphore instead (see queues.ts waitFor). */
-  readonly polled = true;
   readonly handle: number;
 
   constructor(handle: number) {
@@ -59,7 +57,8 @@ export class PipeReadable {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     return new Promise<boolean>((resolve, reject) => {
       let onAbort: (() => void) | undefined;
-      const waiter = native.pipePollAsync(this.handle, timeout === undefined ? -1 : Math.ceil(timeout), (err, ready) => {
+      const ms = timeout === undefined ? -1 : Math.ceil(timeout);
+      const waiter = native.pipePollAsync(this.handle, ms, (err, ready) => {
         if (onAbort) signal!.removeEventListener('abort', onAbort);
         if (err) reject(err);
         else resolve(ready);
@@ -78,7 +77,6 @@ export class PipeReadable {
 
 /** "Readiness" of the write end: there is no such signal, so a wait is a pause before the next try. */
 export class PipeWritable {
-  readonly polled = true;
 
   /** Pauses this thread; false at once when no time is left (the caller gives up with Full). */
   waitSync(timeoutMs: number): boolean {
@@ -108,7 +106,9 @@ export class PipeWritable {
 
 function handleValue(value: unknown): number {
   const handle = typeof value === 'string' ? Number(value) : NaN;
-  if (!Number.isSafeInteger(handle) || handle <= 0) throw new InvalidArgumentError(`not a pipe handle: ${String(value)}`);
+  if (!Number.isSafeInteger(handle) || handle <= 0) {
+    throw new InvalidArgumentError(`not a pipe handle: ${String(value)}`);
+  }
   return handle;
 }
 
@@ -124,7 +124,10 @@ export class WinFramePipe {
     this.writeHandle = writeHandle;
   }
 
-  /** A new pipe under a random name (96 bits: nobody guesses it to connect first, and it never exists already). */
+  /**
+   * A new pipe under a random name (96 bits: it never exists already). The pipe takes one client, connected at once:
+   * a process that connected first anyway would make this fail (ERROR_PIPE_BUSY), never share the queue.
+   */
   static create(): WinFramePipe {
     const [readHandle, writeHandle] = native.pipeCreate(
       `\\\\.\\pipe\\multiproc-q-${process.pid}-${randomBytes(12).toString('hex')}`, PIPE_CAPACITY);
@@ -166,7 +169,8 @@ export class WinFramePipe {
       const end = start + chunk.length;
       while (from < end) {
         if (from >= stop) return from;
-        const n = native.pipeWrite(this.writeHandle, chunk, from - start, Math.min(end, stop, from + WRITE_CHUNK_BYTES) - from);
+        const length = Math.min(end, stop, from + WRITE_CHUNK_BYTES) - from;
+        const n = native.pipeWrite(this.writeHandle, chunk, from - start, length);
         if (n < 0) return from;
         from += n;
       }

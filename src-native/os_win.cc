@@ -109,7 +109,8 @@ std::string DuplicateHandleInto(uint64_t handle, int pid, OsError* err) {
     return std::string();
   }
   HANDLE remote = nullptr;
-  BOOL ok = DuplicateHandle(GetCurrentProcess(), ToHandle(handle), target, &remote, 0, FALSE, DUPLICATE_SAME_ACCESS);
+  BOOL ok =
+      DuplicateHandle(GetCurrentProcess(), ToHandle(handle), target, &remote, 0, FALSE, DUPLICATE_SAME_ACCESS);
   DWORD code = GetLastError();
   CloseHandle(target);
   if (!ok) {
