@@ -149,7 +149,12 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
     // Handles are duplicated into the child, so it must exist before its payload is reduced.
     child = spawn(process.execPath, argv, spawnOptions());
     ctx.pid = child.pid;
-    data = reduceAll();
+    try {
+      data = reduceAll();
+    } catch (err) {
+      child.kill(); // it would wait for a payload that never comes, holding whatever was duplicated into it
+      throw err;
+    }
   } else {
     data = reduceAll(); // descriptors found while reducing go into the stdio array
     child = spawn(process.execPath, argv, spawnOptions());

@@ -324,6 +324,9 @@ test('Queue: timeout and signal on an empty queue, Full on a full one; the event
     assert.equal(queue.empty(), true);
     queue.close();
     await assert.rejects(queue.get(), { name: 'ValueError', code: 'ERR_MP_QUEUE_CLOSED' });
+    const before = mp.activeChildren().length;
+    assert.throws(() => new mp.Process({ target: q.fill, args: [queue, 1] }).start(), { code: 'ERR_MP_QUEUE_CLOSED' });
+    assert.equal(mp.activeChildren().length, before);
   } finally {
     queue.close();
   }
