@@ -258,6 +258,26 @@ test('pipe handles: create, non-blocking read and write, end of file, errors nam
   assert.throws(() => native.pipeCreate('not a pipe name', 4096), { syscall: 'CreateNamedPipeW' });
 });
 
+// GetProcessHandleCount cannot count leaks here: under Wine 8 it succeeds and reports 0 handles whatever the process
+// holds (checked with a MinGW test program that created 10 semaphores). So a copy of one end is the witness: once
+// close() has closed the pipe's own two handles, a copy of the read end sees end-of-file (no writer left) and a copy
+// of the write end fails with ERROR_NO_DATA (no reader left).
+test('a queue pipe closes both its handles: copies of its ends see the other end gone', () => {
+  const { WinFramePipe } = require('../../dist/pipe_win');
+  const pipe = WinFramePipe.create();
+  const readCopy = Number(native.duplicateHandle(pipe.readHandle, process.pid));
+  const writeCopy = Number(native.duplicateHandle(pipe.writeHandle, process.pid));
+  native.closeHandle(writeCopy);
+  pipe.close();
+  assert.equal(native.pipeRead(readCopy, Buffer.alloc(1), 0, 1), 0);
+  native.closeHandle(readCopy);
+  const other = WinFramePipe.create();
+  const writeCopy2 = Number(native.duplicateHandle(other.writeHandle, process.pid));
+  other.close();
+  assert.throws(() => native.pipeWrite(writeCopy2, Buffer.alloc(1), 0, 1), { syscall: 'WriteFile', errno: 232 });
+  native.closeHandle(writeCopy2);
+});
+
 test('Queue: exactly once, 2 producers (putSync, put) -> 2 consumers (getSync, get) in four Processes, bounded', async () => {
   const work = new mp.Queue(8); // bounded: producers wait for room (slots) across processes
   const results = new mp.Queue();
