@@ -76,6 +76,10 @@ export interface NativeAddon {
   pipeRead(handle: number, buffer: Uint8Array, offset: number, length: number): number;
   /** One non-blocking write: bytes written, or -1 when none fit now. */
   pipeWrite(handle: number, buffer: Uint8Array, offset: number, length: number): number;
+  /** Bytes waiting in the pipe, or -1 once every writer is gone and it is empty. */
+  pipeAvailable(handle: number): number;
+  /** The inbound buffer size the system granted the pipe (GetNamedPipeInfo on the read end). */
+  pipeBufferSize(readHandle: number): number;
   /** Blocks this thread until the read end has bytes (PeekNamedPipe, polled); timeoutMs < 0 waits forever. */
   pipePoll(handle: number, timeoutMs: number): boolean;
   /** pipePoll on a waiter thread of the addon's own. */

@@ -27,11 +27,12 @@ const PIPE_CAPACITY = 1 << 20;
 const BURST_BYTES = 1 << 20;
 
 /**
- * The longest single WriteFile. Under Wine 8 a PIPE_NOWAIT write that does not fit whole writes nothing at all (seen
- * on this machine: 100000 bytes into a pipe with 48576 free wrote 0, and 3000000 bytes into an empty 1 MiB pipe wrote
- * 0), so a write larger than the pipe would never go through. Real Windows writes what fits; small writes work on
- * both.
+ * A frame this short goes into the pipe whole or not at all, as a POSIX write of up to PIPE_BUF bytes: a put that
+ * finds too little room gives up (Full) or waits before anything of its frame is in the pipe.
  */
+const ATOMIC_BYTES = 4096;
+
+/** The longest single WriteFile. */
 const WRITE_CHUNK_BYTES = 64 << 10;
 
 /** How long a writer that found the pipe full pauses before it tries again. */
@@ -117,11 +118,14 @@ export class WinFramePipe {
   readonly readable: PipeReadable;
   readonly writable = new PipeWritable();
   readonly writeHandle: number;
+  /** The pipe's buffer: what it holds at most. */
+  readonly #capacity: number;
   #closed = false;
 
   constructor(readHandle: number, writeHandle: number) {
     this.readable = new PipeReadable(readHandle);
     this.writeHandle = writeHandle;
+    this.#capacity = native.pipeBufferSize(readHandle);
   }
 
   /**
@@ -161,9 +165,23 @@ export class WinFramePipe {
     return got;
   }
 
+  /**
+   * Bytes the pipe takes now: its buffer less what waits in it. Windows says how much room a pipe has nowhere
+   * (FilePipeLocalInformation's WriteQuotaAvailable is not it, and Wine 8 leaves it 0), and a non-blocking write that
+   * does not fit is not the same everywhere: under Wine 8 it writes nothing at all (seen on this machine: 100000
+   * bytes into a 1 MiB pipe with 48576 free wrote 0, 3000000 bytes into the empty pipe wrote 0), where Windows
+   * writes what fits. So writers ask first and write no more than this: with the write lock held, nobody else adds
+   * bytes meanwhile, and readers only make more room.
+   */
+  #room(): number {
+    return Math.max(0, this.#capacity - Math.max(0, native.pipeAvailable(this.readHandle)));
+  }
+
   /** Writes `frame` from byte `from` on, as far as the pipe has room now (one burst); returns the offset reached. */
   push(frame: Frame, from: number): number {
-    const stop = from + BURST_BYTES;
+    const room = this.#room();
+    if (from === 0 && frame.length <= ATOMIC_BYTES && room < frame.length) return 0;
+    const stop = from + Math.min(BURST_BYTES, room);
     let start = 0; // offset of the current chunk in the frame
     for (const chunk of frame.chunks) {
       const end = start + chunk.length;

@@ -678,6 +678,19 @@ Napi::Value PipeTransferJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
+// pipeAvailable(handle) -> bytes waiting (-1: end of file) / pipeBufferSize(readHandle) -> the granted buffer size
+template <int64_t (*Query)(uint64_t, OsError*)>
+Napi::Value PipeQueryJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+  OsError err;
+  int64_t n = Query(HandleArg(info, 0), &err);
+  if (err.failed()) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
 // pipePoll(handle, timeoutMs) -> readable
 Napi::Value PipePollJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number, napi_number})) return info.Env().Undefined();
@@ -740,6 +753,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pipeRead", Napi::Function::New<PipeTransferJs<false>>(env, "pipeRead"));
   exports.Set("pipeWrite", Napi::Function::New<PipeTransferJs<true>>(env, "pipeWrite"));
   exports.Set("pipePoll", Napi::Function::New<PipePollJs>(env, "pipePoll"));
+  exports.Set("pipeAvailable", Napi::Function::New<PipeQueryJs<PipeAvailable>>(env, "pipeAvailable"));
+  exports.Set("pipeBufferSize", Napi::Function::New<PipeQueryJs<PipeBufferSize>>(env, "pipeBufferSize"));
   exports.Set("pipePollAsync", Napi::Function::New<PipePollAsyncJs>(env, "pipePollAsync"));
   exports.Set("closeHandle", Napi::Function::New<CloseHandleJs>(env, "closeHandle"));
   exports.Set("duplicateHandle", Napi::Function::New<DuplicateHandleJs>(env, "duplicateHandle"));

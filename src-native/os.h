@@ -80,6 +80,10 @@ bool MakeNamedPipe(const std::string& name, uint32_t capacity, uint64_t ends[2],
 int64_t ReadPipe(uint64_t handle, void* buf, size_t length, OsError* err);
 // One non-blocking write: the bytes written, or kWouldBlock when none fit now.
 int64_t WritePipe(uint64_t handle, const void* buf, size_t length, OsError* err);
+// Bytes waiting in the pipe (PeekNamedPipe on either end's handle), or -1 once every writer is gone and it is empty.
+int64_t PipeAvailable(uint64_t handle, OsError* err);
+// The pipe's inbound buffer size as the system granted it (GetNamedPipeInfo on the read end).
+int64_t PipeBufferSize(uint64_t readHandle, OsError* err);
 // Waits until the read end has bytes (or has lost every writer); timeoutMs < 0 waits forever. Windows signals
 // nothing for that on a synchronous pipe: PeekNamedPipe is polled, sleeping between looks.
 WaitResult PollPipe(uint64_t handle, int64_t timeoutMs, OsError* err);

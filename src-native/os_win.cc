@@ -178,6 +178,20 @@ static int64_t Available(HANDLE h, OsError* err) {
   return -2;
 }
 
+int64_t PipeAvailable(uint64_t handle, OsError* err) {
+  int64_t avail = Available(ToHandle(handle), err);
+  return avail == -2 ? 0 : avail;
+}
+
+int64_t PipeBufferSize(uint64_t readHandle, OsError* err) {
+  DWORD inSize = 0;
+  if (!GetNamedPipeInfo(ToHandle(readHandle), nullptr, nullptr, &inSize, nullptr)) {
+    err->set("GetNamedPipeInfo", static_cast<int>(GetLastError()));
+    return 0;
+  }
+  return inSize;
+}
+
 int64_t ReadPipe(uint64_t handle, void* buf, size_t length, OsError* err) {
   HANDLE h = ToHandle(handle);
   int64_t avail = Available(h, err);

@@ -235,22 +235,26 @@ test('the fix: Lock and Queue through initializer/initargs read 0..9; a Queue in
 
 test('pipe handles: create, non-blocking read and write, end of file, errors name their Win32 call', () => {
   const [r, w] = native.pipeCreate(`\\\\.\\pipe\\multiproc-test-${process.pid}-${Date.now()}`, 1 << 16);
+  assert.equal(native.pipeBufferSize(r), 1 << 16);
   const buf = Buffer.alloc(16);
   assert.equal(native.pipeRead(r, buf, 0, 16), -1); // empty: would block
   assert.equal(native.pipePoll(r, 30), false);
   assert.equal(native.pipeWrite(w, Buffer.from('hello'), 0, 5), 5);
   assert.equal(native.pipePoll(r, -1), true);
+  assert.equal(native.pipeAvailable(r), 5);
   assert.equal(native.pipeRead(r, buf, 0, 16), 5); // never more than is there
   assert.equal(buf.toString('utf8', 0, 5), 'hello');
   const chunk = Buffer.alloc(4096);
   let room = 0;
   for (let n; (n = native.pipeWrite(w, chunk, 0, chunk.length)) > 0;) room += n; // PIPE_NOWAIT: a full pipe takes nothing
-  assert.ok(room >= 1 << 15, `the pipe took only ${room} bytes`);
+  assert.equal(room, 1 << 16); // what GetNamedPipeInfo said, to the byte: writers count on it
+  assert.equal(native.pipeAvailable(r), 1 << 16);
   native.closeHandle(w);
   let drained = 0;
   for (let n; (n = native.pipeRead(r, chunk, 0, chunk.length)) > 0;) drained += n;
   assert.equal(drained, room);
   assert.equal(native.pipeRead(r, buf, 0, 16), 0); // every writer gone and nothing left: end of file
+  assert.equal(native.pipeAvailable(r), -1);
   native.closeHandle(r);
   const bogus = 0x7ffffffc; // never a handle of this process (closing `r` twice could hit a reused value)
   assert.throws(() => native.closeHandle(bogus), { syscall: 'CloseHandle' });
@@ -347,6 +351,39 @@ test('Queue: timeout and signal on an empty queue, Full on a full one; the event
     const before = mp.activeChildren().length;
     assert.throws(() => new mp.Process({ target: q.fill, args: [queue, 1] }).start(), { code: 'ERR_MP_QUEUE_CLOSED' });
     assert.equal(mp.activeChildren().length, before);
+  } finally {
+    queue.close();
+  }
+});
+
+test('Queue: an unbounded queue whose pipe is full: putNowait Full, put gives up on timeout and signal, nothing lost', async () => {
+  const queue = new mp.Queue();
+  const item = 'x'.repeat(3000); // frames under 4 KiB go in whole or not at all, as POSIX writes of PIPE_BUF
+  let count = 0;
+  try {
+    for (;;) {
+      try {
+        queue.putNowait(item);
+        count++;
+      } catch (err) {
+        assert.equal(err.name, 'Full');
+        break;
+      }
+      assert.ok(count < 5000, 'the pipe never filled');
+    }
+    assert.ok(count >= 300, `only ${count} frames of 3 KB fit`); // the pipe was asked for 1 MiB
+    const began = performance.now();
+    await assert.rejects(queue.put(item, { timeout: 200 }), { name: 'Full' });
+    assert.ok(performance.now() - began >= 200 - 16);
+    assert.throws(() => queue.putSync(item, { timeout: 100 }), { name: 'Full' });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await assert.rejects(queue.put(item, { signal: controller.signal }), { name: 'AbortError' });
+    const late = queue.put(Buffer.alloc(1 << 20, 2)); // waits for room, then goes in as readers make room
+    for (let i = 0; i < count; i++) assert.equal(await queue.get(), item);
+    assert.equal(Buffer.compare(await queue.get({ timeout: 5000 }), Buffer.alloc(1 << 20, 2)), 0);
+    await late;
+    assert.equal(queue.empty(), true);
   } finally {
     queue.close();
   }
