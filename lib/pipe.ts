@@ -28,6 +28,12 @@ const PIPE_CAPACITY = 1 << 20;
  */
 const BURST_BYTES = 1 << 20;
 
+/**
+ * A frame up to this long goes into the pipe with one write or not at all (POSIX's PIPE_BUF is at least this; Linux's
+ * is 4096), so no other writer's bytes can come between its own, and a nonblocking write never stops half-way.
+ */
+export const PIPE_ATOMIC_BYTES = 512;
+
 /** Frame header: payload length, then the length of its v8 part (the rest is out-of-band binary data). */
 export const FRAME_HEADER_BYTES = 8;
 
@@ -167,10 +173,35 @@ function paddedHead(): Buffer {
 
 function numberFrame(value: number): Frame {
   const frame = paddedHead();
+  writeNumber(frame, value);
+  return { chunks: [frame], length: frame.length };
+}
+
+function writeNumber(frame: Buffer, value: number): void {
   frame.writeUInt32BE(8, 0);
   frame.writeUInt32BE(NUMBER_FRAME, 4);
   frame.writeDoubleLE(value, FRAME_HEADER_BYTES);
-  return { chunks: [frame], length: frame.length };
+}
+
+const scratchNumber = numberFrame(0);
+
+/**
+ * The frame of a number, in one buffer shared by every call: valid until the next call, so only for a put that
+ * writes it at once or not at all.
+ */
+export function encodeNumberNow(value: number): Frame {
+  writeNumber(scratchNumber.chunks[0] as Buffer, value);
+  return scratchNumber;
+}
+
+/**
+ * Rebuilds the value of a frame whose payload lies within its FRAME_HEAD_BYTES `head`. Keeps no reference to
+ * `head`, which the caller may reuse at once.
+ */
+export function decodeSmallFrame(head: Buffer): unknown {
+  if (head.readUInt32BE(4) === NUMBER_FRAME) return head.readDoubleLE(FRAME_HEADER_BYTES);
+  const payload = Buffer.from(head.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + head.readUInt32BE(0)));
+  return decodePayload(payload, head.readUInt32BE(4));
 }
 
 /** A frame as one buffer (a Manager client sends its kernel queue's frames to the server as bytes). */

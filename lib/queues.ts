@@ -17,11 +17,12 @@
  */
 import { inspect } from 'node:util';
 import { Empty, Full, InvalidArgumentError, ValueError } from './errors';
-import { native, NativeSemaphore } from './native';
-import { decodePayload, encodeFrame, Frame, FRAME_HEAD_BYTES, FRAME_HEADER_BYTES, FramePipe, Readiness } from './pipe';
+import { native } from './native';
+import { decodePayload, decodeSmallFrame, encodeFrame, encodeNumberNow, Frame, FRAME_HEAD_BYTES, FRAME_HEADER_BYTES, FramePipe,
+  PIPE_ATOMIC_BYTES, Readiness } from './pipe';
 import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
 import { assertSpawning, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext } from './reduction';
-import { defineInheritanceGuard, SEM_VALUE_MAX, waitAsync } from './semlock';
+import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 
@@ -45,8 +46,8 @@ export type PutSyncOptions = GetSyncOptions;
  * process is committed to a frame (it claimed it, or started writing it) and must see it through.
  */
 type Wait =
-  | { sem: NativeSemaphore; bounded: boolean } // take one unit
-  | { sem: NativeSemaphore; ready: PipeReadiness; bounded: true } // take a unit whose frame shows up on `ready`
+  | { sem: SemaphoreHandle; bounded: boolean } // take one unit
+  | { sem: SemaphoreHandle; ready: PipeReadiness; bounded: true } // take a unit whose frame shows up on `ready`
   | { ready: PipeReadiness; bounded: boolean }; // wait until the descriptor is ready
 type Steps<T> = Generator<Wait, T, boolean>;
 
@@ -94,10 +95,11 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
     if (wait.ready instanceof PipeReadable) return waitAsync(wait.sem, timeout, abort);
     // Bytes on the pipe wake the event loop without any thread. A reader woken for a frame counted for someone
     // else (or not counted yet) waits for the count on a waiter thread: polling the still readable pipe would spin.
+    if (spinFor(wait.sem, ITEM_SPIN_MS)) return true;
     if (!(await wait.ready.wait(timeout, abort))) return false;
-    return wait.sem.tryWait() || waitAsync(wait.sem, left(deadline), abort);
+    return spinFor(wait.sem, ITEM_SPIN_MS) || waitAsync(wait.sem, left(deadline), abort);
   }
-  if ('sem' in wait) return (!wait.bounded && spinFor(wait.sem)) || waitAsync(wait.sem, timeout, abort);
+  if ('sem' in wait) return (!wait.bounded && spinForLock(wait.sem)) || waitAsync(wait.sem, timeout, abort);
   return wait.ready.wait(timeout, abort);
 }
 
@@ -108,15 +110,40 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
  */
 const LOCK_SPIN_TRIES = 200;
 
-function spinFor(sem: NativeSemaphore): boolean {
-  for (let i = 0; i < LOCK_SPIN_TRIES; i++) if (sem.tryWait()) return true;
+const ITEM_SPIN_MS = Number(process.env.MP_SPIN_US ?? 20) / 1000;
+
+/** Tries to take a unit of `sem` for up to `ms` milliseconds. */
+function spinFor(sem: SemaphoreHandle, ms: number): boolean {
+  if (sem.tryWait()) return true;
+  if (ms <= 0) return false;
+  const until = performance.now() + ms;
+  do {
+    for (let i = 0; i < 32; i++) if (sem.tryWaitPolling()) return true;
+  } while (performance.now() < until);
+  return false;
+}
+
+function spinForLock(sem: SemaphoreHandle): boolean {
+  for (let i = 0; i < LOCK_SPIN_TRIES; i++) if (sem.tryWaitPolling()) return true;
   return false;
 }
 
 const QUEUE_CLOSED = 'ERR_MP_QUEUE_CLOSED';
 
-/** A frame this long goes into a pipe with one write or not at all (POSIX's PIPE_BUF is at least 512). */
-const ATOMIC_FRAME_BYTES = 512;
+const RESOLVED: Promise<void> = Promise.resolve();
+/** #getNow found no item (and took nothing). */
+const NOT_NOW = Symbol('not now');
+/** #getNow claimed an item whose frame needs waits to be read: the rest of the get. */
+class Claimed {
+  constructor(readonly steps: Steps<unknown>) {}
+}
+/** Where a fast get reads a frame head: decoded before anything else runs, so one serves every queue. */
+const scratchHead = Buffer.alloc(FRAME_HEAD_BYTES);
+
+/** Releases a queue's read or write lock, which this process holds. */
+function unlock(lock: SemaphoreHandle): void {
+  if (!lock.post(1)) throw new ValueError('semaphore or lock released too many times');
+}
 
 
 /** A queue's storage: a POSIX pipe's descriptors (pipe.ts) or a Windows named pipe's handles (pipe_win.ts). */
@@ -156,8 +183,15 @@ export class SimpleQueue<T = unknown> {
   readonly #items: Semaphore;
   /** Room left in a bounded queue; null when unbounded. */
   readonly #slots: BoundedSemaphore | null;
+  // The semaphores themselves, for the hot paths: one class, so every call site stays monomorphic.
+  readonly #itemsSem: SemaphoreHandle;
+  readonly #rlockSem: SemaphoreHandle;
+  readonly #wlockSem: SemaphoreHandle;
+  readonly #slotsSem: SemaphoreHandle | null;
+  readonly #slotsMax: number | undefined;
   /** Aborts this process's pending waits when close() is called. */
   readonly #closing = new AbortController();
+  #closed = false;
   #running = 0;
   #released = false;
 
@@ -168,12 +202,27 @@ export class SimpleQueue<T = unknown> {
     this.#wlock = own.wlock;
     this.#items = own.items;
     this.#slots = own.slots;
+    this.#itemsSem = own.items._os.sem;
+    this.#rlockSem = own.rlock._os.sem;
+    this.#wlockSem = own.wlock._os.sem;
+    this.#slotsSem = own.slots?._os.sem ?? null;
+    this.#slotsMax = own.slots?._maxvalue;
     defineInheritanceGuard(this);
   }
 
   /** Resolves once the item is in the pipe; Full if a bounded queue has no room before `timeout`. */
   put(item: T, options?: PutOptions): Promise<void> {
-    return this.#async(options, (block) => this.#putSteps(encodeFrame(item), block));
+    if (options !== undefined || this.#closed) return this.#async(options, (block) => this.#putSteps(encodeFrame(item), block));
+    // The common call: no options, and room at once. It needs no generator, no promise of its own.
+    let frame: Frame;
+    try {
+      if (typeof item === 'number' && this.#putNow(encodeNumberNow(item))) return RESOLVED;
+      frame = encodeFrame(item);
+      if (typeof item !== 'number' && this.#putNow(frame)) return RESOLVED;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#async(undefined, (block) => this.#putSteps(frame, block));
   }
 
   /**
@@ -189,30 +238,50 @@ export class SimpleQueue<T = unknown> {
    * caller took one); false, with nothing done, otherwise. A Manager kernel queue's proxy puts this way.
    */
   _putFrameNow(frame: Frame): boolean {
-    if (frame.length > ATOMIC_FRAME_BYTES) return false;
-    const wlock = this.#wlock._os.sem;
+    if (frame.length > PIPE_ATOMIC_BYTES) return false;
+    const wlock = this.#wlockSem;
     if (!wlock.tryWait()) return false;
     try {
       if (this.#pipe.push(frame, 0) === 0) return false; // all or nothing: within the pipe's atomic size
       this._commit();
       return true;
     } finally {
-      this.#wlock.release();
+      unlock(wlock);
     }
   }
 
   /** Blocks this thread until the item is in the pipe; with `block: false` or a timeout, Full when there is no room. */
   putSync(item: T, options?: PutSyncOptions): void {
+    if (options === undefined && !this.#closed) {
+      if (typeof item === 'number' && this.#putNow(encodeNumberNow(item))) return;
+      const frame = encodeFrame(item);
+      if (typeof item === 'number' || !this.#putNow(frame)) this.#sync(undefined, (block) => this.#putSteps(frame, block));
+      return;
+    }
     this.#sync(options, (block) => this.#putSteps(encodeFrame(item), block));
   }
 
   /** Resolves with the next item; Empty if none comes before `timeout`. */
   get(options?: GetOptions): Promise<T> {
+    if (options === undefined && !this.#closed) {
+      try {
+        const item = this.#getNow();
+        if (item instanceof Claimed) return this.#finish(item.steps) as Promise<T>;
+        if (item !== NOT_NOW) return Promise.resolve(item as T);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     return this.#async(options, (block) => this.#getSteps(block)) as Promise<T>;
   }
 
   /** Blocks this thread until an item comes; with `block: false` or a timeout, Empty when there is none. */
   getSync(options?: GetSyncOptions): T {
+    if (options === undefined && !this.#closed) {
+      const item = this.#getNow();
+      if (item instanceof Claimed) return this.#sync(undefined, () => item.steps) as T;
+      if (item !== NOT_NOW) return item as T;
+    }
     return this.#sync(options, (block) => this.#getSteps(block)) as T;
   }
 
@@ -227,7 +296,8 @@ export class SimpleQueue<T = unknown> {
    * and its descriptors close once operations already moving a frame finish. Other processes are not affected.
    */
   close(): void {
-    if (this.#closing.signal.aborted) return;
+    if (this.#closed) return;
+    this.#closed = true;
     this.#closing.abort(this.#closedError());
     this.#releaseIfIdle();
   }
@@ -244,15 +314,74 @@ export class SimpleQueue<T = unknown> {
     }
   }
 
+  // --- the fast paths -------------------------------------------------------------------------------------------
+
+  /**
+   * Puts a frame that goes in with one atomic write, if that can happen now without waiting for anything: room in
+   * a bounded queue, the write lock, room in the pipe. False (nothing done) otherwise; #putSteps then waits.
+   */
+  #putNow(frame: Frame): boolean {
+    if (frame.length > PIPE_ATOMIC_BYTES) return false;
+    const slots = this.#slotsSem;
+    if (slots && !slots.tryWait()) return false;
+    let written = false;
+    try {
+      const wlock = this.#wlockSem;
+      if (!wlock.tryWait()) return false;
+      try {
+        written = this.#pipe.push(frame, 0) !== 0; // all or nothing: the frame is within the atomic size
+        if (written) this._commit();
+      } finally {
+        unlock(wlock);
+      }
+    } finally {
+      if (!written) this.#releaseSlot();
+    }
+    return written;
+  }
+
+  /**
+   * Takes an item that is there now and is small enough to be in one frame head: claimed, read and decoded without
+   * any wait. NOT_NOW when there is none (nothing done), and then #getSteps waits; a claimed frame that is not
+   * whole in the pipe yet is finished by #readClaimed.
+   */
+  #getNow(): unknown {
+    if (!this.#itemsSem.tryWait()) return NOT_NOW;
+    // From here this process owns the next frame in the pipe and reads it whatever happens.
+    if (!this.#rlockSem.tryWait()) return new Claimed(this.#readClaimed(false));
+    let got: number;
+    const head = scratchHead;
+    try {
+      got = this.#pipe.fill(head, 0);
+    } catch (err) {
+      unlock(this.#rlockSem);
+      throw err;
+    }
+    if (got === FRAME_HEAD_BYTES && head.readUInt32BE(0) <= FRAME_HEAD_BYTES - FRAME_HEADER_BYTES) {
+      const item = decodeSmallFrame(head); // keeps nothing of `head`, which the next get reuses
+      unlock(this.#rlockSem);
+      this.#releaseSlot();
+      return item;
+    }
+    // The rest of this frame is yet to come, or it is a large one: finished with a head of its own.
+    return new Claimed(this.#readClaimed(true, head.subarray(0, got)));
+  }
+
+  /** A get took an item: gives back its room in a bounded queue. */
+  #releaseSlot(): void {
+    const slots = this.#slotsSem;
+    if (slots && !slots.post(this.#slotsMax)) throw new ValueError('semaphore or lock released too many times');
+  }
+
   // --- the two operations -------------------------------------------------------------------------------------
 
   *#putSteps(frame: Frame, block: boolean): Steps<void> {
-    const slots = this.#slots?._os.sem;
+    const slots = this.#slotsSem;
     if (slots && !slots.tryWait() && !(block && (yield { sem: slots, bounded: true }))) throw new Full();
     let committed = false;
     try {
       // The write lock is held only while a frame is written, so even a put that must not block waits for it.
-      const wlock = this.#wlock._os.sem;
+      const wlock = this.#wlockSem;
       if (!wlock.tryWait()) yield { sem: wlock, bounded: false };
       try {
         const pipe = this.#pipe;
@@ -267,10 +396,10 @@ export class SimpleQueue<T = unknown> {
           at = pipe.push(frame, at);
         }
       } finally {
-        this.#wlock.release();
+        unlock(wlock);
       }
     } finally {
-      if (!committed) this.#slots?.release();
+      if (!committed) this.#releaseSlot();
     }
   }
 
@@ -280,17 +409,23 @@ export class SimpleQueue<T = unknown> {
   }
 
   *#getSteps(block: boolean): Steps<unknown> {
-    const items = this.#items._os.sem;
-    const pipe = this.#pipe;
-    if (!items.tryWait() && !(block && (yield { sem: items, ready: pipe.readable, bounded: true }))) throw new Empty();
+    if (!this.#itemsSem.tryWait() && !(block && (yield { sem: this.#itemsSem, ready: this.#pipe.readable, bounded: true }))) {
+      throw new Empty();
+    }
     // From here this process owns the next frame in the pipe and reads it whatever happens.
-    const rlock = this.#rlock._os.sem;
-    if (!rlock.tryWait()) yield { sem: rlock, bounded: false };
+    return yield* this.#readClaimed(false);
+  }
+
+  /** Reads the frame this process claimed; `locked`: it holds the read lock already, and read `start` of the frame. */
+  *#readClaimed(locked: boolean, start?: Buffer): Steps<unknown> {
+    const rlock = this.#rlockSem;
+    if (!locked && !rlock.tryWait()) yield { sem: rlock, bounded: false };
+    const pipe = this.#pipe;
     let payload: Buffer;
     let inBand: number;
     try {
       const head = Buffer.allocUnsafe(FRAME_HEAD_BYTES); // every frame has at least these bytes; most, no more
-      yield* this.#readRest(head, pipe.fill(head, 0));
+      yield* this.#readRest(head, pipe.fill(head, start ? start.copy(head) : 0));
       inBand = head.readUInt32BE(4);
       const length = head.readUInt32BE(0);
       const inHead = FRAME_HEAD_BYTES - FRAME_HEADER_BYTES;
@@ -302,9 +437,9 @@ export class SimpleQueue<T = unknown> {
         yield* this.#readRest(payload, pipe.fill(payload, inHead));
       }
     } finally {
-      this.#rlock.release();
+      unlock(rlock);
     }
-    this.#slots?.release();
+    this.#releaseSlot();
     return decodePayload(payload, inBand);
   }
 
@@ -318,7 +453,7 @@ export class SimpleQueue<T = unknown> {
 
   /** Makes a written frame visible to readers. JoinableQueue counts the task first. @internal */
   protected _commit(): void {
-    this.#items.release();
+    this.#itemsSem.post();
   }
 
   // --- running them -------------------------------------------------------------------------------------------
@@ -367,6 +502,23 @@ export class SimpleQueue<T = unknown> {
     return this.#wait(run, step, deadlineOf(timeout), userSignal);
   }
 
+  /** Runs what is left of an operation the fast path began (no timeout, no signal: it is committed). */
+  #finish<R>(run: Steps<R>): Promise<R> {
+    this.#running++;
+    let step: IteratorResult<Wait, R>;
+    try {
+      step = run.next();
+    } catch (err) {
+      this.#settled();
+      return Promise.reject(err);
+    }
+    if (step.done) {
+      this.#settled();
+      return Promise.resolve(step.value);
+    }
+    return this.#wait(run, step, undefined, undefined);
+  }
+
   async #wait<R>(run: Steps<R>, step: IteratorResult<Wait, R>, deadline: number | undefined,
                  userSignal: AbortSignal | undefined): Promise<R> {
     const closing = this.#closing.signal;
@@ -381,7 +533,7 @@ export class SimpleQueue<T = unknown> {
   }
 
   #checkOpen(): void {
-    if (this.#closing.signal.aborted) throw this.#closedError();
+    if (this.#closed) throw this.#closedError();
   }
 
   #closedError(): ValueError {
@@ -395,7 +547,7 @@ export class SimpleQueue<T = unknown> {
   }
 
   #releaseIfIdle(): void {
-    if (this.#released || this.#running > 0 || !this.#closing.signal.aborted) return;
+    if (this.#released || this.#running > 0 || !this.#closed) return;
     this.#released = true;
     this.#pipe.close();
   }

@@ -47,11 +47,22 @@ export class SemaphoreHandle implements NativeSemaphore {
   tryWait(): boolean {
     const words = this.words;
     if (!words) return this.native.tryWait();
+    // A compare-and-swap first, guessing one unit: the word is most often in another core's cache, and a load
+    // before the swap would fetch it twice.
+    let value = 1;
     for (;;) {
-      const value = Atomics.load(words, 0);
-      if (value <= 0) return false;
-      if (Atomics.compareExchange(words, 0, value, value - 1) === value) return true;
+      const seen = Atomics.compareExchange(words, 0, value, value - 1);
+      if (seen === value) return true;
+      if (seen <= 0) return false;
+      value = seen;
     }
+  }
+
+  /** tryWait() that only reads while no unit is free: for loops that try again and again. */
+  tryWaitPolling(): boolean {
+    const words = this.words;
+    if (!words) return this.native.tryWait();
+    return Atomics.load(words, 0) > 0 && this.tryWait();
   }
 
   wait(timeoutMs: number): boolean {
@@ -62,14 +73,21 @@ export class SemaphoreHandle implements NativeSemaphore {
   post(maxValue?: number): boolean {
     const words = this.words;
     if (!words) return this.native.post(maxValue);
-    for (;;) {
-      const value = Atomics.load(words, 0);
-      if (maxValue !== undefined && value >= maxValue) return false;
-      if (value >= SEM_VALUE_MAX) {
+    if (maxValue === undefined) {
+      // Unbounded: one atomic add (the word is fetched once), undone in the case that cannot happen in practice.
+      if (Atomics.add(words, 0, 1) >= SEM_VALUE_MAX) {
+        Atomics.sub(words, 0, 1);
         throw Object.assign(new Error('sem_post failed: Value too large for defined data type (EOVERFLOW)'),
           { code: 'EOVERFLOW', syscall: 'sem_post' });
       }
-      if (Atomics.compareExchange(words, 0, value, value + 1) === value) break;
+    } else {
+      let value = maxValue - 1; // a guess that lets a lock's release be one compare-and-swap
+      for (;;) {
+        if (value >= maxValue) return false;
+        const seen = Atomics.compareExchange(words, 0, value, value + 1);
+        if (seen === value) break;
+        value = seen;
+      }
     }
     if (Atomics.load(words, 1) !== 0) this.native.wakeWaiter(); // read after the add: no sleeper is missed
     return true;
