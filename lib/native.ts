@@ -66,6 +66,11 @@ export interface NativeAddon {
   read(fd: number, buffer: Uint8Array, offset: number, length: number): number;
   /** One write(): bytes written, or -1 when the non-blocking descriptor has no room. */
   write(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  /**
+   * One writev() of `chunks` taken end to end, from byte `offset` on (at most 64 chunks at a time): bytes
+   * written, or -1 when the non-blocking descriptor has no room. POSIX only.
+   */
+  writev(fd: number, chunks: Uint8Array[], offset: number): number;
   /** Linux: resizes a pipe's buffer; returns the capacity in effect, or -1 where the platform cannot tell. */
   setPipeCapacity(fd: number, bytes: number): number;
   FdWatcher: new (fd: number, forWrite: boolean) => NativeFdWatcher;

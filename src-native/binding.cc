@@ -471,6 +471,49 @@ Napi::Value TransferJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
+// writev(fd, chunks, offset) -> bytes written from byte `offset` of the chunks taken end to end (at most
+// kMaxWriteBuffers chunks at a time), or -1 when it would block
+Napi::Value WritevJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_object, napi_number})) return info.Env().Undefined();
+  if (!info[1].IsArray()) {
+    Napi::TypeError::New(info.Env(), "multiproc native: argument 1 must be an array of Uint8Arrays")
+        .ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  Napi::Array chunks = info[1].As<Napi::Array>();
+  int64_t skip = info[2].As<Napi::Number>().Int64Value();
+  if (skip < 0) {
+    Napi::RangeError::New(info.Env(), "multiproc native: negative offset").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  WriteBuffer buffers[kMaxWriteBuffers];
+  size_t count = 0;
+  for (uint32_t i = 0; i < chunks.Length() && count < kMaxWriteBuffers; i++) {
+    Napi::Value chunk = chunks[i];
+    if (!chunk.IsTypedArray() || chunk.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      Napi::TypeError::New(info.Env(), "multiproc native: argument 1 must be an array of Uint8Arrays")
+          .ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    Napi::Uint8Array bytes = chunk.As<Napi::Uint8Array>();
+    size_t length = bytes.ByteLength();
+    if (static_cast<uint64_t>(skip) >= length) {
+      skip -= static_cast<int64_t>(length);
+      continue;
+    }
+    buffers[count++] = {bytes.Data() + skip, length - static_cast<size_t>(skip)};
+    skip = 0;
+  }
+  if (count == 0) return Napi::Number::New(info.Env(), 0);
+  OsError err;
+  int64_t n = WriteFdv(info[0].As<Napi::Number>().Int32Value(), buffers, count, &err);
+  if (err.failed()) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
 // setPipeCapacity(fd, bytes) -> capacity in effect, or -1 where the platform cannot tell
 Napi::Value SetPipeCapacityJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number, napi_number})) return info.Env().Undefined();
@@ -770,6 +813,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchHangup", Napi::Function::New<WatchHangupJs>(env, "watchHangup"));
   exports.Set("read", Napi::Function::New<TransferJs<false>>(env, "read"));
   exports.Set("write", Napi::Function::New<TransferJs<true>>(env, "write"));
+  exports.Set("writev", Napi::Function::New<WritevJs>(env, "writev"));
   exports.Set("setPipeCapacity", Napi::Function::New<SetPipeCapacityJs>(env, "setPipeCapacity"));
   exports.Set("FdWatcher", FdWatcher::Init(env));
 #endif

@@ -104,6 +104,13 @@ WaitResult PollFd(int fd, bool forWrite, int64_t timeoutMs, OsError* err);
 // when a non-blocking descriptor has no data (no room). Queue readers and writers wait with poll instead.
 int64_t ReadFd(int fd, void* buf, size_t length, OsError* err);
 int64_t WriteFd(int fd, const void* buf, size_t length, OsError* err);
+// One writev() of `count` buffers (at most kMaxWriteBuffers), retrying EINTR; returns as WriteFd.
+struct WriteBuffer {
+  const void* data;
+  size_t length;
+};
+constexpr size_t kMaxWriteBuffers = 64;
+int64_t WriteFdv(int fd, const WriteBuffer* buffers, size_t count, OsError* err);
 // Asks for a pipe buffer of `bytes` (Linux: F_SETPIPE_SZ); returns the capacity in effect, or -1 where unknown.
 int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err);
 // Creates a named pipe (mode 0600) that processes of this host open by path: a Manager's kernel queues.

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <semaphore.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -324,6 +325,19 @@ int64_t ReadFd(int fd, void* buf, size_t length, OsError* err) {
 
 int64_t WriteFd(int fd, const void* buf, size_t length, OsError* err) {
   return Transfer([&] { return write(fd, buf, length); }, "write", err);
+}
+
+int64_t WriteFdv(int fd, const WriteBuffer* buffers, size_t count, OsError* err) {
+  struct iovec iov[kMaxWriteBuffers];
+  if (count > kMaxWriteBuffers) {
+    err->set("writev", EINVAL);
+    return 0;
+  }
+  for (size_t i = 0; i < count; i++) {
+    iov[i].iov_base = const_cast<void*>(buffers[i].data);
+    iov[i].iov_len = buffers[i].length;
+  }
+  return Transfer([&] { return writev(fd, iov, static_cast<int>(count)); }, "writev", err);
 }
 
 int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err) {
