@@ -3,7 +3,12 @@
  * CPython's connection.py that queues.py uses). Policy — who may read or write when, counting, bounds — lives in
  * queues.ts; this module only moves bytes and waits for descriptors.
  *
- * Both ends are non-blocking for every process that holds them (the flag belongs to the shared open file), so a
+ * A frame longer than BULK_FRAME_BYTES puts only its first FRAME_HEAD_BYTES into the pipe and the rest into a
+ * socket pair beside it (the bulk socket), so that a consumer copying one large frame out and a producer copying
+ * the next one in do not take turns on the pipe's single lock. Readers and writers hold the queue's locks across
+ * both parts, so bodies come out of the socket in the order their heads come out of the pipe.
+ *
+ * Every descriptor is non-blocking for every process that holds it (the flag belongs to the shared open file), so a
  * read or write never parks a thread: when the pipe has no bytes (or no room), the async forms wait for readiness
  * through the event loop (uv_poll, no thread at all) and the Sync forms with poll(2).
  */
@@ -273,28 +278,42 @@ export class Readiness {
   }
 }
 
-/** The two ends of a queue's pipe, as this process holds them. */
+/**
+ * A frame longer than this sends what follows its FRAME_HEAD_BYTES through the queue's bulk socket instead of the
+ * pipe. A pipe has one lock for its reader and its writer, held for a whole copy, so a consumer copying a large
+ * frame out and a producer copying the next one in take turns; a socket's sender and receiver copy at the same
+ * time. Small frames stay in the pipe, which moves them faster.
+ */
+export const BULK_FRAME_BYTES = 16 << 10;
+
+/** The descriptors of a queue's pipe and bulk socket, as this process holds them. */
 export class FramePipe {
   readonly readable: Readiness;
   readonly writable: Readiness;
+  /** Where the bytes of large frames past their head go; null without a bulk socket (a Manager's named pipe). */
+  readonly bulkReadable: Readiness | null;
+  readonly bulkWritable: Readiness | null;
 
-  constructor(readFd: number, writeFd: number) {
-    this.readable = new Readiness(readFd, false);
-    this.writable = new Readiness(writeFd, true);
+  /** `fds`: the pipe's read and write ends, then (optionally) the bulk socket's receiving and sending ends. */
+  constructor(fds: readonly number[]) {
+    this.readable = new Readiness(fds[0], false);
+    this.writable = new Readiness(fds[1], true);
+    const bulk = fds.length >= 4;
+    this.bulkReadable = bulk ? new Readiness(fds[2], false) : null;
+    this.bulkWritable = bulk ? new Readiness(fds[3], true) : null;
   }
 
   static create(): FramePipe {
-    const [readFd, writeFd] = native.pipe();
+    const fds = native.pipe();
     try {
-      native.setNonBlocking(readFd, true);
-      native.setNonBlocking(writeFd, true);
-      native.setPipeCapacity(writeFd, PIPE_CAPACITY);
+      fds.push(...native.socketPair(BULK_CAPACITY));
+      for (const fd of fds) native.setNonBlocking(fd, true);
+      native.setPipeCapacity(fds[1], PIPE_CAPACITY);
     } catch (err) {
-      native.closeFd(readFd);
-      native.closeFd(writeFd);
+      for (const fd of fds) native.closeFd(fd);
       throw err;
     }
-    return new FramePipe(readFd, writeFd);
+    return new FramePipe(fds);
   }
 
   /**
@@ -314,22 +333,29 @@ export class FramePipe {
       if (writeFd !== undefined) fs.closeSync(writeFd);
       throw err;
     }
-    return new FramePipe(readFd, writeFd);
+    return new FramePipe([readFd, writeFd]); // no bulk socket: every party opens the pipe by its name alone
   }
 
-  get readFd(): number {
-    return this.readable.fd;
+  /** The descriptors, in the order the constructor takes them. */
+  get fds(): number[] {
+    const all = [this.readable, this.writable, this.bulkReadable, this.bulkWritable];
+    return all.flatMap((ready) => (ready ? [ready.fd] : []));
   }
 
-  get writeFd(): number {
-    return this.writable.fd;
+  /** Whether the bytes of a frame of `frameBytes` bytes past its head come through the bulk socket. */
+  isBulk(frameBytes: number): boolean {
+    return this.bulkWritable !== null && frameBytes > BULK_FRAME_BYTES;
   }
 
-  /** Reads into `buf` from `got` on, as far as the pipe has bytes now (one burst); returns how much is filled. */
-  fill(buf: Buffer, got: number): number {
+  /**
+   * Reads into `buf` from `got` on, as far as the pipe (`bulk`: the bulk socket) has bytes now (one burst);
+   * returns how much is filled.
+   */
+  fill(buf: Buffer, got: number, bulk = false): number {
+    const fd = bulk ? this.bulkReadable!.fd : this.readable.fd;
     const stop = Math.min(buf.length, got + BURST_BYTES);
     while (got < stop) {
-      const n = native.read(this.readFd, buf, got, stop - got);
+      const n = native.read(fd, buf, got, stop - got);
       if (n < 0) break;
       if (n === 0) throw new ValueError(`queue pipe closed after ${got} of ${buf.length} bytes`, 'ERR_MP_EOF');
       got += n;
@@ -337,13 +363,28 @@ export class FramePipe {
     return got;
   }
 
-  /** Writes `frame` from byte `from` on, as far as the pipe has room now (one burst); returns the offset reached. */
+  /** What a writer of `frame` that reached byte `at` waits for. */
+  writableAt(frame: Frame, at: number): Readiness {
+    return this.isBulk(frame.length) && at >= FRAME_HEAD_BYTES ? this.bulkWritable! : this.writable;
+  }
+
+  /** Writes `frame` from byte `from` on, as far as there is room now (one burst); returns the offset reached. */
   push(frame: Frame, from: number): number {
     const stop = from + BURST_BYTES;
+    let fd = this.writable.fd;
+    if (this.isBulk(frame.length)) {
+      if (from < FRAME_HEAD_BYTES) {
+        // The head alone into the pipe: one atomic write, so it is there whole or not at all.
+        const head = frameHead(frame);
+        if (native.write(fd, head, 0, head.length) < 0) return from;
+        from = head.length;
+      }
+      fd = this.bulkWritable!.fd;
+    }
     if (frame.chunks.length > 1) {
-      // All the chunks in one writev(): one system call, one turn of the pipe's lock instead of one a chunk.
+      // All the chunks in one writev(): one system call instead of one a chunk.
       while (from < frame.length && from < stop) {
-        const n = native.writev(this.writeFd, frame.chunks, from);
+        const n = native.writev(fd, frame.chunks, from);
         if (n < 0) break;
         from += n;
       }
@@ -351,7 +392,7 @@ export class FramePipe {
     }
     const chunk = frame.chunks[0];
     while (from < frame.length && from < stop) {
-      const n = native.write(this.writeFd, chunk, from, Math.min(frame.length, stop) - from);
+      const n = native.write(fd, chunk, from, Math.min(frame.length, stop) - from);
       if (n < 0) break;
       from += n;
     }
@@ -359,9 +400,26 @@ export class FramePipe {
   }
 
   close(): void {
-    this.readable.close();
-    this.writable.close();
-    native.closeFd(this.readFd);
-    native.closeFd(this.writeFd);
+    for (const ready of [this.readable, this.writable, this.bulkReadable, this.bulkWritable]) {
+      if (!ready) continue;
+      ready.close();
+      native.closeFd(ready.fd);
+    }
   }
+}
+
+/** Bytes the bulk socket may hold (the system may grant less: net.core.wmem_max). */
+const BULK_CAPACITY = 1 << 20;
+
+/** The first FRAME_HEAD_BYTES of a frame of several chunks, in one buffer. */
+function frameHead(frame: Frame): Buffer {
+  const head = Buffer.allocUnsafe(FRAME_HEAD_BYTES);
+  let at = 0;
+  for (const chunk of frame.chunks) {
+    const part = chunk.subarray(0, FRAME_HEAD_BYTES - at);
+    head.set(part, at);
+    at += part.length;
+    if (at === FRAME_HEAD_BYTES) break;
+  }
+  return head;
 }

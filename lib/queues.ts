@@ -93,8 +93,10 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
   if ('sem' in wait && 'ready' in wait) {
     // Windows pipes report no readiness (pipe_win.ts): wait for the count alone, as runSync does everywhere.
     if (wait.ready instanceof PipeReadable) return waitAsync(wait.sem, timeout, abort);
-    // Bytes on the pipe wake the event loop without any thread. A reader woken for a frame counted for someone
-    // else (or not counted yet) waits for the count on a waiter thread: polling the still readable pipe would spin.
+    // A producer that keeps up counts its next item within microseconds: worth trying for that long before the
+    // event loop's round trip. Then bytes on the pipe wake the event loop without any thread. A reader woken for a
+    // frame counted for someone else (or not counted yet) tries once more for as long, then waits for the count on
+    // a waiter thread: polling the still readable pipe would spin.
     if (spinFor(wait.sem, ITEM_SPIN_MS)) return true;
     if (!(await wait.ready.wait(timeout, abort))) return false;
     return spinFor(wait.sem, ITEM_SPIN_MS) || waitAsync(wait.sem, left(deadline), abort);
@@ -110,7 +112,11 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
  */
 const LOCK_SPIN_TRIES = 200;
 
-const ITEM_SPIN_MS = Number(process.env.MP_SPIN_US ?? 20) / 1000;
+/**
+ * How long a get that found no item tries again before it waits (20 µs): once per wait, so an idle consumer burns
+ * nothing, and the event loop's thread is held for no longer than that.
+ */
+const ITEM_SPIN_MS = 0.02;
 
 /** Tries to take a unit of `sem` for up to `ms` milliseconds. */
 function spinFor(sem: SemaphoreHandle, ms: number): boolean {
@@ -150,10 +156,13 @@ function unlock(lock: SemaphoreHandle): void {
 type QueuePipe = FramePipe | WinFramePipe;
 type PipeReadiness = Readiness | PipeReadable | PipeWritable;
 
-/** What a child needs to use `pipe`: descriptors in its stdio array (POSIX), handles duplicated into it (Windows). */
-function passPipe(pipe: QueuePipe, ctx: SpawningContext): [number | string, number | string] {
+/**
+ * What a child needs to use `pipe`: descriptors in its stdio array (POSIX: the pipe's, then the bulk socket's),
+ * handles duplicated into it (Windows).
+ */
+function passPipe(pipe: QueuePipe, ctx: SpawningContext): (number | string)[] {
   if (pipe instanceof WinFramePipe) return pipe.duplicateInto(ctx);
-  return [ctx.passFd(pipe.readFd), ctx.passFd(pipe.writeFd)];
+  return pipe.fds.map((fd) => ctx.passFd(fd));
 }
 
 interface QueueParts {
@@ -392,7 +401,7 @@ export class SimpleQueue<T = unknown> {
         committed = true;
         this._commit();
         while (at < frame.length) {
-          yield { ready: pipe.writable, bounded: false };
+          yield { ready: pipe instanceof FramePipe ? pipe.writableAt(frame, at) : pipe.writable, bounded: false };
           at = pipe.push(frame, at);
         }
       } finally {
@@ -434,7 +443,8 @@ export class SimpleQueue<T = unknown> {
       } else {
         payload = Buffer.allocUnsafe(length);
         head.copy(payload, 0, FRAME_HEADER_BYTES);
-        yield* this.#readRest(payload, pipe.fill(payload, inHead));
+        const bulk = pipe instanceof FramePipe && pipe.isBulk(FRAME_HEADER_BYTES + length);
+        yield* this.#readRest(payload, this.#fill(payload, inHead, bulk), bulk);
       }
     } finally {
       unlock(rlock);
@@ -443,12 +453,21 @@ export class SimpleQueue<T = unknown> {
     return decodePayload(payload, inBand);
   }
 
-  /** Fills `buf` past `got` whatever it takes: a frame this process claimed comes whole, however slowly. */
-  *#readRest(buf: Buffer, got: number): Steps<void> {
+  /**
+   * Fills `buf` past `got` from the pipe (`bulk`: the bulk socket) whatever it takes: a frame this process claimed
+   * comes whole, however slowly.
+   */
+  *#readRest(buf: Buffer, got: number, bulk = false): Steps<void> {
+    const ready = bulk ? (this.#pipe as FramePipe).bulkReadable! : this.#pipe.readable;
     while (got < buf.length) {
-      yield { ready: this.#pipe.readable, bounded: false };
-      got = this.#pipe.fill(buf, got);
+      yield { ready, bounded: false };
+      got = this.#fill(buf, got, bulk);
     }
+  }
+
+  /** pipe.fill(), from the bulk socket when `bulk` (POSIX pipes only have one). */
+  #fill(buf: Buffer, got: number, bulk: boolean): number {
+    return bulk ? (this.#pipe as FramePipe).fill(buf, got, true) : this.#pipe.fill(buf, got);
   }
 
   /** Makes a written frame visible to readers. JoinableQueue counts the task first. @internal */
@@ -563,7 +582,7 @@ export class SimpleQueue<T = unknown> {
     assertSpawning(this);
     this.#checkOpen();
     const ctx = spawningContext();
-    return [REBUILD_QUEUE, [this.constructor.name, ...passPipe(this.#pipe, ctx),
+    return [REBUILD_QUEUE, [this.constructor.name, passPipe(this.#pipe, ctx),
       this.#rlock, this.#wlock, this.#items, this.#slots, ...this._reduceExtra()]];
   }
 
@@ -677,11 +696,10 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 }
 
 const REBUILD_QUEUE = 'multiproc.Queue';
-registerRebuilder(REBUILD_QUEUE, (className: string, readEnd: number | string, writeEnd: number | string, rlock: Lock,
-                                  wlock: Lock, items: Semaphore, slots: BoundedSemaphore | null, maxsize?: number,
+registerRebuilder(REBUILD_QUEUE, (className: string, ends: (number | string)[], rlock: Lock, wlock: Lock,
+                                  items: Semaphore, slots: BoundedSemaphore | null, maxsize?: number,
                                   unfinished?: Semaphore, cond?: Condition) => {
-  const pipe = native.platform === 'win32' ? WinFramePipe.adopt(readEnd, writeEnd)
-    : new FramePipe(readEnd as number, writeEnd as number);
+  const pipe = native.platform === 'win32' ? WinFramePipe.adopt(ends[0], ends[1]) : new FramePipe(ends as number[]);
   const parts = { pipe, rlock, wlock, items, slots };
   switch (className) {
     case 'SimpleQueue': return new SimpleQueue(parts);

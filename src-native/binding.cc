@@ -425,6 +425,21 @@ Napi::Value MakeFifoJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// socketPair(capacity) -> [receiving end, sending end]
+Napi::Value SocketPairJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+  int fds[2];
+  OsError err;
+  if (!MakeSocketPair(fds, info[0].As<Napi::Number>().Int32Value(), &err)) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  Napi::Array result = Napi::Array::New(info.Env(), 2);
+  result.Set(0u, fds[0]);
+  result.Set(1u, fds[1]);
+  return result;
+}
+
 // setNonBlocking(fd, on) / setCloseOnExec(fd, on)
 template <bool (*SetFlag)(int, bool, OsError*)>
 Napi::Value SetFdFlagJs(const Napi::CallbackInfo& info) {
@@ -805,6 +820,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("platform", "posix");
   exports.Set("pipe", Napi::Function::New<Pipe>(env, "pipe"));
   exports.Set("mkfifo", Napi::Function::New<MakeFifoJs>(env, "mkfifo"));
+  exports.Set("socketPair", Napi::Function::New<SocketPairJs>(env, "socketPair"));
   exports.Set("setNonBlocking", Napi::Function::New<SetFdFlagJs<SetNonBlocking>>(env, "setNonBlocking"));
   exports.Set("setCloseOnExec", Napi::Function::New<SetFdFlagJs<SetCloseOnExec>>(env, "setCloseOnExec"));
   exports.Set("closeFd", Napi::Function::New<CloseFdJs>(env, "closeFd"));

@@ -93,6 +93,9 @@ std::string DuplicateHandleInto(uint64_t handle, int pid, OsError* err);
 #else
 // POSIX descriptors for queue pipes and the resource tracker.
 bool MakePipe(int fds[2], OsError* err);  // both ends close-on-exec
+// AF_UNIX stream sockets, both close-on-exec: fds[0] receives what fds[1] sends. Asks for buffers of `capacity`
+// bytes (the system may grant less).
+bool MakeSocketPair(int fds[2], int capacity, OsError* err);
 bool SetNonBlocking(int fd, bool on, OsError* err);
 bool SetCloseOnExec(int fd, bool on, OsError* err);
 bool CloseFd(int fd, OsError* err);

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <semaphore.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -317,6 +318,36 @@ static int64_t Transfer(Call call, const char* name, OsError* err) {
       return 0;
     }
   }
+}
+
+bool MakeSocketPair(int fds[2], int capacity, OsError* err) {
+#ifdef SOCK_CLOEXEC
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    err->set("socketpair", errno);
+    return false;
+  }
+#else
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
+    err->set("socketpair", errno);
+    return false;
+  }
+  for (int i = 0; i < 2; i++) {
+    if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
+      err->set("fcntl", errno);
+      close(fds[0]);
+      close(fds[1]);
+      return false;
+    }
+  }
+#endif
+  if (setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &capacity, sizeof capacity) != 0 ||
+      setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &capacity, sizeof capacity) != 0) {
+    err->set("setsockopt", errno);
+    close(fds[0]);
+    close(fds[1]);
+    return false;
+  }
+  return true;
 }
 
 int64_t ReadFd(int fd, void* buf, size_t length, OsError* err) {

@@ -171,6 +171,38 @@ describe('native descriptors', () => {
     expect(() => native.closeFd(writeFd)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'close' }));
   });
 
+  test('writev writes chunks end to end from an offset, and says -1 when a non-blocking pipe is full', () => {
+    const [readFd, writeFd] = native.pipe();
+    native.setNonBlocking(writeFd, true);
+    const chunks = [Buffer.from('ab'), new Uint8Array(0), Buffer.from('cdef'), new Uint8Array(Buffer.from('gh'))];
+    expect(native.writev(writeFd, chunks, 1)).toBe(7);
+    const buffer = Buffer.alloc(16);
+    expect(buffer.toString('utf8', 0, fs.readSync(readFd, buffer))).toBe('bcdefgh');
+    expect(native.writev(writeFd, chunks, 8)).toBe(0); // nothing left past the offset
+    expect(() => native.writev(writeFd, [new Uint16Array(2)], 0)).toThrow(/array of Uint8Arrays/);
+    expect(() => native.writev(writeFd, chunks, -1)).toThrow(/negative offset/);
+    const big = [Buffer.alloc(1 << 20)];
+    let written = 0;
+    for (let n; (n = native.writev(writeFd, big, 0)) > 0;) written += n;
+    expect(written).toBeGreaterThan(0);
+    expect(native.writev(writeFd, big, 0)).toBe(-1);
+    native.closeFd(readFd);
+    expect(() => native.writev(writeFd, chunks, 0)).toThrow(expect.objectContaining({ code: 'EPIPE', syscall: 'writev' }));
+    native.closeFd(writeFd);
+  });
+
+  test('socketPair: what the sending end sends, the receiving end reads', () => {
+    const [receiveFd, sendFd] = native.socketPair(1 << 20);
+    expect(native.write(sendFd, Buffer.from('through the socket'), 0, 18)).toBe(18);
+    const buffer = Buffer.alloc(64);
+    expect(buffer.toString('utf8', 0, native.read(receiveFd, buffer, 0, 64))).toBe('through the socket');
+    native.setNonBlocking(receiveFd, true);
+    expect(native.read(receiveFd, buffer, 0, 64)).toBe(-1);
+    expect(() => native.socketPair('big')).toThrow(/wrong type/);
+    native.closeFd(receiveFd);
+    native.closeFd(sendFd);
+  });
+
   test('pollAsync sees bytes written by another process through an inherited pipe end', async () => {
     const [readFd, writeFd] = native.pipe();
     expect(await pollAsync(readFd, false, 20)).toBe(false);
