@@ -13,7 +13,9 @@
  * soon as its first bytes are in, then writes it to the end, while a reader reads it as it comes.
  *
  * Each operation is written once, as a generator of the waits it needs (`Wait`); `runSync` performs those waits
- * by blocking the thread, `runAsync` through the event loop or the addon's waiter threads.
+ * by blocking the thread, `runAsync` through the event loop or the addon's waiter threads. A put or get without
+ * options that can finish at once (the common case) takes a fast path that does the same steps without a
+ * generator (#putNow, #getNow).
  */
 import { inspect } from 'node:util';
 import { Empty, Full, InvalidArgumentError, ValueError } from './errors';
