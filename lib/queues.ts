@@ -369,10 +369,10 @@ export class SimpleQueue<T = unknown> {
       throw err;
     }
     if (got === FRAME_HEAD_BYTES && head.readUInt32BE(0) <= FRAME_HEAD_BYTES - FRAME_HEADER_BYTES) {
-      const item = decodeSmallFrame(head); // keeps nothing of `head`, which the next get reuses
       unlock(this.#rlockSem);
       this.#releaseSlot();
-      return item;
+      // Nothing else has run since the read, so `head` is still this frame's; decoding keeps nothing of it.
+      return decodeSmallFrame(head);
     }
     // The rest of this frame is yet to come, or it is a large one: finished with a head of its own.
     return new Claimed(this.#readClaimed(true, head.subarray(0, got)));
