@@ -335,20 +335,9 @@ export class SimpleQueue<T = unknown> {
     if (frame.length > PIPE_ATOMIC_BYTES) return false;
     const slots = this.#slotsSem;
     if (slots && !slots.tryWait()) return false;
-    let written = false;
-    try {
-      const wlock = this.#wlockSem;
-      if (!wlock.tryWait()) return false;
-      try {
-        written = this.#pipe.push(frame, 0) !== 0; // all or nothing: the frame is within the atomic size
-        if (written) this._commit();
-      } finally {
-        unlock(wlock);
-      }
-    } finally {
-      if (!written) this.#releaseSlot();
-    }
-    return written;
+    if (this._putFrameNow(frame)) return true;
+    this.#releaseSlot();
+    return false;
   }
 
   /**

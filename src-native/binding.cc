@@ -50,6 +50,15 @@ bool CheckArgs(const Napi::CallbackInfo& info, std::initializer_list<napi_valuet
   return true;
 }
 
+// What a call that counts returned, or its failure thrown.
+Napi::Value NumberOrThrow(Napi::Env env, int64_t n, const OsError& err) {
+  if (err.failed()) {
+    ThrowOsError(env, err);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
 // Marks objects made by Semaphore.create/open, so a foreign object is never unwrapped as one.
 const napi_type_tag kSemaphoreTag = {0x6d756c746970726fULL, 0x632d73656d617068ULL};
 
@@ -404,17 +413,23 @@ bool BufferRange(const Napi::CallbackInfo& info, uint8_t** data, size_t* length)
 }
 
 #ifndef _WIN32
-Napi::Value Pipe(const Napi::CallbackInfo& info) {
-  int fds[2];
-  OsError err;
-  if (!MakePipe(fds, &err)) {
-    ThrowOsError(info.Env(), err);
-    return info.Env().Undefined();
+// Two new descriptors as [first, second], or the failure thrown.
+Napi::Value PairOrThrow(Napi::Env env, bool made, const int fds[2], const OsError& err) {
+  if (!made) {
+    ThrowOsError(env, err);
+    return env.Undefined();
   }
-  Napi::Array result = Napi::Array::New(info.Env(), 2);
+  Napi::Array result = Napi::Array::New(env, 2);
   result.Set(0u, fds[0]);
   result.Set(1u, fds[1]);
   return result;
+}
+
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  int fds[2];
+  OsError err;
+  bool made = MakePipe(fds, &err);
+  return PairOrThrow(info.Env(), made, fds, err);
 }
 
 // mkfifo(path)
@@ -430,14 +445,8 @@ Napi::Value SocketPairJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
   int fds[2];
   OsError err;
-  if (!MakeSocketPair(fds, info[0].As<Napi::Number>().Int32Value(), &err)) {
-    ThrowOsError(info.Env(), err);
-    return info.Env().Undefined();
-  }
-  Napi::Array result = Napi::Array::New(info.Env(), 2);
-  result.Set(0u, fds[0]);
-  result.Set(1u, fds[1]);
-  return result;
+  bool made = MakeSocketPair(fds, info[0].As<Napi::Number>().Int32Value(), &err);
+  return PairOrThrow(info.Env(), made, fds, err);
 }
 
 // setNonBlocking(fd, on) / setCloseOnExec(fd, on)
@@ -479,11 +488,7 @@ Napi::Value TransferJs(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   OsError err;
   int64_t n = kWrite ? WriteFd(fd, data, length, &err) : ReadFd(fd, data, length, &err);
-  if (err.failed()) {
-    ThrowOsError(info.Env(), err);
-    return info.Env().Undefined();
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(n));
+  return NumberOrThrow(info.Env(), n, err);
 }
 
 // writev(fd, chunks, offset) -> bytes written from byte `offset` of the chunks taken end to end (at most
@@ -522,11 +527,7 @@ Napi::Value WritevJs(const Napi::CallbackInfo& info) {
   if (count == 0) return Napi::Number::New(info.Env(), 0);
   OsError err;
   int64_t n = WriteFdv(info[0].As<Napi::Number>().Int32Value(), buffers, count, &err);
-  if (err.failed()) {
-    ThrowOsError(info.Env(), err);
-    return info.Env().Undefined();
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(n));
+  return NumberOrThrow(info.Env(), n, err);
 }
 
 // setPipeCapacity(fd, bytes) -> capacity in effect, or -1 where the platform cannot tell
@@ -534,11 +535,7 @@ Napi::Value SetPipeCapacityJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number, napi_number})) return info.Env().Undefined();
   OsError err;
   int64_t r = SetPipeCapacity(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int64Value(), &err);
-  if (err.failed()) {
-    ThrowOsError(info.Env(), err);
-    return info.Env().Undefined();
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(r));
+  return NumberOrThrow(info.Env(), r, err);
 }
 
 // Reports an exception thrown by JS called from a libuv callback as uncaught, as Node does for its own callbacks.
@@ -729,11 +726,7 @@ Napi::Value PipeTransferJs(const Napi::CallbackInfo& info) {
   uint64_t handle = HandleArg(info, 0);
   OsError err;
   int64_t n = kWrite ? WritePipe(handle, data, length, &err) : ReadPipe(handle, data, length, &err);
-  if (err.failed()) {
-    ThrowOsError(info.Env(), err);
-    return info.Env().Undefined();
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(n));
+  return NumberOrThrow(info.Env(), n, err);
 }
 
 // pipeAvailable(handle) -> bytes waiting (-1: end of file) / pipeBufferSize(readHandle) -> the granted buffer size
@@ -742,11 +735,7 @@ Napi::Value PipeQueryJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
   OsError err;
   int64_t n = Query(HandleArg(info, 0), &err);
-  if (err.failed()) {
-    ThrowOsError(info.Env(), err);
-    return info.Env().Undefined();
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(n));
+  return NumberOrThrow(info.Env(), n, err);
 }
 
 // pipePoll(handle, timeoutMs) -> readable

@@ -229,6 +229,19 @@ const char* ErrorName(int code) { return uv_err_name(uv_translate_sys_error(code
 
 std::string ErrorMessage(int code) { return strerror(code); }
 
+// Where pipe2/SOCK_CLOEXEC are missing: marks both new descriptors close-on-exec, or closes both.
+[[maybe_unused]] static bool CloseOnExecBoth(int fds[2], OsError* err) {
+  for (int i = 0; i < 2; i++) {
+    if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
+      err->set("fcntl", errno);
+      close(fds[0]);
+      close(fds[1]);
+      return false;
+    }
+  }
+  return true;
+}
+
 bool MakePipe(int fds[2], OsError* err) {
 #ifdef __linux__
   if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -240,14 +253,7 @@ bool MakePipe(int fds[2], OsError* err) {
     err->set("pipe", errno);
     return false;
   }
-  for (int i = 0; i < 2; i++) {
-    if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
-      err->set("fcntl", errno);
-      close(fds[0]);
-      close(fds[1]);
-      return false;
-    }
-  }
+  if (!CloseOnExecBoth(fds, err)) return false;
 #endif
   return true;
 }
@@ -331,14 +337,7 @@ bool MakeSocketPair(int fds[2], int capacity, OsError* err) {
     err->set("socketpair", errno);
     return false;
   }
-  for (int i = 0; i < 2; i++) {
-    if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
-      err->set("fcntl", errno);
-      close(fds[0]);
-      close(fds[1]);
-      return false;
-    }
-  }
+  if (!CloseOnExecBoth(fds, err)) return false;
 #endif
   if (setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &capacity, sizeof capacity) != 0 ||
       setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &capacity, sizeof capacity) != 0) {
