@@ -8,11 +8,18 @@ module.exports = {
   title: 'Manager',
   workloads: [
     {
-      name: 'Lock acquire+release round trip',
+      name: 'Lock acquire+release (a kernel lock: no round trip; Python: two)',
       unit: 'µs',
       better: 'lower',
       goal: '≤ 0.33× Python (≥ 3.03×)',
       run: versus('managers', 'lock', [N]),
+    },
+    {
+      name: 'Lock acquire+release, kernelObjects: false (one round trip; Python: two)',
+      unit: 'µs',
+      better: 'lower',
+      goal: 'report',
+      run: versus('managers', 'lock-in-server', [N], 'lock'),
     },
     {
       name: 'Queue put/get, small messages, each awaited',

@@ -17,6 +17,11 @@ const WORKLOADS = {
     return ((performance.now() - start) / n) * 1000;
   },
 
+  /** The same with the Lock kept in the server (Manager created with kernelObjects: false). */
+  async 'lock-in-server'(manager, n) {
+    return WORKLOADS.lock(manager, n);
+  },
+
   /** Small messages per second through a manager Queue: n puts, then n gets, each awaited in turn. */
   async queue(manager, n) {
     const q = await manager.Queue();
@@ -54,7 +59,7 @@ const WORKLOADS = {
 
 async function main() {
   const [workload, n] = process.argv.slice(2);
-  const manager = new Manager();
+  const manager = new Manager({ kernelObjects: workload !== 'lock-in-server' });
   await manager.start();
   try {
     console.log(JSON.stringify(await WORKLOADS[workload](manager, Number(n))));
