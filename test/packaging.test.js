@@ -4,9 +4,9 @@
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { incrementFile } = require('./fixtures/targets');
+const { tmpDir } = require('./fixtures/tmp');
 
 const root = path.join(__dirname, '..');
 const prebuildDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
@@ -85,7 +85,7 @@ function countUnderLock(lock, finished, reports, file, n) {
 `;
 const SMOKE_MAIN = `
 async function main() {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-smoke-')), 'count');
+  const file = path.join(tmpDir('mp-smoke-'), 'count');
   fs.writeFileSync(file, '0');
   const lock = new Lock();
   const finished = new Event();
@@ -167,7 +167,7 @@ beforeAll(() => {
   if (!fs.existsSync(prebuildDir) || !fs.readdirSync(prebuildDir).some((f) => f.endsWith('.node'))) {
     throw new Error(`no prebuild in ${prebuildDir}: run \`npm run prebuild\` (\`npm test\` does)`);
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-packaging-'));
+  const dir = tmpDir('mp-packaging-');
   work = { dir, consumer: path.join(dir, 'consumer'), tarballs: path.join(dir, 'tarballs') };
   toolFreeEnv = userEnv({ PATH: makeToolFreeBin(path.join(dir, 'bin')) });
   fs.mkdirSync(work.tarballs);

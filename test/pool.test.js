@@ -1,18 +1,18 @@
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const {
   AsyncResult, Event, InvalidArgumentError, Lock, MAX_INITIALIZER_ATTEMPTS, OutOfRangeError, PicklingError,
   Pool, Queue, RemoteError, RuntimeError, Semaphore, TimeoutError, ValueError, WorkerLostError,
 } = require('../dist');
 const tasks = require('./fixtures/pool_tasks');
+const { tmpDir } = require('./fixtures/tmp');
 
 const ESM_TASKS = path.join(__dirname, 'fixtures', 'pool_tasks.mjs');
 
 function tempDir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'mp-pool-'));
+  return tmpDir('mp-pool-');
 }
 
 function lines(file) {

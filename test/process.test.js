@@ -1,13 +1,13 @@
 'use strict';
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { Lock, Process, PicklingError } = require('../dist');
 const targets = require('./fixtures/targets');
+const { tmpDir } = require('./fixtures/tmp');
 
 describe('Process', () => {
   test('4 processes x 2000 locked read-modify-writes give an exact total', async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-')), 'count');
+    const file = path.join(tmpDir('mp-'), 'count');
     fs.writeFileSync(file, '0');
     const lock = new Lock();
     const procs = [0, 1, 2, 3].map((i) => new Process({
@@ -40,7 +40,7 @@ describe('Process lifecycle', () => {
   const { Event, currentProcess, parentProcess, activeChildren, cpuCount } = require('../dist');
 
   test('currentProcess / parentProcess / authkey inheritance', async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-')), 'self.json');
+    const file = path.join(tmpDir('mp-'), 'self.json');
     const p = new Process({ target: targets.describeSelf, args: [file], name: 'worker-a' });
     await p.start();
     await p.join();
@@ -81,7 +81,7 @@ describe('Process lifecycle', () => {
   });
 
   test('targets given as { module, export }, and ES module targets found by reference', async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-')), 'out');
+    const file = path.join(tmpDir('mp-'), 'out');
     const p = new Process({ target: { module: require.resolve('./fixtures/targets.js'), export: 'describeSelf' }, args: [file] });
     await p.start();
     await p.join();

@@ -1,12 +1,12 @@
 'use strict';
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const v8 = require('node:v8');
 const { Worker } = require('node:worker_threads');
 const childProcess = require('node:child_process');
 const mp = require('../dist');
 const { Point, describeArgs } = require('./fixtures/reduce_types');
+const { tmpDir } = require('./fixtures/tmp');
 
 const factories = {
   Lock: () => new mp.Lock(),
@@ -57,7 +57,7 @@ describe('other channels refuse kernel objects', () => {
 
 describe('inside a spawning context', () => {
   test('user classes with [reduce], library objects and shared references rebuild in the child', async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-red-')), 'out.json');
+    const file = path.join(tmpDir('mp-red-'), 'out.json');
     const lock = new mp.Lock();
     const p = new mp.Process({ target: describeArgs, args: [file, new Point(3, 4), lock, { again: lock, value: [1, 'two', { three: new Map([[3, 'three']]) }] }] });
     await p.start();
@@ -77,7 +77,7 @@ describe('inside a spawning context', () => {
 
 describe('fork() interop', () => {
   test('a forked module inherits a Lock and a Queue; both sides count exactly under the lock', async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-fork-')), 'count');
+    const file = path.join(tmpDir('mp-fork-'), 'count');
     fs.writeFileSync(file, '0');
     const lock = new mp.Lock();
     const queue = new mp.Queue();

@@ -1,15 +1,15 @@
 'use strict';
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const mp = require('../dist');
 const { Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event, Barrier, Process } = mp;
 const t = require('./fixtures/sync_targets');
 const { canReadValue, expectSemaphoreValue } = require('./semaphore_value');
 const { native } = require('../dist/native');
+const { tmpDir } = require('./fixtures/tmp');
 
 const tmpFile = (name, content = '') => {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-sync-')), name);
+  const file = path.join(tmpDir('mp-sync-'), name);
   fs.writeFileSync(file, content);
   return file;
 };
