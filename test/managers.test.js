@@ -400,6 +400,16 @@ describe.each([true, false])('Manager (kernelObjects: %s)', (kernelObjects) => {
     const local = new Lock();
     await expect(dict.set('lock', local)).rejects.toThrow(RuntimeError);
     await expect(dict.set('lock', local)).rejects.toThrow('Lock objects should only be shared between processes through inheritance');
+    const queue = await manager.Queue(1);
+    await expect(queue.put(local)).rejects.toThrow(RuntimeError);
+    await expect(queue.put(() => 1)).rejects.toMatchObject({ code: 'ERR_MP_PICKLING' });
+    await expect(queue.put('x', { timeout: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    await expect(queue.get({ timeout: NaN })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    await expect(queue.put(Buffer.alloc(65 * 1024 * 1024))).rejects.toMatchObject({ code: 'ERR_MP_MANAGER_FRAME_TOO_LARGE' });
+    expect(await queue.qsize()).toBe(0); // nothing was taken: not a slot, not a byte
+    await queue.putNowait('fits');
+    await expect(queue.putNowait('full')).rejects.toThrow(Full);
+    expect(await queue.get()).toBe('fits');
     // The server loads no code a client names: a Barrier action (or any function) is refused.
     await expect(manager.create('Barrier', 2, { module: FIXTURES, export: 'putUnderLock' }))
       .rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
