@@ -85,7 +85,7 @@ function countUnderLock(lock, finished, reports, file, n) {
 `;
 const SMOKE_MAIN = `
 async function main() {
-  const file = path.join(tmpDir('mp-smoke-'), 'count');
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-smoke-')), 'count');
   fs.writeFileSync(file, '0');
   const lock = new Lock();
   const finished = new Event();
