@@ -157,10 +157,8 @@ export class ManagerConnection {
    */
   deliver(message: unknown[]): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
-    const conn = this.#conn!;
-    if (conn.socket.writableCorked) conn.socket.uncork();
     const data = this.#encode(message);
-    return new Promise((resolve, reject) => conn.send(data, (err) => (err ? reject(this.#closed ?? err) : resolve())));
+    return new Promise((resolve, reject) => this.#sendNow(data, (err) => (err ? reject(this.#closed ?? err) : resolve())));
   }
 
   /** Resolves once the connection is open; rejects if it cannot open or has closed. */
@@ -174,10 +172,14 @@ export class ManagerConnection {
    * must have it even if this process dies right after (Op.Held / Op.Released). The connection must be open.
    */
   notifyNow(op: Op, objectId: number): void {
-    if (this.#closed || !this.#conn) return;
-    const socket = this.#conn.socket;
-    if (socket.writableCorked) socket.uncork();
-    this.#conn.send(this.#encode([op, objectId]));
+    if (!this.#closed && this.#conn) this.#sendNow(this.#encode([op, objectId]));
+  }
+
+  /** Writes a frame at once: what this tick batched goes first, so the order of this process's messages holds. */
+  #sendNow(frame: Buffer, onWritten?: (err?: Error | null) => void): void {
+    const conn = this.#conn!;
+    if (conn.socket.writableCorked) conn.socket.uncork();
+    conn.send(frame, onWritten);
   }
 
   #encode(message: unknown[]): Buffer {
@@ -670,9 +672,9 @@ const openedQueues = new FinalizationRegistry<Queue>((queue) => queue.close());
 
 /**
  * A manager Queue. On the server's host it is a queue in the kernel (manager_kernel.ts): `get` reads the next item
- * from its pipe here, `put` takes a slot of a bounded queue here and sends the item to the server, which writes it
- * into the pipe — no round trip either way. Elsewhere put and get wait in the server (never blocking it). Empty and
- * Full as with a local Queue.
+ * from its pipe here; `put` takes a slot of a bounded queue here and writes a small item into the pipe while it
+ * has room, else sends the item to the server, which writes it there — no round trip either way. Elsewhere put and
+ * get wait in the server (never blocking it). Empty and Full as with a local Queue.
  */
 export class QueueProxy<T = unknown> extends BaseProxy {
   #local: OpenedQueue | null | undefined;
