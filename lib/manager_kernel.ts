@@ -268,7 +268,9 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
     }
     const serverParts = { pipe, rlock, wlock, items, slots: null };
     this.queue = joinableParts ? new JoinableQueue(0, { ...serverParts, ...joinableParts }) : new Queue(0, serverParts);
-    const reduced = withSpawningContext(new SpawningContext(), () => reduceValue(parts)); // names only, no fds
+    const ctx = new SpawningContext();
+    const reduced = withSpawningContext(ctx, () => reduceValue(parts)); // names only, no fds
+    ctx.release(); // this server holds the parts itself until the queue is dropped
     this.kernel = { fifo, maxsize: size, parts: v8.serialize(reduced) };
   }
 

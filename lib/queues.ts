@@ -23,7 +23,9 @@ import { native } from './native';
 import { decodePayload, decodeSmallFrame, encodeFrame, encodeNumberNow, Frame, FRAME_HEAD_BYTES, FRAME_HEADER_BYTES, FramePipe,
   PIPE_ATOMIC_BYTES, Readiness } from './pipe';
 import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
-import { assertSpawning, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext } from './reduction';
+import {
+  assertSpawning, isLent, Lent, passedDescriptor, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
+} from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
@@ -160,12 +162,27 @@ type PipeReadiness = Readiness | PipeReadable | PipeWritable;
 
 /**
  * What a child needs to use `pipe`: descriptors in its stdio array (POSIX: the pipe's, then the bulk socket's),
- * handles duplicated into it (Windows).
+ * handles duplicated into it (Windows); for another thread, tickets for duplicates of them.
  */
-function passPipe(pipe: QueuePipe, ctx: SpawningContext): (number | string)[] {
+function passPipe(pipe: QueuePipe, ctx: SpawningContext): (number | string | Lent)[] {
   if (pipe instanceof WinFramePipe) return pipe.duplicateInto(ctx);
   return pipe.fds.map((fd) => ctx.passFd(fd));
 }
+
+/** The descriptors a rebuilt queue was passed (or lent); nothing leaks if one of them cannot be adopted. */
+function adoptFds(ends: (number | Lent)[]): number[] {
+  const fds: number[] = [];
+  try {
+    for (const end of ends) fds.push(passedDescriptor(end) as number);
+  } catch (err) {
+    fds.forEach((fd, i) => isLent(ends[i]) && native.closeFd(fd)); // the duplicates made here
+    throw err;
+  }
+  return fds;
+}
+
+/** A queue collected without close(): its descriptors close then (its semaphores close as they are collected). */
+const collected = new FinalizationRegistry<QueuePipe>((pipe) => pipe.close());
 
 interface QueueParts {
   pipe: QueuePipe;
@@ -173,6 +190,11 @@ interface QueueParts {
   wlock: Lock;
   items: Semaphore;
   slots: BoundedSemaphore | null;
+}
+
+/** Closes what a queue holds in this process (its pipe is closed apart). */
+function closeParts(parts: (Lock | Semaphore | Condition | null)[]): void {
+  for (const part of parts) part?._close('Queue');
 }
 
 function createParts(maxsize: number): QueueParts {
@@ -218,6 +240,7 @@ export class SimpleQueue<T = unknown> {
     this.#wlockSem = own.wlock._os.sem;
     this.#slotsSem = own.slots?._os.sem ?? null;
     this.#slotsMax = own.slots?._maxvalue;
+    collected.register(this, this.#pipe, this);
     defineInheritanceGuard(this);
   }
 
@@ -304,13 +327,18 @@ export class SimpleQueue<T = unknown> {
 
   /**
    * This process will use the queue no more: new calls throw, pending waits reject (with the same ValueError),
-   * and its descriptors close once operations already moving a frame finish. Other processes are not affected.
+   * and its descriptors and semaphores close once operations already moving a frame finish (the names it created
+   * go once no child started with it lives). Other processes are not affected. Also `using queue = new Queue()`.
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort(this.#closedError());
     this.#releaseIfIdle();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** Yields items as they come, until the queue is closed in this process. */
@@ -559,7 +587,14 @@ export class SimpleQueue<T = unknown> {
   #releaseIfIdle(): void {
     if (this.#released || this.#running > 0 || !this.#closed) return;
     this.#released = true;
+    collected.unregister(this);
     this.#pipe.close();
+    this._releaseParts();
+  }
+
+  /** @internal closes the queue's semaphores; JoinableQueue adds its own. */
+  protected _releaseParts(): void {
+    closeParts([this.#rlock, this.#wlock, this.#items, this.#slots]);
   }
 
   // --- inheritance --------------------------------------------------------------------------------------------
@@ -684,13 +719,19 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   protected override _reduceExtra(): unknown[] {
     return [...super._reduceExtra(), this.#unfinished, this.#cond];
   }
+
+  protected override _releaseParts(): void {
+    super._releaseParts();
+    closeParts([this.#unfinished, this.#cond]);
+  }
 }
 
 const REBUILD_QUEUE = 'multiproc.Queue';
-registerRebuilder(REBUILD_QUEUE, (className: string, ends: (number | string)[], rlock: Lock, wlock: Lock,
+registerRebuilder(REBUILD_QUEUE, (className: string, ends: (number | string | Lent)[], rlock: Lock, wlock: Lock,
                                   items: Semaphore, slots: BoundedSemaphore | null, maxsize?: number,
                                   unfinished?: Semaphore, cond?: Condition) => {
-  const pipe = native.platform === 'win32' ? WinFramePipe.adopt(ends[0], ends[1]) : new FramePipe(ends as number[]);
+  const pipe = native.platform === 'win32' ? WinFramePipe.adopt(ends[0], ends[1])
+    : new FramePipe(adoptFds(ends as (number | Lent)[]));
   const parts = { pipe, rlock, wlock, items, slots };
   switch (className) {
     case 'SimpleQueue': return new SimpleQueue(parts);

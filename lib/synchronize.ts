@@ -150,6 +150,8 @@ type Section<T> = Generator<number | undefined, T, boolean>;
  */
 export class Condition {
   readonly #lock: AnyLock;
+  /** It made its lock (no lock given): close() closes it too. */
+  readonly #ownsLock: boolean;
   readonly #sleeping: Semaphore;
   readonly #woken: Semaphore;
   readonly #wait: Semaphore;
@@ -158,6 +160,7 @@ export class Condition {
     if (lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)) {
       throw new InvalidArgumentError('Condition lock must be a Lock or an RLock');
     }
+    this.#ownsLock = lock === undefined;
     this.#lock = lock ?? new RLock();
     [this.#sleeping, this.#woken, this.#wait] = Array.isArray(parts) ? parts : [new Semaphore(0), new Semaphore(0), new Semaphore(0)];
     defineInheritanceGuard(this);
@@ -333,6 +336,24 @@ export class Condition {
     this.notify(Number.MAX_SAFE_INTEGER);
   }
 
+  /**
+   * Releases what it holds in this process (see Lock.close()): its semaphores, and its lock if it made it (a lock
+   * given to the constructor stays open). Later waits and notifies throw ValueError (ERR_MP_CLOSED).
+   */
+  close(): void {
+    this._close('Condition');
+  }
+
+  /** @internal */
+  _close(owner: string): void {
+    for (const sem of [this.#sleeping, this.#woken, this.#wait]) sem._close(owner);
+    if (this.#ownsLock) this.#lock._close(owner);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   [reduce](): Reduced {
     assertSpawning(this);
     return [REBUILD_CONDITION, [this._lock, this.#sleeping, this.#woken, this.#wait]];
@@ -346,6 +367,11 @@ export class Condition {
 const REBUILD_CONDITION = 'multiproc.Condition';
 registerRebuilder(REBUILD_CONDITION, (lock: AnyLock, sleeping: Semaphore, woken: Semaphore, wait: Semaphore) =>
   new Condition(lock, [sleeping, woken, wait]));
+
+/** Closes the parts of an Event or a Barrier, which made them all. */
+function closeAll(parts: (Condition | SemLock)[], owner: string): void {
+  for (const part of parts) part._close(owner);
+}
 
 /** A flag processes can wait for: Python's multiprocessing.Event. */
 export class Event {
@@ -400,6 +426,15 @@ export class Event {
     if (!this.#flag._os.sem.tryWait()) return false;
     this.#flag.release();
     return true;
+  }
+
+  /** Releases what it holds in this process (see Lock.close()); later calls throw ValueError (ERR_MP_CLOSED). */
+  close(): void {
+    closeAll([this.#cond, this.#flag], 'Event');
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   [reduce](): Reduced {
@@ -580,6 +615,15 @@ export class Barrier {
   get broken(): boolean {
     using _held = this.#cond.guardSync();
     return this.#stateValue === BROKEN;
+  }
+
+  /** Releases what it holds in this process (see Lock.close()); later calls throw ValueError (ERR_MP_CLOSED). */
+  close(): void {
+    closeAll([this.#cond, this.#state.sem, this.#count.sem], 'Barrier');
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   [reduce](): Reduced {
