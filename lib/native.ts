@@ -16,8 +16,10 @@ export interface NativeSemaphore {
   tryWait(): boolean;
   /**
    * Waits through the addon's wait hub; `callback` runs on this thread unless native.cancelWait(id) wins first.
-   * `then`, when given, is posted by the hub as soon as the wait ends (acquired or timed out), so a notifier blocked
-   * in this very process can see it. The wait fails with code ERR_MP_CLOSED if this reference is closed first.
+   * A callback that does not return normally (it throws, or cannot run because its worker is being terminated)
+   * has not taken the unit: it is given back. `then`, when given, is posted by the hub as soon as the wait ends
+   * (acquired or timed out), so a notifier blocked in this very process can see it. The wait fails with code
+   * ERR_MP_CLOSED if this reference is closed first.
    */
   waitAsync(timeoutMs: number, callback: WaitCallback, then?: NativeSemaphore): WaitId;
   /** Posts one unit; with maxValue, posts nothing and returns false when the value is already there. */

@@ -26,7 +26,7 @@ import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
 import {
   assertSpawning, isLent, Lent, passedDescriptor, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
 } from './reduction';
-import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, waitAsync } from './semlock';
+import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, SPIN_MS, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 
@@ -101,9 +101,9 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
     // event loop's round trip. Then bytes on the pipe wake the event loop without any thread. A reader woken for a
     // frame counted for someone else (or not counted yet) tries once more for as long, then waits for the count on
     // a waiter thread: polling the still readable pipe would spin.
-    if (spinFor(wait.sem, ITEM_SPIN_MS)) return true;
+    if (wait.sem.spin(ITEM_SPIN_MS)) return true;
     if (!(await wait.ready.wait(timeout, abort))) return false;
-    return spinFor(wait.sem, ITEM_SPIN_MS) || waitAsync(wait.sem, left(deadline), abort);
+    return wait.sem.spin(ITEM_SPIN_MS) || waitAsync(wait.sem, left(deadline), abort);
   }
   if ('sem' in wait) return (!wait.bounded && spinForLock(wait.sem)) || waitAsync(wait.sem, timeout, abort);
   return wait.ready.wait(timeout, abort);
@@ -117,21 +117,10 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
 const LOCK_SPIN_TRIES = 200;
 
 /**
- * How long a get that found no item tries again before it waits (20 µs): once per wait, so an idle consumer burns
- * nothing, and the event loop's thread is held for no longer than that.
+ * How long a get that found no item tries again before it waits: once per wait, so an idle consumer burns nothing,
+ * and the event loop's thread is held for no longer than that.
  */
-const ITEM_SPIN_MS = 0.02;
-
-/** Tries to take a unit of `sem` for up to `ms` milliseconds. */
-function spinFor(sem: SemaphoreHandle, ms: number): boolean {
-  if (sem.tryWait()) return true;
-  if (ms <= 0) return false;
-  const until = performance.now() + ms;
-  do {
-    for (let i = 0; i < 32; i++) if (sem.tryWaitPolling()) return true;
-  } while (performance.now() < until);
-  return false;
-}
+const ITEM_SPIN_MS = SPIN_MS;
 
 function spinForLock(sem: SemaphoreHandle): boolean {
   for (let i = 0; i < LOCK_SPIN_TRIES; i++) if (sem.tryWaitPolling()) return true;
@@ -574,6 +563,11 @@ export class SimpleQueue<T = unknown> {
     if (this.#closed) throw this.#closedError();
   }
 
+  /** @internal */
+  protected _checkOpen(): void {
+    this.#checkOpen();
+  }
+
   #closedError(): ValueError {
     return new ValueError(`${this.constructor.name} is closed`, QUEUE_CLOSED);
   }
@@ -652,11 +646,13 @@ export class Queue<T = unknown> extends SimpleQueue<T> {
    * not available on macOS, which cannot read a semaphore's value (throws NotImplementedError).
    */
   qsize(): number {
+    this._checkOpen();
     return this._items().getValue();
   }
 
   /** True when a bounded queue has no room left; always false for an unbounded one. */
   full(): boolean {
+    this._checkOpen();
     const slots = this._slots();
     return slots !== null && slots._isZero();
   }

@@ -8,6 +8,10 @@
  *
  * The write end belongs to the process, not to one thread: the addon keeps it (worker threads share it), and
  * writes the unregistering line itself when the last reference to a semaphore this process created goes.
+ *
+ * At a million semaphores the tracker's lines are the cost that matters: names are registered NAME_BATCH at a time
+ * (one write, before any of them exists) and the addon unregisters them in batches too. A name registered and never
+ * created, or unlinked and not yet unregistered, only makes the tracker try to unlink a name that is not there.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -25,6 +29,7 @@ export function trackerDescriptor(): number {
   const running = native.trackerFd();
   if (running >= 0) return running;
   const [readFd, writeFd] = native.pipe();
+  native.setPipeCapacity(writeFd, TRACKER_PIPE_BYTES); // a burst of lines never waits for the tracker to read
   const child = spawn(process.execPath, [__filename], {
     stdio: [readFd, 'ignore', 'ignore'],
     detached: true, // its own session: a Ctrl-C or a group kill aimed at the tree must not take it down too
@@ -52,8 +57,22 @@ export function trackerProcessId(): number | undefined {
   return trackerPid;
 }
 
-export function register(name: string): void {
-  send(trackerDescriptor(), `R${name}\n`); // one short write: atomic, and done before anyone can die
+/** Lines per registering write: within PIPE_BUF (4096 bytes), so each write is atomic. */
+const NAME_BATCH = 64;
+const TRACKER_PIPE_BYTES = 1 << 20;
+const registered: string[] = [];
+
+/**
+ * A fresh name from `make()`, registered with the tracker before it exists: NAME_BATCH names are made and
+ * registered with one write whenever none is left.
+ */
+export function registeredName(make: (count: number) => string[]): string {
+  if (registered.length === 0) {
+    const names = make(NAME_BATCH);
+    send(trackerDescriptor(), names.map((name) => `R${name}\n`).join('')); // done before anyone can die
+    registered.push(...names);
+  }
+  return registered.pop()!;
 }
 
 export function unregister(name: string): void {

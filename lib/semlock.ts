@@ -15,6 +15,16 @@ export const SEMAPHORE = 1;
 /** Linux's SEM_VALUE_MAX (INT_MAX); also what Windows accepts as a maximum count. */
 export const SEM_VALUE_MAX = 0x7fffffff;
 
+/**
+ * How long an async wait tries again on its own thread before it hands the wait to the wait hub (20 µs). A release
+ * in another process that comes that soon then costs a cache-line transfer instead of two thread wake-ups (the
+ * hub thread's and, through the event loop, this thread's), and the event loop is held for no longer than that.
+ */
+export const SPIN_MS = 0.02;
+
+/** A wait that took longer than this tells acquire() that the releases it waits for come late: it stops spinning. */
+const SPIN_WORTH_MS = 0.2;
+
 export interface AcquireOptions {
   /** false: return at once with the result of one try. Default true. */
   blocking?: boolean;
@@ -81,6 +91,17 @@ export class SemaphoreHandle implements NativeSemaphore {
     return this.#open().wait(timeoutMs);
   }
 
+  /** Tries to take a unit for up to `ms` milliseconds, on this thread. */
+  spin(ms: number): boolean {
+    if (this.tryWait()) return true;
+    if (ms <= 0) return false;
+    const until = performance.now() + ms;
+    do {
+      for (let i = 0; i < 32; i++) if (this.tryWaitPolling()) return true;
+    } while (performance.now() < until);
+    return false;
+  }
+
   post(maxValue?: number): boolean {
     const words = this.words;
     if (!words) return this.#open().post(maxValue);
@@ -145,6 +166,12 @@ export class SemaphoreHandle implements NativeSemaphore {
   }
 }
 
+/** "/mp-" and 8 random characters each, as CPython: unpredictable, and within macOS's 31-character limit. */
+function randomNames(count: number): string[] {
+  const bytes = randomBytes(6 * count);
+  return Array.from({ length: count }, (_, i) => `/mp-${bytes.subarray(6 * i, 6 * i + 6).toString('base64url')}`);
+}
+
 /** What a child or another thread receives for a semaphore: its name (POSIX) or handle (Windows), or a ticket. */
 type SemaphoreDescriptor = string | (Lent & { name: string });
 
@@ -164,9 +191,8 @@ export class OsSemaphore {
 
   static create(value: number, maxValue: number): OsSemaphore {
     for (;;) {
-      // "/mp-" and 8 random characters, as CPython: unpredictable, and within macOS's 31-character limit
-      const name = isWindows ? '' : `/mp-${randomBytes(6).toString('base64url')}`;
-      if (!isWindows) tracker.register(name); // before the name exists, so no death can leak it
+      // registered before the name exists, so no death can leak it
+      const name = isWindows ? '' : tracker.registeredName(randomNames);
       try {
         return new OsSemaphore(native.Semaphore.create(name, value, maxValue), name);
       } catch (err) {
@@ -231,6 +257,8 @@ export class SemLock {
   #owner = -1;
   /** Async acquires of this object still waiting: a new one queues behind them (first come, first served). */
   #queued = 0;
+  /** Whether the last async acquire that had to wait was served soon: then the next one spins first. */
+  #spinWorth = true;
   /** Set by close(): the name of the object closed (a Condition closes its semaphores as itself). */
   #closedBy: string | undefined;
 
@@ -356,9 +384,14 @@ export class SemLock {
       const sem = this.#sem;
       if ((this.#queued === 0 || !blocking) && sem.tryWait()) return Promise.resolve(this.#acquired());
       if (!blocking || timeout === 0) return Promise.resolve(false);
+      if (!process.env.NOSPIN && this.#queued === 0 && this.#spinWorth && sem.spin(timeout === undefined ? SPIN_MS : Math.min(timeout, SPIN_MS))) {
+        return Promise.resolve(this.#acquired());
+      }
       this.#queued++;
+      const started = performance.now();
       return waitAsync(sem, timeout, signal).then((ok) => {
         this.#queued--;
+        this.#spinWorth = performance.now() - started < SPIN_WORTH_MS;
         return ok ? this.#acquired() : false;
       }, (err) => {
         this.#queued--;

@@ -7,7 +7,7 @@
  *
  * The inheritance RuntimeError still stops a Lock sent to a worker as it is, and anything sent to another process.
  */
-import { InvalidArgumentError, RuntimeError } from './errors';
+import { InvalidArgumentError, RuntimeError, ValueError } from './errors';
 import { dumps, loads, SpawningContext, withAdoption, withSpawningContext } from './reduction';
 import { describe } from './validate';
 
@@ -46,5 +46,11 @@ export function fromThread<T>(handover: ThreadHandover<T>): T {
     throw new RuntimeError('forThread() values can only be adopted by threads of the process that made them',
       'ERR_MP_NOT_A_THREAD_HANDOVER');
   }
-  return withAdoption(() => loads(described.data)) as T;
+  try {
+    return withAdoption(() => loads(described.data)) as T;
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_MP_CLOSED') throw err;
+    throw new ValueError('an object handed over with forThread() was closed by its sender before this thread adopted it',
+      'ERR_MP_CLOSED');
+  }
 }

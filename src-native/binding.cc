@@ -130,12 +130,15 @@ void Port::CallJs(napi_env rawEnv, napi_value, void* context, void* data) {
   Napi::HandleScope scope(env);
   Napi::FunctionReference callback = std::move(entry->second.callback);
   self->Forget(env, entry);
+  Napi::Value accepted;
   if (wait->result == WaitResult::Failed) {
-    callback.Call({OsErrorToJs(env, wait->error).Value(), env.Undefined()});
+    accepted = callback.Call({OsErrorToJs(env, wait->error).Value(), env.Undefined()});
   } else {
-    callback.Call({env.Null(), Napi::Boolean::New(env, wait->result == WaitResult::Acquired)});
+    accepted = callback.Call({env.Null(), Napi::Boolean::New(env, wait->result == WaitResult::Acquired)});
   }
-  // An exception thrown by the callback is left pending: Node reports it as uncaught.
+  // A callback that did not return — it could not run (a terminated worker no longer runs JS) or it threw — did
+  // not take what the wait obtained: it goes back. A thrown exception stays pending: Node reports it as uncaught.
+  if (accepted.IsEmpty() && wait->result == WaitResult::Acquired) wait->GiveBack();
 }
 
 uint64_t Port::Start(Napi::Env env, const std::shared_ptr<HubWait>& wait, Napi::Function callback, OsError* err) {

@@ -94,9 +94,11 @@ class OsSemaphore : public std::enable_shared_from_this<OsSemaphore> {
   // A hub thread counts itself among the semaphore's sleepers while it waits for it (glibc: the waiter count that
   // makes sem_post wake a sleeper), exactly as sem_wait does; elsewhere these do nothing.
   void AddSleeper();
-  // Stops counting; if a unit is free and other sleepers remain, wakes one: a wake this process may have received
-  // and not used must not be lost to them.
+  // Stops counting; then PassOnWake(false).
   void RemoveSleeper();
+  // If a unit is free and other sleepers remain (besides this process's own count, `counted`), wakes one: a wake
+  // this process received and did not use must not be lost to them.
+  void PassOnWake(bool counted);
 
   // A process-wide name for this object that another thread of this process can open it by (Adopt), valid while
   // any holder keeps the object. Not a name of the OS: worker threads share the very same object.

@@ -130,21 +130,43 @@ bool OsSemaphore::Unlink(const std::string& name, OsError* err) {
   return true;
 }
 
-// Writes one line to the resource tracker, as a single write: atomic, and it never blocks for long (the tracker
-// reads all the time). A tracker killed from outside (EPIPE) is ignored: its names are still removed by their
-// owners.
+// Unregistering lines for the resource tracker, written kTrackerBatch bytes at a time (one write each, atomic
+// within PIPE_BUF): a name unlinked here and not yet unregistered only makes the tracker try to unlink it again. A
+// tracker killed from outside (EPIPE) is ignored: names are still removed by their owners.
 static std::atomic<int64_t> trackerFd{-1};
+constexpr size_t kTrackerBatch = 2048;
 
-static void TellTracker(char op, const std::string& name) {
+static std::mutex& TrackerMutex() {
+  static std::mutex* mutex = new std::mutex();
+  return *mutex;
+}
+
+static std::string& TrackerLines() {
+  static std::string* lines = new std::string();
+  return *lines;
+}
+
+static void FlushTracker() {  // with TrackerMutex held
+  std::string& lines = TrackerLines();
   int64_t fd = trackerFd.load();
-  if (fd < 0) return;
-  char line[256];
-  if (name.size() + 2 > sizeof line) return;  // not a name of ours
-  line[0] = op;
-  memcpy(line + 1, name.data(), name.size());
-  line[name.size() + 1] = '\n';
-  while (write(static_cast<int>(fd), line, name.size() + 2) < 0 && errno == EINTR) {
+  if (fd >= 0 && !lines.empty()) {
+    while (write(static_cast<int>(fd), lines.data(), lines.size()) < 0 && errno == EINTR) {
+    }
   }
+  lines.clear();
+}
+
+static void Unregister(const std::string& name) {
+  if (trackerFd.load() < 0 || name.size() > 250) return;  // no tracker, or not a name of ours
+  std::lock_guard<std::mutex> lock(TrackerMutex());
+  std::string& lines = TrackerLines();
+  try {
+    lines.reserve(kTrackerBatch + 256);
+    lines.append("U").append(name).append("\n");
+  } catch (const std::bad_alloc&) {
+    return;  // the tracker then tries to unlink a name that is gone: harmless
+  }
+  if (lines.size() >= kTrackerBatch) FlushTracker();
 }
 
 int64_t SetTrackerFd(int64_t fd) {
@@ -162,7 +184,7 @@ bool OsSemaphore::UnlinkOwned(OsError* err) {
     Owned().erase(this);
   }
   bool ok = Unlink(impl_->name, err);
-  TellTracker('U', impl_->name);  // gone, or already removed by someone else: the tracker may forget it either way
+  Unregister(impl_->name);  // gone, or already removed by someone else: the tracker may forget it either way
   return ok;
 }
 
@@ -177,6 +199,8 @@ void OsSemaphore::ProcessExiting() {
     OsError ignored;  // already removed by hand: nothing to clean
     sem->UnlinkOwned(&ignored);
   }
+  std::lock_guard<std::mutex> lock(TrackerMutex());
+  FlushTracker();
 }
 
 OsSemaphore::~OsSemaphore() {
@@ -362,9 +386,15 @@ void OsSemaphore::AddSleeper() {
 }
 
 void OsSemaphore::RemoveSleeper() {
+  if (!impl_->words) return;
+  __atomic_sub_fetch(&impl_->words[1], 1, __ATOMIC_SEQ_CST);
+  PassOnWake(false);
+}
+
+void OsSemaphore::PassOnWake(bool counted) {
   int32_t* words = impl_->words;
   if (!words) return;
-  int32_t others = __atomic_sub_fetch(&words[1], 1, __ATOMIC_SEQ_CST);
+  int32_t others = __atomic_load_n(&words[1], __ATOMIC_SEQ_CST) - (counted ? 1 : 0);
   if (others > 0 && __atomic_load_n(&words[0], __ATOMIC_SEQ_CST) > 0) {
     OsError ignored;  // a wake nobody needs is harmless; one that fails leaves them to the next post
     WakeWaiter(&ignored);
@@ -379,6 +409,7 @@ bool OsSemaphore::WakeWaiter(OsError* err) {
 WaitTarget OsSemaphore::HubTarget() { return WaitTarget(); }
 void OsSemaphore::AddSleeper() {}
 void OsSemaphore::RemoveSleeper() {}
+void OsSemaphore::PassOnWake(bool) {}
 #endif
 
 std::string OsSemaphore::DuplicateInto(int, OsError* err) {

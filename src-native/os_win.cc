@@ -133,8 +133,9 @@ WaitTarget OsSemaphore::HubTarget() {
   return target;
 }
 
-void OsSemaphore::AddSleeper() {}     // the kernel counts waiters on a handle itself
+void OsSemaphore::AddSleeper() {}  // the kernel counts waiters on a handle itself, and wakes them itself
 void OsSemaphore::RemoveSleeper() {}
+void OsSemaphore::PassOnWake(bool) {}
 
 int WaitForHandles(const uint64_t* handles, size_t count, int64_t deadlineNs, OsError* err) {
   HANDLE list[MAXIMUM_WAIT_OBJECTS];

@@ -35,6 +35,7 @@ class SemaphoreWait : public HubWait {
 
   void Arm() override { sem_->AddSleeper(); }
   void Disarm() override { sem_->RemoveSleeper(); }
+  void PassOn(bool armed) override { sem_->PassOnWake(armed); }
   WaitResult TryTake(OsError* err) override { return sem_->TryWait(err); }
 
   void GiveBack() override {

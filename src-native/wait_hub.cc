@@ -29,6 +29,7 @@ struct Group {
   WaitPtr anchor;
   HubThread* owner = nullptr;
   bool armed = false;
+  int64_t lingerUntil = kNoDeadline;  // set while an armed group has no waits: removed then
 };
 
 // Polled waits are looked at after kMinPollNs, then twice as late each time nothing happened, up to kMaxPollNs:
@@ -83,13 +84,13 @@ class HubThread {
   int64_t blockedUntil = kNoDeadline;            // the deadline of its current sleep
 
  protected:
-  // Sleeps (the lock released) until something may have changed or `deadlineNs`. Returns the group whose handle
-  // was signalled (the sleep took one of its units), if any.
-  virtual Group* Block(std::unique_lock<std::mutex>& lock, int64_t deadlineNs) = 0;
+  // Sleeps (the lock released) until something may have changed or `deadlineNs`. Sets `signalled` to the group
+  // whose handle was signalled (the sleep took one of its units), `woken` to the group whose word was woken.
+  virtual void Block(std::unique_lock<std::mutex>& lock, int64_t deadlineNs, Group** signalled, Group** woken) = 0;
 
  private:
   void Run();
-  bool Pass(std::vector<WaitPtr>* done, Group* signalled, int64_t* deadline);
+  bool Pass(std::vector<WaitPtr>* done, Group* signalled, Group* woken, int64_t* deadline);
 };
 
 void RemoveGroup(Group* group);
@@ -163,14 +164,14 @@ size_t WaitsOf(const HubThread* thread) {
   return n;
 }
 
-// One pass over this thread's groups, under the lock. False when there is no memory to do it now.
-bool HubThread::Pass(std::vector<WaitPtr>* done, Group* signalled, int64_t* deadline) {
+// One pass over this thread's groups, under the lock. `woken`: the group whose word woke this thread. False when
+// there is no memory to do it now.
+bool HubThread::Pass(std::vector<WaitPtr>* done, Group* signalled, Group* woken, int64_t* deadline) {
   try {
     done->reserve(WaitsOf(this) + 1);  // so that nothing below can fail half-way
   } catch (const std::bad_alloc&) {
     return false;
   }
-  retired.clear();  // this thread no longer blocks on them
   if (signalled != nullptr) {
     if (signalled->owner == this) {
       Serve(signalled, true, done);
@@ -183,16 +184,25 @@ bool HubThread::Pass(std::vector<WaitPtr>* done, Group* signalled, int64_t* dead
   if (kind != WaitTarget::kHandle) {
     for (Group* group : groups) Serve(group, false, done);
   }
+  // A post woke this process for a word none of its waits took a unit of: another sleeper must get that wake.
+  if (woken != nullptr && woken->waits.empty()) woken->anchor->PassOn(woken->owner == this && woken->armed);
+  retired.clear();  // this thread no longer blocks on them
   int64_t now = MonotonicNs();
   *deadline = kNoDeadline;
   for (size_t i = 0; i < groups.size();) {
     Group* group = groups[i];
     Expire(group, now, done);
     if (group->waits.empty()) {
-      RemoveGroup(group);  // erases it from `groups`
-      continue;
+      if (group->lingerUntil == kNoDeadline && group->armed) group->lingerUntil = now + kLingerNs;
+      if (group->lingerUntil == kNoDeadline || now >= group->lingerUntil) {
+        RemoveGroup(group);  // erases it from `groups`
+        continue;
+      }
+      *deadline = Earlier(*deadline, group->lingerUntil);
+    } else {
+      group->lingerUntil = kNoDeadline;
+      for (const WaitPtr& wait : group->waits) *deadline = Earlier(*deadline, wait->deadlineNs);
     }
-    for (const WaitPtr& wait : group->waits) *deadline = Earlier(*deadline, wait->deadlineNs);
     i++;
   }
   return true;
@@ -203,16 +213,18 @@ void HubThread::Run() {
   std::vector<WaitPtr> done;
   std::unique_lock<std::mutex> lock(hub.mutex);
   Group* signalled = nullptr;
+  Group* woken = nullptr;
   int64_t idleSince = MonotonicNs();
   for (;;) {
     int64_t deadline = kNoDeadline;
-    if (!Pass(&done, signalled, &deadline)) {
+    if (!Pass(&done, signalled, woken, &deadline)) {
       lock.unlock();  // no memory now: try again in a moment
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       lock.lock();
       continue;
     }
     signalled = nullptr;
+    woken = nullptr;
     if (!done.empty()) {
       lock.unlock();
       Report(&done);
@@ -227,7 +239,7 @@ void HubThread::Run() {
       deadline = idleEnd;
     }
     blockedUntil = deadline;
-    signalled = Block(lock, deadline);
+    Block(lock, deadline, &signalled, &woken);
     blockedUntil = kNoDeadline;
   }
   // Idle for long enough: leave. Nobody else can reach this thread once it is out of the hub's lists.
@@ -268,11 +280,18 @@ class WordThread : public HubThread {
   }
 
  protected:
-  Group* Block(std::unique_lock<std::mutex>& lock, int64_t deadlineNs) override {
+  void Block(std::unique_lock<std::mutex>& lock, int64_t deadlineNs, Group**, Group** woken) override {
     WordWait waits[128];
+    Group* order[128];
     size_t n = 0;
     if (!Fallback() || groups.empty()) waits[n++] = {ControlWord(), control_.load(), false};
-    for (Group* group : groups) waits[n++] = {group->target.word, 0, group->target.shared};
+    for (Group* group : groups) {
+      // A group with waits sleeps while the value is 0. A lingering one (no waits) sleeps until any change,
+      // whatever the value: it does not want a unit, only to stay armed.
+      uint32_t expected = group->waits.empty() ? __atomic_load_n(group->target.word, __ATOMIC_SEQ_CST) : 0;
+      order[n] = group;
+      waits[n++] = {group->target.word, expected, group->target.shared};
+    }
     if (Fallback() && !groups.empty()) {
       waitingOn_ = &groups[0]->target;
       deadlineNs = Earlier(deadlineNs, MonotonicNs() + kFallbackSliceNs);
@@ -283,7 +302,8 @@ class WordThread : public HubThread {
     if (r == kWordsFailed) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // never spin on an error
     lock.lock();
     waitingOn_ = nullptr;
-    return nullptr;
+    bool control = !Fallback() || groups.empty();
+    if (r >= (control ? 1 : 0)) *woken = order[r];  // still allocated: removed groups wait in `retired`
   }
 
  private:
@@ -318,7 +338,7 @@ class HandleThread : public HubThread {
   void Interrupt() override { SignalEvent(control_); }
 
  protected:
-  Group* Block(std::unique_lock<std::mutex>& lock, int64_t deadlineNs) override {
+  void Block(std::unique_lock<std::mutex>& lock, int64_t deadlineNs, Group** signalled, Group**) override {
     uint64_t handles[64];
     Group* order[64];
     size_t n = groups.size();
@@ -333,7 +353,7 @@ class HandleThread : public HubThread {
     int r = WaitForHandles(handles, n + 1, deadlineNs, &err);
     if (r == kHandlesFailed) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // never spin on an error
     lock.lock();
-    return r >= 1 ? order[r] : nullptr;  // a removed group is still in `retired`: Pass gives its unit back
+    if (r >= 1) *signalled = order[r];  // a removed group is still in `retired`: Pass gives its unit back
   }
 
  private:
@@ -355,7 +375,7 @@ class PollThread : public HubThread {
   }
 
  protected:
-  Group* Block(std::unique_lock<std::mutex>& lock, int64_t deadlineNs) override {
+  void Block(std::unique_lock<std::mutex>& lock, int64_t deadlineNs, Group**, Group**) override {
     if (interrupted_) sleepNs_ = kMinPollNs;  // something new: look soon
     interrupted_ = false;
     int64_t until = groups.empty() ? deadlineNs : Earlier(deadlineNs, MonotonicNs() + sleepNs_);
@@ -366,7 +386,6 @@ class PollThread : public HubThread {
       wake_.wait_for(lock, std::chrono::nanoseconds(std::max<int64_t>(0, until - MonotonicNs())), pred);
     }
     sleepNs_ = std::min(sleepNs_ * 2, kMaxPollNs);
-    return nullptr;
   }
 
  private:
@@ -428,27 +447,34 @@ Group* GroupOf(const WaitPtr& wait) {
   return found == hub.groups.end() ? nullptr : found->second.get();
 }
 
-// Under the lock: takes `wait` out of its group, and the group out of the hub once it is empty.
+// Under the lock: takes `wait` out of its group. An emptied group lingers or goes at its thread's next pass.
 void Unlink(const WaitPtr& wait) {
   Group* group = GroupOf(wait);
   if (group == nullptr) return;
   auto& waits = group->waits;
   waits.erase(std::remove(waits.begin(), waits.end(), wait), waits.end());
-  if (waits.empty()) RemoveGroup(group);
+  if (waits.empty()) group->owner->Interrupt();
 }
 
 }  // namespace
 
 bool HubAdd(const WaitPtr& wait, OsError* err) {
   Hub& hub = TheHub();
-  std::lock_guard<std::mutex> lock(hub.mutex);
+  std::unique_lock<std::mutex> lock(hub.mutex);
   if (Group* group = GroupOf(wait)) {
+    std::vector<WaitPtr> done;
+    done.reserve(group->waits.size() + 1);
     group->waits.push_back(wait);
+    // What is there now goes to the oldest wait at once. Its thread may sleep on a lingering word until it changes,
+    // and a unit that is already there changes nothing: only this look finds it.
+    Serve(group, false, &done);
     HubThread* owner = group->owner;
     if (owner->kind == WaitTarget::kPolled ||
         (wait->deadlineNs != kNoDeadline && Earlier(owner->blockedUntil, wait->deadlineNs) == wait->deadlineNs)) {
       owner->Interrupt();  // an earlier deadline than the one it sleeps until; or a polled wait: look soon
     }
+    lock.unlock();
+    Report(&done);
     return true;
   }
   auto group = std::unique_ptr<Group>(new Group());

@@ -47,6 +47,9 @@ class HubWait {
   // The first wait of a group arms the target (counts a sleeper), the last disarms it.
   virtual void Arm() {}
   virtual void Disarm() {}
+  // A wake reached this process for the target while none of its waits could use it: passes it on to another
+  // sleeper of the target, if there is one (`armed`: this process is counted among the sleepers).
+  virtual void PassOn(bool armed) { (void)armed; }
   // Takes what the wait waits for if it is there now (Acquired), else TimedOut; Failed with err on error. For a
   // handle target the hub's wait itself took it: TryTake is used only when such a target is polled.
   virtual WaitResult TryTake(OsError* err) = 0;
@@ -68,6 +71,9 @@ class HubWait {
 constexpr size_t kMaxHubThreads = 32;
 // How long a thread without slots stays before it exits.
 constexpr int kIdleSeconds = 10;
+// How long a word's slot stays armed after its last wait ended: the next wait on the same semaphore (a lock taken
+// again and again, a queue's items) then needs no interrupt of the thread, only the post that wakes it.
+constexpr int64_t kLingerNs = 5000000;
 
 // Starts serving `wait`. False (err set) when no thread could be started for it.
 bool HubAdd(const std::shared_ptr<HubWait>& wait, OsError* err);
