@@ -26,7 +26,7 @@ import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
 import {
   assertSpawning, isLent, Lent, passedDescriptor, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
 } from './reduction';
-import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, SPIN_MS, waitAsync } from './semlock';
+import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, SemLock, SPIN_MS, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 
@@ -182,8 +182,8 @@ interface QueueParts {
 }
 
 /** Closes what a queue holds in this process (its pipe is closed apart). */
-function closeParts(parts: (Lock | Semaphore | Condition | null)[]): void {
-  for (const part of parts) part?._close('Queue');
+function closeParts(parts: SemLock[]): void {
+  for (const part of parts) part._close('Queue');
 }
 
 function createParts(maxsize: number): QueueParts {
@@ -586,9 +586,14 @@ export class SimpleQueue<T = unknown> {
     this._releaseParts();
   }
 
-  /** @internal closes the queue's semaphores; JoinableQueue adds its own. */
+  /** @internal the queue's semaphores; JoinableQueue adds its own. */
+  _semaphores(): SemLock[] {
+    return [this.#rlock, this.#wlock, this.#items, ...(this.#slots ? [this.#slots] : [])];
+  }
+
+  /** @internal closes them. */
   protected _releaseParts(): void {
-    closeParts([this.#rlock, this.#wlock, this.#items, this.#slots]);
+    closeParts(this._semaphores());
   }
 
   // --- inheritance --------------------------------------------------------------------------------------------
@@ -716,9 +721,13 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     return [...super._reduceExtra(), this.#unfinished, this.#cond];
   }
 
+  override _semaphores(): SemLock[] {
+    return [...super._semaphores(), this.#unfinished];
+  }
+
   protected override _releaseParts(): void {
     super._releaseParts();
-    closeParts([this.#unfinished, this.#cond]);
+    this.#cond._close('Queue');
   }
 }
 

@@ -329,6 +329,11 @@ export class SemLock {
     if (this.#closedBy !== undefined) throw closedError(this.#closedBy);
   }
 
+  /** @internal ValueError (ERR_MP_CLOSED) once closed. */
+  _checkOpen(): void {
+    this.#checkOpen();
+  }
+
   #acquired(): true {
     this.#count++;
     this.#owner = currentOwner();

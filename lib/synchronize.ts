@@ -215,6 +215,7 @@ export class Condition {
   }
 
   #ownedCount(): number {
+    this.#sleeping._checkOpen(); // a closed Condition says so first
     if (!this._lock._isMine()) throw new AssertionError('must acquire() condition before using wait()');
     return this._lock._count();
   }
@@ -310,6 +311,7 @@ export class Condition {
   /** Wakes up to `n` waiters (in any process) and returns once they are awake. */
   notify(n = 1): void {
     checkInteger(n, 'n', 0);
+    this.#sleeping._checkOpen();
     if (!this._lock._isMine()) throw new AssertionError('lock is not owned');
     const wait = this.#wait._os.sem;
     const sleeping = this.#sleeping._os.sem;

@@ -27,10 +27,12 @@ class SemaphoreWait : public HubWait {
 
   WaitTarget Target() const override { return target_; }
 
-  const void* Key() const override {
-    if (target_.kind == WaitTarget::kWord) return target_.word;
-    if (target_.kind == WaitTarget::kHandle) return reinterpret_cast<const void*>(static_cast<uintptr_t>(target_.handle));
-    return sem_.get();
+  const void* Key() const override { return KeyOf(sem_.get(), target_); }
+
+  static const void* KeyOf(const OsSemaphore* sem, const WaitTarget& target) {
+    if (target.kind == WaitTarget::kWord) return target.word;
+    if (target.kind == WaitTarget::kHandle) return reinterpret_cast<const void*>(static_cast<uintptr_t>(target.handle));
+    return sem;
   }
 
   void Arm() override { sem_->AddSleeper(); }
@@ -308,6 +310,7 @@ class Semaphore : public GuardedWrap<Semaphore> {
 
   void Release(Napi::Env env) {
     if (!sem_) return;
+    HubDropIdle(SemaphoreWait::KeyOf(sem_.get(), sem_->HubTarget()));  // a slot lingering for it would keep it open
     if (!wordsBuffer_.IsEmpty()) {
       Napi::ArrayBuffer buffer = wordsBuffer_.Value();
       if (!buffer.IsEmpty() && !buffer.IsDetached()) buffer.Detach();

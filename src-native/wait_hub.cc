@@ -175,7 +175,7 @@ bool HubThread::Pass(std::vector<WaitPtr>* done, Group* signalled, Group* woken,
   if (signalled != nullptr) {
     if (signalled->owner == this) {
       Serve(signalled, true, done);
-    } else {
+    } else if (signalled->anchor) {
       signalled->anchor->GiveBack();  // removed while the unit was on its way: nobody here waits for it
     }
   }
@@ -185,7 +185,9 @@ bool HubThread::Pass(std::vector<WaitPtr>* done, Group* signalled, Group* woken,
     for (Group* group : groups) Serve(group, false, done);
   }
   // A post woke this process for a word none of its waits took a unit of: another sleeper must get that wake.
-  if (woken != nullptr && woken->waits.empty()) woken->anchor->PassOn(woken->owner == this && woken->armed);
+  if (woken != nullptr && woken->waits.empty() && woken->anchor) {
+    woken->anchor->PassOn(woken->owner == this && woken->armed);
+  }
   retired.clear();  // this thread no longer blocks on them
   int64_t now = MonotonicNs();
   *deadline = kNoDeadline;
@@ -249,19 +251,21 @@ void HubThread::Run() {
   delete this;
 }
 
-// Under the lock: the group has no waits left. Its target is disarmed, and its memory kept until its thread
-// wakes up.
+// Under the lock: the group has no waits left. Its target is disarmed; the group itself is kept until its thread
+// wakes up (its sleep may still name it). A word's anchor goes at once: the thread is interrupted first, so its next
+// futex_waitv returns at once whatever the word's memory has become; a handle stays open until the thread woke.
 void RemoveGroup(Group* group) {
   Hub& hub = TheHub();
   HubThread* owner = group->owner;
   if (group->armed) group->anchor->Disarm();
+  owner->Interrupt();
   auto& list = owner->groups;
   list.erase(std::remove(list.begin(), list.end(), group), list.end());
   auto found = hub.groups.find(group->key);
   group->owner = nullptr;
+  if (group->target.kind == WaitTarget::kWord) group->anchor.reset();
   owner->retired.push_back(std::move(found->second));  // reserved: see HubAdd
   hub.groups.erase(found);
-  owner->Interrupt();
 }
 
 #ifdef __linux__
@@ -542,6 +546,13 @@ void HubPurge(const WaitPort* port) {
     for (Group* group : emptied) RemoveGroup(group);
   }
   for (const WaitPtr& wait : dropped) wait->Ended(WaitResult::TimedOut);
+}
+
+void HubDropIdle(const void* key) {
+  Hub& hub = TheHub();
+  std::lock_guard<std::mutex> lock(hub.mutex);
+  auto found = hub.groups.find(key);
+  if (found != hub.groups.end() && found->second->waits.empty()) RemoveGroup(found->second.get());
 }
 
 size_t HubThreads() {

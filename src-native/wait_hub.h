@@ -83,6 +83,9 @@ bool HubCancel(const std::shared_ptr<HubWait>& wait);
 bool HubFail(const std::shared_ptr<HubWait>& wait, const OsError& err);
 // Drops every pending wait of `port`, whose environment is being torn down; each one's Ended still runs.
 void HubPurge(const WaitPort* port);
+// The target with this key is being closed here: a slot that only lingers for it (no waits) goes now, and with it
+// the hub's reference to the target.
+void HubDropIdle(const void* key);
 // Threads the hub runs now (word, handle and polling threads).
 size_t HubThreads();
 
