@@ -138,7 +138,7 @@ void OsSemaphore::RemoveSleeper() {}
 void OsSemaphore::PassOnWake(bool) {}
 
 int WaitForHandles(const uint64_t* handles, size_t count, int64_t deadlineNs, OsError* err) {
-  HANDLE list[MAXIMUM_WAIT_OBJECTS];
+  HANDLE list[MAXIMUM_WAIT_OBJECTS] = {};
   if (count > MAXIMUM_WAIT_OBJECTS) count = MAXIMUM_WAIT_OBJECTS;
   for (size_t i = 0; i < count; i++) list[i] = ToHandle(handles[i]);
   DWORD r = WaitForMultipleObjectsEx(static_cast<DWORD>(count), list, FALSE, WaitMs(deadlineNs), FALSE);
