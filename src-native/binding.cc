@@ -10,14 +10,14 @@ namespace mp {
 Napi::Error OsErrorToJs(Napi::Env env, const OsError& e) {
   if (e.code == kClosedError) {
     Napi::Error error = Napi::Error::New(env, std::string("multiproc native: ") + e.syscall + " is closed");
-    error.Set("code", "ERR_MP_CLOSED");
+    SetQuietly(error.Value(), "code", "ERR_MP_CLOSED");
     return error;
   }
   std::string message = std::string(e.syscall) + " failed: " + ErrorMessage(e.code) + " (" + ErrorName(e.code) + ")";
   Napi::Error error = Napi::Error::New(env, message);
-  error.Set("code", ErrorName(e.code));
-  error.Set("errno", Napi::Number::New(env, e.code));
-  error.Set("syscall", e.syscall);
+  SetQuietly(error.Value(), "code", ErrorName(e.code));
+  SetQuietly(error.Value(), "errno", Napi::Number::New(env, e.code));
+  SetQuietly(error.Value(), "syscall", e.syscall);
   return error;
 }
 
@@ -43,7 +43,7 @@ bool CheckArgs(const Napi::CallbackInfo& info, std::initializer_list<napi_valuet
     if (info.Length() <= i || info[i].Type() != type) {
       Napi::TypeError error =
           Napi::TypeError::New(info.Env(), "multiproc native: argument " + std::to_string(i) + " has the wrong type");
-      error.Set("code", "ERR_INVALID_ARG_TYPE");
+      SetQuietly(error.Value(), "code", "ERR_INVALID_ARG_TYPE");
       error.ThrowAsJavaScriptException();
       return false;
     }
@@ -58,6 +58,28 @@ Napi::Value NumberOrThrow(Napi::Env env, int64_t n, const OsError& err) {
     return env.Undefined();
   }
   return Napi::Number::New(env, static_cast<double>(n));
+}
+
+Napi::Object NewInstance(Napi::Env env, const Napi::FunctionReference& constructor) {
+  napi_value result = nullptr;
+  if (napi_new_instance(env, constructor.Value(), 0, nullptr, &result) != napi_ok) return Napi::Object();
+  return Napi::Object(env, result);
+}
+
+Napi::Value CallFunction(Napi::Env env, const Napi::FunctionReference& function, std::initializer_list<napi_value> args) {
+  napi_value result = nullptr;
+  if (napi_call_function(env, env.Undefined(), function.Value(), args.size(), args.begin(), &result) != napi_ok) {
+    return Napi::Value();
+  }
+  return Napi::Value(env, result);
+}
+
+void SetQuietly(Napi::Object object, const char* key, napi_value value) {
+  napi_set_named_property(object.Env(), object, key, value);
+}
+
+void SetQuietly(Napi::Object object, const char* key, const char* value) {
+  SetQuietly(object, key, Napi::String::New(object.Env(), value));
 }
 
 int64_t DeadlineArg(const Napi::CallbackInfo& info, size_t i) {
@@ -132,9 +154,9 @@ void Port::CallJs(napi_env rawEnv, napi_value, void* context, void* data) {
   self->Forget(env, entry);
   Napi::Value accepted;
   if (wait->result == WaitResult::Failed) {
-    accepted = callback.Call({OsErrorToJs(env, wait->error).Value(), env.Undefined()});
+    accepted = CallFunction(env, callback, {OsErrorToJs(env, wait->error).Value(), env.Undefined()});
   } else {
-    accepted = callback.Call({env.Null(), Napi::Boolean::New(env, wait->result == WaitResult::Acquired)});
+    accepted = CallFunction(env, callback, {env.Null(), Napi::Boolean::New(env, wait->result == WaitResult::Acquired)});
   }
   // A callback that did not return — it could not run (a terminated worker no longer runs JS) or it threw — did
   // not take what the wait obtained: it goes back. A thrown exception stays pending: Node reports it as uncaught.

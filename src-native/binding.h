@@ -27,6 +27,15 @@ Napi::Value NumberOrThrow(Napi::Env env, int64_t n, const OsError& err);
 // A timeout argument in milliseconds as a deadline (os.h DeadlineAfterMs: negative or huge waits forever).
 int64_t DeadlineArg(const Napi::CallbackInfo& info, size_t i);
 
+// Calls that run JS fail while an environment is being torn down (a worker terminated). node-addon-api then builds an
+// error from the failure, which can end the whole process (a fatal error in Error::New). These call Node-API
+// directly instead: an empty result means "stop", with whatever exception Node has pending.
+Napi::Object NewInstance(Napi::Env env, const Napi::FunctionReference& constructor);
+Napi::Value CallFunction(Napi::Env env, const Napi::FunctionReference& function, std::initializer_list<napi_value> args);
+// Sets a property of an error being built; nothing happens where that cannot run JS any more.
+void SetQuietly(Napi::Object object, const char* key, napi_value value);
+void SetQuietly(Napi::Object object, const char* key, const char* value);
+
 // Runs `body`; a C++ exception (no memory, no thread) becomes a JS error instead of escaping into Node.
 void ThrowException(Napi::Env env, std::exception_ptr exception);
 template <typename Body>

@@ -205,7 +205,7 @@ class FdWatcher : public GuardedWrap<FdWatcher> {
     int r = uv_poll_init(loop, &handle->poll, info[0].As<Napi::Number>().Int32Value());
     if (r < 0) {
       Napi::Error e = Napi::Error::New(env, std::string("uv_poll_init failed: ") + uv_strerror(r));
-      e.Set("code", uv_err_name(r));
+      SetQuietly(e.Value(), "code", uv_err_name(r));
       e.ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -231,7 +231,7 @@ class FdWatcher : public GuardedWrap<FdWatcher> {
     if (r < 0) {
       callback_.Reset();
       Napi::Error e = Napi::Error::New(info.Env(), std::string("uv_poll_start failed: ") + uv_strerror(r));
-      e.Set("code", uv_err_name(r));
+      SetQuietly(e.Value(), "code", uv_err_name(r));
       e.ThrowAsJavaScriptException();
     }
     return info.Env().Undefined();
@@ -280,7 +280,7 @@ class FdWatcher : public GuardedWrap<FdWatcher> {
     Napi::Value err = env.Null();
     if (status < 0) {
       Napi::Error e = Napi::Error::New(env, std::string("poll failed: ") + uv_strerror(status));
-      e.Set("code", uv_err_name(status));
+      SetQuietly(e.Value(), "code", uv_err_name(status));
       err = e.Value();
     }
     self->callback_.MakeCallback(env.Global(), {err}, *self->context_);
@@ -464,7 +464,7 @@ Napi::Value AdoptDescriptorJs(const Napi::CallbackInfo& info) {
   if (!AdoptDescriptor(info[0].As<Napi::String>(), &adopted, &err)) {
     if (err.syscall != nullptr && std::string(err.syscall) == "adopt") {
       Napi::Error error = Napi::Error::New(info.Env(), "multiproc native: the descriptor lent under this ticket is closed");
-      error.Set("code", "ERR_MP_CLOSED");
+      SetQuietly(error.Value(), "code", "ERR_MP_CLOSED");
       error.ThrowAsJavaScriptException();
     } else {
       ThrowOsError(info.Env(), err);

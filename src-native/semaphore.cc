@@ -64,7 +64,7 @@ struct WordsKeeper {
 
 Napi::Error ClosedError(Napi::Env env, const char* message) {
   Napi::Error error = Napi::Error::New(env, message);
-  error.Set("code", "ERR_MP_CLOSED");
+  SetQuietly(error.Value(), "code", "ERR_MP_CLOSED");
   return error;
 }
 
@@ -101,9 +101,15 @@ class Semaphore : public GuardedWrap<Semaphore> {
       ThrowOsError(env, err);
       return env.Undefined();
     }
-    Napi::Object obj = env.GetInstanceData<AddonData>()->semaphore.New({});
-    obj.TypeTag(&kSemaphoreTag);
-    Semaphore* self = Unwrap(obj);
+    // Each step checked without node-addon-api's error path: while this environment is torn down (a worker
+    // terminated) they fail, and the reference then simply goes with `sem`.
+    Napi::Object obj = NewInstance(env, env.GetInstanceData<AddonData>()->semaphore);
+    void* wrapped = nullptr;
+    if (obj.IsEmpty() || napi_unwrap(env, obj, &wrapped) != napi_ok || wrapped == nullptr ||
+        napi_type_tag_object(env, obj, &kSemaphoreTag) != napi_ok) {
+      return env.Undefined();
+    }
+    Semaphore* self = static_cast<Semaphore*>(wrapped);
     self->sem_ = std::move(sem);
     Napi::MemoryManagement::AdjustExternalMemory(env, kSemaphoreCost);
     return obj;
@@ -182,7 +188,7 @@ class Semaphore : public GuardedWrap<Semaphore> {
     if (info.Length() > 2 && !info[2].IsUndefined()) {
       if (!info[2].IsObject() || !info[2].As<Napi::Object>().CheckTypeTag(&kSemaphoreTag)) {
         Napi::TypeError error = Napi::TypeError::New(env, "multiproc native: argument 2 must be a Semaphore");
-        error.Set("code", "ERR_INVALID_ARG_TYPE");
+        SetQuietly(error.Value(), "code", "ERR_INVALID_ARG_TYPE");
         error.ThrowAsJavaScriptException();
         return env.Undefined();
       }

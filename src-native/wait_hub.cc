@@ -252,8 +252,10 @@ void HubThread::Run() {
 }
 
 // Under the lock: the group has no waits left. Its target is disarmed; the group itself is kept until its thread
-// wakes up (its sleep may still name it). A word's anchor goes at once: the thread is interrupted first, so its next
-// futex_waitv returns at once whatever the word's memory has become; a handle stays open until the thread woke.
+// wakes up (its sleep may still name it). The anchor, and with it maybe the target's last reference, goes at once —
+// the thread is interrupted first, so its next futex_waitv returns at once whatever the word's memory has become,
+// and a polling thread looks at no removed group — except a handle's: it stays open until the thread woke from
+// WaitForMultipleObjects.
 void RemoveGroup(Group* group) {
   Hub& hub = TheHub();
   HubThread* owner = group->owner;
@@ -263,7 +265,7 @@ void RemoveGroup(Group* group) {
   list.erase(std::remove(list.begin(), list.end(), group), list.end());
   auto found = hub.groups.find(group->key);
   group->owner = nullptr;
-  if (group->target.kind == WaitTarget::kWord) group->anchor.reset();
+  if (owner->kind != WaitTarget::kHandle) group->anchor.reset();
   owner->retired.push_back(std::move(found->second));  // reserved: see HubAdd
   hub.groups.erase(found);
 }

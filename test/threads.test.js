@@ -8,6 +8,7 @@ const { Worker } = require('node:worker_threads');
 const mp = require('../dist');
 const { tmpDir } = require('./fixtures/tmp');
 const targets = require('./fixtures/thread_targets');
+const { canReadValue, expectSemaphoreValue } = require('./semaphore_value');
 
 const TARGETS = path.join(__dirname, 'fixtures', 'thread_targets.js');
 
@@ -73,8 +74,8 @@ describe('handing objects to worker threads', () => {
     expect([index, report.index].sort()).toEqual([0, 1]);
     expect(report.got).toBe('from the main thread');
     expect(o.event.isSet()).toBe(true);
-    expect(o.bounded.getValue()).toBe(2); // the worker's release reached this semaphore
-    expect(() => o.bounded.release()).toThrow(mp.ValueError);
+    expectSemaphoreValue(o.bounded, 2); // the worker's release reached this semaphore
+    if (canReadValue) expect(() => o.bounded.release()).toThrow(mp.ValueError); // macOS checks bounds of 1 only
     expect(await o.simple.get()).toBe(42);
     expect(o.joinable.getSync()).toBe('task');
     o.joinable.taskDone();
@@ -127,6 +128,13 @@ describe('worker threads terminated with waits pending', () => {
   // The addon, loaded by workers alone, was unloaded with the last of them while hub threads ran its code (SIGSEGV).
   test('addon-unloaded-under-hub-threads: workers alone load the addon and are terminated with waits pending', async () => {
     const { code, signal, stdout } = await runFixture('worker_only.js', [12]);
+    expect({ code, signal, stdout: stdout.trim() }).toEqual({ code: 0, signal: null, stdout: 'done' });
+  });
+
+  // Node-API calls fail in a worker being torn down; node-addon-api then made a fatal error of it (Error::New), or
+  // half-made objects were used (SIGSEGV).
+  test('busy-workers-fatal: workers creating and using objects as fast as they can, terminated at random', async () => {
+    const { code, signal, stdout } = await runFixture('worker_busy.js', [30]);
     expect({ code, signal, stdout: stdout.trim() }).toEqual({ code: 0, signal: null, stdout: 'done' });
   });
 
