@@ -74,6 +74,16 @@ Napi::Value CallFunction(Napi::Env env, const Napi::FunctionReference& function,
   return Napi::Value(env, result);
 }
 
+Napi::Value Pair(Napi::Env env, double first, double second) {
+  napi_value array = nullptr;
+  if (napi_create_array_with_length(env, 2, &array) != napi_ok ||
+      napi_set_element(env, array, 0, Napi::Number::New(env, first)) != napi_ok ||
+      napi_set_element(env, array, 1, Napi::Number::New(env, second)) != napi_ok) {
+    return Napi::Value();
+  }
+  return Napi::Value(env, array);
+}
+
 void SetQuietly(Napi::Object object, const char* key, napi_value value) {
   napi_set_named_property(object.Env(), object, key, value);
 }

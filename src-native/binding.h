@@ -32,6 +32,8 @@ int64_t DeadlineArg(const Napi::CallbackInfo& info, size_t i);
 // directly instead: an empty result means "stop", with whatever exception Node has pending.
 Napi::Object NewInstance(Napi::Env env, const Napi::FunctionReference& constructor);
 Napi::Value CallFunction(Napi::Env env, const Napi::FunctionReference& function, std::initializer_list<napi_value> args);
+// [first, second] (descriptor pairs and handle pairs); empty where that cannot run JS any more.
+Napi::Value Pair(Napi::Env env, double first, double second);
 // Sets a property of an error being built; nothing happens where that cannot run JS any more.
 void SetQuietly(Napi::Object object, const char* key, napi_value value);
 void SetQuietly(Napi::Object object, const char* key, const char* value);

@@ -39,10 +39,13 @@ Napi::Value PairOrThrow(Napi::Env env, bool made, const int fds[2], const OsErro
     ThrowOsError(env, err);
     return env.Undefined();
   }
-  Napi::Array result = Napi::Array::New(env, 2);
-  result.Set(0u, fds[0]);
-  result.Set(1u, fds[1]);
-  return result;
+  Napi::Value pair = Pair(env, fds[0], fds[1]);
+  if (pair.IsEmpty()) {  // nobody will receive them: this environment is going away
+    OsError ignored;
+    CloseFd(fds[0], &ignored);
+    CloseFd(fds[1], &ignored);
+  }
+  return pair;
 }
 
 Napi::Value Pipe(const Napi::CallbackInfo& info) {
@@ -283,7 +286,12 @@ class FdWatcher : public GuardedWrap<FdWatcher> {
       SetQuietly(e.Value(), "code", uv_err_name(status));
       err = e.Value();
     }
-    self->callback_.MakeCallback(env.Global(), {err}, *self->context_);
+    napi_value args[] = {err};
+    napi_value result = nullptr;
+    // Directly: this fails while the environment is torn down, and node-addon-api would make a fatal error of it.
+    if (napi_make_callback(env, *self->context_, env.Global(), self->callback_.Value(), 1, args, &result) == napi_ok) {
+      return;
+    }
     ReportPending(env);
   }
 
@@ -355,10 +363,7 @@ Napi::Value PipeCreateJs(const Napi::CallbackInfo& info) {
     ThrowOsError(info.Env(), err);
     return info.Env().Undefined();
   }
-  Napi::Array result = Napi::Array::New(info.Env(), 2);
-  result.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(ends[0])));
-  result.Set(1u, Napi::Number::New(info.Env(), static_cast<double>(ends[1])));
-  return result;
+  return Pair(info.Env(), static_cast<double>(ends[0]), static_cast<double>(ends[1]));
 }
 
 // pipeRead(handle, buf, offset, length) / pipeWrite(...) -> bytes moved (read: 0 at end of file), or -1 for none now

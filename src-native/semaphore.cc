@@ -261,13 +261,16 @@ class Semaphore : public GuardedWrap<Semaphore> {
     if (words == nullptr) return env.Undefined();
     auto keeper = std::make_shared<WordsKeeper>(WordsKeeper{sem_});
     auto* hint = new std::shared_ptr<WordsKeeper>(keeper);
-    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
-        env, words, 2 * sizeof(int32_t), [](Napi::Env, void*, std::shared_ptr<WordsKeeper>* hint) { delete hint; },
-        hint);
-    if (env.IsExceptionPending()) {
+    napi_value raw = nullptr;
+    // Directly: this fails while the environment is torn down, and node-addon-api would make a fatal error of it.
+    if (napi_create_external_arraybuffer(
+            env, words, 2 * sizeof(int32_t),
+            [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<WordsKeeper>*>(hint); }, hint,
+            &raw) != napi_ok) {
       delete hint;
       return env.Undefined();
     }
+    Napi::ArrayBuffer buffer(env, raw);
     words_ = std::move(keeper);
     wordsBuffer_ = Napi::Weak(buffer);
     return buffer;
