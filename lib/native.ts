@@ -75,6 +75,11 @@ export interface NativeAddon {
   setTrackerFd(fd: number): number;
   /** The resource tracker's pipe of this process, or -1. */
   trackerFd(): number;
+  /**
+   * Closes `value` (a descriptor, or a Windows handle) when this thread's environment goes, unless closeFd or
+   * closeHandle closed it first: a terminated worker runs no more JS to close its queues.
+   */
+  ownDescriptor(value: number): void;
   /** A ticket for a descriptor (POSIX) or handle (Windows) another thread of this process may duplicate. */
   lendDescriptor(value: number): string;
   /** Withdraws the ticket of `value`, before it is closed. */

@@ -297,6 +297,7 @@ export class FramePipe {
 
   /** `fds`: the pipe's read and write ends, then (optionally) the bulk socket's receiving and sending ends. */
   constructor(fds: readonly number[]) {
+    for (const fd of fds) native.ownDescriptor(fd); // closed with this thread if nothing closes them first
     this.readable = new Readiness(fds[0], false);
     this.writable = new Readiness(fds[1], true);
     const bulk = fds.length >= 4;

@@ -122,6 +122,7 @@ export class WinFramePipe {
   #closed = false;
 
   constructor(readHandle: number, writeHandle: number) {
+    for (const handle of [readHandle, writeHandle]) native.ownDescriptor(handle); // closed with this thread at last
     this.readable = new PipeReadable(readHandle);
     this.writeHandle = writeHandle;
     this.#capacity = native.pipeBufferSize(readHandle);

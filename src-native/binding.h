@@ -9,6 +9,7 @@
 #include <string>
 #include <system_error>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "os.h"
 #include "wait_hub.h"
@@ -114,6 +115,9 @@ class Port : public WaitPort, public std::enable_shared_from_this<Port> {
 struct AddonData {
   Napi::FunctionReference semaphore;
   std::shared_ptr<Port> port;
+  // Descriptors (handles) of this environment's queues: closed with it if nobody closed them first, since a
+  // terminated worker runs no more JS (descriptors.cc).
+  std::unordered_set<uint64_t> owned;
 };
 
 Napi::Function InitSemaphore(Napi::Env env);

@@ -12,6 +12,17 @@
 namespace mp {
 namespace {
 
+// What an open descriptor of a queue costs besides its number — pipe and socket buffers in the kernel — reported to
+// V8 so that dropped queues are collected (and their descriptors closed) long before a process runs out of them.
+constexpr int64_t kDescriptorCost = 64 * 1024;
+
+// closeFd/closeHandle of a descriptor this environment owns.
+void Disown(Napi::Env env, uint64_t value) {
+  if (env.GetInstanceData<AddonData>()->owned.erase(value)) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -kDescriptorCost);
+  }
+}
+
 
 // A buffer argument and the [offset, offset + length) range inside it, checked.
 bool BufferRange(const Napi::CallbackInfo& info, uint8_t** data, size_t* length) {
@@ -84,6 +95,7 @@ Napi::Value SetFdFlagJs(const Napi::CallbackInfo& info) {
 
 Napi::Value CloseFdJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+  Disown(info.Env(), static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
   OsError err;
   if (!CloseFd(info[0].As<Napi::Number>().Int32Value(), &err)) ThrowOsError(info.Env(), err);
   return info.Env().Undefined();
@@ -431,6 +443,7 @@ Napi::Value PipePollAsyncJs(const Napi::CallbackInfo& info) {
 
 Napi::Value CloseHandleJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+  Disown(info.Env(), HandleArg(info, 0));
   OsError err;
   if (!CloseHandleValue(HandleArg(info, 0), &err)) ThrowOsError(info.Env(), err);
   return info.Env().Undefined();
@@ -479,11 +492,38 @@ Napi::Value AdoptDescriptorJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(adopted));
 }
 
+// ownDescriptor(value): closed when this environment goes, unless closeFd/closeHandle closed it first
+Napi::Value OwnDescriptorJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+  auto value = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  if (info.Env().GetInstanceData<AddonData>()->owned.insert(value).second) {
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), kDescriptorCost);
+  }
+  return info.Env().Undefined();
+}
+
+// Registered when the addon loads, before any FdWatcher: it runs after their hooks stopped watching.
+void CloseOwned(void* arg) {
+  auto* data = static_cast<AddonData*>(arg);
+  for (uint64_t value : data->owned) {
+    OsError ignored;  // nothing left to tell
+    RevokeDescriptor(value);
+#ifdef _WIN32
+    CloseHandleValue(value, &ignored);
+#else
+    CloseFd(static_cast<int>(value), &ignored);
+#endif
+  }
+  data->owned.clear();
+}
+
 }  // namespace
 
 #define MP_FUNCTION(name, fn) exports.Set(name, Napi::Function::New<Guarded<fn>>(env, name))
 
 void InitDescriptors(Napi::Env env, Napi::Object exports) {
+  napi_add_env_cleanup_hook(env, CloseOwned, env.GetInstanceData<AddonData>());
+  MP_FUNCTION("ownDescriptor", OwnDescriptorJs);
   MP_FUNCTION("lendDescriptor", LendDescriptorJs);
   MP_FUNCTION("revokeDescriptor", RevokeDescriptorJs);
   MP_FUNCTION("adoptDescriptor", AdoptDescriptorJs);

@@ -184,7 +184,16 @@ async function managers(n) {
 async function main() {
   if (process.platform !== 'linux') throw new Error('the soak reads /proc: Linux only');
   if (!global.gc) throw new Error('run with --expose-gc (npm run soak does)');
+  // What a process holds once for good — the resource tracker's pipe, the pipe children watch their parent by,
+  // Node's own first worker and child-process handles — comes before the start is measured.
+  const warm = { lock: new mp.Lock(), queue: new mp.Queue(), event: new mp.Event() };
+  const warmWorkers = churnWorkers(warm);
+  for (const run of [locks, queues, processes, pools, managers]) await run(1);
+  await warmWorkers.stop();
+  for (const object of Object.values(warm)) object.close();
+  await sleep(11000);
   await settle();
+  ourNames.clear();
   const start = snapshot();
   console.log(`soak: ${JSON.stringify(counts)}`);
   console.log(`start: ${JSON.stringify(start)}`);
@@ -206,6 +215,11 @@ async function main() {
   const end = snapshot();
   console.log(`worker threads started and terminated: ${threadsSpawned}`);
   console.log(`end:   ${JSON.stringify(end)}`);
+  if (process.env.SOAK_SHOW_FDS) {
+    console.log(fs.readdirSync('/proc/self/fd').map((fd) => {
+      try { return `${fd}:${fs.readlinkSync(`/proc/self/fd/${fd}`)}`; } catch { return `${fd}:?`; }
+    }).join(' '));
+  }
   const grew = {
     fds: end.fds - start.fds > 2, threads: end.threads - start.threads > 1, rssMiB: end.rssMiB - start.rssMiB > 64,
     mappings: end.mappings - start.mappings > 64, ourNamesLeft: end.ourNamesLeft > 0,
@@ -215,7 +229,7 @@ async function main() {
   process.exitCode = notFlat.length ? 1 : 0;
 }
 
-if (require.main === module) {
+if (require.main === module && isMainThread) {
   main().catch((err) => {
     console.error(err);
     process.exitCode = 1;
