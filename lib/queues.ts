@@ -722,7 +722,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 
   override _semaphores(): SemLock[] {
-    return [...super._semaphores(), this.#unfinished];
+    return [...super._semaphores(), this.#unfinished, ...this.#cond._semaphores()];
   }
 
   protected override _releaseParts(): void {

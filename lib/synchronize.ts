@@ -352,6 +352,11 @@ export class Condition {
     if (this.#ownsLock) this.#lock._close(owner);
   }
 
+  /** @internal its semaphores, its lock first */
+  _semaphores(): SemLock[] {
+    return [this.#lock, this.#sleeping, this.#woken, this.#wait];
+  }
+
   [Symbol.dispose](): void {
     this.close();
   }

@@ -14,7 +14,7 @@ const napi_type_tag kSemaphoreTag = {0x6d756c746970726fULL, 0x632d73656d617068UL
 
 // What one open semaphore costs beyond its small JS object — a mapping and a file page (POSIX), a handle
 // (Windows) — reported to V8 so that dropped semaphores are collected long before thousands pile up.
-constexpr int64_t kSemaphoreCost = 64 * 1024;
+constexpr int64_t kSemaphoreCost = 256 * 1024;
 
 // An async wait for one unit: a hub thread takes the unit and the JS callback receives it. `then`, when set, is
 // posted as soon as the wait ends (acquired or timed out), by the hub thread: Condition's "woken" acknowledgement,
