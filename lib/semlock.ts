@@ -22,8 +22,11 @@ export const SEM_VALUE_MAX = 0x7fffffff;
  */
 export const SPIN_MS = 0.02;
 
-/** A wait that took longer than this tells acquire() that the releases it waits for come late: it stops spinning. */
-const SPIN_WORTH_MS = 0.2;
+/**
+ * A wait through the hub that took longer than this (2.5 spins) tells acquire() that the releases it waits for come
+ * too late for a spin to catch them: it stops spinning until one comes that soon again.
+ */
+const SPIN_WORTH_MS = 0.05;
 
 export interface AcquireOptions {
   /** false: return at once with the result of one try. Default true. */
@@ -389,7 +392,7 @@ export class SemLock {
       const sem = this.#sem;
       if ((this.#queued === 0 || !blocking) && sem.tryWait()) return Promise.resolve(this.#acquired());
       if (!blocking || timeout === 0) return Promise.resolve(false);
-      if (!process.env.NOSPIN && this.#queued === 0 && this.#spinWorth && sem.spin(timeout === undefined ? SPIN_MS : Math.min(timeout, SPIN_MS))) {
+      if (this.#queued === 0 && this.#spinWorth && sem.spin(timeout === undefined ? SPIN_MS : Math.min(timeout, SPIN_MS))) {
         return Promise.resolve(this.#acquired());
       }
       this.#queued++;

@@ -122,7 +122,7 @@ describe('close() and using', () => {
       else q[Symbol.dispose](); // `using queue = new Queue()`
     }
     if (linux) {
-      expect(fds()).toBe(before);
+      expect(fds()).toBeLessThanOrEqual(before); // objects dropped earlier may close meanwhile
       expect(names.filter(exists)).toEqual([]);
     }
   });
@@ -151,7 +151,7 @@ describe('manager kernel objects', () => {
       kept.push(queue, lock);
       await manager.shutdown();
     }
-    expect(fds()).toBe(before);
+    expect(fds()).toBeLessThanOrEqual(before); // objects dropped earlier may close meanwhile
     expect(kept).toHaveLength(10); // still referenced
   });
 });

@@ -287,6 +287,7 @@ describe('Queue resources', () => {
     expect(await joinAll([start(t.fill, queues[1], 3)])).toEqual([0]);
     expect(queues[1].getSync()).toBe(0);
     for (const q of [...queues, results]) q.close();
-    expect(openFds()).toBe(before);
+    // At most: queues other tests dropped may be collected meanwhile, and their descriptors close with them.
+    expect(openFds()).toBeLessThanOrEqual(before);
   });
 });
