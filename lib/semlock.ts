@@ -392,7 +392,9 @@ export class SemLock {
       const sem = this.#sem;
       if ((this.#queued === 0 || !blocking) && sem.tryWait()) return Promise.resolve(this.#acquired());
       if (!blocking || timeout === 0) return Promise.resolve(false);
-      if (this.#queued === 0 && this.#spinWorth && sem.spin(timeout === undefined ? SPIN_MS : Math.min(timeout, SPIN_MS))) {
+      // Spinning on a lock this very thread holds would only hold up the code that releases it.
+      if (this.#queued === 0 && this.#spinWorth && !this._isMine() &&
+          sem.spin(timeout === undefined ? SPIN_MS : Math.min(timeout, SPIN_MS))) {
         return Promise.resolve(this.#acquired());
       }
       this.#queued++;

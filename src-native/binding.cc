@@ -177,7 +177,14 @@ uint64_t Port::Start(Napi::Env env, const std::shared_ptr<HubWait>& wait, Napi::
   uint64_t id = ++next_;
   wait->id = id;
   auto entry = entries_.emplace(id, Entry{wait, Napi::Persistent(callback)}).first;
-  if (!HubAdd(wait, err)) {
+  bool added = false;
+  try {
+    added = HubAdd(wait, err);
+  } catch (...) {  // no memory: the guard reports it
+    entries_.erase(entry);
+    throw;
+  }
+  if (!added) {
     entries_.erase(entry);
     return 0;
   }
