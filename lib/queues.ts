@@ -116,10 +116,7 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
  */
 const LOCK_SPIN_TRIES = 200;
 
-/**
- * How long a get that found no item tries again before it waits: once per wait, so an idle consumer burns nothing,
- * and the event loop's thread is held for no longer than that.
- */
+/** How long a get that found no item tries again before it waits (semlock.ts). */
 const ITEM_SPIN_MS = SPIN_MS;
 
 function spinForLock(sem: SemaphoreHandle): boolean {
