@@ -22,4 +22,5 @@ export {
 export type { Address, AsyncGuard, ManagerOptions, RegisterOptions, ServerInfo, Token } from './managers';
 export { ManagerError } from './errors';
 export { AsyncResult, MAX_INITIALIZER_ATTEMPTS, Pool } from './pool';
+export { TIMEOUT_MAX } from './timeouts';
 export type { AsyncResultOptions, MapOptions, PoolOptions } from './pool';

@@ -29,6 +29,7 @@ import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import {
   functionReference, isSpawning, MARK, preloadRebuilders, reduce, Reduced, reduceValue, rebuildValue, registerRebuilder,
 } from './reduction';
+import { whenAborted } from './timeouts';
 import { checkBoolean, checkInteger, checkOptions, checkTimeout, describe } from './validate';
 
 export type { Address, ServerInfo, Token } from './manager_protocol';
@@ -139,9 +140,7 @@ export class ManagerConnection {
     });
     if (!signal) return call;
     // The server's answer decides: an abort that arrives after the lock was granted still resolves true.
-    const cancel = () => this.#send(this.#encode([Op.Cancel, id]));
-    signal.addEventListener('abort', cancel, { once: true });
-    const forget = () => signal.removeEventListener('abort', cancel); // a long-lived signal must not collect listeners
+    const forget = whenAborted(signal, () => this.#send(this.#encode([Op.Cancel, id])));
     call.then(forget, forget);
     return call;
   }

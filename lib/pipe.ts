@@ -18,6 +18,7 @@ import { MAX_FRAME_BYTES } from './connection';
 import { MultiprocError, PicklingError, ValueError } from './errors';
 import { native, NativeFdWatcher } from './native';
 import { rebuildValue, reduceValue } from './reduction';
+import { setLongTimeout, whenAborted } from './timeouts';
 import { abortReason } from './validate';
 
 /**
@@ -253,19 +254,19 @@ export class Readiness {
   wait(timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     return new Promise<boolean>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let stopTimer: (() => void) | undefined;
+      let stopListening: (() => void) | undefined;
       const settle = (err: Error | null, ready: boolean): void => {
         this.#waiters.delete(waiter);
         if (this.#waiters.size === 0) this.#watcher!.stop(); // a stopped watcher keeps no event loop alive
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        stopTimer?.();
+        stopListening?.();
         if (err) reject(err);
         else resolve(ready);
       };
       const waiter = (err: Error | null): void => settle(err, true);
-      const onAbort = (): void => settle(abortReason(signal!), false);
-      if (timeout !== undefined) timer = setTimeout(() => settle(null, false), timeout);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeout !== undefined) stopTimer = setLongTimeout(() => settle(null, false), timeout);
+      if (signal) stopListening = whenAborted(signal, () => settle(abortReason(signal), false));
       this.#watcher ??= new native.FdWatcher(this.fd, this.forWrite);
       if (this.#waiters.size === 0) this.#watcher.start(this.#onReady);
       this.#waiters.add(waiter);

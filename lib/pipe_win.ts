@@ -18,6 +18,7 @@ import { InvalidArgumentError, ValueError } from './errors';
 import { native } from './native';
 import type { Frame } from './pipe';
 import type { SpawningContext } from './reduction';
+import { whenAborted } from './timeouts';
 import { abortReason } from './validate';
 
 /** The inbound buffer asked of the pipe, as the 1 MiB POSIX pipes get on Linux. */
@@ -57,18 +58,17 @@ export class PipeReadable {
   wait(timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     return new Promise<boolean>((resolve, reject) => {
-      let onAbort: (() => void) | undefined;
+      let stopListening: (() => void) | undefined;
       const ms = timeout === undefined ? -1 : Math.ceil(timeout);
       const waiter = native.pipePollAsync(this.handle, ms, (err, ready) => {
-        if (onAbort) signal!.removeEventListener('abort', onAbort);
+        stopListening?.();
         if (err) reject(err);
         else resolve(ready);
       });
       if (signal) {
-        onAbort = () => {
+        stopListening = whenAborted(signal, () => {
           if (waiter.cancel()) reject(abortReason(signal));
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
+        });
       }
     });
   }
@@ -90,15 +90,17 @@ export class PipeWritable {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (timeout === 0) return Promise.resolve(false);
     return new Promise<boolean>((resolve, reject) => {
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(abortReason(signal!));
-      };
+      let stopListening: (() => void) | undefined;
       const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
+        stopListening?.();
         resolve(true);
       }, timeout === undefined ? WRITE_RETRY_MS : Math.min(timeout, WRITE_RETRY_MS));
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) {
+        stopListening = whenAborted(signal, () => {
+          clearTimeout(timer);
+          reject(abortReason(signal));
+        });
+      }
     });
   }
 

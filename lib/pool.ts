@@ -17,6 +17,7 @@ import {
 import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, spawnWithInheritance, Target } from './process';
 import { dumps, functionReference, preloadRebuilders, rebuildValue, Reducible } from './reduction';
 import { AnyFunction, loadReference, referenceOf, ResolvedRef } from './reference';
+import { setLongTimeout } from './timeouts';
 import { checkInteger, checkOptions, checkTimeout, describe } from './validate';
 
 export interface PoolOptions {
@@ -179,14 +180,14 @@ export class AsyncResult<T> implements Job {
     const timeout = checkTimeout(timeoutMs, 'wait timeout');
     if (this.#outcome) return Promise.resolve(true);
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
+      let stopTimer: (() => void) | undefined;
       const wake = () => {
-        clearTimeout(timer);
+        stopTimer?.();
         resolve(true);
       };
       this.#waiters.push(wake);
       if (timeout !== undefined) {
-        timer = setTimeout(() => {
+        stopTimer = setLongTimeout(() => {
           this.#waiters.splice(this.#waiters.indexOf(wake), 1);
           resolve(false);
         }, timeout);

@@ -12,6 +12,7 @@ import { native } from './native';
 import { dumps, functionReference, SpawningContext, withSpawningContext } from './reduction';
 import * as v8 from 'node:v8';
 import { runningTrackerDescriptor, trackerProcessId } from './resource_tracker';
+import { setLongTimeout } from './timeouts';
 import { checkOptions, checkTimeout, describe } from './validate';
 
 export type Target = ((...args: any[]) => unknown) | { module: string; export: string }; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -243,9 +244,9 @@ export class Process {
     this.#child!.ref(); // whoever awaits join() waits for the child, daemon or not
     try {
       if (timeout === undefined) return await this.#exited;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.#exited, new Promise<void>((resolve) => { timer = setTimeout(resolve, timeout); })]);
-      clearTimeout(timer);
+      let stopTimer: (() => void) | undefined;
+      await Promise.race([this.#exited, new Promise<void>((resolve) => { stopTimer = setLongTimeout(resolve, timeout); })]);
+      stopTimer!();
     } finally {
       if (this.daemon) this.#child!.unref();
     }

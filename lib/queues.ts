@@ -25,7 +25,7 @@ import { decodePayload, decodeSmallFrame, encodeFrame, encodeNumberNow, Frame, F
 import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
 import { assertSpawning, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext } from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, waitAsync } from './semlock';
-import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
+import { BoundedSemaphore, Condition, Lock, Section, Semaphore } from './synchronize';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 
 export interface GetOptions {
@@ -48,7 +48,7 @@ export type PutSyncOptions = GetSyncOptions;
  * process is committed to a frame (it claimed it, or started writing it) and must see it through.
  */
 type Wait =
-  | { sem: SemaphoreHandle; bounded: boolean } // take one unit
+  | { sem: SemaphoreHandle; bounded: boolean; lock?: true } // take one unit (of the read or write lock: see spinForLock)
   | { sem: SemaphoreHandle; ready: PipeReadiness; bounded: true } // take a unit whose frame shows up on `ready`
   | { ready: PipeReadiness; bounded: boolean }; // wait until the descriptor is ready
 type Steps<T> = Generator<Wait, T, boolean>;
@@ -103,7 +103,7 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
     if (!(await wait.ready.wait(timeout, abort))) return false;
     return spinFor(wait.sem, ITEM_SPIN_MS) || waitAsync(wait.sem, left(deadline), abort);
   }
-  if ('sem' in wait) return (!wait.bounded && spinForLock(wait.sem)) || waitAsync(wait.sem, timeout, abort);
+  if ('sem' in wait) return (wait.lock && spinForLock(wait.sem)) || waitAsync(wait.sem, timeout, abort);
   return wait.ready.wait(timeout, abort);
 }
 
@@ -380,9 +380,14 @@ export class SimpleQueue<T = unknown> {
     if (slots && !slots.tryWait() && !(block && (yield { sem: slots, bounded: true }))) throw new Full();
     let committed = false;
     try {
-      // The write lock is held only while a frame is written, so even a put that must not block waits for it.
+      // Another writer holds the write lock while its frame goes in: microseconds for a small frame, as long as
+      // readers take to make room for a large one. Waiting for it is waiting for room: a put that gives up meanwhile
+      // has written nothing. One that must not wait tries for about as long as a small write takes (CPython's
+      // put_nowait never waits for it: its feeder thread does).
       const wlock = this.#wlockSem;
-      if (!wlock.tryWait()) yield { sem: wlock, bounded: false };
+      if (!wlock.tryWait() && !(block ? (yield { sem: wlock, bounded: true, lock: true }) : spinForLock(wlock))) {
+        throw new Full();
+      }
       try {
         const pipe = this.#pipe;
         let at: number;
@@ -419,7 +424,7 @@ export class SimpleQueue<T = unknown> {
   /** Reads the frame this process claimed; `locked`: it holds the read lock already, and read `start` of the frame. */
   *#readClaimed(locked: boolean, start?: Buffer): Steps<unknown> {
     const rlock = this.#rlockSem;
-    if (!locked && !rlock.tryWait()) yield { sem: rlock, bounded: false };
+    if (!locked && !rlock.tryWait()) yield { sem: rlock, bounded: false, lock: true };
     const pipe = this.#pipe;
     let payload: Buffer;
     let inBand: number;
@@ -643,8 +648,9 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 
   protected override _commit(): void {
-    // Counted before the item is visible, so a consumer's taskDone() can never come first.
-    using _held = this.#cond.guardSync();
+    // Counted before the item is visible, so a consumer's taskDone() can never come first. Without the condition's
+    // lock (CPython takes it): a put only ever raises the count, which cannot disturb taskDone()'s decrement or
+    // join()'s check, both made under the lock; and a put must not wait for a lock another process may hold.
     this.#unfinished.release();
     super._commit();
   }
@@ -659,19 +665,22 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 
   /** Resolves once every item put so far has been marked done by taskDone(). */
-  async join(): Promise<void> {
-    await this.#cond.acquire();
-    try {
-      while (!this.#unfinishedIsZero()) await this.#cond.wait();
-    } finally {
-      this.#cond.release();
-    }
+  join(): Promise<void> {
+    return this._join(undefined);
+  }
+
+  /** @internal join() that `signal` abandons: a Manager proxy's, when its connection closes. */
+  _join(signal: AbortSignal | undefined): Promise<void> {
+    return this.#cond._runSection(this.#joinSection(), signal, undefined, () => undefined);
   }
 
   /** Blocks this thread until every item put so far has been marked done. */
   joinSync(): void {
-    using _held = this.#cond.guardSync();
-    while (!this.#unfinishedIsZero()) this.#cond.waitSync();
+    this.#cond._runSectionSync(this.#joinSection());
+  }
+
+  *#joinSection(): Section<void> {
+    while (!this.#unfinishedIsZero()) yield undefined;
   }
 
   #unfinishedIsZero(): boolean {

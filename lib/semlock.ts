@@ -8,6 +8,7 @@ import { AssertionError, NotImplementedError, ValueError } from './errors';
 import { native, NativeSemaphore, NativeWaiter, WaitCallback } from './native';
 import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
 import * as tracker from './resource_tracker';
+import { setLongTimeout, whenAborted } from './timeouts';
 import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
 
 export const RECURSIVE_MUTEX = 0;
@@ -348,20 +349,47 @@ const RESOLVED_TRUE = Promise.resolve(true);
 export function waitAsync(sem: NativeSemaphore, timeout: number | undefined, signal: AbortSignal | undefined,
                           then?: NativeSemaphore, onAbort?: () => void): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
-    let onAbortSignal: (() => void) | undefined;
+    let stopListening: (() => void) | undefined;
     const waiter = sem.waitAsync(timeout === undefined ? -1 : Math.ceil(timeout), (err, ok) => {
-      if (onAbortSignal) signal!.removeEventListener('abort', onAbortSignal);
+      stopListening?.();
       if (err) reject(err);
       else resolve(ok);
     }, then);
     if (signal) {
-      onAbortSignal = () => {
+      stopListening = whenAborted(signal, () => {
         if (!waiter.cancel()) return; // too late: the result is already on its way
         onAbort?.();
         reject(abortReason(signal));
-      };
-      signal.addEventListener('abort', onAbortSignal, { once: true });
+      });
     }
+  });
+}
+
+/**
+ * Resolves true once `sem` had a free unit, and leaves it free: a waiter thread takes the unit and gives it straight
+ * back, so the caller tries again itself. For a library object's inner lock, which this thread also takes
+ * synchronously: a unit a waiter thread took for us would be held, unknown to JS, while other callbacks of this thread
+ * run, and a synchronous acquire among them would then wait forever for a callback it keeps from running. False when
+ * `timeout` passes first; AbortError on `signal`. @internal
+ */
+export function waitUntilFree(sem: SemaphoreHandle, timeout: number | undefined, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
+  return new Promise<boolean>((resolve, reject) => {
+    let stopTimer: (() => void) | undefined;
+    let stopListening: (() => void) | undefined;
+    const settle = (err: Error | null, free: boolean): void => {
+      stopTimer?.();
+      stopListening?.();
+      if (err) reject(err);
+      else resolve(free);
+    };
+    // Never a native timeout: the unit is given back by posting it, which a wait that timed out must not do.
+    const waiter = sem.waitAsync(-1, settle, sem);
+    const giveUp = (why: () => Error | null) => () => {
+      if (waiter.cancel()) settle(why(), false); // else the unit is back already and the result on its way
+    };
+    if (timeout !== undefined) stopTimer = setLongTimeout(giveUp(() => null), timeout);
+    if (signal) stopListening = whenAborted(signal, giveUp(() => abortReason(signal)));
   });
 }
 
