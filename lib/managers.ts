@@ -67,6 +67,7 @@ export class ManagerConnection {
   #conn: FramedSocket | undefined;
   #nextRequestId = 1;
   #closed: ManagerError | null = null;
+  readonly #closing = new AbortController();
 
   /** The connection of this process to `address` with these settings, opened on first use. */
   static to(address: Address, settings = settingsFor(address)): ManagerConnection {
@@ -125,6 +126,23 @@ export class ManagerConnection {
     if (connections.get(key) === this) connections.delete(key);
     for (const p of this.#pending.values()) p.reject(this.#closed);
     this.#pending.clear();
+    this.#closing.abort(this.#closed);
+  }
+
+  /**
+   * Runs `wait`, a wait on this manager's kernel objects in this process, with a signal that also aborts when the
+   * connection closes (the server died, or shut down): the wait then rejects with ERR_MP_MANAGER_CONNECTION, as the
+   * calls waiting in the server do.
+   */
+  async untilClosed<R>(signal: AbortSignal | undefined, wait: (signal: AbortSignal) => R | Promise<R>): Promise<R> {
+    await this.opened();
+    const closing = this.#closing.signal;
+    try {
+      return await wait(signal ? AbortSignal.any([signal, closing]) : closing);
+    } catch (err) {
+      if (closing.aborted && !signal?.aborted && (err as { code?: string }).code === 'ABORT_ERR') throw this.#closed;
+      throw err;
+    }
   }
 
   /** Sends a request and resolves with its result; `signal` asks the server to abandon it. */
@@ -472,8 +490,9 @@ abstract class AcquirerProxy extends BaseProxy {
   async acquire(options?: AcquireOptions): Promise<boolean> {
     const local = this._local;
     if (!local) return this._callWaiting('acquire', [], options) as Promise<boolean>;
-    await this._connection.opened(); // the manager must still be there, even if the call needs nothing of it
-    return local.acquire(options);
+    const [opts, signal] = travelling(options, 'acquire options');
+    // The manager must still be there, even if the call needs nothing of it, and stay there while it waits.
+    return this._connection.untilClosed(signal, (until) => local.acquire({ ...opts, signal: until }));
   }
 
   release(): Promise<void> {
@@ -697,13 +716,18 @@ export class QueueProxy<T = unknown> extends BaseProxy {
    */
   put(item: T, options?: QueueOptions): Promise<void> {
     if (!this._local) return this._callWaiting('put', [item], options) as Promise<void>;
-    return this._here(async ({ queue, slots }) => {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = options === undefined ? undefined : travelling(options, 'put options')[1];
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this._here(signal, async ({ queue, slots }, until) => {
       const frame = encodeFrame(item);
-      const [opts, signal]: [Record<string, unknown>, AbortSignal | undefined] =
-        options === undefined ? [{}, undefined] : travelling(options, 'put options');
+      const opts: Record<string, unknown> = options === undefined ? {} : travelling(options, 'put options')[0];
       if (slots) {
         const taken = opts.block === false || opts.timeout === 0 ? slots.acquire({ blocking: false })
-          : slots.acquire({ timeout: opts.timeout as number | undefined, signal });
+          : slots.acquire({ timeout: opts.timeout as number | undefined, signal: until });
         if (!(await taken)) throw new Full();
       }
       if (!this.#draining && queue._putFrameNow(frame)) return;
@@ -734,12 +758,17 @@ export class QueueProxy<T = unknown> extends BaseProxy {
 
   get(options?: QueueOptions): Promise<T> {
     if (!this._local) return this._callWaiting('get', [], options) as Promise<T>;
-    return this._here(({ queue }) => {
-      if (options === undefined) return queue.get() as Promise<T>;
-      const [opts, signal] = travelling(options, 'get options');
-      if (opts.block === false) return queue.getNowait() as T;
-      return queue.get({ timeout: opts.timeout as number | undefined, signal }) as Promise<T>;
-    });
+    if (options === undefined) return this._here(undefined, ({ queue }, until) => queue._get(until) as Promise<T>);
+    let opts: Record<string, unknown>;
+    let signal: AbortSignal | undefined;
+    try {
+      [opts, signal] = travelling(options, 'get options');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // Never getNowait() here: a frame another process is still writing would block this event loop.
+    const timeout = opts.block === false ? 0 : opts.timeout as number | undefined;
+    return this._here(signal, ({ queue }, until) => queue.get({ timeout, signal: until }) as Promise<T>);
   }
 
   putNowait(item: T): Promise<void> {
@@ -747,7 +776,7 @@ export class QueueProxy<T = unknown> extends BaseProxy {
   }
 
   getNowait(): Promise<T> {
-    return this._either('getNowait', [], ({ queue }) => queue.getNowait() as T);
+    return this._local ? this.get({ block: false }) : this._callMethod('getNowait') as Promise<T>;
   }
 
   /** Exact: the server counts the items in the pipe and those waiting to go in. */
@@ -763,15 +792,19 @@ export class QueueProxy<T = unknown> extends BaseProxy {
     return this._callMethod('full') as Promise<boolean>;
   }
 
-  /** Runs `here` on the opened kernel queue once the manager is known to be up. */
-  protected _here<R>(here: (opened: OpenedQueue) => R | Promise<R>): Promise<R> {
+  /**
+   * Runs `here` on the opened kernel queue once the manager is known to be up; `until` ends its waits like `signal`
+   * and when the connection to the manager closes.
+   */
+  protected _here<R>(signal: AbortSignal | undefined,
+                     here: (opened: OpenedQueue, until: AbortSignal) => R | Promise<R>): Promise<R> {
     const opened = this._local!;
-    return this._connection.opened().then(() => here(opened));
+    return this._connection.untilClosed(signal, (until) => here(opened, until));
   }
 
   /** Runs `here` on the kernel queue, or calls `method` in the server when this process has none. */
-  protected _either<R>(method: string, args: unknown[], here: (opened: OpenedQueue) => R | Promise<R>): Promise<R> {
-    return this._local ? this._here(here) : this._callMethod(method, args) as Promise<R>;
+  protected _either<R>(method: string, here: (opened: OpenedQueue, until: AbortSignal) => R | Promise<R>): Promise<R> {
+    return this._local ? this._here(undefined, here) : this._callMethod(method) as Promise<R>;
   }
 
   override [Symbol.dispose](): void {
@@ -784,11 +817,11 @@ export class QueueProxy<T = unknown> extends BaseProxy {
 
 export class JoinableQueueProxy<T = unknown> extends QueueProxy<T> {
   taskDone(): Promise<void> {
-    return this._either('taskDone', [], ({ queue }) => (queue as JoinableQueue).taskDone());
+    return this._either('taskDone', ({ queue }, until) => (queue as JoinableQueue)._taskDone(until));
   }
 
   join(): Promise<void> {
-    return this._either('join', [], ({ queue }) => (queue as JoinableQueue).join());
+    return this._either('join', ({ queue }, until) => (queue as JoinableQueue)._join(until));
   }
 }
 

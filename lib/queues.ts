@@ -274,7 +274,12 @@ export class SimpleQueue<T = unknown> {
 
   /** Resolves with the next item; Empty if none comes before `timeout`. */
   get(options?: GetOptions): Promise<T> {
-    if (options === undefined && !this.#closed) {
+    return options === undefined ? this._get(undefined) : this.#async(options, (block) => this.#getSteps(block)) as Promise<T>;
+  }
+
+  /** @internal get() whose wait, if it has to wait, `signal` ends (a Manager proxy's, bound to its connection). */
+  _get(signal: AbortSignal | undefined): Promise<T> {
+    if (!this.#closed) {
       try {
         const item = this.#getNow();
         if (item instanceof Claimed) return this.#finish(item.steps) as Promise<T>;
@@ -283,7 +288,7 @@ export class SimpleQueue<T = unknown> {
         return Promise.reject(err);
       }
     }
-    return this.#async(options, (block) => this.#getSteps(block)) as Promise<T>;
+    return this.#async(signal && { signal }, (block) => this.#getSteps(block)) as Promise<T>;
   }
 
   /** Blocks this thread until an item comes; with `block: false` or a timeout, Empty when there is none. */
@@ -657,11 +662,19 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
   /** Marks one item taken from the queue as processed; ValueError when called more times than items were put. */
   taskDone(): void {
-    using _held = this.#cond.guardSync();
+    this.#cond._runSectionSync(this.#taskDoneSection());
+  }
+
+  /** @internal taskDone() without blocking the event loop (a Manager proxy's); `signal` abandons it. */
+  _taskDone(signal: AbortSignal | undefined): Promise<void> {
+    return this.#cond._runSection(this.#taskDoneSection(), signal, undefined, () => undefined);
+  }
+
+  *#taskDoneSection(): Section<void> {
     if (!this.#unfinished._os.sem.tryWait()) {
       throw new ValueError('task_done() called too many times', 'ERR_MP_TASK_DONE');
     }
-    if (this.#unfinishedIsZero()) this.#cond.notifyAll();
+    if (this.#unfinishedIsZero()) this.#cond._wakeAllOnRelease();
   }
 
   /** Resolves once every item put so far has been marked done by taskDone(). */

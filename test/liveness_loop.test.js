@@ -7,7 +7,9 @@ const {
   Barrier, BrokenBarrierError, Condition, Event, Full, JoinableQueue, Lock, Manager, Pool, Process, Queue, Semaphore,
   TIMEOUT_MAX,
 } = require('../dist');
+const v8 = require('node:v8');
 const { FramePipe } = require('../dist/pipe');
+const { rebuildValue } = require('../dist/reduction');
 const t = require('./fixtures/liveness_targets');
 
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -138,6 +140,52 @@ describe('internal locks held by another process never block this event loop', (
     expect(sleeper.exitCode).toBe(0);
     barrier.reset();
     expect(barrier.broken).toBe(false);
+  });
+});
+
+describe('a Manager queue proxy on the server\'s host (kernel objects)', () => {
+  test('taskDone() waits for the queue\'s task lock, which another process holds, without blocking', async () => {
+    const manager = new Manager();
+    await manager.start();
+    try {
+      const queue = await manager.JoinableQueue();
+      await queue.put('a');
+      expect(await queue.get()).toBe('a');
+      const [, , , , , cond] = rebuildValue(v8.deserialize(queue.token.kernel.parts));
+      let done;
+      await whileHeldElsewhere(cond._lock, async () => {
+        done = queue.taskDone();
+        expect(await outcomeWithin(done, 100)).toBe('pending');
+      });
+      await done;
+      expect(await outcomeWithin(queue.join(), 5000)).toBeUndefined();
+    } finally {
+      await manager.shutdown();
+    }
+  });
+
+  test('getNowait() of an item the stopped server is still writing waits for the rest without blocking', async () => {
+    const manager = new Manager();
+    await manager.start();
+    const fallback = [];
+    try {
+      const queue = await manager.Queue();
+      const [, , items] = rebuildValue(v8.deserialize(queue.token.kernel.parts));
+      await queue.put(Buffer.alloc(8 << 20, 7)); // too large for the pipe: the server writes it as it drains
+      await eventually(() => items.getValue() === 1, 30000, 'the server to begin writing the item');
+      process.kill(manager.pid, 'SIGSTOP');
+      fallback.push(spawn('sh', ['-c', `sleep 5; kill -CONT ${manager.pid}`], { stdio: 'ignore' }));
+      const got = queue.getNowait();
+      expect(await outcomeWithin(got, 300)).toBe('pending');
+      process.kill(manager.pid, 'SIGCONT');
+      const item = await got;
+      expect(item.length).toBe(8 << 20);
+      expect(item.every((b) => b === 7)).toBe(true);
+    } finally {
+      for (const child of fallback) child.kill();
+      process.kill(manager.pid, 'SIGCONT');
+      await manager.shutdown();
+    }
   });
 });
 
