@@ -21,7 +21,7 @@ import {
 import { KernelDescriptor, KernelQueueDescriptor, releaseUnits } from './manager_kernel';
 import type { RegisteredType, ServerOptions } from './manager_server';
 import { native } from './native';
-import { currentProcess, spawnWithInheritance } from './process';
+import { currentProcess, SpawnFailed, spawnWithInheritance } from './process';
 import { OsSemaphore, SEM_VALUE_MAX } from './semlock';
 import { encodeFrame, frameBytes, FramePipe } from './pipe';
 import { JoinableQueue, Queue } from './queues';
@@ -1050,8 +1050,10 @@ export class BaseManager {
       maxFrameBytes: this.#maxFrameBytes, handshakeTimeoutMs: this.#handshakeTimeout, kernelObjects: this.#kernelObjects,
     };
     const name = `${this.constructor.name}-${++managerCounter}`;
-    const { child, channel } = spawnWithInheritance(SERVER_SCRIPT, [], { kind: 'manager-server', server, daemon: true },
+    const spawned = spawnWithInheritance(SERVER_SCRIPT, [], { kind: 'manager-server', server, daemon: true },
       name, [...currentProcess().identity, 0]);
+    if (spawned instanceof SpawnFailed) throw await spawned.error; // still 'initial': it can be started again
+    const { child, channel } = spawned;
     this.#child = child;
     this.#channel = channel;
     this.#state = 'started';

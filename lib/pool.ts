@@ -14,7 +14,7 @@ import type { FramedSocket } from './connection';
 import {
   ErrorInfo, errorInfo, InvalidArgumentError, MultiprocError, remoteError, TimeoutError, ValueError, WorkerLostError,
 } from './errors';
-import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, spawnWithInheritance, Target } from './process';
+import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, SpawnFailed, spawnWithInheritance, Target } from './process';
 import { dumps, functionReference, preloadRebuilders, rebuildValue, Reducible } from './reduction';
 import { AnyFunction, loadReference, referenceOf, ResolvedRef } from './reference';
 import { setLongTimeout } from './timeouts';
@@ -41,8 +41,18 @@ export interface AsyncResultOptions<T> {
   errorCallback?: (error: Error) => void;
 }
 
-/** A worker whose initializer threw this many times in a row breaks the pool (CPython would respawn forever). */
+/**
+ * A worker whose initializer failed this many times in a row breaks the pool (CPython would respawn forever). A
+ * failure is the initializer's (or its module's) error, or the worker exiting by itself before it was ready; a
+ * worker killed by a signal before it was ready is replaced, and counts only towards the respawn backoff.
+ */
 export const MAX_INITIALIZER_ATTEMPTS = 3;
+/**
+ * After starts that failed in a row (the OS refused to spawn, or the worker was killed before it was ready), the next
+ * one waits RESPAWN_BACKOFF_MS × 2^(failures − 1), at most RESPAWN_BACKOFF_MAX_MS.
+ */
+const RESPAWN_BACKOFF_MS = 50;
+const RESPAWN_BACKOFF_MAX_MS = 5000;
 /**
  * While more chunks are queued than there are workers, a worker whose tasks took less than QUICK_TASK_MS each is
  * also handed its next chunk before it finishes the current one, so quick tasks never wait for a round trip to the
@@ -311,6 +321,10 @@ export class Pool {
   /** Set once the initializer failed MAX_INITIALIZER_ATTEMPTS times in a row: every call fails with it. */
   #broken: Error | undefined;
   #initFailures = 0;
+  /** Starts that failed in a row for another reason than the initializer (see RESPAWN_BACKOFF_MS). */
+  #failedStarts = 0;
+  /** The next attempt to replace missing workers, while the respawn backoff runs. */
+  #respawnTimer: NodeJS.Timeout | undefined;
   readonly #workers = new Set<Worker>();
   #pending: Chunk[] = [];
   #pendingHead = 0;
@@ -334,7 +348,7 @@ export class Pool {
     this.#maxtasks = opts.maxtasksperchild === undefined || opts.maxtasksperchild === null ? undefined
       : checkInteger(opts.maxtasksperchild, 'maxtasksperchild', 1);
     try {
-      for (let i = 0; i < this.#processes; i++) this.#spawnWorker();
+      this.#spawnMissing();
     } catch (err) {
       this.terminate(); // e.g. a function among initargs: nothing must outlive the failed constructor
       throw err;
@@ -515,11 +529,21 @@ export class Pool {
 
   // --- workers --------------------------------------------------------------------------------------------------
 
-  #spawnWorker(): void {
+  /** Starts a worker; false when the OS refused (reported as a warning), and then a retry is due. */
+  #spawnWorker(): boolean {
     const identity = nextChildIdentity();
-    const { child, channel } = spawnWithInheritance(BOOTSTRAP, [], {
+    const spawned = spawnWithInheritance(BOOTSTRAP, [], {
       kind: 'pool-worker', daemon: true, initializer: this.#initializer, initargs: this.#initargs,
     }, `PoolWorker-${identity.join(':')}`, identity);
+    if (spawned instanceof SpawnFailed) {
+      if (++this.#failedStarts === 1) {
+        spawned.error.then((err: NodeJS.ErrnoException) => process.emitWarning(
+          `the Pool could not start a worker (${err.message}); it keeps the others and retries with backoff`,
+          { type: 'PoolWarning', code: err.code }));
+      }
+      return false;
+    }
+    const { child, channel } = spawned;
     const worker: Worker = {
       child, channel, ready: false, inFlight: [], sent: 0, lastReplyAt: 0, quick: false, knownFunctions: new Set(),
       leaving: false,
@@ -529,6 +553,7 @@ export class Pool {
     channel.on('frame', (frame: Buffer) => this.#onMessage(worker, v8.deserialize(frame) as FromWorker));
     // 'close' comes after the exit and after the channel's last frame: every result the worker sent is in.
     child.once('close', (code, signal) => this.#onWorkerExit(worker, code, signal));
+    return true;
   }
 
   #onMessage(worker: Worker, message: FromWorker): void {
@@ -550,6 +575,7 @@ export class Pool {
       worker.ready = true;
       worker.lastReplyAt = performance.now();
       this.#initFailures = 0;
+      this.#failedStarts = 0;
       this.#dispatch();
       this.#stopIdleWorkers();
     } else {
@@ -564,9 +590,11 @@ export class Pool {
     const exitCode = exitCodeOf(code, signal);
     const pid = worker.child.pid;
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    if (worker.initError || (!worker.ready && !worker.leaving)) {
+    if (worker.initError || (!worker.ready && !worker.leaving && !signal)) {
       this.#initializerFailed(worker.initError ??
         new WorkerLostError(`pool worker ${pid} ${how} before it was ready`, pid, exitCode));
+    } else if (!worker.ready && !worker.leaving) {
+      this.#failedStarts++; // killed from outside while it started: not the initializer's failure
     } else if (worker.inFlight.length > 0) {
       const [lost, ...unstarted] = worker.inFlight;
       worker.inFlight = [];
@@ -577,7 +605,7 @@ export class Pool {
     this.#maintainWorkers();
     this.#dispatch();
     this.#stopIdleWorkers();
-    if (this.#workers.size === 0) {
+    if (this.#workers.size === 0 && !this.#respawnTimer) {
       for (const resolve of this.#joiners.splice(0)) resolve();
     }
   }
@@ -589,13 +617,35 @@ export class Pool {
     this.#failEverything(error);
   }
 
-  /** Keeps `processes` workers while there is or may be work; replacements run the initializer again. */
+  /**
+   * Keeps `processes` workers while there is or may be work; replacements run the initializer again. After failed
+   * starts, replacements wait for the respawn backoff.
+   */
   #maintainWorkers(): void {
-    if (this.#broken || this.#state === 'terminated') return;
+    if (this.#broken || this.#state === 'terminated' || this.#respawnTimer) return;
     if (this.#state === 'closed' && this.#jobs.size === 0) return;
     let working = 0;
     for (const w of this.#workers) if (!w.leaving) working++;
-    for (; working < this.#processes; working++) this.#spawnWorker();
+    if (working >= this.#processes) return;
+    if (this.#failedStarts > 0) {
+      const delay = Math.min(RESPAWN_BACKOFF_MS * 2 ** (this.#failedStarts - 1), RESPAWN_BACKOFF_MAX_MS);
+      this.#respawnTimer = setTimeout(() => {
+        this.#respawnTimer = undefined;
+        this.#spawnMissing();
+      }, delay);
+      if (!this.#referenced) this.#respawnTimer.unref();
+      return;
+    }
+    this.#spawnMissing();
+  }
+
+  #spawnMissing(): void {
+    if (this.#broken || this.#state === 'terminated') return;
+    let working = 0;
+    for (const w of this.#workers) if (!w.leaving) working++;
+    for (; working < this.#processes; working++) {
+      if (!this.#spawnWorker()) return this.#maintainWorkers(); // the OS refused: retry after the backoff
+    }
   }
 
   /** After close(), idle workers are told to exit once nothing is queued. */
@@ -610,6 +660,8 @@ export class Pool {
   }
 
   #failEverything(error: Error): void {
+    clearTimeout(this.#respawnTimer);
+    this.#respawnTimer = undefined;
     const jobs = [...this.#jobs.keys()];
     this.#jobs.clear();
     this.#pending = [];
@@ -629,6 +681,8 @@ export class Pool {
     if (wanted === this.#referenced) return;
     this.#referenced = wanted;
     for (const w of this.#workers) this.#reference(w, wanted);
+    if (wanted) this.#respawnTimer?.ref();
+    else this.#respawnTimer?.unref();
   }
 
   #reference(worker: Worker, on: boolean): void {

@@ -252,13 +252,14 @@ export class SimpleQueue<T = unknown> {
     if (frame.length > PIPE_ATOMIC_BYTES) return false;
     const wlock = this.#wlockSem;
     if (!wlock.tryWait()) return false;
+    let written: boolean;
     try {
-      if (this.#pipe.push(frame, 0) === 0) return false; // all or nothing: within the pipe's atomic size
-      this._commit();
-      return true;
+      written = this.#pipe.push(frame, 0) !== 0; // all or nothing: within the pipe's atomic size
     } finally {
-      unlock(wlock);
+      unlock(wlock); // before the count: see #putSteps
     }
+    if (written) this._commit();
+    return written;
   }
 
   /** Blocks this thread until the item is in the pipe; with `block: false` or a timeout, Full when there is no room. */
@@ -393,12 +394,19 @@ export class SimpleQueue<T = unknown> {
       if (!wlock.tryWait() && !(block ? (yield { sem: wlock, bounded: true, lock: true }) : spinForLock(wlock))) {
         throw new Full();
       }
+      let locked = true;
       try {
         const pipe = this.#pipe;
         let at: number;
         while ((at = pipe.push(frame, 0)) === 0) yield* this.#waitForRoom(block);
-        // A small frame is whole now (one atomic write). A large one has begun, and is counted at once: the reader
-        // it wakes drains the pipe while the rest is written.
+        // A small frame is whole now (one atomic write): other writers may go on before it is counted, so that a
+        // death between the two steps costs a late count (a frame delivered one get late) rather than a write lock
+        // held forever. A large one has begun, and is counted at once: the reader it wakes drains the pipe while
+        // the rest is written.
+        if (at === frame.length) {
+          locked = false;
+          unlock(wlock);
+        }
         committed = true;
         this._commit();
         while (at < frame.length) {
@@ -406,7 +414,7 @@ export class SimpleQueue<T = unknown> {
           at = pipe.push(frame, at);
         }
       } finally {
-        unlock(wlock);
+        if (locked) unlock(wlock);
       }
     } finally {
       if (!committed) this.#releaseSlot();

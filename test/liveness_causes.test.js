@@ -3,7 +3,7 @@
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Event, MAX_INITIALIZER_ATTEMPTS, Manager, Pool, Process, Queue } = require('../dist');
+const { Event, MAX_INITIALIZER_ATTEMPTS, Manager, Pool, Process, Queue, Semaphore } = require('../dist');
 const t = require('./fixtures/liveness_targets');
 
 const fixture = (name) => path.join(__dirname, 'fixtures', name);
@@ -84,12 +84,12 @@ describe('spawning without a descriptor left (ulimit -n 64)', () => {
 describe('a Pool whose starting workers are killed from outside', () => {
   test('replaces them and stays usable: only an initializer that fails counts towards giving up', async () => {
     const pids = new Queue();
-    const go = new Event();
+    const go = new Semaphore(0);
     const pool = new Pool({ processes: 1, initializer: t.reportPidThenWait, initargs: [pids, go] });
     try {
       for (let i = 0; i < MAX_INITIALIZER_ATTEMPTS; i++) process.kill(await pids.get({ timeout: 30000 }), 'SIGKILL');
       const last = await pids.get({ timeout: 30000 });
-      go.set();
+      go.release();
       expect(await pool.apply(t.pid)).toBe(last);
     } finally {
       pool.terminate();
