@@ -1052,7 +1052,7 @@ export class BaseManager {
     const name = `${this.constructor.name}-${++managerCounter}`;
     const spawned = spawnWithInheritance(SERVER_SCRIPT, [], { kind: 'manager-server', server, daemon: true },
       name, [...currentProcess().identity, 0]);
-    if (spawned instanceof SpawnFailed) throw await spawned.error; // still 'initial': it can be started again
+    if (spawned instanceof SpawnFailed) throw await spawned.error(); // still 'initial': it can be started again
     const { child, channel } = spawned;
     this.#child = child;
     this.#channel = channel;

@@ -536,8 +536,9 @@ export class Pool {
       kind: 'pool-worker', daemon: true, initializer: this.#initializer, initargs: this.#initargs,
     }, `PoolWorker-${identity.join(':')}`, identity);
     if (spawned instanceof SpawnFailed) {
-      if (++this.#failedStarts === 1) {
-        spawned.error.then((err: NodeJS.ErrnoException) => process.emitWarning(
+      const reported = spawned.error();
+      if (++this.#failedStarts === 1) { // once per streak of failures
+        reported.then((err: NodeJS.ErrnoException) => process.emitWarning(
           `the Pool could not start a worker (${err.message}); it keeps the others and retries with backoff`,
           { type: 'PoolWarning', code: err.code }));
       }

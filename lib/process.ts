@@ -122,15 +122,16 @@ export interface Spawned {
   channel: FramedSocket;
 }
 
-/**
- * A child the OS refused to create (EMFILE, EAGAIN, ...). Node tells why on the next tick, as the ChildProcess's
- * 'error' event: `error` resolves with that error (code, errno, syscall 'spawn …'). @internal
- */
+/** A child the OS refused to create (EMFILE, EAGAIN, ...). @internal */
 export class SpawnFailed {
-  readonly error: Promise<Error>;
+  constructor(readonly child: ChildProcess) {}
 
-  constructor(readonly child: ChildProcess) {
-    this.error = new Promise((resolve) => child.once('error', resolve));
+  /**
+   * Node tells why on the next tick, as the ChildProcess's 'error' event (code, errno, syscall 'spawn …'): call this
+   * before then. fork() does not: its caller listens to the ChildProcess it gets, as with child_process.fork.
+   */
+  error(): Promise<Error> {
+    return new Promise((resolve) => this.child.once('error', resolve));
   }
 }
 
@@ -234,7 +235,7 @@ export class Process {
     const target = functionReference(this.#target, 'Process target');
     const spawned = spawnWithInheritance(BOOTSTRAP, [], { kind: 'process', target, args: this.#args,
       daemon: this.daemon }, this.name, this.#identity);
-    if (spawned instanceof SpawnFailed) return spawned.error.then((err) => Promise.reject(err));
+    if (spawned instanceof SpawnFailed) return spawned.error().then((err) => Promise.reject(err));
     const { child, channel } = spawned;
     this.#child = child;
     this.#state = 'started';

@@ -348,6 +348,10 @@ const RESOLVED_TRUE = Promise.resolve(true);
  */
 export function waitAsync(sem: NativeSemaphore, timeout: number | undefined, signal: AbortSignal | undefined,
                           then?: NativeSemaphore, onAbort?: () => void): Promise<boolean> {
+  if (signal?.aborted) { // aborted between two steps of an operation: nothing to wait for
+    onAbort?.();
+    return Promise.reject(abortReason(signal));
+  }
   return new Promise<boolean>((resolve, reject) => {
     let stopListening: (() => void) | undefined;
     const waiter = sem.waitAsync(timeout === undefined ? -1 : Math.ceil(timeout), (err, ok) => {

@@ -229,7 +229,7 @@ export class Condition {
     try {
       return await this.#sleep(timeout, signal);
     } finally {
-      for (let i = 0; i < count; i++) await this._lock.acquire();
+      for (let i = 0; i < count; i++) await this.#lockAsync(undefined, undefined);
     }
   }
 

@@ -31,12 +31,14 @@ function isAlive(pid) {
   }
 }
 
-/** Runs a fixture script with node; resolves with its exit code and what it printed. */
+/** Runs a fixture script with node; resolves with its exit code and what it printed on stdout and stderr. */
 function runScript(args, options = {}) {
-  const child = spawn(options.shell ? 'sh' : process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(options.shell ? 'sh' : process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
   child.stdout.on('data', (d) => { out += d; });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, out })));
+  child.stderr.on('data', (d) => { err += d; });
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, out, err })));
 }
 
 describe.each([true, false])('a Manager server that dies (kernelObjects: %s)', (kernelObjects) => {
@@ -64,9 +66,9 @@ describe.each([true, false])('a Manager server that dies (kernelObjects: %s)', (
 
 describe('spawning without a descriptor left (ulimit -n 64)', () => {
   test('Process.start() and Manager.start() reject with the OS error; a Pool keeps its other worker and replaces the lost one once it can', async () => {
-    const { code, out } = await runScript(['-c', `ulimit -n 64 && exec "${process.execPath}" "${fixture('spawn_emfile.js')}"`],
+    const { code, out, err } = await runScript(['-c', `ulimit -n 64 && exec "${process.execPath}" "${fixture('spawn_emfile.js')}"`],
       { shell: true });
-    const seen = JSON.parse(out.trim().split('\n').pop());
+    const seen = JSON.parse(out.trim().split('\n').pop() || JSON.stringify({ uncaught: err }));
     expect(seen.uncaught).toBeUndefined();
     expect(code).toBe(0);
     expect(seen.exhausted).toMatch(/^(EMFILE|ENFILE)$/);
@@ -120,7 +122,8 @@ describe('children of a parent that dies', () => {
   });
 
   test('a daemon Process whose join() is awaited before it reported its start keeps Node alive until it exits', async () => {
-    const { code, out } = await runScript([fixture('daemon_join.js')]);
+    const { code, out, err } = await runScript([fixture('daemon_join.js')]);
+    expect(err).toBe('');
     expect(code).toBe(0);
     expect(out).toBe('joined 0\n');
   });

@@ -14,6 +14,16 @@ const t = require('./fixtures/liveness_targets');
 
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Whether `pid` still runs (a zombie does not). */
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return !/^State:\s+Z/m.test(require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** Settles to 'pending' if `promise` has not settled within `ms`; else to its value or its error's name. */
 function outcomeWithin(promise, ms) {
   let timer;
@@ -140,6 +150,34 @@ describe('internal locks held by another process never block this event loop', (
     expect(sleeper.exitCode).toBe(0);
     barrier.reset();
     expect(barrier.broken).toBe(false);
+  });
+});
+
+describe('an async wait taking its lock back', () => {
+  test('never holds it for this thread while other callbacks run: a synchronous acquire in one does not deadlock', async () => {
+    const lock = new Lock();
+    const cond = new Condition(lock);
+    const held = new Event();
+    const letGo = new Semaphore(0);
+    cond.acquireSync();
+    const waiting = cond.wait({ timeout: 30000 });
+    // Another process takes the lock, wakes the wait, and holds the lock while the wait wants it back.
+    const holder = new Process({ target: t.notifyAndHold, args: [cond, held, letGo] });
+    await holder.start();
+    expect(await held.wait({ timeout: 30000 })).toBe(true);
+    // The wait was woken and now waits for the lock on a waiter thread (a sleeper in the semaphore's shared memory).
+    const { words } = lock._os.sem;
+    await eventually(() => Atomics.load(words, 1) > 0, 30000, 'the woken wait to wait for the lock');
+    letGo.release();
+    // Without yielding to the event loop: the holder lets go and exits; a waiter thread of the pending wait must not
+    // have taken the lock for it meanwhile, or this would wait for a callback that cannot run while it blocks.
+    const until = Date.now() + 5000;
+    while (holder.pid && isAlive(holder.pid) && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    expect(cond.acquireSync({ timeout: 2000 })).toBe(true);
+    cond.release();
+    expect(await waiting).toBe(true);
+    cond.release();
+    await holder.join();
   });
 });
 
