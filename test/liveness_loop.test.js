@@ -10,19 +10,11 @@ const {
 const v8 = require('node:v8');
 const { FramePipe } = require('../dist/pipe');
 const { rebuildValue } = require('../dist/reduction');
+const { isAlive } = require('./fixtures/alive');
 const t = require('./fixtures/liveness_targets');
 
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Whether `pid` still runs (a zombie does not). */
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return !/^State:\s+Z/m.test(require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** Settles to 'pending' if `promise` has not settled within `ms`; else to its value or its error's name. */
 function outcomeWithin(promise, ms) {
