@@ -12,6 +12,7 @@ const { FramePipe } = require('../dist/pipe');
 const { rebuildValue } = require('../dist/reduction');
 const { isAlive } = require('./fixtures/alive');
 const t = require('./fixtures/liveness_targets');
+const { canReadValue, expectSemaphoreValue } = require('./semaphore_value');
 
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -146,7 +147,9 @@ describe('internal locks held by another process never block this event loop', (
 });
 
 describe('an async wait taking its lock back', () => {
-  test('never holds it for this thread while other callbacks run: a synchronous acquire in one does not deadlock', async () => {
+  // It must see the pending wait sleep in the semaphore: Linux shows its sleepers in the semaphore's shared memory.
+  const whereSleepersShow = new Lock()._os.sem.words ? test : test.skip;
+  whereSleepersShow('never holds it for this thread while other callbacks run: a synchronous acquire in one does not deadlock', async () => {
     const lock = new Lock();
     const cond = new Condition(lock);
     const held = new Event();
@@ -173,7 +176,8 @@ describe('an async wait taking its lock back', () => {
   });
 });
 
-describe('a Manager queue proxy on the server\'s host (kernel objects)', () => {
+// Kernel objects are opened by proxies where the platform reads semaphore values (not macOS, nor its emulation).
+(canReadValue ? describe : describe.skip)('a Manager queue proxy on the server\'s host (kernel objects)', () => {
   test('taskDone() waits for the queue\'s task lock, which another process holds, without blocking', async () => {
     const manager = new Manager();
     await manager.start();
@@ -232,7 +236,7 @@ describe('a put whose write lock another process holds', () => {
     await writer.start();
     await drainer.start();
     expect(await started.wait({ timeout: 30000 })).toBe(true);
-    await eventually(() => queue.qsize() === 1, 30000, 'the large item to be counted');
+    await eventually(() => !queue.empty(), 30000, 'the large item to be counted');
     const began = performance.now();
     await expect(queue.put('x', { timeout: 300 })).rejects.toThrow(Full);
     await expect(queue.put('x', { signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ code: 'ABORT_ERR' });
@@ -354,7 +358,7 @@ describe('many waits sharing one AbortSignal', () => {
       controller.abort();
       const outcomes = await Promise.allSettled(more);
       expect(outcomes.every((o) => o.status === 'rejected' && o.reason.code === 'ABORT_ERR')).toBe(true);
-      expect(sem.getValue()).toBe(0);
+      expectSemaphoreValue(sem, 0);
       queue.close();
     });
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
