@@ -716,15 +716,15 @@ export class QueueProxy<T = unknown> extends BaseProxy {
    */
   put(item: T, options?: QueueOptions): Promise<void> {
     if (!this._local) return this._callWaiting('put', [item], options) as Promise<void>;
+    let opts: Record<string, unknown> = {};
     let signal: AbortSignal | undefined;
     try {
-      signal = options === undefined ? undefined : travelling(options, 'put options')[1];
+      if (options !== undefined) [opts, signal] = travelling(options, 'put options');
     } catch (err) {
       return Promise.reject(err);
     }
     return this._here(signal, async ({ queue, slots }, until) => {
       const frame = encodeFrame(item);
-      const opts: Record<string, unknown> = options === undefined ? {} : travelling(options, 'put options')[0];
       if (slots) {
         const taken = opts.block === false || opts.timeout === 0 ? slots.acquire({ blocking: false })
           : slots.acquire({ timeout: opts.timeout as number | undefined, signal: until });

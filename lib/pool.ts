@@ -642,6 +642,7 @@ export class Pool {
 
   #spawnMissing(): void {
     if (this.#broken || this.#state === 'terminated') return;
+    if (this.#state === 'closed' && this.#jobs.size === 0) return;
     let working = 0;
     for (const w of this.#workers) if (!w.leaving) working++;
     for (; working < this.#processes; working++) {

@@ -26,6 +26,7 @@ import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
 import { assertSpawning, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext } from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Section, Semaphore } from './synchronize';
+import { deadlineOf, remaining } from './timeouts';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 
 export interface GetOptions {
@@ -53,20 +54,12 @@ type Wait =
   | { ready: PipeReadiness; bounded: boolean }; // wait until the descriptor is ready
 type Steps<T> = Generator<Wait, T, boolean>;
 
-/** Milliseconds left until `deadline` (undefined: forever), never negative. */
-function left(deadline: number | undefined): number | undefined {
-  return deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-}
-
-function deadlineOf(timeout: number | undefined): number | undefined {
-  return timeout === undefined ? undefined : performance.now() + timeout;
-}
 
 function runSync<T>(steps: Steps<T>, deadline: number | undefined): T {
   let step = steps.next();
   while (!step.done) {
     const wait = step.value;
-    const ms = wait.bounded ? left(deadline) : undefined;
+    const ms = wait.bounded ? remaining(deadline) : undefined;
     const timeoutMs = ms === undefined ? -1 : Math.ceil(ms);
     step = steps.next('sem' in wait ? wait.sem.wait(timeoutMs) : wait.ready.waitSync(timeoutMs));
   }
@@ -90,7 +83,7 @@ async function runAsync<T>(steps: Steps<T>, step: IteratorResult<Wait, T>, deadl
 }
 
 async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
-  const timeout = wait.bounded ? left(deadline) : undefined;
+  const timeout = wait.bounded ? remaining(deadline) : undefined;
   const abort = wait.bounded ? signal : undefined;
   if ('sem' in wait && 'ready' in wait) {
     // Windows pipes report no readiness (pipe_win.ts): wait for the count alone, as runSync does everywhere.
@@ -101,7 +94,7 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
     // a waiter thread: polling the still readable pipe would spin.
     if (spinFor(wait.sem, ITEM_SPIN_MS)) return true;
     if (!(await wait.ready.wait(timeout, abort))) return false;
-    return spinFor(wait.sem, ITEM_SPIN_MS) || waitAsync(wait.sem, left(deadline), abort);
+    return spinFor(wait.sem, ITEM_SPIN_MS) || waitAsync(wait.sem, remaining(deadline), abort);
   }
   if ('sem' in wait) return (wait.lock && spinForLock(wait.sem)) || waitAsync(wait.sem, timeout, abort);
   return wait.ready.wait(timeout, abort);

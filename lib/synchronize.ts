@@ -10,6 +10,7 @@ import {
   AcquireOptions, AcquireSyncOptions, defineInheritanceGuard, OsSemaphore, RECURSIVE_MUTEX, registerSemLockClass,
   SEM_VALUE_MAX, SEMAPHORE, SemLock, waitAsync, waitUntilFree,
 } from './semlock';
+import { deadlineOf, remaining } from './timeouts';
 import { abortReason, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 import { native, NativeWaiter } from './native';
 
@@ -145,14 +146,6 @@ type AnyLock = Lock | RLock;
  */
 export type Section<T> = Generator<number | undefined, T, boolean>;
 
-/** Milliseconds left until `deadline` (undefined: forever), never negative. */
-function remaining(deadline: number | undefined): number | undefined {
-  return deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-}
-
-function deadlineOf(timeout: number | undefined): number | undefined {
-  return timeout === undefined ? undefined : performance.now() + timeout;
-}
 
 /** Sleepers woken by an async section, whose acknowledgements it awaits holding the lock (#collectAcks). */
 interface PendingAcks {

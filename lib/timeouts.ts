@@ -13,6 +13,16 @@ export const TIMEOUT_MAX = 2 ** 42;
 /** setTimeout's longest delay: above it Node fires after 1 ms, with a TimeoutOverflowWarning. */
 const TIMER_MAX = 0x7fffffff;
 
+/** The moment (performance.now()) a timeout ends; undefined for no timeout. */
+export function deadlineOf(timeout: number | undefined): number | undefined {
+  return timeout === undefined ? undefined : performance.now() + timeout;
+}
+
+/** Milliseconds left until `deadline` (undefined: forever), never negative. */
+export function remaining(deadline: number | undefined): number | undefined {
+  return deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+}
+
 /** Calls `fn` once `ms` milliseconds (up to TIMEOUT_MAX) have passed; the returned function cancels it. */
 export function setLongTimeout(fn: () => void, ms: number): () => void {
   if (ms <= TIMER_MAX) {
