@@ -16,6 +16,7 @@ import * as v8 from 'node:v8';
 import { openChild, rebuildPayload } from './bootstrap';
 import { FramedSocket } from './connection';
 import { ManagerError } from './errors';
+import { timeoutSignal } from './timeouts';
 import {
   KernelBoundedSemaphoreObject, kernelDescriptorOf, KernelJoinableQueueObject, KernelLockObject, KernelQueue,
   KernelQueueObject, KernelRLockObject, KernelSemaphoreObject, setFifoDirectory,
@@ -200,12 +201,12 @@ export class ManagerServer {
     const conn = new FramedSocket(socket, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES });
     const client = new Client(conn, this.#nextSessionId++);
     conn.once('close', () => this.#disconnect(client));
-    const deadline = AbortSignal.timeout(this.#options.handshakeTimeoutMs);
-    authenticateClient(conn, this.#options.authkey, deadline).then((inbox) => {
+    const deadline = timeoutSignal(this.#options.handshakeTimeoutMs);
+    authenticateClient(conn, this.#options.authkey, deadline.signal).then((inbox) => {
       conn.maxFrameBytes = this.#options.maxFrameBytes;
       this.#clients.add(client);
       inbox.deliverTo((frame) => this.#receive(client, frame));
-    }, () => conn.close()); // wrong key, garbage, or too slow: that connection only
+    }, () => conn.close()).finally(deadline.clear); // wrong key, garbage, or too slow: that connection only
   }
 
   #disconnect(client: Client): void {

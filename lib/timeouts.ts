@@ -23,20 +23,39 @@ export function remaining(deadline: number | undefined): number | undefined {
   return deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
 }
 
-/** Calls `fn` once `ms` milliseconds (up to TIMEOUT_MAX) have passed; the returned function cancels it. */
-export function setLongTimeout(fn: () => void, ms: number): () => void {
-  if (ms <= TIMER_MAX) {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  }
-  const due = performance.now() + ms;
+/**
+ * Calls `fn` once `ms` milliseconds (up to TIMEOUT_MAX) have passed; the returned function cancels it. With `ref`
+ * false, the timer does not keep the process alive.
+ */
+export function setLongTimeout(fn: () => void, ms: number, ref = true): () => void {
   let timer: NodeJS.Timeout;
-  const step = (): void => {
-    const left = due - performance.now();
-    timer = left > TIMER_MAX ? setTimeout(step, TIMER_MAX) : setTimeout(fn, Math.max(0, left));
+  const arm = (callback: () => void, delay: number): void => {
+    timer = setTimeout(callback, delay);
+    if (!ref) timer.unref();
   };
-  step();
+  if (ms <= TIMER_MAX) {
+    arm(fn, ms);
+  } else {
+    const due = performance.now() + ms;
+    const step = (): void => {
+      const left = due - performance.now();
+      if (left > TIMER_MAX) arm(step, TIMER_MAX);
+      else arm(fn, Math.max(0, left));
+    };
+    step();
+  }
   return () => clearTimeout(timer);
+}
+
+/**
+ * AbortSignal.timeout(ms) for any accepted timeout (Node's own overflows above 2^31 − 1 ms and fires after 1 ms).
+ * Its timer does not keep the process alive; clear() it once the signal is no longer needed.
+ */
+export function timeoutSignal(ms: number): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const clear = setLongTimeout(() => controller.abort(new DOMException('The operation timed out.', 'TimeoutError')),
+    ms, false);
+  return { signal: controller.signal, clear };
 }
 
 /**
