@@ -29,6 +29,7 @@ import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import {
   functionReference, isSpawning, MARK, preloadRebuilders, reduce, Reduced, reduceValue, rebuildValue, registerRebuilder,
 } from './reduction';
+import type { Root } from './travel';
 import { checkBoolean, checkInteger, checkOptions, checkTimeout, describe } from './validate';
 
 export type { Address, ServerInfo, Token } from './manager_protocol';
@@ -126,12 +127,16 @@ export class ManagerConnection {
     this.#pending.clear();
   }
 
-  /** Sends a request and resolves with its result; `signal` asks the server to abandon it. */
-  request(op: Op, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+  /**
+   * Sends a request and resolves with its result; `signal` asks the server to abandon it. `what` names the last of
+   * `args` (the caller's arguments) in errors.
+   */
+  request(op: Op, args: unknown[], signal?: AbortSignal, what = 'arguments'): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed);
     if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
     const id = this.#nextRequestId++;
-    const frame = this.#encode([op, id, ...args]);
+    const message = [op, id, ...args];
+    const frame = this.#encode(message, (i) => (i === message.length - 1 ? what : `[${i}]`));
     const call = new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#updateRef();
@@ -182,8 +187,8 @@ export class ManagerConnection {
     conn.send(frame, onWritten);
   }
 
-  #encode(message: unknown[]): Buffer {
-    const data = v8.serialize(reduceValue(message));
+  #encode(message: unknown[], root: Root = ''): Buffer {
+    const data = v8.serialize(reduceValue(message, root));
     if (data.length > this.#settings.maxFrameBytes) {
       throw new ManagerError('ERR_MP_MANAGER_FRAME_TOO_LARGE',
         `a message of ${data.length} bytes exceeds the manager's maxFrameBytes (${this.#settings.maxFrameBytes})`);
@@ -291,7 +296,7 @@ export class BaseProxy {
       return Promise.reject(new ManagerError('ERR_MP_MANAGER_RELEASED', `this ${this.#token.typeid} proxy was released`));
     }
     try {
-      return this.#connection.request(Op.Call, [this.#token.id, method, args], signal);
+      return this.#connection.request(Op.Call, [this.#token.id, method, args], signal, `${this.#token.typeid}.${method}() arguments`);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -1075,7 +1080,7 @@ export class BaseManager {
   async create<P extends BaseProxy = AutoProxy>(typeid: string, ...args: unknown[]): Promise<P> {
     if (typeof typeid !== 'string') throw new InvalidArgumentError(`typeid must be a string, got ${describe(typeid)}`);
     const connection = this.#connection();
-    const token = await connection.request(Op.Create, [typeid, args]) as Token;
+    const token = await connection.request(Op.Create, [typeid, args], undefined, `${typeid}() arguments`) as Token;
     return makeProxy(token, connection, false) as P;
   }
 

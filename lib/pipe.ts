@@ -151,7 +151,7 @@ export interface Frame {
  */
 export function encodeFrame(value: unknown): Frame {
   if (typeof value === 'number') return numberFrame(value);
-  const reduced = reduceValue(value);
+  const reduced = reduceValue(value, 'item');
   const serializer = new FrameSerializer();
   try {
     const length = serializer.frame(reduced);
