@@ -187,10 +187,10 @@ export async function authenticateClient(conn: FramedSocket, authkey: Buffer, de
 }
 
 /** Client side: the mirror image, so a client also knows it reached the real server. */
-export async function authenticateServer(conn: FramedSocket, authkey: Buffer): Promise<Inbox> {
+export async function authenticateServer(conn: FramedSocket, authkey: Buffer, deadline: AbortSignal): Promise<Inbox> {
   const inbox = new Inbox(conn);
-  await answerChallenge(conn, inbox, authkey);
-  await deliverChallenge(conn, inbox, authkey);
+  await answerChallenge(conn, inbox, authkey, deadline);
+  await deliverChallenge(conn, inbox, authkey, deadline);
   return inbox;
 }
 

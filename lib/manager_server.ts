@@ -16,6 +16,7 @@ import { isPromise } from 'node:util/types';
 import * as v8 from 'node:v8';
 import { openChild, rebuildPayload } from './bootstrap';
 import { FramedSocket } from './connection';
+import { deserialize } from './deserialize';
 import { errorInfo, ManagerError } from './errors';
 import {
   KernelBoundedSemaphoreObject, kernelDescriptorOf, KernelJoinableQueueObject, KernelLockObject, KernelQueue,
@@ -158,7 +159,6 @@ export class ManagerServer {
    */
   readonly #heldIds = new WeakMap<Marker, number>();
   readonly #held = new FinalizationRegistry<number>((id) => this.#decref(id));
-  #nextObjectId = 1;
   #nextSessionId = 1;
   #server: net.Server | undefined;
   #address: Address | undefined;
@@ -227,7 +227,7 @@ export class ManagerServer {
   #receive(client: Client, frame: Buffer): void {
     let msg: unknown;
     try {
-      msg = v8.deserialize(frame);
+      msg = deserialize(frame);
     } catch {
       return client.conn.close();
     }
@@ -330,7 +330,7 @@ export class ManagerServer {
   }
 
   #register(client: Client, typeid: string, obj: object, type: ServerTypeInfo): Token {
-    const id = this.#nextObjectId++;
+    const id = this.#newObjectId();
     const exposed = type.exposed ?? publicMethods(obj);
     const entry = {
       obj, typeid, exposed: new Set(exposed), methodToTypeid: type.methodToTypeid, refs: 0, lent: 0, userType: !type.create,
@@ -338,6 +338,17 @@ export class ManagerServer {
     this.#objects.set(id, entry);
     this.#addRef(client, id);
     return this.#tokenOf(id, entry);
+  }
+
+  /**
+   * A fresh object id of 53 random bits: no client finds an object by counting, so what reaches an object is a
+   * token for it (and a token outliving its server never reaches another object at the same address).
+   */
+  #newObjectId(): number {
+    for (;;) {
+      const id = Number(randomBytes(8).readBigUInt64BE() >> 11n);
+      if (id !== 0 && !this.#objects.has(id)) return id;
+    }
   }
 
   #tokenOf(id: number, entry: Entry): Token {

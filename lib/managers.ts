@@ -13,10 +13,11 @@ import * as path from 'node:path';
 import { inspect } from 'node:util';
 import * as v8 from 'node:v8';
 import { FramedSocket } from './connection';
+import { deserialize } from './deserialize';
 import { AbortError, Full, InvalidArgumentError, ManagerError, TimeoutError, ValueError } from './errors';
 import {
   Address, addressKey, authenticateServer, decodeError, Inbox, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES,
-  ErrorInfo, isAddress, mayHoldProxy, Op, PROXY_REBUILDER, sendBatched, ServerInfo, Token,
+  ErrorInfo, HANDSHAKE_MAX_FRAME_BYTES, isAddress, mayHoldProxy, Op, PROXY_REBUILDER, sendBatched, ServerInfo, Token,
 } from './manager_protocol';
 import { KernelDescriptor, KernelQueueDescriptor, releaseUnits } from './manager_kernel';
 import type { RegisteredType, ServerOptions } from './manager_server';
@@ -44,6 +45,8 @@ interface Pending {
 interface ConnectionSettings {
   authkey: Buffer;
   maxFrameBytes: number;
+  /** How long connecting and the handshake may take, as the server allows its clients. */
+  handshakeTimeoutMs: number;
 }
 
 /** What a process knows about managers it reaches with something other than its own authkey and default limits. */
@@ -54,8 +57,9 @@ let rebuildingReplyOf: ManagerConnection | null = null;
 const MARK_BYTES = Buffer.from(MARK, 'latin1');
 
 function settingsFor(address: Address): ConnectionSettings {
-  return settingsByAddress.get(addressKey(address)) ??
-    { authkey: currentProcess().authkey, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES };
+  return settingsByAddress.get(addressKey(address)) ?? {
+    authkey: currentProcess().authkey, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  };
 }
 
 /** One authenticated, multiplexed connection from this process to one manager server. @internal */
@@ -95,24 +99,45 @@ export class ManagerConnection {
     this.ready.catch(() => undefined); // reported to each request instead
   }
 
+  /**
+   * Connects and authenticates within the handshake timeout; until the server has proved it knows the authkey,
+   * frames above HANDSHAKE_MAX_FRAME_BYTES hang up at once, as the server does with its clients.
+   */
   async #open(): Promise<FramedSocket> {
+    const where = addressKey(this.address);
     const socket = Array.isArray(this.address) ? net.connect({ host: this.address[0], port: this.address[1] })
       : net.connect(this.address);
     socket.setNoDelay(true);
-    const conn = new FramedSocket(socket, { maxFrameBytes: this.#settings.maxFrameBytes });
+    const conn = new FramedSocket(socket, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES });
     conn.once('close', () => this.#onClose());
+    let failure: ManagerError | undefined;
+    const fail = (message: string) => {
+      failure ??= new ManagerError('ERR_MP_MANAGER_CONNECTION', message);
+      conn.close();
+    };
+    const timeout = this.#settings.handshakeTimeoutMs;
+    const deadline = AbortSignal.timeout(timeout);
+    const onDeadline = () => fail(`the manager at ${where} did not complete the handshake within ${timeout} ms`);
+    const onOversize = (bytes: number) => fail(`the peer at ${where} sent a frame of ${bytes} bytes before authenticating`);
+    deadline.addEventListener('abort', onDeadline, { once: true });
+    conn.once('oversize', onOversize);
     let inbox: Inbox;
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('connect', resolve);
         socket.once('error', (err) => reject(new ManagerError('ERR_MP_MANAGER_CONNECTION',
-          `cannot connect to the manager at ${addressKey(this.address)}: ${err.message}`)));
+          `cannot connect to the manager at ${where}: ${err.message}`)));
+        socket.once('close', () => reject(new ManagerError('ERR_MP_MANAGER_CONNECTION', `the connection to ${where} closed`)));
       });
-      inbox = await authenticateServer(conn, this.#settings.authkey);
+      inbox = await authenticateServer(conn, this.#settings.authkey, deadline);
     } catch (err) {
       conn.close();
-      throw err;
+      throw failure ?? err;
+    } finally {
+      deadline.removeEventListener('abort', onDeadline);
+      conn.off('oversize', onOversize);
     }
+    conn.maxFrameBytes = this.#settings.maxFrameBytes;
     inbox.deliverTo((frame) => this.#onReply(frame));
     this.#conn = conn;
     this.#updateRef();
@@ -212,7 +237,7 @@ export class ManagerConnection {
   #onReply(frame: Buffer): void {
     let message: [number, boolean, unknown];
     try {
-      message = v8.deserialize(frame) as [number, boolean, unknown];
+      message = deserialize(frame) as [number, boolean, unknown];
     } catch {
       return this.#conn!.close();
     }
@@ -348,7 +373,9 @@ registerRebuilder(PROXY_REBUILDER, (token: Token, authkey: Uint8Array | null) =>
   }
   const key = addressKey(token.address);
   if (authkey && !settingsByAddress.has(key)) {
-    settingsByAddress.set(key, { authkey: Buffer.from(authkey), maxFrameBytes: DEFAULT_MAX_FRAME_BYTES });
+    settingsByAddress.set(key, {
+      authkey: Buffer.from(authkey), maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    });
   }
   const connection = ManagerConnection.to(token.address);
   return makeProxy(token, connection, rebuildingReplyOf !== connection);
@@ -397,7 +424,7 @@ function openKernelQueue(token: Token): OpenedQueue | null {
     return null;
   }
   try {
-    const [rlock, wlock, items, slots, unfinished, cond] = rebuildValue(v8.deserialize(kernel.parts)) as
+    const [rlock, wlock, items, slots, unfinished, cond] = rebuildValue(deserialize(kernel.parts)) as
       [Lock, Lock, Semaphore, BoundedSemaphore | null, Semaphore | undefined, Condition | undefined];
     const parts = { pipe, rlock, wlock, items, slots };
     const queue = token.typeid === 'JoinableQueue'
@@ -417,6 +444,7 @@ export class AutoProxy extends BaseProxy {
   constructor(token: Token, connection: ManagerConnection, adopt: boolean) {
     super(token, connection, adopt);
     for (const name of token.exposed) {
+      if (name === 'then') continue; // a proxy with then() would be a thenable: `await` would call it
       Object.defineProperty(this, name, { value: (...args: unknown[]) => this._callMethod(name, args), enumerable: false });
     }
   }
@@ -1035,7 +1063,7 @@ export class BaseManager {
     type StartReply = { address?: Address; dir?: string | null; error?: ErrorInfo };
     const reply = await Promise.race<StartReply>([
       new Promise<StartReply>((resolve) =>
-        channel.once('frame', (frame: Buffer) => resolve(v8.deserialize(frame)))),
+        channel.once('frame', (frame: Buffer) => resolve(deserialize(frame) as StartReply))),
       this.#exited.then(() => ({ error: { name: 'ManagerError', code: 'ERR_MP_MANAGER_CONNECTION',
         message: `the manager server exited with code ${child.exitCode} before it listened`, stack: '' } })),
     ]);
@@ -1061,7 +1089,7 @@ export class BaseManager {
   }
 
   #settings(): ConnectionSettings {
-    return { authkey: this.#authkey, maxFrameBytes: this.#maxFrameBytes };
+    return { authkey: this.#authkey, maxFrameBytes: this.#maxFrameBytes, handshakeTimeoutMs: this.#handshakeTimeout };
   }
 
   /** Proxies of this server rebuilt in this process connect with this manager's authkey and limits. */

@@ -11,6 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import * as v8 from 'node:v8';
 import { ChildPayload, registerChildMain } from './bootstrap';
 import type { FramedSocket } from './connection';
+import { deserialize } from './deserialize';
 import {
   ErrorInfo, errorInfo, InvalidArgumentError, MultiprocError, remoteError, TimeoutError, ValueError, WorkerLostError,
 } from './errors';
@@ -532,7 +533,7 @@ export class Pool {
     };
     this.#workers.add(worker);
     this.#reference(worker, this.#referenced);
-    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, v8.deserialize(frame) as FromWorker));
+    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, deserialize(frame) as FromWorker));
     // 'close' comes after the exit and after the channel's last frame: every result the worker sent is in.
     child.once('close', (code, signal) => this.#onWorkerExit(worker, code, signal));
   }
@@ -693,7 +694,7 @@ async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<
   for (;;) {
     if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
     wake = undefined;
-    const raw = v8.deserialize(inbox.shift()!) as ToWorker;
+    const raw = deserialize(inbox.shift()!) as ToWorker;
     if (raw.op === 'stop') return exitAfterOutput();
     if (raw.op === 'def') {
       // A function that cannot be loaded fails each task that uses it, not the worker.

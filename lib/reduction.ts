@@ -8,6 +8,7 @@
  */
 import { isMap, isProxy, isSet } from 'node:util/types';
 import * as v8 from 'node:v8';
+import { deserialize } from './deserialize';
 import { PicklingError, RuntimeError, UnpicklingError } from './errors';
 import type { NativeSemaphore } from './native';
 import { isFunctionRef, isResolvedRef, loadReference, loadReferenceSync, referenceOf, ResolvedRef } from './reference';
@@ -324,5 +325,5 @@ export function dumps(value: unknown, root: Root = ''): Buffer {
 
 /** v8.deserialize + rebuild. */
 export function loads(data: Uint8Array): unknown {
-  return rebuildValue(v8.deserialize(data));
+  return rebuildValue(deserialize(data));
 }
