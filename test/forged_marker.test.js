@@ -161,3 +161,48 @@ describe('forged-marker: every key and rebuilder id the library uses is plain da
     }
   });
 });
+
+describe('reduced-still-rebuilds: what the library itself reduced comes back as itself', () => {
+  const { Point } = require('./fixtures/reduce_types');
+  const check = (got) => {
+    expect(got.point).toBeInstanceOf(Point);
+    expect(got.point.norm()).toBe(5);
+    expect(got.nested.get('p')).toBe(got.point); // one object, referenced twice
+  };
+  const value = () => {
+    const point = new Point(3, 4);
+    return { point, nested: new Map([['p', point]]), body: t.forgedBodies(canary).call };
+  };
+
+  test('through a Queue and a Pool', async () => {
+    const queue = new mp.Queue();
+    const pool = new mp.Pool({ processes: 1 });
+    try {
+      await queue.put(value());
+      check(await queue.get());
+      const echoed = await pool.apply(t.echo, [value()]);
+      check(echoed);
+      expect(echoed.body).toEqual(expected().call);
+    } finally {
+      queue.close();
+      pool.terminate();
+      await pool.join();
+    }
+  });
+
+  test('stored in a Manager (the server keeps it as data) with a proxy beside it', async () => {
+    const manager = new mp.Manager();
+    await manager.start();
+    try {
+      const dict = await manager.dict();
+      const inner = await manager.list([1, 2]);
+      await dict.set('v', { ...value(), inner });
+      const got = await dict.get('v');
+      check(got);
+      expect(await got.inner.toArray()).toEqual([1, 2]);
+      expect(got.body).toEqual(expected().call);
+    } finally {
+      await manager.shutdown();
+    }
+  });
+});
