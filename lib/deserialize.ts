@@ -28,11 +28,12 @@ export class OwnedDeserializer extends v8.DefaultDeserializer {
 /** `view` if it is alone in its buffer, else a copy of it that is (same type, same contents). */
 export function ownView(view: ArrayBufferView): ArrayBufferView {
   if (view.byteOffset === 0 && view.buffer.byteLength === view.byteLength) return view;
-  const bytes = new Uint8Array(view.byteLength); // its own ArrayBuffer: never from Node's pool
-  bytes.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-  if (Buffer.isBuffer(view)) return Buffer.from(bytes.buffer);
-  const Type = view.constructor as new (buffer: ArrayBuffer) => ArrayBufferView;
-  return new Type(bytes.buffer);
+  // Never from Node's pool; uninitialized, then overwritten whole (and kept on V8's heap while it is tiny).
+  const copy = Buffer.allocUnsafeSlow(view.byteLength);
+  copy.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  if (Buffer.isBuffer(view)) return copy;
+  const Type = view.constructor as new (buffer: ArrayBufferLike, offset: number, length: number) => ArrayBufferView;
+  return new Type(copy.buffer, copy.byteOffset, view.byteLength / ((view as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1));
 }
 
 /** Runs a deserializer over bytes from another process: what fails to decode is an UnpicklingError. */

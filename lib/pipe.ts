@@ -143,9 +143,9 @@ class FrameDeserializer extends OwnedDeserializer {
     const payload = this.#payload;
     const whole = payload.byteOffset === 0 && payload.buffer.byteLength === payload.length;
     if (whole && start % size === 0) return new ctor(payload.buffer, start, byteLength / size);
-    const copy = new Uint8Array(byteLength); // its own memory, never Node's pool
-    copy.set(payload.subarray(start, start + byteLength));
-    return new ctor(copy.buffer, 0, byteLength / size);
+    const copy = Buffer.allocUnsafeSlow(byteLength); // its own memory, never Node's pool
+    payload.copy(copy, 0, start, start + byteLength);
+    return ctor === Buffer ? copy : new ctor(copy.buffer, copy.byteOffset, byteLength / size);
   }
 }
 
