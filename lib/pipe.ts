@@ -142,7 +142,9 @@ class FrameDeserializer extends OwnedDeserializer {
     this.#outOfBandNext = offset + aligned(byteLength);
     const payload = this.#payload;
     const whole = payload.byteOffset === 0 && payload.buffer.byteLength === payload.length;
-    if (whole && start % size === 0) return new ctor(payload.buffer, start, byteLength / size);
+    if (whole && start % size === 0) {
+      return ctor === Buffer ? Buffer.from(payload.buffer, start, byteLength) : new ctor(payload.buffer, start, byteLength / size);
+    }
     const copy = Buffer.allocUnsafeSlow(byteLength); // its own memory, never Node's pool
     payload.copy(copy, 0, start, start + byteLength);
     return ctor === Buffer ? copy : new ctor(copy.buffer, copy.byteOffset, byteLength / size);

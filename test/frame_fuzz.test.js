@@ -4,6 +4,7 @@
 // Buffer received never exposes memory of the reader beyond its own frame (Node's shared Buffer pool). Then the
 // frame decoder is fuzzed: random and mutated valid frames, hundreds of thousands of them, decoded directly, and a
 // few thousand through a real Queue (this file also runs under AddressSanitizer: npm run test:asan).
+const childProcess = require('node:child_process');
 const crypto = require('node:crypto');
 const v8 = require('node:v8');
 const mp = require('../dist');
@@ -103,6 +104,12 @@ describe('pool-aliasing: a received Buffer holds only its own bytes, never the r
     } finally {
       queue.close();
     }
+    // ... and made without Node's deprecated Buffer constructor (a warning jest cannot see: checked in a child).
+    const script = `const { Queue } = require(${JSON.stringify(require.resolve('../dist'))});
+      const q = new Queue(); q.putSync(Buffer.alloc(100000, 1)); if (q.getSync().length !== 100000) process.exit(2); q.close();`;
+    const run = childProcess.spawnSync(process.execPath, ['--throw-deprecation', '-e', script], { encoding: 'utf8', timeout: 30000 });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
   });
 
   test('a Buffer from a Manager reply', async () => {
