@@ -5,6 +5,7 @@
 const childProcess = require('node:child_process');
 const path = require('node:path');
 const mp = require('../dist');
+const { settledWithin } = require('./fixtures/bounded');
 const t = require('./fixtures/trust_targets');
 
 class Widget {
@@ -185,10 +186,7 @@ describe('unprintable-throw: a thrown value that cannot be described is still re
     try {
       const { pidOf } = require('./fixtures/pool_tasks');
       const pid = await pool.apply(pidOf);
-      const err = await Promise.race([
-        pool.apply(t.throwUnprintable, [kind]).catch((e) => e),
-        new Promise((resolve) => setTimeout(resolve, 20000, 'the call never settled')),
-      ]);
+      const err = await settledWithin(pool.apply(t.throwUnprintable, [kind]), 20000, 'the call never settled');
       expect(err).toBeInstanceOf(mp.RemoteError);
       const asyncErr = await pool.apply(t.rejectUnprintable, [kind]).catch((e) => e);
       expect(asyncErr).toBeInstanceOf(mp.RemoteError);

@@ -7,6 +7,7 @@ const path = require('node:path');
 const v8 = require('node:v8');
 const mp = require('../dist');
 const { native } = require('../dist/native');
+const { settledWithin } = require('./fixtures/bounded');
 const t = require('./fixtures/trust_targets');
 const { connectRaw, frame } = require('./fixtures/raw_client');
 const { tmpDir } = require('./fixtures/tmp');
@@ -88,10 +89,7 @@ describe('thenable-type: a registered type whose objects have then() is stored a
     const manager = new t.TrustManager();
     await manager.start();
     try {
-      const created = await Promise.race([
-        manager.Deferred(5),
-        new Promise((resolve) => setTimeout(resolve, 20000, 'never completed')),
-      ]);
+      const created = await settledWithin(manager.Deferred(5), 20000, 'never completed');
       expect(created).toBeInstanceOf(mp.AutoProxy);
       expect(await created.get()).toBe(5);
       expect(created.then).toBeUndefined();
@@ -126,10 +124,7 @@ describe('client-handshake: connect() is bounded like the server\'s side of the 
   test('a listener that accepts and stays silent: connect() rejects with a typed error in time', async () => {
     const address = await listen(() => undefined);
     const manager = new mp.Manager({ address, handshakeTimeout: 300 });
-    const outcome = await Promise.race([
-      manager.connect().then(() => 'connected', (err) => err),
-      new Promise((resolve) => setTimeout(resolve, 20000, 'still waiting')),
-    ]);
+    const outcome = await settledWithin(manager.connect().then(() => 'connected'), 20000, 'still waiting');
     expect(outcome).toBeInstanceOf(mp.ManagerError);
     expect(outcome).toEqual(expect.objectContaining({ code: 'ERR_MP_MANAGER_CONNECTION', message: expect.stringMatching(/handshake/) }));
   });
@@ -142,10 +137,7 @@ describe('client-handshake: connect() is bounded like the server\'s side of the 
       socket.on('close', hungUp);
     });
     const manager = new mp.Manager({ address, handshakeTimeout: 60000 });
-    const outcome = await Promise.race([
-      manager.connect().then(() => 'connected', (err) => err),
-      new Promise((resolve) => setTimeout(resolve, 20000, 'still waiting')),
-    ]);
+    const outcome = await settledWithin(manager.connect().then(() => 'connected'), 20000, 'still waiting');
     expect(outcome).toBeInstanceOf(mp.ManagerError);
     expect(outcome.code).toBe('ERR_MP_MANAGER_CONNECTION');
     await gone;
