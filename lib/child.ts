@@ -1,6 +1,6 @@
 /** The child side of spawning: reading what the parent sent on descriptor 3 and adopting it. */
-import * as v8 from 'node:v8';
 import { readFrameSync } from './connection';
+import { deserialize } from './deserialize';
 import { RuntimeError } from './errors';
 import { native } from './native';
 import { adoptIdentity, CONTROL_FD, FORK_PRELOAD, PARENT_DIED_EXIT_CODE, ProcessIdentity } from './process';
@@ -40,7 +40,7 @@ export function readPayloadSync(): ChildPayload {
     const passed = Number(process.env.MULTIPROC_PASSED_FDS ?? 0);
     for (let fd = CONTROL_FD; fd < FIRST_PASSED_FD + passed; fd++) native.setCloseOnExec(fd, true);
   }
-  const raw = v8.deserialize(readFrameSync(CONTROL_FD)) as ChildPayload;
+  const raw = deserialize(readFrameSync(CONTROL_FD)) as ChildPayload;
   if (raw.tracker !== null) adoptTracker(raw.tracker); // first: whatever we create from now on is tracked
   adoptIdentity(raw.self, raw.parent, () => !parentGone);
   return raw;

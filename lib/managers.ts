@@ -13,10 +13,11 @@ import * as path from 'node:path';
 import { inspect } from 'node:util';
 import * as v8 from 'node:v8';
 import { FramedSocket } from './connection';
+import { deserialize } from './deserialize';
 import { AbortError, Full, InvalidArgumentError, ManagerError, TimeoutError, ValueError } from './errors';
 import {
   Address, addressKey, authenticateServer, decodeError, Inbox, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES,
-  ErrorInfo, isAddress, mayHoldProxy, Op, PROXY_REBUILDER, sendBatched, ServerInfo, Token,
+  ErrorInfo, HANDSHAKE_MAX_FRAME_BYTES, isAddress, mayHoldProxy, Op, PROXY_REBUILDER, sendBatched, ServerInfo, Token,
 } from './manager_protocol';
 import { KernelDescriptor, KernelQueueDescriptor, releaseUnits } from './manager_kernel';
 import type { RegisteredType, ServerOptions } from './manager_server';
@@ -29,7 +30,8 @@ import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import {
   functionReference, isSpawning, MARK, preloadRebuilders, reduce, Reduced, reduceValue, rebuildValue, registerRebuilder,
 } from './reduction';
-import { whenAborted } from './timeouts';
+import { timeoutSignal, whenAborted } from './timeouts';
+import type { Root } from './travel';
 import { checkBoolean, checkInteger, checkOptions, checkTimeout, describe } from './validate';
 
 export type { Address, ServerInfo, Token } from './manager_protocol';
@@ -44,6 +46,8 @@ interface Pending {
 interface ConnectionSettings {
   authkey: Buffer;
   maxFrameBytes: number;
+  /** How long connecting and the handshake may take, as the server allows its clients. */
+  handshakeTimeoutMs: number;
 }
 
 /** What a process knows about managers it reaches with something other than its own authkey and default limits. */
@@ -54,8 +58,9 @@ let rebuildingReplyOf: ManagerConnection | null = null;
 const MARK_BYTES = Buffer.from(MARK, 'latin1');
 
 function settingsFor(address: Address): ConnectionSettings {
-  return settingsByAddress.get(addressKey(address)) ??
-    { authkey: currentProcess().authkey, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES };
+  return settingsByAddress.get(addressKey(address)) ?? {
+    authkey: currentProcess().authkey, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  };
 }
 
 /** One authenticated, multiplexed connection from this process to one manager server. @internal */
@@ -96,24 +101,46 @@ export class ManagerConnection {
     this.ready.catch(() => undefined); // reported to each request instead
   }
 
+  /**
+   * Connects and authenticates within the handshake timeout; until the server has proved it knows the authkey,
+   * frames above HANDSHAKE_MAX_FRAME_BYTES hang up at once, as the server does with its clients.
+   */
   async #open(): Promise<FramedSocket> {
+    const where = addressKey(this.address);
     const socket = Array.isArray(this.address) ? net.connect({ host: this.address[0], port: this.address[1] })
       : net.connect(this.address);
     socket.setNoDelay(true);
-    const conn = new FramedSocket(socket, { maxFrameBytes: this.#settings.maxFrameBytes });
+    const conn = new FramedSocket(socket, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES });
     conn.once('close', () => this.#onClose());
+    let failure: ManagerError | undefined;
+    const fail = (message: string) => {
+      failure ??= new ManagerError('ERR_MP_MANAGER_CONNECTION', message);
+      conn.close();
+    };
+    const timeout = this.#settings.handshakeTimeoutMs;
+    const { signal: deadline, clear: clearDeadline } = timeoutSignal(timeout);
+    const onDeadline = () => fail(`the manager at ${where} did not complete the handshake within ${timeout} ms`);
+    const onOversize = (bytes: number) => fail(`the peer at ${where} sent a frame of ${bytes} bytes before authenticating`);
+    deadline.addEventListener('abort', onDeadline, { once: true });
+    conn.once('oversize', onOversize);
     let inbox: Inbox;
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('connect', resolve);
         socket.once('error', (err) => reject(new ManagerError('ERR_MP_MANAGER_CONNECTION',
-          `cannot connect to the manager at ${addressKey(this.address)}: ${err.message}`)));
+          `cannot connect to the manager at ${where}: ${err.message}`)));
+        socket.once('close', () => reject(new ManagerError('ERR_MP_MANAGER_CONNECTION', `the connection to ${where} closed`)));
       });
-      inbox = await authenticateServer(conn, this.#settings.authkey);
+      inbox = await authenticateServer(conn, this.#settings.authkey, deadline);
     } catch (err) {
       conn.close();
-      throw err;
+      throw failure ?? err;
+    } finally {
+      clearDeadline();
+      deadline.removeEventListener('abort', onDeadline);
+      conn.off('oversize', onOversize);
     }
+    conn.maxFrameBytes = this.#settings.maxFrameBytes;
     inbox.deliverTo((frame) => this.#onReply(frame));
     this.#conn = conn;
     this.#updateRef();
@@ -145,12 +172,16 @@ export class ManagerConnection {
     }
   }
 
-  /** Sends a request and resolves with its result; `signal` asks the server to abandon it. */
-  request(op: Op, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+  /**
+   * Sends a request and resolves with its result; `signal` asks the server to abandon it. `what` names the last of
+   * `args` (the caller's arguments) in errors.
+   */
+  request(op: Op, args: unknown[], signal?: AbortSignal, what = 'arguments'): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed);
     if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
     const id = this.#nextRequestId++;
-    const frame = this.#encode([op, id, ...args]);
+    const message = [op, id, ...args];
+    const frame = this.#encode(message, (i) => (i === message.length - 1 ? what : `[${i}]`));
     const call = new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#updateRef();
@@ -199,8 +230,8 @@ export class ManagerConnection {
     conn.send(frame, onWritten);
   }
 
-  #encode(message: unknown[]): Buffer {
-    const data = v8.serialize(reduceValue(message));
+  #encode(message: unknown[], root: Root = ''): Buffer {
+    const data = v8.serialize(reduceValue(message, root));
     if (data.length > this.#settings.maxFrameBytes) {
       throw new ManagerError('ERR_MP_MANAGER_FRAME_TOO_LARGE',
         `a message of ${data.length} bytes exceeds the manager's maxFrameBytes (${this.#settings.maxFrameBytes})`);
@@ -224,7 +255,7 @@ export class ManagerConnection {
   #onReply(frame: Buffer): void {
     let message: [number, boolean, unknown];
     try {
-      message = v8.deserialize(frame) as [number, boolean, unknown];
+      message = deserialize(frame) as [number, boolean, unknown];
     } catch {
       return this.#conn!.close();
     }
@@ -308,7 +339,7 @@ export class BaseProxy {
       return Promise.reject(new ManagerError('ERR_MP_MANAGER_RELEASED', `this ${this.#token.typeid} proxy was released`));
     }
     try {
-      return this.#connection.request(Op.Call, [this.#token.id, method, args], signal);
+      return this.#connection.request(Op.Call, [this.#token.id, method, args], signal, `${this.#token.typeid}.${method}() arguments`);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -360,7 +391,9 @@ registerRebuilder(PROXY_REBUILDER, (token: Token, authkey: Uint8Array | null) =>
   }
   const key = addressKey(token.address);
   if (authkey && !settingsByAddress.has(key)) {
-    settingsByAddress.set(key, { authkey: Buffer.from(authkey), maxFrameBytes: DEFAULT_MAX_FRAME_BYTES });
+    settingsByAddress.set(key, {
+      authkey: Buffer.from(authkey), maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    });
   }
   const connection = ManagerConnection.to(token.address);
   return makeProxy(token, connection, rebuildingReplyOf !== connection);
@@ -409,7 +442,7 @@ function openKernelQueue(token: Token): OpenedQueue | null {
     return null;
   }
   try {
-    const [rlock, wlock, items, slots, unfinished, cond] = rebuildValue(v8.deserialize(kernel.parts)) as
+    const [rlock, wlock, items, slots, unfinished, cond] = rebuildValue(deserialize(kernel.parts)) as
       [Lock, Lock, Semaphore, BoundedSemaphore | null, Semaphore | undefined, Condition | undefined];
     const parts = { pipe, rlock, wlock, items, slots };
     const queue = token.typeid === 'JoinableQueue'
@@ -429,6 +462,7 @@ export class AutoProxy extends BaseProxy {
   constructor(token: Token, connection: ManagerConnection, adopt: boolean) {
     super(token, connection, adopt);
     for (const name of token.exposed) {
+      if (name === 'then') continue; // a proxy with then() would be a thenable: `await` would call it
       Object.defineProperty(this, name, { value: (...args: unknown[]) => this._callMethod(name, args), enumerable: false });
     }
   }
@@ -1064,7 +1098,7 @@ export class BaseManager {
     type StartReply = { address?: Address; dir?: string | null; error?: ErrorInfo };
     const reply = await Promise.race<StartReply>([
       new Promise<StartReply>((resolve) =>
-        channel.once('frame', (frame: Buffer) => resolve(v8.deserialize(frame)))),
+        channel.once('frame', (frame: Buffer) => resolve(deserialize(frame) as StartReply))),
       this.#exited.then(() => ({ error: { name: 'ManagerError', code: 'ERR_MP_MANAGER_CONNECTION',
         message: `the manager server exited with code ${child.exitCode} before it listened`, stack: '' } })),
     ]);
@@ -1090,7 +1124,7 @@ export class BaseManager {
   }
 
   #settings(): ConnectionSettings {
-    return { authkey: this.#authkey, maxFrameBytes: this.#maxFrameBytes };
+    return { authkey: this.#authkey, maxFrameBytes: this.#maxFrameBytes, handshakeTimeoutMs: this.#handshakeTimeout };
   }
 
   /** Proxies of this server rebuilt in this process connect with this manager's authkey and limits. */
@@ -1109,7 +1143,7 @@ export class BaseManager {
   async create<P extends BaseProxy = AutoProxy>(typeid: string, ...args: unknown[]): Promise<P> {
     if (typeof typeid !== 'string') throw new InvalidArgumentError(`typeid must be a string, got ${describe(typeid)}`);
     const connection = this.#connection();
-    const token = await connection.request(Op.Create, [typeid, args]) as Token;
+    const token = await connection.request(Op.Create, [typeid, args], undefined, `${typeid}() arguments`) as Token;
     return makeProxy(token, connection, false) as P;
   }
 

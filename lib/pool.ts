@@ -11,11 +11,13 @@ import type { ChildProcess } from 'node:child_process';
 import * as v8 from 'node:v8';
 import { ChildPayload, registerChildMain } from './bootstrap';
 import type { FramedSocket } from './connection';
+import { deserialize } from './deserialize';
 import {
   ErrorInfo, errorInfo, InvalidArgumentError, MultiprocError, remoteError, TimeoutError, ValueError, WorkerLostError,
 } from './errors';
 import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, SpawnFailed, spawnWithInheritance, Target } from './process';
-import { dumps, functionReference, preloadRebuilders, rebuildValue, Reducible } from './reduction';
+import { functionReference, preloadRebuilders, rebuildValue, Reducible, reduceValue } from './reduction';
+import type { Root } from './travel';
 import { AnyFunction, loadReference, referenceOf, ResolvedRef } from './reference';
 import { setLongTimeout } from './timeouts';
 import { checkInteger, checkOptions, checkTimeout, describe } from './validate';
@@ -111,10 +113,13 @@ function isPlain(values: unknown[]): boolean {
  * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). All-number
  * values travel as one Float64Array: lossless for JS numbers, and a copy instead of a walk on both sides.
  */
-function encode<M extends Values>(message: M): Buffer {
+function encode<M extends Values>(message: M, root: Root): Buffer {
   const values = message.values as unknown[];
   message.plain = isPlain(values);
-  if (!message.plain) return dumps(message);
+  if (!message.plain) {
+    message.values = reduceValue(values, root) as unknown[];
+    return v8.serialize(message);
+  }
   if (values.length > 1 && values.every((v) => typeof v === 'number')) {
     message.values = Float64Array.from(values as number[]);
   }
@@ -364,7 +369,7 @@ export class Pool {
   applyAsync<T>(fn: Target, args: unknown[] = [], options?: AsyncResultOptions<T>): AsyncResult<T> {
     if (!Array.isArray(args)) throw new InvalidArgumentError(`apply args must be an array, got ${describe(args)}`);
     const result = new AsyncResult<T>(1, 1, true, checkCallbacks(options));
-    this.#submit(fn, [args], true, 1, result);
+    this.#submit(fn, [args], true, 1, result, () => 'args');
     return result;
   }
 
@@ -453,14 +458,17 @@ export class Pool {
   // --- submitting -----------------------------------------------------------------------------------------------
 
   /** Checks and serializes the whole call before queueing any of it: a bad argument fails the call, not a task. */
-  #submit(fn: Target, items: unknown[], star: boolean, chunksize: number, job: Job): void {
+  /** `name(i)` names item i in errors (a value that cannot travel). */
+  #submit(fn: Target, items: unknown[], star: boolean, chunksize: number, job: Job,
+          name = (i: number) => `items[${i}]`): void {
     if (this.#broken) throw this.#broken;
     if (this.#state !== 'running') throw new ValueError('Pool not running', 'ERR_MP_POOL_NOT_RUNNING');
     const fnId = this.#functionId(fn);
     const chunks: Chunk[] = [];
     for (let index = 0, start = 0; start < items.length; index++, start += chunksize) {
       const slice = items.slice(start, start + chunksize);
-      const data = encode({ op: 'run', fn: fnId, star, plain: false, values: slice } satisfies ToWorker);
+      const first = start;
+      const data = encode({ op: 'run', fn: fnId, star, plain: false, values: slice } satisfies ToWorker, (i) => name(first + i));
       chunks.push({ job, index, fn: fnId, data, size: slice.length, sentAt: 0 });
     }
     if (chunks.length === 0) return;
@@ -551,7 +559,7 @@ export class Pool {
     };
     this.#workers.add(worker);
     this.#reference(worker, this.#referenced);
-    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, v8.deserialize(frame) as FromWorker));
+    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, deserialize(frame) as FromWorker));
     // 'close' comes after the exit and after the channel's last frame: every result the worker sent is in.
     child.once('close', (code, signal) => this.#onWorkerExit(worker, code, signal));
     return true;
@@ -743,7 +751,7 @@ async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<
   for (;;) {
     if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
     wake = undefined;
-    const raw = v8.deserialize(inbox.shift()!) as ToWorker;
+    const raw = deserialize(inbox.shift()!) as ToWorker;
     if (raw.op === 'stop') return exitAfterOutput();
     if (raw.op === 'def') {
       // A function that cannot be loaded fails each task that uses it, not the worker.
@@ -756,7 +764,8 @@ async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<
       const fn = functions.get(raw.fn)!;
       if (fn instanceof Error) throw fn;
       const results = await runChunk(fn, raw.plain ? raw.values : rebuildValue(raw.values) as unknown[], raw.star);
-      reply = encode({ ok: true, plain: false, values: results } satisfies FromWorker);
+      reply = encode({ ok: true, plain: false, values: results } satisfies FromWorker,
+        (i) => (results.length === 1 ? 'result' : `result ${i + 1} of ${results.length} in its chunk`));
     } catch (err) {
       reply = v8.serialize({ ok: false, error: errorInfo(err) } satisfies FromWorker);
     }

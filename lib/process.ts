@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FramedSocket } from './connection';
+import { deserialize } from './deserialize';
 import { ErrorInfo, InvalidArgumentError, MultiprocError, remoteError, ValueError } from './errors';
 import { native } from './native';
 import { dumps, functionReference, SpawningContext, withSpawningContext } from './reduction';
-import * as v8 from 'node:v8';
 import { runningTrackerDescriptor, trackerProcessId } from './resource_tracker';
 import { setLongTimeout } from './timeouts';
 import { checkOptions, checkTimeout, describe } from './validate';
@@ -250,7 +250,7 @@ export class Process {
     });
     const started = new Promise<void>((resolve, reject) => {
       channel.once('frame', (frame: Buffer) => {
-        const message = v8.deserialize(frame) as { started?: boolean; error?: ErrorInfo };
+        const message = deserialize(frame) as { started?: boolean; error?: ErrorInfo };
         if (message.started) return resolve();
         reject(remoteError(message.error ?? { name: 'Error', message: 'child failed to start', stack: '' }));
       });
