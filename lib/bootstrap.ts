@@ -33,7 +33,8 @@ async function runTarget(payload: ChildPayload, channel: FramedSocket): Promise<
   try {
     await target(...(payload.args as unknown[]));
   } catch (err) {
-    process.stderr.write(`Process ${payload.self.name}:\n${(err as Error)?.stack ?? String(err)}\n`);
+    const info = errorInfo(err); // never throws, whatever was thrown
+    process.stderr.write(`Process ${payload.self.name}:\n${info.stack || info.message}\n`);
     process.exit(1);
   }
 }

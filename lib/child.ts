@@ -1,9 +1,9 @@
 /** The child side of spawning: reading what the parent sent on descriptor 3 and adopting it. */
-import * as v8 from 'node:v8';
 import { readFrameSync } from './connection';
+import { deserialize } from './deserialize';
 import { RuntimeError } from './errors';
 import { native } from './native';
-import { adoptIdentity, CONTROL_FD, PARENT_DIED_EXIT_CODE, ProcessIdentity } from './process';
+import { adoptIdentity, CONTROL_FD, FORK_PRELOAD, PARENT_DIED_EXIT_CODE, ProcessIdentity } from './process';
 import { FIRST_PASSED_FD, rebuildValue } from './reduction';
 import { adoptTracker } from './resource_tracker';
 
@@ -40,10 +40,27 @@ export function readPayloadSync(): ChildPayload {
     const passed = Number(process.env.MULTIPROC_PASSED_FDS ?? 0);
     for (let fd = CONTROL_FD; fd < FIRST_PASSED_FD + passed; fd++) native.setCloseOnExec(fd, true);
   }
-  const raw = v8.deserialize(readFrameSync(CONTROL_FD)) as ChildPayload;
+  const raw = deserialize(readFrameSync(CONTROL_FD)) as ChildPayload;
   if (raw.tracker !== null) adoptTracker(raw.tracker); // first: whatever we create from now on is tracked
   adoptIdentity(raw.self, raw.parent, () => !parentGone);
   return raw;
+}
+
+/** Where a fork() child's preload leaves its payload for inherited(): shared by every copy of the library it loads. */
+const FORK_PAYLOAD = Symbol.for('multiproc.forkPayload');
+
+/**
+ * @internal The fork() preload (fork_preload.ts), before the child's own module runs: reads the payload and watches
+ * the parent, so that a fork() child exits with its parent like every other child, whether it uses the library or not.
+ */
+export function startForkChild(): void {
+  const payload = readPayloadSync();
+  exitWithParent(payload);
+  (globalThis as Record<symbol, unknown>)[FORK_PAYLOAD] = payload;
+  // The preload is this process's alone: its own children must not run it (child_process.fork copies execArgv).
+  const argv = process.execArgv;
+  const at = argv.findIndex((arg, i) => arg === '--require' && argv[i + 1] === FORK_PRELOAD);
+  if (at >= 0) argv.splice(at, 2);
 }
 
 let inheritedValues: Record<string, unknown> | undefined;
@@ -54,11 +71,9 @@ let inheritedValues: Record<string, unknown> | undefined;
  */
 export function inherited<T extends Record<string, unknown> = Record<string, unknown>>(): T {
   if (!inheritedValues) {
-    if (process.env.MULTIPROC_CONTROL_FD !== String(CONTROL_FD)) {
-      throw new RuntimeError('inherited() works only in a child started with multiproc fork()', 'ERR_MP_NOT_A_CHILD');
-    }
-    const payload = rebuildValue(readPayloadSync()) as ChildPayload;
-    inheritedValues = payload.inherit as Record<string, unknown>;
+    const payload = (globalThis as Record<symbol, unknown>)[FORK_PAYLOAD] as ChildPayload | undefined;
+    if (!payload) throw new RuntimeError('inherited() works only in a child started with multiproc fork()', 'ERR_MP_NOT_A_CHILD');
+    inheritedValues = (rebuildValue(payload) as ChildPayload).inherit as Record<string, unknown>;
   }
   return inheritedValues as T;
 }

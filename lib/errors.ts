@@ -1,6 +1,7 @@
 /**
  * Every error multiproc throws. Names follow Python's where Python has one; each carries a stable `code`.
  */
+import { isNativeError } from 'node:util/types';
 
 export class MultiprocError extends Error {
   readonly code: string;
@@ -86,6 +87,16 @@ export class PicklingError extends MultiprocError {
   }
 }
 
+/**
+ * Python's UnpicklingError: bytes from another process that do not decode to a value (a frame whose parts lie about
+ * their lengths or offsets, a malformed marker). Only that item is lost.
+ */
+export class UnpicklingError extends MultiprocError {
+  constructor(message: string) {
+    super('ERR_MP_UNPICKLING', message);
+  }
+}
+
 /** Queue.get* found nothing in time. */
 export class Empty extends MultiprocError {
   constructor(message = 'queue is empty') {
@@ -138,12 +149,34 @@ export interface ErrorInfo {
   code?: string;
 }
 
+/**
+ * What of a thrown value crosses a process boundary. Never throws, whatever was thrown: a getter, a toString or a
+ * Proxy trap that throws only makes the description less complete.
+ */
 export function errorInfo(err: unknown): ErrorInfo {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return { name: err.name, message: err.message, stack: err.stack ?? '', code: typeof code === 'string' ? code : undefined };
+  if (attempt(() => err instanceof Error || isNativeError(err), false)) {
+    const e = err as Error & { code?: unknown };
+    const code = attempt(() => e.code, undefined);
+    return {
+      name: text(attempt(() => e.name, undefined), 'Error'),
+      message: text(attempt(() => e.message, undefined), '(its message could not be read)'),
+      stack: text(attempt(() => e.stack, undefined), ''),
+      code: typeof code === 'string' ? code : undefined,
+    };
   }
-  return { name: 'Error', message: String(err), stack: '' };
+  return { name: 'Error', message: attempt(() => String(err), `a thrown ${typeof err} that cannot be described`), stack: '' };
+}
+
+function attempt<T, F>(read: () => T, fallback: F): T | F {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
+}
+
+function text(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value : fallback;
 }
 
 /** The error another process reported, with its name, code and stack. */

@@ -1,7 +1,8 @@
 /** multiproc: Python's multiprocessing model for Node.js, on real OS primitives. */
 export {
   AbortError, AssertionError, AuthenticationError, BrokenBarrierError, Empty, Full, InvalidArgumentError,
-  MultiprocError, NotImplementedError, OutOfRangeError, PicklingError, RemoteError, RuntimeError, TimeoutError, ValueError, WorkerLostError,
+  MultiprocError, NotImplementedError, OutOfRangeError, PicklingError, RemoteError, RuntimeError, TimeoutError, UnpicklingError, ValueError,
+  WorkerLostError,
 } from './errors';
 export type { SystemCallError } from './errors';
 export { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, SemLock } from './synchronize';
@@ -24,4 +25,5 @@ export {
 export type { Address, AsyncGuard, ManagerOptions, RegisterOptions, ServerInfo, Token } from './managers';
 export { ManagerError } from './errors';
 export { AsyncResult, MAX_INITIALIZER_ATTEMPTS, Pool } from './pool';
+export { TIMEOUT_MAX } from './timeouts';
 export type { AsyncResultOptions, MapOptions, PoolOptions } from './pool';

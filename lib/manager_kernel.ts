@@ -111,15 +111,29 @@ export class KernelBoundedSemaphoreObject extends KernelSemaphore {
   }
 }
 
+/** What the server knows of one session's holds on a kernel lock. */
+interface Holds {
+  /** Taken through the server: certain. */
+  granted: number;
+  /** Announced by the session's own Op.Held (a proxy that took the semaphore itself): its word only. */
+  claimed: number;
+}
+
 /**
  * A Lock or RLock: a binary semaphore, plus what the server knows of who holds it — per session, how many times
  * (an RLock's recursion through the server; a proxy that holds it directly counts its own recursion and is on
- * record once). A session's record is only ever changed by that session's own messages, except by a release
- * through the server, so records of different sessions never overwrite each other.
+ * record once).
+ *
+ * A client's notes are believed only as far as the server can check them. A Held for a semaphore that is free, or
+ * while a hold the server granted itself stands, is ignored; a Released without a claim too. When a session goes,
+ * the server releases the lock for it only if it knows that session held it: a hold it granted, or a claim while no
+ * other session claims the lock. Two claims at once happen when an honest holder's Released and the next holder's
+ * Held cross on their way to the server, and when a client lies: then neither can make the server release the
+ * lock (it may stay held by a process that died in that instant, never released under another holder).
  */
 abstract class KernelOwnedLock extends ServerLock implements Disposable {
   private readonly sem = new Lock();
-  readonly #holds = new Map<Session, number>();
+  readonly #holds = new Map<Session, Holds>();
   protected abstract readonly recursive: boolean;
 
   get kernel(): KernelDescriptor {
@@ -129,59 +143,80 @@ abstract class KernelOwnedLock extends ServerLock implements Disposable {
   async acquire(caller: Caller, options?: unknown): Promise<boolean> {
     if (this.recursive && this.isMine(caller)) {
       blockingOf(options, 'blocking'); // still refuse bad options
-      this.note(caller.session, 1);
+      this.#change(caller.session, 'granted', 1);
       return true;
     }
     const acquired = await acquireFor(this.sem, caller, options);
-    if (acquired) this.note(caller.session, 1);
+    if (acquired) this.#change(caller.session, 'granted', 1);
     return acquired;
   }
 
   release(caller: Caller): void {
-    const holds = this.#holds.get(caller.session) ?? 0;
     if (this.recursive) {
-      if (holds === 0) throw new AssertionError('attempt to release recursive lock not owned by process');
-      if (holds > 1) return this.note(caller.session, -1);
+      if (!this.isMine(caller)) throw new AssertionError('attempt to release recursive lock not owned by process');
+      const holds = this.#holds.get(caller.session)!;
+      if (holds.granted + holds.claimed > 1) return this.#change(caller.session, holds.granted > 0 ? 'granted' : 'claimed', -1);
+      this.sem.release();
+      return this.#forget(caller.session);
     }
     this.sem.release(); // ValueError when nobody holds it
-    // Any process may release a Lock: the record that goes is the caller's, or else the oldest holder's.
-    this.note(holds > 0 ? caller.session : this.#holds.keys().next().value, -1);
+    // Any process may release a Lock: it is free now, so nobody's hold stands.
+    for (const session of [...this.#holds.keys()]) this.#forget(session);
   }
 
-  /** Op.Held / Op.Released from a proxy that takes the semaphore itself (+1 / -1). */
-  note(session: Session | undefined, delta: 1 | -1): void {
-    if (session) this.#record(session, (this.#holds.get(session) ?? 0) + delta);
+  /** Op.Held / Op.Released from a proxy that takes the semaphore itself (+1 / -1): believed as far as it can be. */
+  note(session: Session, delta: 1 | -1): void {
+    if (delta < 0) {
+      if ((this.#holds.get(session)?.claimed ?? 0) > 0) this.#change(session, 'claimed', -1);
+      return;
+    }
+    if (!this.sem._isZero()) return; // a free lock is held by nobody: a late or false note
+    for (const [other, holds] of this.#holds) if (other !== session && holds.granted > 0) return; // the server's own grant stands
+    this.#change(session, 'claimed', 1);
   }
 
-  #record(session: Session, holds: number): void {
-    if (holds > 0 && !session.closed) {
+  #change(session: Session, kind: keyof Holds, delta: number): void {
+    const holds = this.#holds.get(session) ?? { granted: 0, claimed: 0 };
+    holds[kind] += delta;
+    if (holds.granted + holds.claimed > 0 && !session.closed) {
       this.#holds.set(session, holds);
       session.holding.add(this);
     } else {
-      this.#holds.delete(session);
-      session.holding.delete(this);
+      this.#forget(session);
     }
   }
 
+  #forget(session: Session): void {
+    this.#holds.delete(session);
+    session.holding.delete(this);
+  }
+
+  /** Whether the server knows `session` holds the lock: a hold it granted, or the one claim on record. */
+  #surelyHeldBy(session: Session): boolean {
+    const holds = this.#holds.get(session);
+    return holds !== undefined && (holds.granted > 0 || this.#holds.size === 1);
+  }
+
   abandon(session: Session): void {
-    if (!this.#holds.delete(session)) return;
-    if (this.sem._isZero()) this.sem.release();
+    const held = this.#surelyHeldBy(session);
+    this.#forget(session);
+    if (held && this.sem._isZero()) this.sem.release();
   }
 
   releaseAll(caller: Caller): number {
-    const holds = this.#holds.get(caller.session);
-    if (!holds) throw new AssertionError(NOT_ACQUIRED_FOR_WAIT);
+    if (!this.isMine(caller)) throw new AssertionError(NOT_ACQUIRED_FOR_WAIT);
+    const holds = this.#holds.get(caller.session)!;
     this.sem.release();
-    this.#record(caller.session, 0);
-    return holds;
+    this.#forget(caller.session);
+    return holds.granted + holds.claimed;
   }
 
   async reacquire(caller: Caller, count: number): Promise<void> {
-    if (await acquireFor(this.sem, caller, undefined)) this.#record(caller.session, count);
+    if (await acquireFor(this.sem, caller, undefined)) this.#change(caller.session, 'granted', count);
   }
 
   isMine(caller: Caller): boolean {
-    return this.#holds.has(caller.session);
+    return this.#surelyHeldBy(caller.session);
   }
 
   locked(): boolean {

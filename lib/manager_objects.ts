@@ -8,6 +8,7 @@
  * passes it because the class extends CallerAware.
  */
 import { AbortError, AssertionError, BrokenBarrierError, Empty, Full, InvalidArgumentError, ValueError } from './errors';
+import { setLongTimeout, whenAborted } from './timeouts';
 import { checkInteger, checkOptions, checkTimeout, describe } from './validate';
 
 /** One client connection, as objects see it: what it holds, so a vanished client's locks can be released. */
@@ -50,16 +51,12 @@ class Waiters<D = undefined, V = true> {
     return new Promise<V | null>((resolve, reject) => {
       const { signal } = caller;
       if (signal.aborted) return reject(new AbortError());
-      let timer: NodeJS.Timeout | undefined;
+      let stopTimer: (() => void) | undefined;
       const leave = () => {
         const i = this.#queue.indexOf(waiter);
         if (i >= 0) this.#queue.splice(i, 1);
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-      };
-      const onAbort = () => {
-        leave();
-        reject(new AbortError());
+        stopTimer?.();
+        stopListening();
       };
       const waiter: Waiter<D, V> = {
         data,
@@ -69,8 +66,11 @@ class Waiters<D = undefined, V = true> {
         },
       };
       this.#queue.push(waiter);
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (timeout !== undefined) timer = setTimeout(() => { leave(); resolve(null); }, timeout);
+      const stopListening = whenAborted(signal, () => {
+        leave();
+        reject(new AbortError());
+      });
+      if (timeout !== undefined) stopTimer = setLongTimeout(() => { leave(); resolve(null); }, timeout);
     });
   }
 

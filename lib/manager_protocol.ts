@@ -11,7 +11,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as os from 'node:os';
 import { FramedSocket } from './connection';
 import * as errors from './errors';
-import { AuthenticationError, ManagerError, RemoteError } from './errors';
+import { AuthenticationError, ErrorInfo, ManagerError, RemoteError } from './errors';
 import type { KernelDescriptor, KernelQueueDescriptor } from './manager_kernel';
 
 /** Where a manager listens: a Unix socket path or Windows pipe name, or [host, port] for TCP. */
@@ -187,39 +187,24 @@ export async function authenticateClient(conn: FramedSocket, authkey: Buffer, de
 }
 
 /** Client side: the mirror image, so a client also knows it reached the real server. */
-export async function authenticateServer(conn: FramedSocket, authkey: Buffer): Promise<Inbox> {
+export async function authenticateServer(conn: FramedSocket, authkey: Buffer, deadline: AbortSignal): Promise<Inbox> {
   const inbox = new Inbox(conn);
-  await answerChallenge(conn, inbox, authkey);
-  await deliverChallenge(conn, inbox, authkey);
+  await answerChallenge(conn, inbox, authkey, deadline);
+  await deliverChallenge(conn, inbox, authkey, deadline);
   return inbox;
 }
 
 // --- errors -----------------------------------------------------------------------------------------------------
 
-export interface ErrorInfo {
-  name: string;
-  message: string;
-  code?: string;
-  stack: string;
-}
-
-export function encodeError(err: unknown): ErrorInfo {
-  const e = err as Partial<Error> & { code?: unknown };
-  return {
-    name: typeof e?.name === 'string' ? e.name : 'Error',
-    message: typeof e?.message === 'string' ? e.message : String(err),
-    code: typeof e?.code === 'string' ? e.code : undefined,
-    stack: typeof e?.stack === 'string' ? e.stack : '',
-  };
-}
+export type { ErrorInfo } from './errors';
 
 // Library errors come back as their own class (so `instanceof Empty` works across a proxy); others as RemoteError.
 type ErrorClass = new (...args: never[]) => errors.MultiprocError;
 const TYPED: Record<string, ErrorClass> = {
   AbortError: errors.AbortError, AssertionError: errors.AssertionError, BrokenBarrierError: errors.BrokenBarrierError,
   Empty: errors.Empty, Full: errors.Full, InvalidArgumentError: errors.InvalidArgumentError, ManagerError,
-  OutOfRangeError: errors.OutOfRangeError, RuntimeError: errors.RuntimeError, TimeoutError: errors.TimeoutError,
-  ValueError: errors.ValueError,
+  OutOfRangeError: errors.OutOfRangeError, PicklingError: errors.PicklingError, RuntimeError: errors.RuntimeError,
+  TimeoutError: errors.TimeoutError, UnpicklingError: errors.UnpicklingError, ValueError: errors.ValueError,
 };
 
 export function decodeError(info: ErrorInfo): Error {

@@ -12,10 +12,13 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isPromise } from 'node:util/types';
 import * as v8 from 'node:v8';
 import { openChild, rebuildPayload } from './bootstrap';
 import { FramedSocket } from './connection';
-import { ManagerError } from './errors';
+import { deserialize } from './deserialize';
+import { errorInfo, ManagerError } from './errors';
+import { timeoutSignal } from './timeouts';
 import {
   KernelBoundedSemaphoreObject, kernelDescriptorOf, KernelJoinableQueueObject, KernelLockObject, KernelQueue,
   KernelQueueObject, KernelRLockObject, KernelSemaphoreObject, setFifoDirectory,
@@ -24,11 +27,11 @@ import {
   BUILTIN_TYPES, Caller, LOCK_METHODS, publicMethods, QUEUE_METHODS, SEMAPHORE_METHODS, ServerType, Session, takesCaller,
 } from './manager_objects';
 import {
-  Address, authenticateClient, encodeError, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, privateSocketName, sendBatched, PROXY_REBUILDER, ServerInfo, Token,
+  Address, authenticateClient, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, privateSocketName, sendBatched, PROXY_REBUILDER, ServerInfo, Token,
 } from './manager_protocol';
 import { native } from './native';
 import { isWholeFrame } from './pipe';
-import { MARK } from './reduction';
+import { isMarker, makeMarker, MARK, Marker, reduceValue } from './reduction';
 
 /** A user type as registered with BaseManager.register, as the server receives it. */
 export interface RegisteredType {
@@ -68,20 +71,16 @@ interface Entry {
   refs: number;
   /** References in flight: lent by a sender, not yet adopted by the receiver (may dip below 0 while racing). */
   lent: number;
+  /**
+   * A registered user type: what its methods return goes through the reduce pass, which refuses what cannot travel
+   * (the built-in types return only what clients sent, which their own reduce pass checked).
+   */
+  userType: boolean;
 }
 
 interface ServerTypeInfo extends Partial<ServerType> {
   factory?: (...args: unknown[]) => unknown;
   methodToTypeid: Record<string, string>;
-}
-
-/** A proxy marker of this server's, kept inside a server object: it holds a reference while it is reachable. */
-class HeldProxy {
-  constructor(readonly id: number, token: Token) {
-    // Own enumerable property only: v8.serialize writes this object exactly as the marker it was.
-    Object.defineProperty(this, MARK, { value: [PROXY_REBUILDER, [token, null]], enumerable: true });
-    Object.defineProperty(this, 'id', { value: id, enumerable: false });
-  }
 }
 
 /**
@@ -95,6 +94,7 @@ function visitObjects(value: unknown, visit: (obj: object) => object | undefined
   seen.add(value);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) value[i] = visitObjects(value[i], visit, seen);
+    if (isMarker(value)) visitObjects(value[MARK], visit, seen); // the arguments of a reduced object of a client's
   } else if (value instanceof Map) {
     for (const [k, v] of [...value]) value.set(k, visitObjects(v, visit, seen));
   } else if (value instanceof Set) {
@@ -109,8 +109,10 @@ function visitObjects(value: unknown, visit: (obj: object) => object | undefined
   return value;
 }
 
-function isMarker(obj: object): obj is Record<typeof MARK, [string, unknown[]]> {
-  const mark = (obj as Record<string, unknown>)[MARK];
+/** A proxy marker (an array, reduction.ts), as a client sends it. */
+function isProxyMarker(obj: object): obj is Marker {
+  if (!isMarker(obj)) return false;
+  const mark = obj[MARK];
   return Array.isArray(mark) && mark[0] === PROXY_REBUILDER && Array.isArray(mark[1]);
 }
 
@@ -152,8 +154,12 @@ export class ManagerServer {
   readonly #types = new Map<string, ServerTypeInfo>();
   readonly #objects = new Map<number, Entry>();
   readonly #clients = new Set<Client>();
+  /**
+   * Proxy markers kept inside server objects, each holding a reference to its object while it is reachable. They
+   * serialize exactly as the markers they were.
+   */
+  readonly #heldIds = new WeakMap<Marker, number>();
   readonly #held = new FinalizationRegistry<number>((id) => this.#decref(id));
-  #nextObjectId = 1;
   #nextSessionId = 1;
   #server: net.Server | undefined;
   #address: Address | undefined;
@@ -200,12 +206,12 @@ export class ManagerServer {
     const conn = new FramedSocket(socket, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES });
     const client = new Client(conn, this.#nextSessionId++);
     conn.once('close', () => this.#disconnect(client));
-    const deadline = AbortSignal.timeout(this.#options.handshakeTimeoutMs);
-    authenticateClient(conn, this.#options.authkey, deadline).then((inbox) => {
+    const deadline = timeoutSignal(this.#options.handshakeTimeoutMs);
+    authenticateClient(conn, this.#options.authkey, deadline.signal).then((inbox) => {
       conn.maxFrameBytes = this.#options.maxFrameBytes;
       this.#clients.add(client);
       inbox.deliverTo((frame) => this.#receive(client, frame));
-    }, () => conn.close()); // wrong key, garbage, or too slow: that connection only
+    }, () => conn.close()).finally(deadline.clear); // wrong key, garbage, or too slow: that connection only
   }
 
   #disconnect(client: Client): void {
@@ -222,7 +228,7 @@ export class ManagerServer {
   #receive(client: Client, frame: Buffer): void {
     let msg: unknown;
     try {
-      msg = v8.deserialize(frame);
+      msg = deserialize(frame);
     } catch {
       return client.conn.close();
     }
@@ -282,7 +288,7 @@ export class ManagerServer {
       const value = await run(call);
       reply = this.#serializeReply(client, requestId, value);
     } catch (err) {
-      reply = v8.serialize([requestId, false, encodeError(err)]);
+      reply = v8.serialize([requestId, false, errorInfo(err)]);
     } finally {
       client.pending.delete(requestId);
     }
@@ -298,8 +304,9 @@ export class ManagerServer {
     // Every proxy in a reply arrives with a reference already held for the receiving connection.
     if (mayHoldProxy(reply)) {
       visitObjects(value, (obj) => {
-        if (!(obj instanceof HeldProxy)) return undefined;
-        this.#addRef(client, obj.id);
+        const id = isMarker(obj) ? this.#heldIds.get(obj) : undefined;
+        if (id === undefined) return undefined;
+        this.#addRef(client, id);
         return obj;
       });
     }
@@ -310,8 +317,13 @@ export class ManagerServer {
     const type = this.#types.get(typeid);
     if (!type) throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_TYPEID', `unknown typeid '${typeid}'`);
     // A proxy of ours passed to a factory stands for its object (e.g. the Lock given to Condition()).
-    const resolved = args.map((a) => (a instanceof HeldProxy ? this.#objects.get(a.id)?.obj ?? a : a));
-    const obj = type.create ? new type.create(...(resolved as never[])) : await type.factory!(...resolved);
+    const resolved = args.map((a) => {
+      const id = isMarker(a) ? this.#heldIds.get(a) : undefined;
+      return id === undefined ? a : this.#objects.get(id)?.obj ?? a;
+    });
+    // An async factory's Promise is awaited; the object itself is stored as it is, even if it has a then().
+    const made = type.create ? new type.create(...(resolved as never[])) : type.factory!(...resolved);
+    const obj = isPromise(made) ? await made : made;
     if (obj === null || (typeof obj !== 'object' && typeof obj !== 'function')) {
       throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_TYPEID', `the factory of '${typeid}' returned ${String(obj)}, not an object`);
     }
@@ -319,12 +331,25 @@ export class ManagerServer {
   }
 
   #register(client: Client, typeid: string, obj: object, type: ServerTypeInfo): Token {
-    const id = this.#nextObjectId++;
+    const id = this.#newObjectId();
     const exposed = type.exposed ?? publicMethods(obj);
-    const entry = { obj, typeid, exposed: new Set(exposed), methodToTypeid: type.methodToTypeid, refs: 0, lent: 0 };
+    const entry = {
+      obj, typeid, exposed: new Set(exposed), methodToTypeid: type.methodToTypeid, refs: 0, lent: 0, userType: !type.create,
+    };
     this.#objects.set(id, entry);
     this.#addRef(client, id);
     return this.#tokenOf(id, entry);
+  }
+
+  /**
+   * A fresh object id of 53 random bits: no client finds an object by counting, so what reaches an object is a
+   * token for it (and a token outliving its server never reaches another object at the same address).
+   */
+  #newObjectId(): number {
+    for (;;) {
+      const id = Number(randomBytes(8).readBigUInt64BE() >> 11n);
+      if (id !== 0 && !this.#objects.has(id)) return id;
+    }
   }
 
   #tokenOf(id: number, entry: Entry): Token {
@@ -342,24 +367,26 @@ export class ManagerServer {
     }
     const fn = (entry.obj as Record<string, unknown>)[method];
     if (typeof fn !== 'function') throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_METHOD', `${entry.typeid}.${method} is not a method`);
-    const result = await (takesCaller(entry.obj) ? fn.call(entry.obj, caller, ...args) : fn.apply(entry.obj, args));
+    const returned = takesCaller(entry.obj) ? fn.call(entry.obj, caller, ...args) : fn.apply(entry.obj, args);
+    const result = isPromise(returned) ? await returned : returned; // an async method's result, not any thenable
     const typeid = entry.methodToTypeid[method];
-    if (typeid === undefined) return result;
+    if (typeid === undefined) return entry.userType ? reduceValue(result, `${entry.typeid}.${method}() result`, true) : result;
     const client = [...this.#clients].find((c) => c.session === caller.session);
     if (!client) throw new ManagerError('ERR_MP_MANAGER_CONNECTION', 'the caller disconnected');
     const token = this.#register(client, typeid, result as object, this.#types.get(typeid) ?? { methodToTypeid: {} });
-    return { [MARK]: [PROXY_REBUILDER, [token, null]] };
+    return makeMarker(PROXY_REBUILDER, [token, null]);
   }
 
-  /** A proxy marker of ours arriving inside a request becomes a HeldProxy: the lent reference is now the server's. */
+  /** A proxy marker of ours arriving inside a request is held: the lent reference is now the server's. */
   #holdMarker(obj: object): object | undefined {
-    if (obj instanceof HeldProxy) return obj;
-    if (!isMarker(obj)) return undefined;
+    if (!isProxyMarker(obj)) return undefined;
+    if (this.#heldIds.has(obj)) return obj;
     const token = obj[MARK][1][0] as Token;
     if (!token || typeof token !== 'object' || !Number.isSafeInteger(token.id)) return undefined;
     const entry = this.#objects.get(token.id);
     if (!entry || JSON.stringify(token.address) !== JSON.stringify(this.#address)) return undefined;
-    const held = new HeldProxy(token.id, this.#tokenOf(token.id, entry));
+    const held = makeMarker(PROXY_REBUILDER, [this.#tokenOf(token.id, entry), null]);
+    this.#heldIds.set(held, token.id);
     entry.refs++;
     entry.lent--;
     this.#held.register(held, token.id);
@@ -424,7 +451,7 @@ async function serve(): Promise<void> {
       process.exit(0);
     });
   } catch (err) {
-    channel.send(v8.serialize({ error: encodeError(err) }));
+    channel.send(v8.serialize({ error: errorInfo(err) }));
     process.exitCode = 1;
     channel.close();
   }

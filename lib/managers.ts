@@ -13,15 +13,16 @@ import * as path from 'node:path';
 import { inspect } from 'node:util';
 import * as v8 from 'node:v8';
 import { FramedSocket } from './connection';
+import { deserialize } from './deserialize';
 import { AbortError, Full, InvalidArgumentError, ManagerError, TimeoutError, ValueError } from './errors';
 import {
   Address, addressKey, authenticateServer, decodeError, Inbox, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES,
-  ErrorInfo, isAddress, mayHoldProxy, Op, PROXY_REBUILDER, sendBatched, ServerInfo, Token,
+  ErrorInfo, HANDSHAKE_MAX_FRAME_BYTES, isAddress, mayHoldProxy, Op, PROXY_REBUILDER, sendBatched, ServerInfo, Token,
 } from './manager_protocol';
 import { KernelDescriptor, KernelQueueDescriptor, releaseUnits } from './manager_kernel';
 import type { RegisteredType, ServerOptions } from './manager_server';
 import { native } from './native';
-import { currentProcess, spawnWithInheritance } from './process';
+import { currentProcess, SpawnFailed, spawnWithInheritance } from './process';
 import { OsSemaphore, SEM_VALUE_MAX } from './semlock';
 import { encodeFrame, frameBytes, FramePipe } from './pipe';
 import { JoinableQueue, Queue } from './queues';
@@ -29,6 +30,8 @@ import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import {
   functionReference, isSpawning, MARK, preloadRebuilders, reduce, Reduced, reduceValue, rebuildValue, registerRebuilder,
 } from './reduction';
+import { timeoutSignal, whenAborted } from './timeouts';
+import type { Root } from './travel';
 import { checkBoolean, checkInteger, checkOptions, checkTimeout, describe } from './validate';
 
 export type { Address, ServerInfo, Token } from './manager_protocol';
@@ -43,6 +46,8 @@ interface Pending {
 interface ConnectionSettings {
   authkey: Buffer;
   maxFrameBytes: number;
+  /** How long connecting and the handshake may take, as the server allows its clients. */
+  handshakeTimeoutMs: number;
 }
 
 /** What a process knows about managers it reaches with something other than its own authkey and default limits. */
@@ -53,8 +58,9 @@ let rebuildingReplyOf: ManagerConnection | null = null;
 const MARK_BYTES = Buffer.from(MARK, 'latin1');
 
 function settingsFor(address: Address): ConnectionSettings {
-  return settingsByAddress.get(addressKey(address)) ??
-    { authkey: currentProcess().authkey, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES };
+  return settingsByAddress.get(addressKey(address)) ?? {
+    authkey: currentProcess().authkey, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  };
 }
 
 interface Closable {
@@ -70,6 +76,7 @@ export class ManagerConnection {
   #conn: FramedSocket | undefined;
   #nextRequestId = 1;
   #closed: ManagerError | null = null;
+  readonly #closing = new AbortController();
   /** Kernel objects proxies opened through this connection (manager_kernel.ts), weakly: they close with it. */
   readonly #opened = new Set<WeakRef<Closable>>();
   static readonly #collected = new FinalizationRegistry<[Set<WeakRef<Closable>>, WeakRef<Closable>]>(
@@ -102,24 +109,46 @@ export class ManagerConnection {
     this.ready.catch(() => undefined); // reported to each request instead
   }
 
+  /**
+   * Connects and authenticates within the handshake timeout; until the server has proved it knows the authkey,
+   * frames above HANDSHAKE_MAX_FRAME_BYTES hang up at once, as the server does with its clients.
+   */
   async #open(): Promise<FramedSocket> {
+    const where = addressKey(this.address);
     const socket = Array.isArray(this.address) ? net.connect({ host: this.address[0], port: this.address[1] })
       : net.connect(this.address);
     socket.setNoDelay(true);
-    const conn = new FramedSocket(socket, { maxFrameBytes: this.#settings.maxFrameBytes });
+    const conn = new FramedSocket(socket, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES });
     conn.once('close', () => this.#onClose());
+    let failure: ManagerError | undefined;
+    const fail = (message: string) => {
+      failure ??= new ManagerError('ERR_MP_MANAGER_CONNECTION', message);
+      conn.close();
+    };
+    const timeout = this.#settings.handshakeTimeoutMs;
+    const { signal: deadline, clear: clearDeadline } = timeoutSignal(timeout);
+    const onDeadline = () => fail(`the manager at ${where} did not complete the handshake within ${timeout} ms`);
+    const onOversize = (bytes: number) => fail(`the peer at ${where} sent a frame of ${bytes} bytes before authenticating`);
+    deadline.addEventListener('abort', onDeadline, { once: true });
+    conn.once('oversize', onOversize);
     let inbox: Inbox;
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('connect', resolve);
         socket.once('error', (err) => reject(new ManagerError('ERR_MP_MANAGER_CONNECTION',
-          `cannot connect to the manager at ${addressKey(this.address)}: ${err.message}`)));
+          `cannot connect to the manager at ${where}: ${err.message}`)));
+        socket.once('close', () => reject(new ManagerError('ERR_MP_MANAGER_CONNECTION', `the connection to ${where} closed`)));
       });
-      inbox = await authenticateServer(conn, this.#settings.authkey);
+      inbox = await authenticateServer(conn, this.#settings.authkey, deadline);
     } catch (err) {
       conn.close();
-      throw err;
+      throw failure ?? err;
+    } finally {
+      clearDeadline();
+      deadline.removeEventListener('abort', onDeadline);
+      conn.off('oversize', onOversize);
     }
+    conn.maxFrameBytes = this.#settings.maxFrameBytes;
     inbox.deliverTo((frame) => this.#onReply(frame));
     this.#conn = conn;
     this.#updateRef();
@@ -132,9 +161,14 @@ export class ManagerConnection {
     if (connections.get(key) === this) connections.delete(key);
     for (const p of this.#pending.values()) p.reject(this.#closed);
     this.#pending.clear();
+    this.#closing.abort(this.#closed);
     // The manager is gone: its names and pipes are no use to this process any more (calls reject with #closed).
-    for (const ref of this.#opened) ref.deref()?.close();
+    // After this turn: the waits on them settle first, with the connection's error.
+    const opened = [...this.#opened];
     this.#opened.clear();
+    setImmediate(() => {
+      for (const ref of opened) ref.deref()?.close();
+    });
   }
 
   /** Closes `local`, a kernel object a proxy opened, when this connection closes (unless it was collected first). */
@@ -149,12 +183,32 @@ export class ManagerConnection {
     return local;
   }
 
-  /** Sends a request and resolves with its result; `signal` asks the server to abandon it. */
-  request(op: Op, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+  /**
+   * Runs `wait`, a wait on this manager's kernel objects in this process, with a signal that also aborts when the
+   * connection closes (the server died, or shut down): the wait then rejects with ERR_MP_MANAGER_CONNECTION, as the
+   * calls waiting in the server do.
+   */
+  async untilClosed<R>(signal: AbortSignal | undefined, wait: (signal: AbortSignal) => R | Promise<R>): Promise<R> {
+    await this.opened();
+    const closing = this.#closing.signal;
+    try {
+      return await wait(signal ? AbortSignal.any([signal, closing]) : closing);
+    } catch (err) {
+      if (closing.aborted && !signal?.aborted && (err as { code?: string }).code === 'ABORT_ERR') throw this.#closed;
+      throw err;
+    }
+  }
+
+  /**
+   * Sends a request and resolves with its result; `signal` asks the server to abandon it. `what` names the last of
+   * `args` (the caller's arguments) in errors.
+   */
+  request(op: Op, args: unknown[], signal?: AbortSignal, what = 'arguments'): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed);
     if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
     const id = this.#nextRequestId++;
-    const frame = this.#encode([op, id, ...args]);
+    const message = [op, id, ...args];
+    const frame = this.#encode(message, (i) => (i === message.length - 1 ? what : `[${i}]`));
     const call = new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#updateRef();
@@ -162,9 +216,7 @@ export class ManagerConnection {
     });
     if (!signal) return call;
     // The server's answer decides: an abort that arrives after the lock was granted still resolves true.
-    const cancel = () => this.#send(this.#encode([Op.Cancel, id]));
-    signal.addEventListener('abort', cancel, { once: true });
-    const forget = () => signal.removeEventListener('abort', cancel); // a long-lived signal must not collect listeners
+    const forget = whenAborted(signal, () => this.#send(this.#encode([Op.Cancel, id])));
     call.then(forget, forget);
     return call;
   }
@@ -205,8 +257,8 @@ export class ManagerConnection {
     conn.send(frame, onWritten);
   }
 
-  #encode(message: unknown[]): Buffer {
-    const data = v8.serialize(reduceValue(message));
+  #encode(message: unknown[], root: Root = ''): Buffer {
+    const data = v8.serialize(reduceValue(message, root));
     if (data.length > this.#settings.maxFrameBytes) {
       throw new ManagerError('ERR_MP_MANAGER_FRAME_TOO_LARGE',
         `a message of ${data.length} bytes exceeds the manager's maxFrameBytes (${this.#settings.maxFrameBytes})`);
@@ -230,7 +282,7 @@ export class ManagerConnection {
   #onReply(frame: Buffer): void {
     let message: [number, boolean, unknown];
     try {
-      message = v8.deserialize(frame) as [number, boolean, unknown];
+      message = deserialize(frame) as [number, boolean, unknown];
     } catch {
       return this.#conn!.close();
     }
@@ -314,7 +366,7 @@ export class BaseProxy {
       return Promise.reject(new ManagerError('ERR_MP_MANAGER_RELEASED', `this ${this.#token.typeid} proxy was released`));
     }
     try {
-      return this.#connection.request(Op.Call, [this.#token.id, method, args], signal);
+      return this.#connection.request(Op.Call, [this.#token.id, method, args], signal, `${this.#token.typeid}.${method}() arguments`);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -366,7 +418,9 @@ registerRebuilder(PROXY_REBUILDER, (token: Token, authkey: Uint8Array | null) =>
   }
   const key = addressKey(token.address);
   if (authkey && !settingsByAddress.has(key)) {
-    settingsByAddress.set(key, { authkey: Buffer.from(authkey), maxFrameBytes: DEFAULT_MAX_FRAME_BYTES });
+    settingsByAddress.set(key, {
+      authkey: Buffer.from(authkey), maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    });
   }
   const connection = ManagerConnection.to(token.address);
   return makeProxy(token, connection, rebuildingReplyOf !== connection);
@@ -415,7 +469,7 @@ function openKernelQueue(token: Token, connection: ManagerConnection): OpenedQue
     return null;
   }
   try {
-    const [rlock, wlock, items, slots, unfinished, cond] = rebuildValue(v8.deserialize(kernel.parts)) as
+    const [rlock, wlock, items, slots, unfinished, cond] = rebuildValue(deserialize(kernel.parts)) as
       [Lock, Lock, Semaphore, BoundedSemaphore | null, Semaphore | undefined, Condition | undefined];
     const parts = { pipe, rlock, wlock, items, slots };
     const queue = token.typeid === 'JoinableQueue'
@@ -435,6 +489,7 @@ export class AutoProxy extends BaseProxy {
   constructor(token: Token, connection: ManagerConnection, adopt: boolean) {
     super(token, connection, adopt);
     for (const name of token.exposed) {
+      if (name === 'then') continue; // a proxy with then() would be a thenable: `await` would call it
       Object.defineProperty(this, name, { value: (...args: unknown[]) => this._callMethod(name, args), enumerable: false });
     }
   }
@@ -496,8 +551,9 @@ abstract class AcquirerProxy extends BaseProxy {
   async acquire(options?: AcquireOptions): Promise<boolean> {
     const local = this._local;
     if (!local) return this._callWaiting('acquire', [], options) as Promise<boolean>;
-    await this._connection.opened(); // the manager must still be there, even if the call needs nothing of it
-    return local.acquire(options);
+    const [opts, signal] = travelling(options, 'acquire options');
+    // The manager must still be there, even if the call needs nothing of it, and stay there while it waits.
+    return this._connection.untilClosed(signal, (until) => local.acquire({ ...opts, signal: until }));
   }
 
   release(): Promise<void> {
@@ -726,13 +782,18 @@ export class QueueProxy<T = unknown> extends BaseProxy {
    */
   put(item: T, options?: QueueOptions): Promise<void> {
     if (!this._local) return this._callWaiting('put', [item], options) as Promise<void>;
-    return this._here(async ({ queue, slots }) => {
+    let opts: Record<string, unknown> = {};
+    let signal: AbortSignal | undefined;
+    try {
+      if (options !== undefined) [opts, signal] = travelling(options, 'put options');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this._here(signal, async ({ queue, slots }, until) => {
       const frame = encodeFrame(item);
-      const [opts, signal]: [Record<string, unknown>, AbortSignal | undefined] =
-        options === undefined ? [{}, undefined] : travelling(options, 'put options');
       if (slots) {
         const taken = opts.block === false || opts.timeout === 0 ? slots.acquire({ blocking: false })
-          : slots.acquire({ timeout: opts.timeout as number | undefined, signal });
+          : slots.acquire({ timeout: opts.timeout as number | undefined, signal: until });
         if (!(await taken)) throw new Full();
       }
       if (!this.#draining && queue._putFrameNow(frame)) return;
@@ -763,12 +824,17 @@ export class QueueProxy<T = unknown> extends BaseProxy {
 
   get(options?: QueueOptions): Promise<T> {
     if (!this._local) return this._callWaiting('get', [], options) as Promise<T>;
-    return this._here(({ queue }) => {
-      if (options === undefined) return queue.get() as Promise<T>;
-      const [opts, signal] = travelling(options, 'get options');
-      if (opts.block === false) return queue.getNowait() as T;
-      return queue.get({ timeout: opts.timeout as number | undefined, signal }) as Promise<T>;
-    });
+    if (options === undefined) return this._here(undefined, ({ queue }, until) => queue._get(until) as Promise<T>);
+    let opts: Record<string, unknown>;
+    let signal: AbortSignal | undefined;
+    try {
+      [opts, signal] = travelling(options, 'get options');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // Never getNowait() here: a frame another process is still writing would block this event loop.
+    const timeout = opts.block === false ? 0 : opts.timeout as number | undefined;
+    return this._here(signal, ({ queue }, until) => queue.get({ timeout, signal: until }) as Promise<T>);
   }
 
   putNowait(item: T): Promise<void> {
@@ -776,7 +842,7 @@ export class QueueProxy<T = unknown> extends BaseProxy {
   }
 
   getNowait(): Promise<T> {
-    return this._either('getNowait', [], ({ queue }) => queue.getNowait() as T);
+    return this._local ? this.get({ block: false }) : this._callMethod('getNowait') as Promise<T>;
   }
 
   /** Exact: the server counts the items in the pipe and those waiting to go in. */
@@ -792,15 +858,19 @@ export class QueueProxy<T = unknown> extends BaseProxy {
     return this._callMethod('full') as Promise<boolean>;
   }
 
-  /** Runs `here` on the opened kernel queue once the manager is known to be up. */
-  protected _here<R>(here: (opened: OpenedQueue) => R | Promise<R>): Promise<R> {
+  /**
+   * Runs `here` on the opened kernel queue once the manager is known to be up; `until` ends its waits like `signal`
+   * and when the connection to the manager closes.
+   */
+  protected _here<R>(signal: AbortSignal | undefined,
+                     here: (opened: OpenedQueue, until: AbortSignal) => R | Promise<R>): Promise<R> {
     const opened = this._local!;
-    return this._connection.opened().then(() => here(opened));
+    return this._connection.untilClosed(signal, (until) => here(opened, until));
   }
 
   /** Runs `here` on the kernel queue, or calls `method` in the server when this process has none. */
-  protected _either<R>(method: string, args: unknown[], here: (opened: OpenedQueue) => R | Promise<R>): Promise<R> {
-    return this._local ? this._here(here) : this._callMethod(method, args) as Promise<R>;
+  protected _either<R>(method: string, here: (opened: OpenedQueue, until: AbortSignal) => R | Promise<R>): Promise<R> {
+    return this._local ? this._here(undefined, here) : this._callMethod(method) as Promise<R>;
   }
 
   override [Symbol.dispose](): void {
@@ -813,11 +883,11 @@ export class QueueProxy<T = unknown> extends BaseProxy {
 
 export class JoinableQueueProxy<T = unknown> extends QueueProxy<T> {
   taskDone(): Promise<void> {
-    return this._either('taskDone', [], ({ queue }) => (queue as JoinableQueue).taskDone());
+    return this._either('taskDone', ({ queue }, until) => (queue as JoinableQueue)._taskDone(until));
   }
 
   join(): Promise<void> {
-    return this._either('join', [], ({ queue }) => (queue as JoinableQueue).join());
+    return this._either('join', ({ queue }, until) => (queue as JoinableQueue)._join(until));
   }
 }
 
@@ -1046,8 +1116,10 @@ export class BaseManager {
       maxFrameBytes: this.#maxFrameBytes, handshakeTimeoutMs: this.#handshakeTimeout, kernelObjects: this.#kernelObjects,
     };
     const name = `${this.constructor.name}-${++managerCounter}`;
-    const { child, channel } = spawnWithInheritance(SERVER_SCRIPT, [], { kind: 'manager-server', server, daemon: true },
+    const spawned = spawnWithInheritance(SERVER_SCRIPT, [], { kind: 'manager-server', server, daemon: true },
       name, [...currentProcess().identity, 0]);
+    if (spawned instanceof SpawnFailed) throw await spawned.error(); // still 'initial': it can be started again
+    const { child, channel } = spawned;
     this.#child = child;
     this.#channel = channel;
     this.#state = 'started';
@@ -1058,7 +1130,7 @@ export class BaseManager {
     type StartReply = { address?: Address; dir?: string | null; error?: ErrorInfo };
     const reply = await Promise.race<StartReply>([
       new Promise<StartReply>((resolve) =>
-        channel.once('frame', (frame: Buffer) => resolve(v8.deserialize(frame)))),
+        channel.once('frame', (frame: Buffer) => resolve(deserialize(frame) as StartReply))),
       this.#exited.then(() => ({ error: { name: 'ManagerError', code: 'ERR_MP_MANAGER_CONNECTION',
         message: `the manager server exited with code ${child.exitCode} before it listened`, stack: '' } })),
     ]);
@@ -1084,7 +1156,7 @@ export class BaseManager {
   }
 
   #settings(): ConnectionSettings {
-    return { authkey: this.#authkey, maxFrameBytes: this.#maxFrameBytes };
+    return { authkey: this.#authkey, maxFrameBytes: this.#maxFrameBytes, handshakeTimeoutMs: this.#handshakeTimeout };
   }
 
   /** Proxies of this server rebuilt in this process connect with this manager's authkey and limits. */
@@ -1103,7 +1175,7 @@ export class BaseManager {
   async create<P extends BaseProxy = AutoProxy>(typeid: string, ...args: unknown[]): Promise<P> {
     if (typeof typeid !== 'string') throw new InvalidArgumentError(`typeid must be a string, got ${describe(typeid)}`);
     const connection = this.#connection();
-    const token = await connection.request(Op.Create, [typeid, args]) as Token;
+    const token = await connection.request(Op.Create, [typeid, args], undefined, `${typeid}() arguments`) as Token;
     return makeProxy(token, connection, false) as P;
   }
 

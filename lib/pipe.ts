@@ -15,9 +15,11 @@
 import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import { MAX_FRAME_BYTES } from './connection';
-import { MultiprocError, PicklingError, ValueError } from './errors';
+import { HostObjectHooks, OwnedDeserializer, readValue } from './deserialize';
+import { MultiprocError, PicklingError, UnpicklingError, ValueError } from './errors';
 import { native, NativeFdWatcher } from './native';
 import { rebuildValue, reduceValue } from './reduction';
+import { setLongTimeout, whenAborted } from './timeouts';
 import { abortReason } from './validate';
 
 /**
@@ -63,12 +65,6 @@ const ALIGN = 8; // out-of-band data starts 8-aligned in the frame, so views of 
 const padding = Buffer.alloc(ALIGN);
 const aligned = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
-/** The v8 serializer hooks Node documents for subclasses (absent from its type declarations). */
-interface HostObjectHooks {
-  _writeHostObject(view: ArrayBufferView): void;
-  _readHostObject(): unknown;
-}
-
 /** v8.serialize, except that large binary views are left out of the stream and listed in `chunks`. */
 class FrameSerializer extends v8.DefaultSerializer {
   /** The frame as written: header and v8 part, then each out-of-band view after its padding. */
@@ -113,9 +109,18 @@ class FrameSerializer extends v8.DefaultSerializer {
   }
 }
 
-class FrameDeserializer extends v8.DefaultDeserializer {
+/**
+ * Reads a frame's payload: the v8 part, with the out-of-band views after it. Each view's kind, offset and length
+ * come from the peer and are checked against the frame (views come in the order they were written, each 8-aligned
+ * right after the previous one, inside the payload): a frame that lies is an UnpicklingError, never a view of other
+ * memory. A view is of the payload itself only when the payload owns its whole buffer (a large frame's); else it
+ * is copied, as in-band views are (deserialize.ts).
+ */
+class FrameDeserializer extends OwnedDeserializer {
   readonly #payload: Buffer;
   readonly #outOfBandStart: number;
+  /** Where the next out-of-band view must start, from #outOfBandStart. */
+  #outOfBandNext = 0;
 
   constructor(payload: Buffer, inBand: number) {
     super(payload.subarray(0, inBand));
@@ -123,19 +128,27 @@ class FrameDeserializer extends v8.DefaultDeserializer {
     this.#outOfBandStart = aligned(inBand);
   }
 
-  _readHostObject(): unknown {
+  override _readHostObject(): unknown {
     const kind = this.readUint32();
-    if (kind === IN_BAND) return (v8.DefaultDeserializer.prototype as unknown as HostObjectHooks)._readHostObject.call(this);
-    const ctor = VIEW_TYPES[kind - 1] as new (buffer: ArrayBufferLike, offset: number, length: number) => unknown;
-    const offset = this.#outOfBandStart + this.readUint32();
+    if (kind === IN_BAND) return super._readHostObject();
+    const ctor = VIEW_TYPES[kind - 1] as (new (buffer: ArrayBufferLike, offset: number, length: number) => ArrayBufferView) | undefined;
+    const offset = this.readUint32();
     const byteLength = this.readUint32();
-    if (ctor === Buffer) return Buffer.from(this.#payload.buffer, this.#payload.byteOffset + offset, byteLength);
-    const size = (ctor as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
-    // The payload buffer is allocated whole for large frames, so this is aligned; copy in the odd case it is not.
-    const source = (this.#payload.byteOffset + offset) % size === 0 ? this.#payload
-      : Buffer.from(this.#payload.subarray(offset, offset + byteLength));
-    const at = source === this.#payload ? this.#payload.byteOffset + offset : source.byteOffset;
-    return new ctor(source.buffer, at, byteLength / size);
+    const size = (ctor as { BYTES_PER_ELEMENT?: number } | undefined)?.BYTES_PER_ELEMENT ?? 1;
+    const start = this.#outOfBandStart + offset;
+    if (!ctor || offset !== this.#outOfBandNext || byteLength % size !== 0 || start + byteLength > this.#payload.length) {
+      throw new UnpicklingError(`a frame of ${this.#payload.length} bytes lists ${byteLength} bytes of kind ${kind} ` +
+        `at offset ${offset} out of band, which it does not hold`);
+    }
+    this.#outOfBandNext = offset + aligned(byteLength);
+    const payload = this.#payload;
+    const whole = payload.byteOffset === 0 && payload.buffer.byteLength === payload.length;
+    if (whole && start % size === 0) {
+      return ctor === Buffer ? Buffer.from(payload.buffer, start, byteLength) : new ctor(payload.buffer, start, byteLength / size);
+    }
+    const copy = Buffer.allocUnsafeSlow(byteLength); // its own memory, never Node's pool
+    payload.copy(copy, 0, start, start + byteLength);
+    return ctor === Buffer ? copy : new ctor(copy.buffer, copy.byteOffset, byteLength / size);
   }
 }
 
@@ -151,7 +164,7 @@ export interface Frame {
  */
 export function encodeFrame(value: unknown): Frame {
   if (typeof value === 'number') return numberFrame(value);
-  const reduced = reduceValue(value);
+  const reduced = reduceValue(value, 'item');
   const serializer = new FrameSerializer();
   try {
     const length = serializer.frame(reduced);
@@ -204,9 +217,8 @@ export function encodeNumberNow(value: number): Frame {
  * `head`, which the caller may reuse at once.
  */
 export function decodeSmallFrame(head: Buffer): unknown {
-  if (head.readUInt32BE(4) === NUMBER_FRAME) return head.readDoubleLE(FRAME_HEADER_BYTES);
-  const payload = Buffer.from(head.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + head.readUInt32BE(0)));
-  return decodePayload(payload, head.readUInt32BE(4));
+  // Decoding copies out everything it makes (strings, views), so the payload can stay in `head`.
+  return decodePayload(head.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + head.readUInt32BE(0)), head.readUInt32BE(4));
 }
 
 /** A frame as one buffer (a Manager client sends its kernel queue's frames to the server as bytes). */
@@ -221,12 +233,19 @@ export function isWholeFrame(bytes: Uint8Array): boolean {
   return bytes.length === Math.max(length, FRAME_HEAD_BYTES);
 }
 
-/** Rebuilds a value from a frame's payload and the length of its v8 part (the header's second field). */
+/**
+ * Rebuilds a value from a frame's payload and the length of its v8 part (the header's second field). A payload
+ * that does not decode is an UnpicklingError.
+ */
 export function decodePayload(payload: Buffer, inBand: number): unknown {
-  if (inBand === NUMBER_FRAME) return payload.readDoubleLE(0);
-  const deserializer = new FrameDeserializer(payload, inBand);
-  deserializer.readHeader();
-  return rebuildValue(deserializer.readValue());
+  if (inBand === NUMBER_FRAME) {
+    if (payload.length !== 8) throw new UnpicklingError(`a number frame of ${payload.length} bytes instead of 8`);
+    return payload.readDoubleLE(0);
+  }
+  if (inBand > payload.length) {
+    throw new UnpicklingError(`a frame of ${payload.length} bytes says its v8 part is ${inBand} bytes long`);
+  }
+  return rebuildValue(readValue(new FrameDeserializer(payload, inBand)));
 }
 
 /** Waits for a descriptor to become readable (writable); one event-loop watcher serves every waiter in this process. */
@@ -253,19 +272,19 @@ export class Readiness {
   wait(timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     return new Promise<boolean>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let stopTimer: (() => void) | undefined;
+      let stopListening: (() => void) | undefined;
       const settle = (err: Error | null, ready: boolean): void => {
         this.#waiters.delete(waiter);
         if (this.#waiters.size === 0) this.#watcher!.stop(); // a stopped watcher keeps no event loop alive
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        stopTimer?.();
+        stopListening?.();
         if (err) reject(err);
         else resolve(ready);
       };
       const waiter = (err: Error | null): void => settle(err, true);
-      const onAbort = (): void => settle(abortReason(signal!), false);
-      if (timeout !== undefined) timer = setTimeout(() => settle(null, false), timeout);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeout !== undefined) stopTimer = setLongTimeout(() => settle(null, false), timeout);
+      if (signal) stopListening = whenAborted(signal, () => settle(abortReason(signal), false));
       this.#watcher ??= new native.FdWatcher(this.fd, this.forWrite);
       if (this.#waiters.size === 0) this.#watcher.start(this.#onReady);
       this.#waiters.add(waiter);

@@ -17,6 +17,7 @@ import { InvalidArgumentError, ValueError } from './errors';
 import { native } from './native';
 import type { Frame } from './pipe';
 import { Lent, passedDescriptor, SpawningContext } from './reduction';
+import { whenAborted } from './timeouts';
 import { abortReason } from './validate';
 
 /** The inbound buffer asked of the pipe, as the 1 MiB POSIX pipes get on Linux. */
@@ -56,17 +57,16 @@ export class PipeReadable {
   wait(timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     return new Promise<boolean>((resolve, reject) => {
-      let onAbort: (() => void) | undefined;
+      let stopListening: (() => void) | undefined;
       const id = native.pipePollAsync(this.handle, timeout === undefined ? -1 : timeout, (err, ready) => {
-        if (onAbort) signal!.removeEventListener('abort', onAbort);
+        stopListening?.();
         if (err) reject(err);
         else resolve(ready);
       });
       if (signal) {
-        onAbort = () => {
+        stopListening = whenAborted(signal, () => {
           if (native.cancelWait(id)) reject(abortReason(signal));
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
+        });
       }
     });
   }
@@ -88,15 +88,17 @@ export class PipeWritable {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (timeout === 0) return Promise.resolve(false);
     return new Promise<boolean>((resolve, reject) => {
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(abortReason(signal!));
-      };
+      let stopListening: (() => void) | undefined;
       const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
+        stopListening?.();
         resolve(true);
       }, timeout === undefined ? WRITE_RETRY_MS : Math.min(timeout, WRITE_RETRY_MS));
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) {
+        stopListening = whenAborted(signal, () => {
+          clearTimeout(timer);
+          reject(abortReason(signal));
+        });
+      }
     });
   }
 

@@ -11,12 +11,15 @@ import type { ChildProcess } from 'node:child_process';
 import * as v8 from 'node:v8';
 import { ChildPayload, registerChildMain } from './bootstrap';
 import type { FramedSocket } from './connection';
+import { deserialize } from './deserialize';
 import {
   ErrorInfo, errorInfo, InvalidArgumentError, MultiprocError, remoteError, TimeoutError, ValueError, WorkerLostError,
 } from './errors';
-import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, spawnWithInheritance, Target } from './process';
-import { dumps, functionReference, preloadRebuilders, rebuildValue, Reducible } from './reduction';
+import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, SpawnFailed, spawnWithInheritance, Target } from './process';
+import { functionReference, preloadRebuilders, rebuildValue, Reducible, reduceValue } from './reduction';
+import type { Root } from './travel';
 import { AnyFunction, loadReference, referenceOf, ResolvedRef } from './reference';
+import { setLongTimeout } from './timeouts';
 import { checkInteger, checkOptions, checkTimeout, describe } from './validate';
 
 export interface PoolOptions {
@@ -40,8 +43,18 @@ export interface AsyncResultOptions<T> {
   errorCallback?: (error: Error) => void;
 }
 
-/** A worker whose initializer threw this many times in a row breaks the pool (CPython would respawn forever). */
+/**
+ * A worker whose initializer failed this many times in a row breaks the pool (CPython would respawn forever). A
+ * failure is the initializer's (or its module's) error, or the worker exiting by itself before it was ready; a
+ * worker killed by a signal before it was ready is replaced, and counts only towards the respawn backoff.
+ */
 export const MAX_INITIALIZER_ATTEMPTS = 3;
+/**
+ * After starts that failed in a row (the OS refused to spawn, or the worker was killed before it was ready), the next
+ * one waits RESPAWN_BACKOFF_MS × 2^(failures − 1), at most RESPAWN_BACKOFF_MAX_MS.
+ */
+const RESPAWN_BACKOFF_MS = 50;
+const RESPAWN_BACKOFF_MAX_MS = 5000;
 /**
  * While more chunks are queued than there are workers, a worker whose tasks took less than QUICK_TASK_MS each is
  * also handed its next chunk before it finishes the current one, so quick tasks never wait for a round trip to the
@@ -100,10 +113,13 @@ function isPlain(values: unknown[]): boolean {
  * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). All-number
  * values travel as one Float64Array: lossless for JS numbers, and a copy instead of a walk on both sides.
  */
-function encode<M extends Values>(message: M): Buffer {
+function encode<M extends Values>(message: M, root: Root): Buffer {
   const values = message.values as unknown[];
   message.plain = isPlain(values);
-  if (!message.plain) return dumps(message);
+  if (!message.plain) {
+    message.values = reduceValue(values, root) as unknown[];
+    return v8.serialize(message);
+  }
   if (values.length > 1 && values.every((v) => typeof v === 'number')) {
     message.values = Float64Array.from(values as number[]);
   }
@@ -179,14 +195,14 @@ export class AsyncResult<T> implements Job {
     const timeout = checkTimeout(timeoutMs, 'wait timeout');
     if (this.#outcome) return Promise.resolve(true);
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
+      let stopTimer: (() => void) | undefined;
       const wake = () => {
-        clearTimeout(timer);
+        stopTimer?.();
         resolve(true);
       };
       this.#waiters.push(wake);
       if (timeout !== undefined) {
-        timer = setTimeout(() => {
+        stopTimer = setLongTimeout(() => {
           this.#waiters.splice(this.#waiters.indexOf(wake), 1);
           resolve(false);
         }, timeout);
@@ -310,6 +326,10 @@ export class Pool {
   /** Set once the initializer failed MAX_INITIALIZER_ATTEMPTS times in a row: every call fails with it. */
   #broken: Error | undefined;
   #initFailures = 0;
+  /** Starts that failed in a row for another reason than the initializer (see RESPAWN_BACKOFF_MS). */
+  #failedStarts = 0;
+  /** The next attempt to replace missing workers, while the respawn backoff runs. */
+  #respawnTimer: NodeJS.Timeout | undefined;
   readonly #workers = new Set<Worker>();
   #pending: Chunk[] = [];
   #pendingHead = 0;
@@ -333,7 +353,7 @@ export class Pool {
     this.#maxtasks = opts.maxtasksperchild === undefined || opts.maxtasksperchild === null ? undefined
       : checkInteger(opts.maxtasksperchild, 'maxtasksperchild', 1);
     try {
-      for (let i = 0; i < this.#processes; i++) this.#spawnWorker();
+      this.#spawnMissing();
     } catch (err) {
       this.terminate(); // e.g. a function among initargs: nothing must outlive the failed constructor
       throw err;
@@ -349,7 +369,7 @@ export class Pool {
   applyAsync<T>(fn: Target, args: unknown[] = [], options?: AsyncResultOptions<T>): AsyncResult<T> {
     if (!Array.isArray(args)) throw new InvalidArgumentError(`apply args must be an array, got ${describe(args)}`);
     const result = new AsyncResult<T>(1, 1, true, checkCallbacks(options));
-    this.#submit(fn, [args], true, 1, result);
+    this.#submit(fn, [args], true, 1, result, () => 'args');
     return result;
   }
 
@@ -438,14 +458,17 @@ export class Pool {
   // --- submitting -----------------------------------------------------------------------------------------------
 
   /** Checks and serializes the whole call before queueing any of it: a bad argument fails the call, not a task. */
-  #submit(fn: Target, items: unknown[], star: boolean, chunksize: number, job: Job): void {
+  /** `name(i)` names item i in errors (a value that cannot travel). */
+  #submit(fn: Target, items: unknown[], star: boolean, chunksize: number, job: Job,
+          name = (i: number) => `items[${i}]`): void {
     if (this.#broken) throw this.#broken;
     if (this.#state !== 'running') throw new ValueError('Pool not running', 'ERR_MP_POOL_NOT_RUNNING');
     const fnId = this.#functionId(fn);
     const chunks: Chunk[] = [];
     for (let index = 0, start = 0; start < items.length; index++, start += chunksize) {
       const slice = items.slice(start, start + chunksize);
-      const data = encode({ op: 'run', fn: fnId, star, plain: false, values: slice } satisfies ToWorker);
+      const first = start;
+      const data = encode({ op: 'run', fn: fnId, star, plain: false, values: slice } satisfies ToWorker, (i) => name(first + i));
       chunks.push({ job, index, fn: fnId, data, size: slice.length, sentAt: 0 });
     }
     if (chunks.length === 0) return;
@@ -514,20 +537,32 @@ export class Pool {
 
   // --- workers --------------------------------------------------------------------------------------------------
 
-  #spawnWorker(): void {
+  /** Starts a worker; false when the OS refused (reported as a warning), and then a retry is due. */
+  #spawnWorker(): boolean {
     const identity = nextChildIdentity();
-    const { child, channel } = spawnWithInheritance(BOOTSTRAP, [], {
+    const spawned = spawnWithInheritance(BOOTSTRAP, [], {
       kind: 'pool-worker', daemon: true, initializer: this.#initializer, initargs: this.#initargs,
     }, `PoolWorker-${identity.join(':')}`, identity);
+    if (spawned instanceof SpawnFailed) {
+      const reported = spawned.error();
+      if (++this.#failedStarts === 1) { // once per streak of failures
+        reported.then((err: NodeJS.ErrnoException) => process.emitWarning(
+          `the Pool could not start a worker (${err.message}); it keeps the others and retries with backoff`,
+          { type: 'PoolWarning', code: err.code }));
+      }
+      return false;
+    }
+    const { child, channel } = spawned;
     const worker: Worker = {
       child, channel, ready: false, inFlight: [], sent: 0, lastReplyAt: 0, quick: false, knownFunctions: new Set(),
       leaving: false,
     };
     this.#workers.add(worker);
     this.#reference(worker, this.#referenced);
-    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, v8.deserialize(frame) as FromWorker));
+    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, deserialize(frame) as FromWorker));
     // 'close' comes after the exit and after the channel's last frame: every result the worker sent is in.
     child.once('close', (code, signal) => this.#onWorkerExit(worker, code, signal));
+    return true;
   }
 
   #onMessage(worker: Worker, message: FromWorker): void {
@@ -549,6 +584,7 @@ export class Pool {
       worker.ready = true;
       worker.lastReplyAt = performance.now();
       this.#initFailures = 0;
+      this.#failedStarts = 0;
       this.#dispatch();
       this.#stopIdleWorkers();
     } else {
@@ -563,9 +599,11 @@ export class Pool {
     const exitCode = exitCodeOf(code, signal);
     const pid = worker.child.pid;
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    if (worker.initError || (!worker.ready && !worker.leaving)) {
+    if (worker.initError || (!worker.ready && !worker.leaving && !signal)) {
       this.#initializerFailed(worker.initError ??
         new WorkerLostError(`pool worker ${pid} ${how} before it was ready`, pid, exitCode));
+    } else if (!worker.ready && !worker.leaving) {
+      this.#failedStarts++; // killed from outside while it started: not the initializer's failure
     } else if (worker.inFlight.length > 0) {
       const [lost, ...unstarted] = worker.inFlight;
       worker.inFlight = [];
@@ -576,7 +614,7 @@ export class Pool {
     this.#maintainWorkers();
     this.#dispatch();
     this.#stopIdleWorkers();
-    if (this.#workers.size === 0) {
+    if (this.#workers.size === 0 && !this.#respawnTimer) {
       for (const resolve of this.#joiners.splice(0)) resolve();
     }
   }
@@ -588,13 +626,36 @@ export class Pool {
     this.#failEverything(error);
   }
 
-  /** Keeps `processes` workers while there is or may be work; replacements run the initializer again. */
+  /**
+   * Keeps `processes` workers while there is or may be work; replacements run the initializer again. After failed
+   * starts, replacements wait for the respawn backoff.
+   */
   #maintainWorkers(): void {
+    if (this.#broken || this.#state === 'terminated' || this.#respawnTimer) return;
+    if (this.#state === 'closed' && this.#jobs.size === 0) return;
+    let working = 0;
+    for (const w of this.#workers) if (!w.leaving) working++;
+    if (working >= this.#processes) return;
+    if (this.#failedStarts > 0) {
+      const delay = Math.min(RESPAWN_BACKOFF_MS * 2 ** (this.#failedStarts - 1), RESPAWN_BACKOFF_MAX_MS);
+      this.#respawnTimer = setTimeout(() => {
+        this.#respawnTimer = undefined;
+        this.#spawnMissing();
+      }, delay);
+      if (!this.#referenced) this.#respawnTimer.unref();
+      return;
+    }
+    this.#spawnMissing();
+  }
+
+  #spawnMissing(): void {
     if (this.#broken || this.#state === 'terminated') return;
     if (this.#state === 'closed' && this.#jobs.size === 0) return;
     let working = 0;
     for (const w of this.#workers) if (!w.leaving) working++;
-    for (; working < this.#processes; working++) this.#spawnWorker();
+    for (; working < this.#processes; working++) {
+      if (!this.#spawnWorker()) return this.#maintainWorkers(); // the OS refused: retry after the backoff
+    }
   }
 
   /** After close(), idle workers are told to exit once nothing is queued. */
@@ -609,6 +670,8 @@ export class Pool {
   }
 
   #failEverything(error: Error): void {
+    clearTimeout(this.#respawnTimer);
+    this.#respawnTimer = undefined;
     const jobs = [...this.#jobs.keys()];
     this.#jobs.clear();
     this.#pending = [];
@@ -628,6 +691,8 @@ export class Pool {
     if (wanted === this.#referenced) return;
     this.#referenced = wanted;
     for (const w of this.#workers) this.#reference(w, wanted);
+    if (wanted) this.#respawnTimer?.ref();
+    else this.#respawnTimer?.unref();
   }
 
   #reference(worker: Worker, on: boolean): void {
@@ -686,7 +751,7 @@ async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<
   for (;;) {
     if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
     wake = undefined;
-    const raw = v8.deserialize(inbox.shift()!) as ToWorker;
+    const raw = deserialize(inbox.shift()!) as ToWorker;
     if (raw.op === 'stop') return exitAfterOutput();
     if (raw.op === 'def') {
       // A function that cannot be loaded fails each task that uses it, not the worker.
@@ -699,7 +764,8 @@ async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<
       const fn = functions.get(raw.fn)!;
       if (fn instanceof Error) throw fn;
       const results = await runChunk(fn, raw.plain ? raw.values : rebuildValue(raw.values) as unknown[], raw.star);
-      reply = encode({ ok: true, plain: false, values: results } satisfies FromWorker);
+      reply = encode({ ok: true, plain: false, values: results } satisfies FromWorker,
+        (i) => (results.length === 1 ? 'result' : `result ${i + 1} of ${results.length} in its chunk`));
     } catch (err) {
       reply = v8.serialize({ ok: false, error: errorInfo(err) } satisfies FromWorker);
     }

@@ -7,11 +7,12 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FramedSocket } from './connection';
+import { deserialize } from './deserialize';
 import { ErrorInfo, InvalidArgumentError, MultiprocError, remoteError, ValueError } from './errors';
 import { native } from './native';
 import { dumps, functionReference, SpawningContext, withSpawningContext } from './reduction';
-import * as v8 from 'node:v8';
 import { runningTrackerDescriptor, trackerProcessId } from './resource_tracker';
+import { setLongTimeout } from './timeouts';
 import { checkOptions, checkTimeout, describe } from './validate';
 
 export type Target = ((...args: any[]) => unknown) | { module: string; export: string }; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -100,6 +101,8 @@ function childExecArgv(): string[] {
 }
 
 export const BOOTSTRAP = path.join(__dirname, 'bootstrap.js');
+/** Preloaded into every fork() child (node --require). */
+export const FORK_PRELOAD = path.join(__dirname, 'fork_preload.js');
 
 /** Exit code of a child that ends because its parent died: 128 + SIGHUP, as a terminal hang-up. */
 export const PARENT_DIED_EXIT_CODE = 129;
@@ -119,13 +122,28 @@ export interface Spawned {
   channel: FramedSocket;
 }
 
+/** A child the OS refused to create (EMFILE, EAGAIN, ...). @internal */
+export class SpawnFailed {
+  constructor(readonly child: ChildProcess) {}
+
+  /**
+   * Node tells why on the next tick, as the ChildProcess's 'error' event (code, errno, syscall 'spawn …'): call this
+   * before then. fork() does not: its caller listens to the ChildProcess it gets, as with child_process.fork.
+   */
+  error(): Promise<Error> {
+    return new Promise((resolve) => this.child.once('error', resolve));
+  }
+}
+
 /**
  * Spawns `script` with `payload` delivered on descriptor 3, reduced inside a spawning context so that Locks,
- * Queues and the like may travel. Shared by Process, Pool workers, Manager servers and fork(). @internal
+ * Queues and the like may travel. Shared by Process, Pool workers, Manager servers and fork(). A child of the
+ * library (not `ipc`: fork() returns its ChildProcess to the caller) gets an 'error' listener: after the spawn,
+ * Node reports a failed kill() there, which must not become an uncaught exception. @internal
  */
 export function spawnWithInheritance(script: string, scriptArgs: string[], payload: Record<string, unknown>,
                                      childName: string, identity: number[],
-                                     options: SpawnOptions & { ipc?: boolean; execArgv?: string[] } = {}): Spawned {
+                                     options: SpawnOptions & { ipc?: boolean; execArgv?: string[] } = {}): Spawned | SpawnFailed {
   const ctx = new SpawningContext();
   const trackerFd = runningTrackerDescriptor();
   const reduceAll = () => withSpawningContext(ctx, () => dumps({
@@ -149,6 +167,10 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
     if (native.platform === 'win32') {
       // Handles are duplicated into the child, so it must exist before its payload is reduced.
       child = spawn(process.execPath, argv, spawnOptions());
+      if (child.pid === undefined) {
+        ctx.release(); // it never started
+        return new SpawnFailed(child);
+      }
       ctx.pid = child.pid;
       try {
         data = reduceAll();
@@ -159,14 +181,18 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
     } else {
       data = reduceAll(); // descriptors found while reducing go into the stdio array
       child = spawn(process.execPath, argv, spawnOptions());
+      if (child.pid === undefined) {
+        ctx.release(); // it never started
+        return new SpawnFailed(child);
+      }
     }
   } catch (err) {
     ctx.release();
     throw err;
   }
   // What the child may still open by name (the semaphores it was given) stays until it exits.
-  if (child.pid === undefined) ctx.release(); // it never started ('error' follows)
-  else child.once('exit', () => ctx.release());
+  child.once('exit', () => ctx.release());
+  if (!options.ipc) child.on('error', () => undefined);
   const channel = new FramedSocket(child.stdio[CONTROL_FD] as import('node:net').Socket);
   channel.send(data);
   return { child, channel };
@@ -191,6 +217,10 @@ export class Process {
   #child: ChildProcess | undefined;
   #exitCode: number | null = null;
   #exited: Promise<void> | undefined;
+  /** The child reported that it runs its target (or failed to): a daemon may stop keeping this process alive. */
+  #reported = false;
+  /** join() calls pending: each keeps this process alive until the child exits, daemon or not. */
+  #joins = 0;
 
   constructor(options: ProcessOptions) {
     const opts = checkOptions<ProcessOptions>(options, 'Process options');
@@ -209,14 +239,17 @@ export class Process {
 
   /**
    * Spawns the child. Errors found here (an unreachable target, a value that cannot travel) are thrown at once;
-   * the returned promise resolves once the child runs the target, or rejects if it could not load it.
+   * the returned promise resolves once the child runs the target, or rejects if it could not load it, or with the
+   * OS's error (code EMFILE, EAGAIN, …) if no child could be created: then this Process can be started again.
    */
   start(): Promise<void> {
     if (this.#state !== 'initial') throw new ValueError('cannot start a process twice', 'ERR_MP_PROCESS_STATE');
     if (self.daemon) throw new ValueError('daemonic processes are not allowed to have children', 'ERR_MP_PROCESS_STATE');
     const target = functionReference(this.#target, 'Process target');
-    const { child, channel } = spawnWithInheritance(BOOTSTRAP, [], { kind: 'process', target, args: this.#args,
+    const spawned = spawnWithInheritance(BOOTSTRAP, [], { kind: 'process', target, args: this.#args,
       daemon: this.daemon }, this.name, this.#identity);
+    if (spawned instanceof SpawnFailed) return spawned.error().then((err) => Promise.reject(err));
+    const { child, channel } = spawned;
     this.#child = child;
     this.#state = 'started';
     children.add(this);
@@ -230,7 +263,7 @@ export class Process {
     });
     const started = new Promise<void>((resolve, reject) => {
       channel.once('frame', (frame: Buffer) => {
-        const message = v8.deserialize(frame) as { started?: boolean; error?: ErrorInfo };
+        const message = deserialize(frame) as { started?: boolean; error?: ErrorInfo };
         if (message.started) return resolve();
         reject(remoteError(message.error ?? { name: 'Error', message: 'child failed to start', stack: '' }));
       });
@@ -240,7 +273,13 @@ export class Process {
     });
     started.catch(() => undefined); // like Python, a child that fails is reported by its exit code; awaiting is optional
     // A daemon does not keep its parent alive, but only once it runs: until then start() is being awaited.
-    if (this.daemon) started.finally(() => this.#unrefDaemon(channel)).catch(() => undefined);
+    if (this.daemon) {
+      started.finally(() => {
+        this.#reported = true;
+        channel.socket.unref();
+        this.#updateRef();
+      }).catch(() => undefined);
+    }
     return started;
   }
 
@@ -248,20 +287,23 @@ export class Process {
   async join(timeoutMs?: number): Promise<void> {
     const timeout = checkTimeout(timeoutMs, 'join timeout');
     if (this.#state === 'initial') throw new ValueError('can only join a started process', 'ERR_MP_PROCESS_STATE');
-    this.#child!.ref(); // whoever awaits join() waits for the child, daemon or not
+    this.#joins++; // whoever awaits join() waits for the child, daemon or not
+    this.#updateRef();
     try {
       if (timeout === undefined) return await this.#exited;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.#exited, new Promise<void>((resolve) => { timer = setTimeout(resolve, timeout); })]);
-      clearTimeout(timer);
+      let stopTimer: (() => void) | undefined;
+      await Promise.race([this.#exited, new Promise<void>((resolve) => { stopTimer = setLongTimeout(resolve, timeout); })]);
+      stopTimer!();
     } finally {
-      if (this.daemon) this.#child!.unref();
+      this.#joins--;
+      this.#updateRef();
     }
   }
 
-  #unrefDaemon(channel: FramedSocket): void {
-    this.#child!.unref();
-    channel.socket.unref();
+  /** A daemon keeps this process alive only until it reports its start, and while a join() waits for it. */
+  #updateRef(): void {
+    if (this.#joins > 0 || !this.daemon || !this.#reported) this.#child!.ref();
+    else this.#child!.unref();
   }
 
   isAlive(): boolean {
@@ -320,9 +362,11 @@ export function fork(modulePath: string, args: readonly string[] = [], options: 
   const { inherit = {}, ...spawnOptions } = checkOptions<ForkOptions>(options, 'fork options');
   if (typeof inherit !== 'object' || inherit === null) throw new InvalidArgumentError('fork inherit must be an object');
   const identity = nextChildIdentity();
-  const { child } = spawnWithInheritance(path.resolve(modulePath), args.map(String), { kind: 'fork', inherit },
-    `Process-${identity.join(':')}`, identity, { ...spawnOptions, ipc: true });
-  return child;
+  // The preload reads the payload and watches this process before the module runs (see fork_preload.ts).
+  const execArgv = [...(spawnOptions.execArgv ?? childExecArgv()), '--require', FORK_PRELOAD];
+  const spawned = spawnWithInheritance(path.resolve(modulePath), args.map(String), { kind: 'fork', inherit },
+    `Process-${identity.join(':')}`, identity, { ...spawnOptions, execArgv, ipc: true });
+  return spawned.child; // a spawn the OS refused is the ChildProcess's 'error' event, as with child_process.fork
 }
 
 /** For tests and diagnostics: the resource tracker started by this process, if any. */

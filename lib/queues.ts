@@ -13,7 +13,7 @@
  * soon as its first bytes are in, then writes it to the end, while a reader reads it as it comes.
  *
  * Each operation is written once, as a generator of the waits it needs (`Wait`); `runSync` performs those waits
- * by blocking the thread, `runAsync` through the event loop or the addon's waiter threads. A put or get without
+ * by blocking the thread, `runAsync` through the event loop or the addon's wait hub. A put or get without
  * options that can finish at once (the common case) takes a fast path that does the same steps without a
  * generator (#putNow, #getNow).
  */
@@ -27,7 +27,8 @@ import {
   assertSpawning, isLent, Lent, passedDescriptor, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
 } from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, SemLock, SPIN_MS, waitAsync } from './semlock';
-import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
+import { BoundedSemaphore, Condition, Lock, Section, Semaphore } from './synchronize';
+import { deadlineOf, remaining } from './timeouts';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 
 export interface GetOptions {
@@ -50,25 +51,17 @@ export type PutSyncOptions = GetSyncOptions;
  * process is committed to a frame (it claimed it, or started writing it) and must see it through.
  */
 type Wait =
-  | { sem: SemaphoreHandle; bounded: boolean } // take one unit
+  | { sem: SemaphoreHandle; bounded: boolean; lock?: true } // take one unit (of the read or write lock: see spinForLock)
   | { sem: SemaphoreHandle; ready: PipeReadiness; bounded: true } // take a unit whose frame shows up on `ready`
   | { ready: PipeReadiness; bounded: boolean }; // wait until the descriptor is ready
 type Steps<T> = Generator<Wait, T, boolean>;
 
-/** Milliseconds left until `deadline` (undefined: forever), never negative. */
-function left(deadline: number | undefined): number | undefined {
-  return deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-}
-
-function deadlineOf(timeout: number | undefined): number | undefined {
-  return timeout === undefined ? undefined : performance.now() + timeout;
-}
 
 function runSync<T>(steps: Steps<T>, deadline: number | undefined): T {
   let step = steps.next();
   while (!step.done) {
     const wait = step.value;
-    const ms = wait.bounded ? left(deadline) : undefined;
+    const ms = wait.bounded ? remaining(deadline) : undefined;
     const timeoutMs = ms === undefined ? -1 : Math.ceil(ms);
     step = steps.next('sem' in wait ? wait.sem.wait(timeoutMs) : wait.ready.waitSync(timeoutMs));
   }
@@ -92,7 +85,7 @@ async function runAsync<T>(steps: Steps<T>, step: IteratorResult<Wait, T>, deadl
 }
 
 async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
-  const timeout = wait.bounded ? left(deadline) : undefined;
+  const timeout = wait.bounded ? remaining(deadline) : undefined;
   const abort = wait.bounded ? signal : undefined;
   if ('sem' in wait && 'ready' in wait) {
     // Windows pipes report no readiness (pipe_win.ts): wait for the count alone, as runSync does everywhere.
@@ -100,18 +93,18 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
     // A producer that keeps up counts its next item within microseconds: worth trying for that long before the
     // event loop's round trip. Then bytes on the pipe wake the event loop without any thread. A reader woken for a
     // frame counted for someone else (or not counted yet) tries once more for as long, then waits for the count on
-    // a waiter thread: polling the still readable pipe would spin.
+    // the wait hub: polling the still readable pipe would spin.
     if (wait.sem.spin(ITEM_SPIN_MS)) return true;
     if (!(await wait.ready.wait(timeout, abort))) return false;
-    return wait.sem.spin(ITEM_SPIN_MS) || waitAsync(wait.sem, left(deadline), abort);
+    return wait.sem.spin(ITEM_SPIN_MS) || waitAsync(wait.sem, remaining(deadline), abort);
   }
-  if ('sem' in wait) return (!wait.bounded && spinForLock(wait.sem)) || waitAsync(wait.sem, timeout, abort);
+  if ('sem' in wait) return (wait.lock && spinForLock(wait.sem)) || waitAsync(wait.sem, timeout, abort);
   return wait.ready.wait(timeout, abort);
 }
 
 /**
  * The read and write locks are held for one read(2) or write(2) of a frame: a few microseconds. Trying again for
- * about that long is far cheaper than a hand-over to a waiter thread and back through the event loop, and keeps the
+ * about that long is far cheaper than a hand-over to the wait hub and back through the event loop, and keeps the
  * event loop's thread busy for microseconds at most.
  */
 const LOCK_SPIN_TRIES = 200;
@@ -261,13 +254,14 @@ export class SimpleQueue<T = unknown> {
     if (frame.length > PIPE_ATOMIC_BYTES) return false;
     const wlock = this.#wlockSem;
     if (!wlock.tryWait()) return false;
+    let written: boolean;
     try {
-      if (this.#pipe.push(frame, 0) === 0) return false; // all or nothing: within the pipe's atomic size
-      this._commit();
-      return true;
+      written = this.#pipe.push(frame, 0) !== 0; // all or nothing: within the pipe's atomic size
     } finally {
-      unlock(wlock);
+      unlock(wlock); // before the count: see #putSteps
     }
+    if (written) this._commit();
+    return written;
   }
 
   /** Blocks this thread until the item is in the pipe; with `block: false` or a timeout, Full when there is no room. */
@@ -283,7 +277,12 @@ export class SimpleQueue<T = unknown> {
 
   /** Resolves with the next item; Empty if none comes before `timeout`. */
   get(options?: GetOptions): Promise<T> {
-    if (options === undefined && !this.#closed) {
+    return options === undefined ? this._get(undefined) : this.#async(options, (block) => this.#getSteps(block)) as Promise<T>;
+  }
+
+  /** @internal get() whose wait, if it has to wait, `signal` ends (a Manager proxy's, bound to its connection). */
+  _get(signal: AbortSignal | undefined): Promise<T> {
+    if (!this.#closed) {
       try {
         const item = this.#getNow();
         if (item instanceof Claimed) return this.#finish(item.steps) as Promise<T>;
@@ -292,7 +291,7 @@ export class SimpleQueue<T = unknown> {
         return Promise.reject(err);
       }
     }
-    return this.#async(options, (block) => this.#getSteps(block)) as Promise<T>;
+    return this.#async(signal && { signal }, (block) => this.#getSteps(block)) as Promise<T>;
   }
 
   /** Blocks this thread until an item comes; with `block: false` or a timeout, Empty when there is none. */
@@ -394,15 +393,27 @@ export class SimpleQueue<T = unknown> {
     if (slots && !slots.tryWait() && !(block && (yield { sem: slots, bounded: true }))) throw new Full();
     let committed = false;
     try {
-      // The write lock is held only while a frame is written, so even a put that must not block waits for it.
+      // Another writer holds the write lock while its frame goes in: microseconds for a small frame, as long as
+      // readers take to make room for a large one. Waiting for it is waiting for room: a put that gives up meanwhile
+      // has written nothing. One that must not wait tries for about as long as a small write takes (CPython's
+      // put_nowait never waits for it: its feeder thread does).
       const wlock = this.#wlockSem;
-      if (!wlock.tryWait()) yield { sem: wlock, bounded: false };
+      if (!wlock.tryWait() && !(block ? (yield { sem: wlock, bounded: true, lock: true }) : spinForLock(wlock))) {
+        throw new Full();
+      }
+      let locked = true;
       try {
         const pipe = this.#pipe;
         let at: number;
         while ((at = pipe.push(frame, 0)) === 0) yield* this.#waitForRoom(block);
-        // A small frame is whole now (one atomic write). A large one has begun, and is counted at once: the reader
-        // it wakes drains the pipe while the rest is written.
+        // A small frame is whole now (one atomic write): other writers may go on before it is counted, so that a
+        // death between the two steps costs a late count (a frame delivered one get late) rather than a write lock
+        // held forever. A large one has begun, and is counted at once: the reader it wakes drains the pipe while
+        // the rest is written.
+        if (at === frame.length) {
+          locked = false;
+          unlock(wlock);
+        }
         committed = true;
         this._commit();
         while (at < frame.length) {
@@ -410,7 +421,7 @@ export class SimpleQueue<T = unknown> {
           at = pipe.push(frame, at);
         }
       } finally {
-        unlock(wlock);
+        if (locked) unlock(wlock);
       }
     } finally {
       if (!committed) this.#releaseSlot();
@@ -433,7 +444,7 @@ export class SimpleQueue<T = unknown> {
   /** Reads the frame this process claimed; `locked`: it holds the read lock already, and read `start` of the frame. */
   *#readClaimed(locked: boolean, start?: Buffer): Steps<unknown> {
     const rlock = this.#rlockSem;
-    if (!locked && !rlock.tryWait()) yield { sem: rlock, bounded: false };
+    if (!locked && !rlock.tryWait()) yield { sem: rlock, bounded: false, lock: true };
     const pipe = this.#pipe;
     let payload: Buffer;
     let inBand: number;
@@ -676,35 +687,47 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 
   protected override _commit(): void {
-    // Counted before the item is visible, so a consumer's taskDone() can never come first.
-    using _held = this.#cond.guardSync();
+    // Counted before the item is visible, so a consumer's taskDone() can never come first. Without the condition's
+    // lock (CPython takes it): a put only ever raises the count, which cannot disturb taskDone()'s decrement or
+    // join()'s check, both made under the lock; and a put must not wait for a lock another process may hold.
     this.#unfinished.release();
     super._commit();
   }
 
   /** Marks one item taken from the queue as processed; ValueError when called more times than items were put. */
   taskDone(): void {
-    using _held = this.#cond.guardSync();
+    this.#cond._runSectionSync(this.#taskDoneSection());
+  }
+
+  /** @internal taskDone() without blocking the event loop (a Manager proxy's); `signal` abandons it. */
+  _taskDone(signal: AbortSignal | undefined): Promise<void> {
+    return this.#cond._runSection(this.#taskDoneSection(), signal, undefined, () => undefined);
+  }
+
+  *#taskDoneSection(): Section<void> {
     if (!this.#unfinished._os.sem.tryWait()) {
       throw new ValueError('task_done() called too many times', 'ERR_MP_TASK_DONE');
     }
-    if (this.#unfinishedIsZero()) this.#cond.notifyAll();
+    if (this.#unfinishedIsZero()) this.#cond._wakeAllOnRelease();
   }
 
   /** Resolves once every item put so far has been marked done by taskDone(). */
-  async join(): Promise<void> {
-    await this.#cond.acquire();
-    try {
-      while (!this.#unfinishedIsZero()) await this.#cond.wait();
-    } finally {
-      this.#cond.release();
-    }
+  join(): Promise<void> {
+    return this._join(undefined);
+  }
+
+  /** @internal join() that `signal` abandons: a Manager proxy's, when its connection closes. */
+  _join(signal: AbortSignal | undefined): Promise<void> {
+    return this.#cond._runSection(this.#joinSection(), signal, undefined, () => undefined);
   }
 
   /** Blocks this thread until every item put so far has been marked done. */
   joinSync(): void {
-    using _held = this.#cond.guardSync();
-    while (!this.#unfinishedIsZero()) this.#cond.waitSync();
+    this.#cond._runSectionSync(this.#joinSection());
+  }
+
+  *#joinSection(): Section<void> {
+    while (!this.#unfinishedIsZero()) yield undefined;
   }
 
   #unfinishedIsZero(): boolean {

@@ -6,11 +6,15 @@
  * live in the kernel (semaphores, pipes) reduce only inside a spawning context, i.e. while a child is being
  * spawned and can still be handed descriptors and handles: anywhere else `assertSpawning` throws Python's error.
  */
-import { isMap, isSet } from 'node:util/types';
+import { isMap, isProxy, isSet } from 'node:util/types';
 import * as v8 from 'node:v8';
-import { PicklingError, RuntimeError } from './errors';
+import { deserialize } from './deserialize';
+import { PicklingError, RuntimeError, UnpicklingError } from './errors';
 import { native, NativeSemaphore } from './native';
-import { loadReference, loadReferenceSync, referenceOf, ResolvedRef } from './reference';
+import { isFunctionRef, isResolvedRef, loadReference, loadReferenceSync, referenceOf, ResolvedRef } from './reference';
+import {
+  cannotTravel, className, keyStep, mapValueStep, picklingError, Root, travelsAsIs, Untravellable, within,
+} from './travel';
 import { describe } from './validate';
 
 /** Implement `[reduce]()` to make a class travel: return [rebuild function (exported), constructor arguments]. */
@@ -162,65 +166,143 @@ export function functionReference(fn: unknown, role: string): Reducible {
 const REBUILD_FUNCTION = 'multiproc.function';
 registerRebuilder(REBUILD_FUNCTION, (ref: ResolvedRef) => loadReferenceSync(ref));
 
-/** The property that marks a reduced object; exported for the Manager server, which keeps markers as data. */
+/**
+ * A reduced object travels as a marker: an empty array whose one named property, MARK, holds [rebuild, args].
+ * Plain data cannot take that form: the reduce pass copies every array it is given element by element, so an array
+ * with a named property of its own never leaves a process, and a plain object is never read as a marker whatever
+ * its keys (a JSON request body with a "$multiproc.reduced" key arrives as that same body). So only what this
+ * library reduced is rebuilt by reference on the other side. Exported for the Manager server, which keeps markers
+ * as data.
+ */
 export const MARK = '$multiproc.reduced';
-type Marker = { [MARK]: [rebuild: string | ResolvedRef, args: unknown[]] };
+export type Marker = unknown[] & { [MARK]: [rebuild: string | ResolvedRef, args: unknown[]] };
+
+export function makeMarker(rebuild: string | ResolvedRef, args: unknown[]): Marker {
+  const marker = [] as unknown as Marker;
+  marker[MARK] = [rebuild, args];
+  return marker;
+}
+
+export function isMarker(value: unknown): value is Marker {
+  return Array.isArray(value) && Object.prototype.hasOwnProperty.call(value, MARK);
+}
 
 // --- the passes -------------------------------------------------------------------------------------------------
 
-/** Replaces reducible objects with markers; everything else is copied as structured clone would see it. */
-export function reduceValue(value: unknown): unknown {
+/**
+ * Replaces reducible objects with markers; everything else is copied as structured clone would see it. Throws
+ * PicklingError, naming the type and its path from `root`, for what cannot travel (travel.ts). `keepMarkers`: the
+ * value holds markers received as data, sent on as they are (the Manager server, which rebuilds nothing).
+ */
+export function reduceValue(value: unknown, root: Root = '', keepMarkers = false): unknown {
   if (value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')) {
     return value;
   }
-  return reduceWalk(value, new Map());
+  try {
+    return reduceWalk(value, { memo: new Map(), keepMarkers });
+  } catch (err) {
+    throw err instanceof Untravellable ? picklingError(err, root) : err;
+  }
 }
 
-function reduceWalk(value: unknown, memo: Map<object, unknown>): unknown {
+interface Pass {
+  /** What each object reduced to, so shared and cyclic references stay so. */
+  memo: Map<object, unknown>;
+  keepMarkers: boolean;
+}
+
+function reduceWalk(value: unknown, pass: Pass): unknown {
   if (value === null || value === undefined) return value;
   const type = typeof value;
-  if (type === 'symbol' || type === 'function') {
-    throw new PicklingError(`cannot send ${describe(value)} to another process: ${type}s are not serializable` +
-      (type === 'function' ? ' (send data; functions travel only as a Process target or a Pool task)' : ''));
-  }
+  if (type === 'symbol' || type === 'function') throw cannotTravel(value);
   if (type !== 'object') return value;
   const obj = value as object;
-  const seen = memo.get(obj);
+  const seen = pass.memo.get(obj);
   if (seen !== undefined) return seen;
+  if (isProxy(obj)) throw cannotTravel(obj); // before anything reads it: reading runs its traps
   const reducer = (obj as Partial<Reducible>)[reduce];
-  if (typeof reducer === 'function') {
-    const [rebuild, args] = reducer.call(obj) as Reduced; // kernel objects: only inside a spawning context
-    const marker: Marker = { [MARK]: [typeof rebuild === 'string' ? rebuild : referenceOf(rebuild, 'a reduce function'), []] };
-    memo.set(obj, marker);
-    marker[MARK][1] = reduceWalk(args, memo) as unknown[];
-    return marker;
-  }
+  if (typeof reducer === 'function') return reduceObject(obj, reducer, pass);
   if (Array.isArray(obj)) {
+    if (pass.keepMarkers && isMarker(obj)) return obj; // made by a client's reduce pass, arguments included
     const out: unknown[] = new Array(obj.length);
-    memo.set(obj, out);
-    for (let i = 0; i < obj.length; i++) out[i] = reduceWalk(obj[i], memo);
+    pass.memo.set(obj, out);
+    let i = 0;
+    try {
+      for (; i < obj.length; i++) out[i] = reduceWalk(obj[i], pass);
+    } catch (err) {
+      throw within(err, i);
+    }
     return out;
   }
-  if (obj instanceof Map) {
+  if (isPlainObject(obj)) {
+    const out: Record<string, unknown> = {};
+    pass.memo.set(obj, out);
+    let key = '';
+    try {
+      for (key of Object.keys(obj)) out[key] = reduceWalk((obj as Record<string, unknown>)[key], pass);
+    } catch (err) {
+      throw within(err, keyStep(key));
+    }
+    return out;
+  }
+  if (isMap(obj)) {
     const out = new Map();
-    memo.set(obj, out);
-    for (const [k, v] of obj) out.set(reduceWalk(k, memo), reduceWalk(v, memo));
+    pass.memo.set(obj, out);
+    for (const [k, v] of obj) {
+      let rk: unknown;
+      try {
+        rk = reduceWalk(k, pass);
+      } catch (err) {
+        throw within(err, '<a Map key>');
+      }
+      try {
+        out.set(rk, reduceWalk(v, pass));
+      } catch (err) {
+        throw within(err, mapValueStep(k));
+      }
+    }
     return out;
   }
-  if (obj instanceof Set) {
+  if (isSet(obj)) {
     const out = new Set();
-    memo.set(obj, out);
-    for (const v of obj) out.add(reduceWalk(v, memo));
+    pass.memo.set(obj, out);
+    try {
+      for (const v of obj) out.add(reduceWalk(v, pass));
+    } catch (err) {
+      throw within(err, '<a Set item>');
+    }
     return out;
   }
-  if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer || obj instanceof Date || obj instanceof RegExp ||
-      obj instanceof Error || obj instanceof Boolean || obj instanceof Number || obj instanceof String) {
-    return obj; // v8.serialize handles these itself
+  if (travelsAsIs(obj)) return obj; // v8.serialize copies these itself
+  throw cannotTravel(obj);
+}
+
+/** An object with `[reduce]`: checks what it returned and makes its marker. */
+function reduceObject(obj: object, reducer: () => unknown, pass: Pass): Marker {
+  const reduced = reducer.call(obj);
+  const [rebuild, args] = Array.isArray(reduced) ? reduced : [];
+  const rebuildOk = typeof rebuild === 'function' || isFunctionRef(rebuild) || (typeof rebuild === 'string' && rebuilders.has(rebuild));
+  if (!Array.isArray(reduced) || reduced.length !== 2 || !rebuildOk || !Array.isArray(args)) {
+    throw new Untravellable(`an instance of ${className(obj)}`, `its [reduce]() must return [rebuild, args]: an ` +
+      `exported function (or { module, export }) and the array of its arguments; it returned ${describeReduced(reduced)}`);
   }
-  const out: Record<string, unknown> = {};
-  memo.set(obj, out);
-  for (const key of Object.keys(obj)) out[key] = reduceWalk((obj as Record<string, unknown>)[key], memo);
-  return out;
+  const ref = typeof rebuild === 'string' ? rebuild : referenceOf(rebuild, `the rebuild function of ${className(obj)}`);
+  const marker = makeMarker(ref, []);
+  pass.memo.set(obj, marker);
+  try {
+    marker[MARK][1] = reduceWalk(args, pass) as unknown[];
+  } catch (err) {
+    throw within(err, `<${className(obj)}[reduce]() arguments>`);
+  }
+  return marker;
+}
+
+function describeReduced(reduced: unknown): string {
+  if (!Array.isArray(reduced)) return describe(reduced);
+  if (reduced.length !== 2) return `an array of ${reduced.length} items`;
+  const [rebuild, args] = reduced;
+  if (typeof rebuild === 'string') return `[string ${JSON.stringify(rebuild)}, …], which names no rebuilder`;
+  return `[${describe(rebuild)}, ${describe(args)}]`;
 }
 
 /** Replaces markers with rebuilt objects, in place (the value is a fresh deserialized copy). */
@@ -242,20 +324,14 @@ function rebuildWalk(value: unknown, memo: Map<object, unknown>): unknown {
   if (value === null || typeof value !== 'object') return value;
   const obj = value as object;
   if (memo.has(obj)) return memo.get(obj);
-  if (Object.prototype.hasOwnProperty.call(obj, MARK)) {
-    const [rebuild, rawArgs] = (obj as Marker)[MARK];
-    memo.set(obj, undefined); // a marker reachable from its own arguments would be a cycle through a constructor
-    const args = rebuildWalk(rawArgs, memo) as unknown[];
-    const fn = typeof rebuild === 'string' ? rebuilders.get(rebuild) : loadReferenceSync(rebuild);
-    if (!fn) throw new PicklingError(`no rebuilder registered for ${String(rebuild)}`);
-    const result = fn(...args);
-    memo.set(obj, result);
-    return result;
+  if (Array.isArray(obj)) {
+    if (Object.prototype.hasOwnProperty.call(obj, MARK)) return rebuildMarker(obj as Marker, memo);
+    memo.set(obj, obj);
+    for (let i = 0; i < obj.length; i++) obj[i] = rebuildWalk(obj[i], memo);
+    return obj;
   }
   memo.set(obj, obj);
-  if (Array.isArray(obj)) {
-    for (let i = 0; i < obj.length; i++) obj[i] = rebuildWalk(obj[i], memo);
-  } else if (isMap(obj)) {
+  if (isMap(obj)) {
     const entries = [...obj].map(([k, v]) => [rebuildWalk(k, memo), rebuildWalk(v, memo)] as const);
     obj.clear();
     for (const [k, v] of entries) obj.set(k, v);
@@ -270,26 +346,47 @@ function rebuildWalk(value: unknown, memo: Map<object, unknown>): unknown {
   return obj;
 }
 
+function rebuildMarker(marker: Marker, memo: Map<object, unknown>): unknown {
+  const [rebuild, rawArgs] = markerParts(marker);
+  memo.set(marker, undefined); // a marker reachable from its own arguments would be a cycle through a constructor
+  const args = rebuildWalk(rawArgs, memo) as unknown[];
+  const fn = typeof rebuild === 'string' ? rebuilders.get(rebuild) : loadReferenceSync(rebuild);
+  if (!fn) throw new PicklingError(`no rebuilder registered for ${String(rebuild)}`);
+  const result = fn(...args);
+  memo.set(marker, result);
+  return result;
+}
+
+/** A marker's rebuild reference and arguments, checked for shape. */
+function markerParts(marker: Marker): [string | ResolvedRef, unknown[]] {
+  const mark = marker[MARK];
+  if (!Array.isArray(mark) || !Array.isArray(mark[1]) || (typeof mark[0] !== 'string' && !isResolvedRef(mark[0]))) {
+    throw new UnpicklingError('a reduce marker that is not [rebuild, args]');
+  }
+  return mark;
+}
+
 /** Loads (imports) every user rebuild function a deserialized value refers to, so rebuildValue can run. */
 export async function preloadRebuilders(value: unknown, seen = new Set<object>()): Promise<void> {
   if (value === null || typeof value !== 'object' || seen.has(value)) return;
   seen.add(value);
-  if (Object.prototype.hasOwnProperty.call(value, MARK)) {
-    const [rebuild, args] = (value as Marker)[MARK];
+  if (isMarker(value)) {
+    const [rebuild, args] = markerParts(value);
     if (typeof rebuild !== 'string') await loadReference(rebuild);
-    else if (rebuild === REBUILD_FUNCTION) await loadReference(args[0] as ResolvedRef);
+    else if (rebuild === REBUILD_FUNCTION && isResolvedRef(args[0])) await loadReference(args[0]);
   }
   const children = isMap(value) ? [...value.keys(), ...value.values()] : isSet(value) ? [...value]
-    : Array.isArray(value) || isPlainObject(value) ? Object.values(value) : [];
+    : Array.isArray(value) ? [...value, ...(isMarker(value) ? [value[MARK][1]] : [])]
+      : isPlainObject(value) ? Object.values(value) : [];
   for (const child of children) await preloadRebuilders(child, seen);
 }
 
 /** reduce + v8.serialize. */
-export function dumps(value: unknown): Buffer {
-  return v8.serialize(reduceValue(value));
+export function dumps(value: unknown, root: Root = ''): Buffer {
+  return v8.serialize(reduceValue(value, root));
 }
 
 /** v8.deserialize + rebuild. */
 export function loads(data: Uint8Array): unknown {
-  return rebuildValue(v8.deserialize(data));
+  return rebuildValue(deserialize(data));
 }

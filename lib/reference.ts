@@ -34,6 +34,14 @@ export function isFunctionRef(value: unknown): value is FunctionRef {
     typeof (value as FunctionRef).export === 'string';
 }
 
+/** Whether a value received from another process has the shape of a ResolvedRef (what loadReference takes). */
+export function isResolvedRef(value: unknown): value is ResolvedRef {
+  const ref = value as ResolvedRef;
+  return typeof ref === 'object' && ref !== null && (ref.kind === 'require' || ref.kind === 'import') &&
+    typeof ref.specifier === 'string' && (ref.exportName === null || typeof ref.exportName === 'string') &&
+    (ref.source === undefined || typeof ref.source === 'string') && typeof ref.label === 'string';
+}
+
 /** Resolves a function (or an explicit FunctionRef) to something another process can load. Throws PicklingError. */
 export function referenceOf(target: unknown, role: string): ResolvedRef {
   if (isFunctionRef(target)) {

@@ -8,6 +8,7 @@ import { AssertionError, NotImplementedError, ValueError } from './errors';
 import { native, NativeSemaphore, WaitCallback, WaitId } from './native';
 import { assertSpawning, isLent, Lent, reduce, Reduced, registerRebuilder, requireAdoption, spawningContext } from './reduction';
 import * as tracker from './resource_tracker';
+import { setLongTimeout, whenAborted } from './timeouts';
 import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
 
 export const RECURSIVE_MUTEX = 0;
@@ -488,21 +489,53 @@ export function closedError(owner: string): ValueError {
  */
 export function waitAsync(sem: NativeSemaphore, timeout: number | undefined, signal: AbortSignal | undefined,
                           then?: NativeSemaphore, onAbort?: () => void): Promise<boolean> {
+  if (signal?.aborted) { // aborted between two steps of an operation: nothing to wait for
+    onAbort?.();
+    return Promise.reject(abortReason(signal));
+  }
   return new Promise<boolean>((resolve, reject) => {
-    let onAbortSignal: (() => void) | undefined;
+    let stopListening: (() => void) | undefined;
     const id = sem.waitAsync(timeout === undefined ? -1 : timeout, (err, ok) => {
-      if (onAbortSignal) signal!.removeEventListener('abort', onAbortSignal);
+      stopListening?.();
       if (err) reject(err);
       else resolve(ok);
     }, then);
     if (signal) {
-      onAbortSignal = () => {
+      stopListening = whenAborted(signal, () => {
         if (!native.cancelWait(id)) return; // too late: the result is already on its way
         onAbort?.();
         reject(abortReason(signal));
-      };
-      signal.addEventListener('abort', onAbortSignal, { once: true });
+      });
     }
+  });
+}
+
+/**
+ * Resolves true once `sem` had a free unit, and leaves it free: the wait hub takes the unit and gives it straight
+ * back, so the caller tries again itself. For a library object's inner lock, which this thread also takes
+ * synchronously: a unit the hub took for us would be held, unknown to JS, while other callbacks of this thread
+ * run, and a synchronous acquire among them would then wait forever for a callback it keeps from running. False when
+ * `timeout` passes first; AbortError on `signal`. @internal
+ */
+export function waitUntilFree(sem: SemaphoreHandle, timeout: number | undefined, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
+  return new Promise<boolean>((resolve, reject) => {
+    let stopTimer: (() => void) | undefined;
+    let stopListening: (() => void) | undefined;
+    const settle = (err: Error | null, free: boolean): void => {
+      stopTimer?.();
+      stopListening?.();
+      if (err) reject(err);
+      else resolve(free);
+    };
+    // `then` is the semaphore itself: the hub gives the unit straight back (and a timed-out or dropped wait posts
+    // nothing). Never a native timeout all the same: the timer below ends the wait.
+    const id = sem.waitAsync(-1, settle, sem);
+    const giveUp = (why: () => Error | null) => () => {
+      if (native.cancelWait(id)) settle(why(), false); // else the unit is back already and the result on its way
+    };
+    if (timeout !== undefined) stopTimer = setLongTimeout(giveUp(() => null), timeout);
+    if (signal) stopListening = whenAborted(signal, giveUp(() => abortReason(signal)));
   });
 }
 

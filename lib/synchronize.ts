@@ -8,10 +8,11 @@ import { AssertionError, BrokenBarrierError, InvalidArgumentError, TimeoutError,
 import { assertSpawning, functionReference, reduce, Reduced, registerRebuilder } from './reduction';
 import {
   AcquireOptions, AcquireSyncOptions, defineInheritanceGuard, OsSemaphore, RECURSIVE_MUTEX, registerSemLockClass,
-  SEM_VALUE_MAX, SEMAPHORE, SemLock, waitAsync,
+  SEM_VALUE_MAX, SEMAPHORE, SemLock, waitAsync, waitUntilFree,
 } from './semlock';
-import { checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
-import { native } from './native';
+import { deadlineOf, remaining } from './timeouts';
+import { abortReason, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
+import { native, WaitId } from './native';
 
 export type { AcquireOptions, AcquireSyncOptions } from './semlock';
 export { SemLock } from './semlock';
@@ -139,14 +140,29 @@ type AnyLock = Lock | RLock;
 /**
  * A critical section written once as a generator and driven synchronously or asynchronously: it runs with the
  * condition's lock held and yields a timeout whenever it must sleep until notified; it is resumed with whether
- * it was notified (false: timed out), holding the lock again. The async driver re-acquires the lock in the very
- * continuation that resumes the section, so the lock is never held across a pending await.
+ * it was notified (false: timed out), holding the lock again. It wakes sleepers with _wakeAllOnRelease(), in its
+ * last step only. The async driver takes the lock in the very continuation that runs the section (see #lockAsync),
+ * and holds it across an await only while sleepers it woke acknowledge (see #collectAcks).
  */
-type Section<T> = Generator<number | undefined, T, boolean>;
+export type Section<T> = Generator<number | undefined, T, boolean>;
+
+
+/** Sleepers woken by an async section, whose acknowledgements it awaits holding the lock (#collectAcks). */
+interface PendingAcks {
+  left: number;
+  /** The wait for the next acknowledgement, and what resumes the section's driver after it. */
+  waiter: WaitId | null;
+  resume: () => void;
+  /** A synchronous call of this thread took over the rest (#finishAcksSync) and let the lock go. */
+  takenOver: boolean;
+}
+
+/** How long woken sleepers' acknowledgements are waited for by trying, before a hand-over to the wait hub. */
+const ACK_SPIN_MS = 0.02;
 
 /**
  * A condition variable over processes, with CPython's algorithm: a sleeper count, a woken count and a wait
- * semaphore. A sleeper's waiter thread posts "woken" itself, so notify() never depends on any event loop.
+ * semaphore. The wait hub posts a sleeper's "woken" itself, so notify() never depends on any event loop.
  */
 export class Condition {
   readonly #lock: AnyLock;
@@ -155,6 +171,10 @@ export class Condition {
   readonly #sleeping: Semaphore;
   readonly #woken: Semaphore;
   readonly #wait: Semaphore;
+  /** Set by _wakeAllOnRelease(): every sleeper is woken when the lock is next let go. */
+  #wakeAllPending = false;
+  /** Acknowledgements an async section of this thread awaits, holding the lock. */
+  #acks: PendingAcks | null = null;
 
   constructor(lock?: AnyLock, /** @internal */ parts?: Semaphore[]) {
     if (lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)) {
@@ -176,10 +196,15 @@ export class Condition {
   }
 
   acquireSync(options?: AcquireSyncOptions): boolean {
+    this.#finishAcksSync();
     return this.#lock.acquireSync(options);
   }
 
   release(): void {
+    if (this.#wakeAllPending && this.#lock._count() <= 1) { // the lock is let go now, not an RLock's inner hold
+      this.#wakeAllPending = false;
+      this.notifyAll();
+    }
     this.#lock.release();
   }
 
@@ -200,7 +225,7 @@ export class Condition {
     try {
       return await this.#sleep(timeout, signal);
     } finally {
-      for (let i = 0; i < count; i++) await this._lock.acquire();
+      for (let i = 0; i < count; i++) await this.#lockAsync(undefined, undefined);
     }
   }
 
@@ -240,32 +265,39 @@ export class Condition {
     }
   }
 
-  /** @internal Runs a section (see Section) on this condition's lock, asynchronously. */
-  async _runSection<T>(section: Section<T>, signal?: AbortSignal): Promise<T> {
-    this._lock.acquireSync();
+  /**
+   * @internal Runs a section (see Section) on this condition's lock without blocking the event loop. Taking the lock
+   * first honours `deadline` (then the result is `onTimeout()`) and `signal`; a section that began runs to its end.
+   */
+  async _runSection<T>(section: Section<T>, signal: AbortSignal | undefined, deadline: number | undefined,
+                       onTimeout: () => T): Promise<T> {
+    if (!(await this.#lockAsync(deadline, signal))) return onTimeout();
+    let held = true;
+    let step: IteratorResult<number | undefined, T>;
     try {
-      let step = section.next();
+      step = section.next();
       while (!step.done) {
-        let notified: boolean;
+        let notified = false;
+        let failure: { error: unknown } | undefined;
+        held = false;
         try {
           notified = await this.#sleep(step.value, signal);
-        } catch (err) {
-          this._lock.acquireSync();
-          step = section.throw(err);
-          continue;
+        } catch (error) {
+          failure = { error };
         }
-        this._lock.acquireSync();
-        step = section.next(notified);
+        await this.#lockAsync(undefined, undefined);
+        held = true;
+        step = failure ? section.throw(failure.error) : section.next(notified);
       }
-      return step.value;
     } finally {
-      this._lock.release();
+      if (held) await this.#unlockAsync();
     }
+    return step.value;
   }
 
   /** @internal The same, blocking this thread. */
   _runSectionSync<T>(section: Section<T>): T {
-    this._lock.acquireSync();
+    this.acquireSync();
     try {
       let step = section.next();
       while (!step.done) {
@@ -275,8 +307,91 @@ export class Condition {
       }
       return step.value;
     } finally {
-      this._lock.release();
+      this.release();
     }
+  }
+
+  /** @internal Wakes every sleeper when the lock is let go: for code that both drivers run. */
+  _wakeAllOnRelease(): void {
+    this.#wakeAllPending = true;
+  }
+
+  /**
+   * Takes the lock without blocking the event loop, and without the wait hub holding it for us while other
+   * callbacks of this thread run (see waitUntilFree). False when `deadline` passes first.
+   */
+  async #lockAsync(deadline: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+    const lock = this.#lock;
+    for (;;) {
+      if (signal?.aborted) throw abortReason(signal);
+      if (lock.acquireSync({ blocking: false })) return true;
+      const timeout = remaining(deadline);
+      if (timeout === 0) return false;
+      await waitUntilFree(lock._os.sem, timeout, signal);
+    }
+  }
+
+  /** Lets the lock go after an async section, waking the sleepers it asked to wake. */
+  async #unlockAsync(): Promise<void> {
+    if (this.#wakeAllPending) {
+      this.#wakeAllPending = false;
+      const woken = this.#postWakeups(Number.MAX_SAFE_INTEGER);
+      if (woken > 0 && !(await this.#collectAcks(woken))) return; // taken over: the lock is let go already
+    }
+    this.#lock.release();
+  }
+
+  /**
+   * The second half of notify() for an async section: waits, holding the lock, until `count` woken sleepers
+   * acknowledge. Their wait hubs do so within microseconds, unless their process is stopped (or
+   * died: then this waits forever, as CPython's notify does, but without blocking the event loop). A synchronous call
+   * of this thread that needs the lock meanwhile finishes this wait itself (#finishAcksSync): it cannot wait for this
+   * continuation, which cannot run while it blocks. Returns false when that happened.
+   */
+  async #collectAcks(count: number): Promise<boolean> {
+    const woken = this.#woken._os.sem;
+    let left = count;
+    const until = performance.now() + ACK_SPIN_MS;
+    while (left > 0) {
+      if (woken.tryWaitPolling()) left--;
+      else if (performance.now() >= until) break;
+    }
+    if (left > 0) {
+      const pending: PendingAcks = { left, waiter: null, resume: () => undefined, takenOver: false };
+      this.#acks = pending;
+      try {
+        while (pending.left > 0) {
+          await new Promise<void>((resolve, reject) => {
+            pending.resume = resolve;
+            pending.waiter = woken.waitAsync(-1, (err) => (err ? reject(err) : resolve()));
+          });
+          if (pending.takenOver) return false;
+          pending.left--;
+        }
+      } catch (err) {
+        if (pending.takenOver) return false;
+        throw err;
+      } finally {
+        if (this.#acks === pending) this.#acks = null;
+      }
+    }
+    this.#rezeroWait();
+    return true;
+  }
+
+  /** An async section of this thread awaits acknowledgements holding the lock: waits for them here and lets it go. */
+  #finishAcksSync(): void {
+    const pending = this.#acks;
+    if (!pending) return;
+    this.#acks = null;
+    pending.takenOver = true;
+    let left = pending.left;
+    if (pending.waiter !== null && !native.cancelWait(pending.waiter)) left--; // that acknowledgement is taken, its callback on its way
+    const woken = this.#woken._os.sem;
+    for (; left > 0; left--) woken.wait(-1);
+    this.#rezeroWait();
+    this.#lock.release();
+    pending.resume();
   }
 
   /** Waits until `predicate()` is truthy (checked under the lock), or the timeout passes; returns its last value. */
@@ -313,6 +428,15 @@ export class Condition {
     checkInteger(n, 'n', 0);
     this.#sleeping._checkOpen();
     if (!this._lock._isMine()) throw new AssertionError('lock is not owned');
+    const sleepers = this.#postWakeups(n);
+    if (sleepers === 0) return;
+    const woken = this.#woken._os.sem;
+    for (let i = 0; i < sleepers; i++) woken.wait(-1);
+    this.#rezeroWait();
+  }
+
+  /** The first half of notify: wakes up to `n` counted sleepers; returns how many must acknowledge. */
+  #postWakeups(n: number): number {
     const wait = this.#wait._os.sem;
     const sleeping = this.#sleeping._os.sem;
     const woken = this.#woken._os.sem;
@@ -326,11 +450,14 @@ export class Condition {
       wait.post();
       sleepers++;
     }
-    if (sleepers) {
-      for (let i = 0; i < sleepers; i++) woken.wait(-1);
-      while (wait.tryWait()) {
-        // re-zero: a sleeper may have timed out after it was counted
-      }
+    return sleepers;
+  }
+
+  /** After the acknowledgements: takes back wake-ups meant for sleepers that timed out after they were counted. */
+  #rezeroWait(): void {
+    const wait = this.#wait._os.sem;
+    while (wait.tryWait()) {
+      // re-zero
     }
   }
 
@@ -411,8 +538,8 @@ export class Event {
   wait(options?: WaitOptions): Promise<boolean> {
     try {
       const opts = checkOptions<WaitOptions>(options, 'wait options');
-      const timeout = checkTimeout(opts.timeout);
-      return this.#cond._runSection(this.#waitSection(timeout), checkSignal(opts.signal));
+      const deadline = deadlineOf(checkTimeout(opts.timeout));
+      return this.#cond._runSection(this.#waitSection(deadline), checkSignal(opts.signal), deadline, () => false);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -420,12 +547,12 @@ export class Event {
 
   waitSync(options?: WaitSyncOptions): boolean {
     const timeout = checkTimeout(checkOptions<WaitSyncOptions>(options, 'waitSync options').timeout);
-    return this.#cond._runSectionSync(this.#waitSection(timeout));
+    return this.#cond._runSectionSync(this.#waitSection(deadlineOf(timeout)));
   }
 
-  *#waitSection(timeout: number | undefined): Section<boolean> {
+  *#waitSection(deadline: number | undefined): Section<boolean> {
     if (this.#peek()) return true;
-    yield timeout;
+    yield remaining(deadline);
     return this.#peek();
   }
 
@@ -527,8 +654,11 @@ export class Barrier {
   wait(options?: WaitOptions): Promise<number> {
     try {
       const opts = checkOptions<WaitOptions>(options, 'wait options');
-      const timeout = checkTimeout(opts.timeout) ?? this.#timeout;
-      return this.#cond._runSection(this.#waitSection(timeout), checkSignal(opts.signal));
+      const deadline = deadlineOf(checkTimeout(opts.timeout) ?? this.#timeout);
+      return this.#cond._runSection(this.#waitSection(deadline), checkSignal(opts.signal), deadline, () => {
+        // It never arrived (the barrier's lock stayed taken by another process): the barrier is left as it is.
+        throw new BrokenBarrierError('the barrier timed out before this party could reach it');
+      });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -536,11 +666,11 @@ export class Barrier {
 
   waitSync(options?: WaitSyncOptions): number {
     const timeout = checkTimeout(checkOptions<WaitSyncOptions>(options, 'waitSync options').timeout) ?? this.#timeout;
-    return this.#cond._runSectionSync(this.#waitSection(timeout));
+    return this.#cond._runSectionSync(this.#waitSection(deadlineOf(timeout)));
   }
 
   /** threading.Barrier.wait, under the condition's lock. */
-  *#waitSection(timeout: number | undefined): Section<number> {
+  *#waitSection(deadline: number | undefined): Section<number> {
     while (this.#stateValue === DRAINING || this.#stateValue === RESETTING) yield undefined;
     if (this.#stateValue < 0) throw new BrokenBarrierError();
     const index = this.#count.get();
@@ -549,11 +679,10 @@ export class Barrier {
       if (index + 1 === this.parties) {
         this.#releaseAll();
       } else {
-        const end = timeout === undefined ? undefined : performance.now() + timeout;
         try {
           while (this.#stateValue === FILLING) {
-            const left = end === undefined ? undefined : end - performance.now();
-            if (left !== undefined && left <= 0) break;
+            const left = remaining(deadline);
+            if (left === 0) break;
             yield left;
           }
         } catch (err) {
@@ -576,7 +705,7 @@ export class Barrier {
     try {
       this.#action?.();
       this.#stateValue = DRAINING;
-      this.#cond.notifyAll();
+      this.#cond._wakeAllOnRelease();
     } catch (err) {
       this.#break();
       throw err;
@@ -588,13 +717,13 @@ export class Barrier {
     this.#count.set(count);
     if (count === 0 && (this.#stateValue === RESETTING || this.#stateValue === DRAINING)) {
       this.#stateValue = FILLING;
-      this.#cond.notifyAll();
+      this.#cond._wakeAllOnRelease();
     }
   }
 
   #break(): void {
     this.#stateValue = BROKEN;
-    this.#cond.notifyAll();
+    this.#cond._wakeAllOnRelease();
   }
 
   /** Returns the barrier to its empty state; processes waiting in it get BrokenBarrierError. */
@@ -605,7 +734,7 @@ export class Barrier {
     } else {
       this.#stateValue = FILLING;
     }
-    this.#cond.notifyAll();
+    this.#cond._wakeAllOnRelease();
   }
 
   /** Breaks the barrier: current and future waiters get BrokenBarrierError until reset(). */

@@ -1,7 +1,11 @@
 /** Argument checks shared by the public API: each failure is a typed error with a stable code. */
 import { AbortError, InvalidArgumentError, OutOfRangeError } from './errors';
+import { TIMEOUT_MAX } from './timeouts';
 
-/** A timeout in milliseconds: undefined/null means none; negative, NaN and non-numbers are rejected. */
+/**
+ * A timeout in milliseconds: undefined/null means none, and so does one above TIMEOUT_MAX (Infinity included): it
+ * could never pass. Negative, NaN and non-numbers are rejected.
+ */
 export function checkTimeout(timeout: unknown, what = 'timeout'): number | undefined {
   if (timeout === undefined || timeout === null) return undefined;
   if (typeof timeout !== 'number') {
@@ -10,7 +14,7 @@ export function checkTimeout(timeout: unknown, what = 'timeout'): number | undef
   if (Number.isNaN(timeout) || timeout < 0) {
     throw new OutOfRangeError(`${what} must be a non-negative number of milliseconds, got ${timeout}`);
   }
-  return timeout === Infinity ? undefined : timeout;
+  return timeout > TIMEOUT_MAX ? undefined : timeout;
 }
 
 export function checkSignal(signal: unknown): AbortSignal | undefined {

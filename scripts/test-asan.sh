@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the addon with AddressSanitizer (cmake-js, into build-asan/) and runs the native test subset against it.
+# Builds the addon with AddressSanitizer (cmake-js, into build-asan/) and runs the native test subset against it,
+# with the frame-decoder fuzz (hostile frames through real pipes reach the addon's read paths).
 # Passes only when ASan reports nothing. Extra arguments go to jest (.ci/run passes --json --outputFile=...).
 #
 # Node itself is not built with ASan, so the runtime is preloaded into every process (jest and its children).
@@ -22,7 +23,7 @@ status=0
 LD_PRELOAD="$asan_runtime" \
   ASAN_OPTIONS="detect_leaks=0:log_path=$reports/asan:abort_on_error=0" \
   MULTIPROC_NATIVE_BINARY=build-asan/Release/multiproc.node \
-  node node_modules/jest/bin/jest.js test/native.test.js "$@" || status=$?
+  node node_modules/jest/bin/jest.js test/native.test.js test/frame_fuzz.test.js "$@" || status=$?
 
 if compgen -G "$reports/asan*" >/dev/null; then
   cat "$reports"/asan* >&2

@@ -155,7 +155,7 @@ void Port::CallJs(napi_env rawEnv, napi_value, void* context, void* data) {
   Port* self = static_cast<std::shared_ptr<Port>*>(context)->get();
   auto entry = rawEnv == nullptr ? self->entries_.end() : self->entries_.find(wait->id);
   if (entry == self->entries_.end()) {  // the environment is gone: nobody will use what the wait took
-    if (wait->result == WaitResult::Acquired) wait->GiveBack();
+    if (wait->result == WaitResult::Acquired) wait->Undo();
     return;
   }
   Napi::Env env(rawEnv);
@@ -170,7 +170,7 @@ void Port::CallJs(napi_env rawEnv, napi_value, void* context, void* data) {
   }
   // A callback that did not return — it could not run (a terminated worker no longer runs JS) or it threw — did
   // not take what the wait obtained: it goes back. A thrown exception stays pending: Node reports it as uncaught.
-  if (accepted.IsEmpty() && wait->result == WaitResult::Acquired) wait->GiveBack();
+  if (accepted.IsEmpty() && wait->result == WaitResult::Acquired) wait->Undo();
 }
 
 uint64_t Port::Start(Napi::Env env, const std::shared_ptr<HubWait>& wait, Napi::Function callback, OsError* err) {

@@ -17,13 +17,19 @@ const napi_type_tag kSemaphoreTag = {0x6d756c746970726fULL, 0x632d73656d617068UL
 constexpr int64_t kSemaphoreCost = 256 * 1024;
 
 // An async wait for one unit: a hub thread takes the unit and the JS callback receives it. `then`, when set, is
-// posted as soon as the wait ends (acquired or timed out), by the hub thread: Condition's "woken" acknowledgement,
-// which a notifier blocked in this very process must see without the event loop.
+// posted as soon as the wait ends (acquired, timed out or dropped), by the hub thread: Condition's "woken"
+// acknowledgement, which a notifier blocked in this very process must see without the event loop. When `then` is the
+// semaphore itself, the wait only learns that a unit was free: the unit goes straight back, and a wait that ends
+// without one posts nothing.
 class SemaphoreWait : public HubWait {
  public:
   SemaphoreWait(std::shared_ptr<WaitPort> port, int64_t deadlineNs, std::shared_ptr<OsSemaphore> sem,
                 std::shared_ptr<OsSemaphore> then)
-      : HubWait(std::move(port), deadlineNs), sem_(std::move(sem)), then_(std::move(then)), target_(sem_->HubTarget()) {}
+      : HubWait(std::move(port), deadlineNs),
+        sem_(std::move(sem)),
+        then_(std::move(then)),
+        target_(sem_->HubTarget()),
+        peek_(then_ != nullptr && KeyOf(then_.get(), then_->HubTarget()) == KeyOf(sem_.get(), target_)) {}
 
   WaitTarget Target() const override { return target_; }
 
@@ -45,8 +51,12 @@ class SemaphoreWait : public HubWait {
     sem_->Post(-1, &ignored);
   }
 
-  void Ended(WaitResult) override {
-    if (!then_) return;
+  void Undo() override {
+    if (!peek_) GiveBack();  // a peek gave its unit back when it ended
+  }
+
+  void Ended(WaitResult result) override {
+    if (!then_ || (peek_ && result != WaitResult::Acquired)) return;
     OsError ignored;  // nothing on this thread could report it; the notifier times out instead
     then_->Post(-1, &ignored);
   }
@@ -55,6 +65,7 @@ class SemaphoreWait : public HubWait {
   const std::shared_ptr<OsSemaphore> sem_;
   const std::shared_ptr<OsSemaphore> then_;
   const WaitTarget target_;
+  const bool peek_;
 };
 
 // Keeps the memory of sharedWords()'s ArrayBuffer mapped: until the buffer is collected, or detached by close().

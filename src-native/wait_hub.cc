@@ -153,7 +153,7 @@ void Expire(Group* group, int64_t now, std::vector<WaitPtr>* done) {
 void Report(std::vector<WaitPtr>* done) {
   for (const WaitPtr& wait : *done) {
     wait->Ended(wait->result);
-    if (!wait->port->Deliver(wait) && wait->result == WaitResult::Acquired) wait->GiveBack();
+    if (!wait->port->Deliver(wait) && wait->result == WaitResult::Acquired) wait->Undo();
   }
   done->clear();
 }

@@ -53,8 +53,11 @@ class HubWait {
   // Takes what the wait waits for if it is there now (Acquired), else TimedOut; Failed with err on error. For a
   // handle target the hub's wait itself took it: TryTake is used only when such a target is polled.
   virtual WaitResult TryTake(OsError* err) = 0;
-  // Gives back what TryTake (or a signalled handle) obtained when no wait of this process can use it.
+  // Gives back a unit of the target that TryTake (or a signalled handle) obtained and no wait of this process uses.
   virtual void GiveBack() {}
+  // Gives back what this wait obtained, which nobody will receive (its environment is gone): GiveBack() unless the
+  // wait gave it back already (Ended).
+  virtual void Undo() { GiveBack(); }
   // On a hub thread, once the wait ended (obtained, timed out, or dropped with its environment), before delivery.
   virtual void Ended(WaitResult) {}
 

@@ -1,10 +1,14 @@
 'use strict';
 // Hostile clients: thousands of random, truncated, oversized and malformed frames and half-open connections, before
 // and after authentication. The server must close only the offending connections and keep serving everyone else.
-const crypto = require('node:crypto');
-const net = require('node:net');
+const fs = require('node:fs');
+const path = require('node:path');
 const v8 = require('node:v8');
 const { Manager } = require('../dist');
+const { authenticate, frame, session } = require('./fixtures/raw_client');
+const { tmpDir } = require('./fixtures/tmp');
+
+const MARK = '$multiproc.reduced';
 
 const MAX_FRAME = 1 << 20;
 const PRE_AUTH_CONNECTIONS = 1500;
@@ -22,52 +26,14 @@ function randomBytes(n) {
   for (let i = 0; i < n; i++) out[i] = random(256);
   return out;
 }
-function frame(payload) {
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(payload.length);
-  return Buffer.concat([header, payload]);
-}
 
-/** Connects, runs `script(socket, frames)`, resolves when the server (or we) closed the connection. */
-function session(address, script) {
-  return new Promise((resolve) => {
-    const socket = net.connect(address);
-    const frames = frameReader(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', resolve);
-    socket.on('connect', () => script(socket, frames).catch(() => socket.destroy()));
-  });
-}
-
-/** An async "next frame" over a raw socket. */
-function frameReader(socket) {
-  let buffered = Buffer.alloc(0);
-  const waiting = [];
-  const ready = [];
-  socket.on('data', (chunk) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
-      const n = buffered.readUInt32BE(0);
-      const f = buffered.subarray(4, 4 + n);
-      buffered = buffered.subarray(4 + n);
-      if (waiting.length) waiting.shift()(f);
-      else ready.push(f);
-    }
-  });
-  socket.on('close', () => { for (const w of waiting.splice(0)) w(null); });
-  return () => (ready.length ? Promise.resolve(ready.shift()) : new Promise((resolve) => waiting.push(resolve)));
-}
-
-/** The client half of the handshake, written independently of the library (HMAC-SHA256 both ways). */
-async function authenticate(socket, next, authkey) {
-  const challenge = await next();
-  socket.write(frame(crypto.createHmac('sha256', authkey).update(challenge).digest()));
-  if (String(await next()) !== '#MPWELCOME#') throw new Error('not welcome');
-  const mine = Buffer.concat([Buffer.from('#MPCHALLENGE#'), crypto.randomBytes(32)]);
-  socket.write(frame(mine));
-  const answer = await next();
-  if (!answer || !answer.equals(crypto.createHmac('sha256', authkey).update(mine).digest())) throw new Error('bad server');
-  socket.write(frame(Buffer.from('#MPWELCOME#')));
+// Forged function-reference markers, in the old object form and in the array form the library uses: the server must
+// keep them as data and never load or call what they name (fs.writeFileSync of this canary).
+const canary = path.join(tmpDir('mp-fuzz-'), 'canary');
+const WRITE = { kind: 'require', specifier: 'node:fs', exportName: 'writeFileSync', label: 'writeFileSync' };
+function forgedMarker() {
+  const mark = random(2) ? [WRITE, [canary, 'the server ran code a client named']] : ['multiproc.function', [WRITE]];
+  return random(2) ? { [MARK]: mark } : Object.assign([], { [MARK]: mark });
 }
 
 const PRE_AUTH = [
@@ -79,7 +45,7 @@ const PRE_AUTH = [
 ];
 
 function junkValue(depth = 0) {
-  switch (random(depth > 2 ? 5 : 9)) {
+  switch (random(depth > 2 ? 5 : 10)) {
     case 0: return random(1 << 30) - (1 << 29);
     case 1: return randomBytes(random(20)).toString('latin1');
     case 2: return null;
@@ -87,14 +53,15 @@ function junkValue(depth = 0) {
     case 4: return random(2) === 0;
     case 5: return Array.from({ length: random(5) }, () => junkValue(depth + 1));
     case 6: return { [junkValue(3)]: junkValue(depth + 1), $multiproc_reduced: junkValue(depth + 1) };
-    case 7: return { '$multiproc.reduced': ['multiproc.proxy', [{ typeid: 'Lock', id: random(50), address: junkValue(3), exposed: [] }, null]] };
+    case 7: return { [MARK]: ['multiproc.proxy', [{ typeid: 'Lock', id: random(50), address: junkValue(3), exposed: [] }, null]] };
+    case 8: return forgedMarker();
     default: return new Map([[junkValue(3), junkValue(depth + 1)]]);
   }
 }
 
 /** A frame that deserializes (or not) into a request of a random, mostly wrong, shape. */
 function junkRequest() {
-  switch (random(9)) {
+  switch (random(10)) {
     case 0: return frame(randomBytes(random(300)));
     case 1: return frame(v8.serialize(junkValue()));
     case 2: return frame(v8.serialize([2, random(1000), random(50), junkValue(3), [junkValue(1)]])); // calls
@@ -103,6 +70,7 @@ function junkRequest() {
     case 7: return frame(v8.serialize([10, random(50), randomBytes(random(2) ? 64 : random(300))])); // kernel queue puts
     case 5: return Buffer.concat([Buffer.from([0, 0x20, 0, 0]), randomBytes(100)]); // 2 MiB announced: too large
     case 6: return v8.serialize([7, 1]).subarray(0, 3); // truncated
+    case 8: return frame(v8.serialize([1, random(1000), ['dict', 'list', 'Namespace', 'Value'][random(4)], [forgedMarker()]]));
     default: return frame(v8.serialize([2, random(1000), random(50), 'get', junkValue()]));
   }
 }
@@ -142,6 +110,7 @@ test('the server survives hostile frames and connections, and keeps serving a we
     const after = await manager.debugInfo();
     expect(after.connections).toBe(1);
     expect(after.rss - before.rss).toBeLessThan(128 * 1024 * 1024);
+    expect(fs.existsSync(canary)).toBe(false);
   } finally {
     await manager.shutdown();
   }

@@ -161,6 +161,18 @@ describe('native Semaphore', () => {
     then.close();
   });
 
+  test('a wait whose `then` is its own semaphore leaves the unit free; timed out, it posts nothing', async () => {
+    const sem = Semaphore.create(uniqueName(), 0, 4);
+    const free = waitAsync(sem, -1, sem);
+    sem.post();
+    expect(await free).toBe(true);
+    expectNativeValue(sem, 1); // the hub gave the unit straight back
+    expect(sem.tryWait()).toBe(true);
+    expect(await waitAsync(sem, 20, sem)).toBe(false);
+    expectNativeValue(sem, 0); // nothing taken, nothing posted
+    sem.close();
+  });
+
   test('close() fails the async waits made through that reference with ERR_MP_CLOSED', async () => {
     const sem = Semaphore.create(uniqueName(), 0, 1);
     const other = sem.share();

@@ -8,6 +8,7 @@ const {
 } = require('../dist');
 const tasks = require('./fixtures/pool_tasks');
 const { tmpDir } = require('./fixtures/tmp');
+const { isAlive } = require('./fixtures/alive');
 
 const ESM_TASKS = path.join(__dirname, 'fixtures', 'pool_tasks.mjs');
 
@@ -19,19 +20,6 @@ function lines(file) {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
 }
 
-/** Whether `pid` still runs. A zombie does not count: an orphan's exit status is for init to collect, not us. */
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return process.platform !== 'linux'; // no /proc: kill(pid, 0) is all we can tell
-  }
-}
 
 /** Polls for a condition only an outside observer can see (another process's death); fails after `ms`. */
 async function eventually(condition, ms, what) {
