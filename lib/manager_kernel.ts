@@ -54,7 +54,7 @@ export function kernelDescriptorOf(obj: object): KernelDescriptor | KernelQueueD
     ? obj.kernel : undefined;
 }
 
-/** Waits for `sem` in the server (on one of the addon's waiter threads) for a caller that may go away meanwhile. */
+/** Waits for `sem` in the server (through the addon's wait hub) for a caller that may go away meanwhile. */
 async function acquireFor(sem: SemLock, caller: Caller, options: unknown): Promise<boolean> {
   const { block, timeout } = blockingOf(options, 'blocking');
   const acquired = await sem.acquire(block ? { timeout, signal: caller.signal } : { blocking: false });

@@ -11,7 +11,7 @@ export type WaitId = number;
 export type WaitCallback = (err: Error | null, ready: boolean) => void;
 
 export interface NativeSemaphore {
-  /** Blocks this thread; timeoutMs < 0 (or 4e12 and more) waits forever. */
+  /** Blocks this thread; timeoutMs < 0 (or 4.5e12 and more, beyond what a deadline holds) waits forever. */
   wait(timeoutMs: number): boolean;
   tryWait(): boolean;
   /**

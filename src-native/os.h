@@ -33,8 +33,9 @@ enum class PostResult { Posted, AtMaximum, Failed };
 int64_t MonotonicNs();
 // "No deadline": the wait lasts until it succeeds or is cancelled.
 constexpr int64_t kNoDeadline = -1;
-// Timeouts from this many milliseconds on (about 127 years) wait forever: their deadline would not fit.
-constexpr double kForeverMs = 4e12;
+// Timeouts from this many milliseconds on (about 143 years; lib/'s TIMEOUT_MAX, 2^42 ms, is below it) wait
+// forever: their deadline in nanoseconds would not fit in 63 bits.
+constexpr double kForeverMs = 4.5e12;
 // The deadline `timeoutMs` from now; kNoDeadline for a negative, NaN or too large timeout. Never overflows.
 int64_t DeadlineAfterMs(double timeoutMs);
 
