@@ -16,9 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import { AssertionError, ManagerError, ValueError } from './errors';
-import {
-  blockingOf, Caller, CallerAware, NOT_ACQUIRED_FOR_WAIT, semaphoreValue, ServerLock, Session,
-} from './manager_objects';
+import { NOT_ACQUIRED_FOR_WAIT, semaphoreValue, ServerLock } from './server_synchronize';
+import { blockingOf, Caller, CallerAware, Session } from './server_waiters';
 import { native } from './native';
 import { FramePipe } from './pipe';
 import { JoinableQueue, Queue } from './queues';

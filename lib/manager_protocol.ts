@@ -9,7 +9,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as os from 'node:os';
-import { FramedSocket } from './connection';
+import { FramedSocket } from './framing';
 import * as errors from './errors';
 import { AuthenticationError, ErrorInfo, ManagerError, RemoteError } from './errors';
 import type { KernelDescriptor, KernelQueueDescriptor } from './manager_kernel';
