@@ -7,10 +7,10 @@ import * as net from 'node:net';
 import * as v8 from 'node:v8';
 import { FramedSocket } from './framing';
 import { deserialize } from './deserialize';
-import { AbortError, ManagerError } from './errors';
+import { AbortError, decodeError, ErrorInfo, ManagerError } from './errors';
 import {
-  Address, addressKey, authenticateServer, decodeError, Inbox, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES,
-  ErrorInfo, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, sendBatched,
+  Address, addressKey, authenticateServer, Inbox, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES,
+  HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, sendBatched,
 } from './manager_protocol';
 import { currentProcess } from './process';
 import { MARK, preloadRebuilders, reduceValue, rebuildValue } from './reduction';

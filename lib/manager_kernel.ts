@@ -32,7 +32,7 @@ export interface KernelDescriptor {
   maxvalue: number;
 }
 
-function describe(sem: SemLock): KernelDescriptor {
+function descriptorOf(sem: SemLock): KernelDescriptor {
   return { name: sem._os.name, maxvalue: sem._maxvalue };
 }
 
@@ -77,7 +77,7 @@ class KernelSemaphore extends CallerAware implements Disposable {
   }
 
   get kernel(): KernelDescriptor {
-    return describe(this.sem);
+    return descriptorOf(this.sem);
   }
 
   /** The server dropped the object: proxies that opened the semaphore keep it, nobody new can open it. */
@@ -136,7 +136,7 @@ abstract class KernelOwnedLock extends ServerLock implements Disposable {
   protected abstract readonly recursive: boolean;
 
   get kernel(): KernelDescriptor {
-    return describe(this.sem);
+    return descriptorOf(this.sem);
   }
 
   async acquire(caller: Caller, options?: unknown): Promise<boolean> {

@@ -9,6 +9,7 @@ import { openKernel } from './manager_kernel_open';
 import { Op } from './manager_protocol';
 import { AcquireOptions, BaseProxy, forward, travelling, WaitOptions } from './manager_proxy';
 import type { Semaphore } from './synchronize';
+import { waitUntil } from './timeouts';
 
 /** Held until disposed: `await using held = await lock.guard()`. */
 export interface AsyncGuard extends AsyncDisposable {
@@ -164,16 +165,7 @@ export class ConditionProxy extends AcquirerProxy {
   /** Waits until `predicate()` (run here, with the lock held) is truthy or the timeout passes; returns its value. */
   async waitFor<T>(predicate: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
     const [opts, signal] = travelling(options, 'waitFor options');
-    const timeout = opts.timeout as number | undefined;
-    const end = timeout === undefined ? undefined : performance.now() + timeout;
-    let result = await predicate();
-    while (!result) {
-      const left = end === undefined ? undefined : end - performance.now();
-      if (left !== undefined && left <= 0) break;
-      await this.wait({ timeout: left, signal });
-      result = await predicate();
-    }
-    return result;
+    return waitUntil(predicate, opts.timeout as number | undefined, (left) => this.wait({ timeout: left, signal }));
   }
 
   notify(n = 1): Promise<void> {

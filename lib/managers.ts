@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import { FramedSocket } from './framing';
 import { deserialize } from './deserialize';
-import { InvalidArgumentError, ValueError } from './errors';
+import { decodeError, ErrorInfo, InvalidArgumentError, ValueError } from './errors';
 import { ConnectionSettings, ManagerConnection, useSettings } from './manager_connection';
 import type { ArrayProxy, DictProxy, ListProxy, NamespaceProxy, ValueProxy } from './manager_container_proxies';
 import {
-  Address, decodeError, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES, ErrorInfo, isAddress, Op, ServerInfo, Token,
+  Address, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES, isAddress, Op, ServerInfo, Token,
 } from './manager_protocol';
 import type { AutoProxy, BaseProxy } from './manager_proxy';
 import { makeProxy, setProxyType } from './manager_proxy_types';
