@@ -14,6 +14,7 @@ const s = require('../fixtures/sync_targets');
 const tasks = require('../fixtures/pool_tasks');
 const q = require('../fixtures/queue_targets');
 const scenarios = require('../../dist-examples/examples/scenarios');
+const named = require('../fixtures/named_lock_scenarios');
 
 const PER_TEST_MS = 60000;
 const ZERO_TO_NINE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -530,6 +531,37 @@ test('worker threads: forThread objects work in a worker; a worker terminated wh
   await worker.terminate();
   for (const object of [lock, queue, event]) object.close();
   assert.throws(() => lock.acquireSync(), { code: 'ERR_MP_CLOSED' });
+});
+
+test('named lock: a waiter in acquireSync (LockFileEx) takes over from a TerminateProcess-ed holder, told ownerDied', async () => {
+  await named.killedHolderHandsOver('sync');
+});
+
+test('named lock: an async waiter takes over from a killed holder, told ownerDied', async () => {
+  await named.killedHolderHandsOver('async');
+});
+
+test('named lock: kill storm of 4 unrelated processes, never two inside, every death told', async () => {
+  const { kills } = await named.killStorm(4000);
+  assert.ok(kills >= 2, `only ${kills} kills`);
+});
+
+test('named lock: two opens exclude each other; ENOENT, EEXIST, a name in use cannot be removed, bad names', () => {
+  const name = named.uniqueName();
+  assert.throws(() => mp.Lock.open(name), { code: 'ENOENT' });
+  const a = mp.Lock.open(name, { create: true, exclusive: true });
+  assert.throws(() => mp.Lock.open(name, { create: true, exclusive: true }), { code: 'EEXIST' });
+  const b = mp.RLock.open(name);
+  assert.equal(a.acquireSync(), true);
+  assert.equal(b.acquireSync({ timeout: 20 }), false);
+  assert.throws(() => mp.NamedLock.unlink(name), (err) => ['EBUSY', 'EPERM'].includes(err.code));
+  a.close(); // abandoned while held
+  assert.equal(b.acquireSync({ timeout: 1000 }), true);
+  assert.equal(b.ownerDied, true);
+  b.release();
+  b.close();
+  mp.NamedLock.unlink(name);
+  assert.throws(() => mp.Lock.open('Upper'), { code: 'ERR_MP_LOCK_NAME' });
 });
 
 async function main() {
