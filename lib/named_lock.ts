@@ -81,6 +81,9 @@ function pathOf(name: string): string {
 /** The open file of a NamedLock; a FinalizationRegistry closes it when its lock is collected unclosed. */
 interface LockFile {
   handle: number;
+  /** The file's identity (POSIX: device and inode), to tell whether the name still leads to it. */
+  dev: number;
+  ino: number;
 }
 
 function closeFile(file: LockFile): void {
@@ -133,7 +136,8 @@ export class NamedLock {
     const exclusive = checkBoolean(opts.exclusive, 'exclusive', false);
     this.recursive = recursive;
     this.#path = pathOf(this.name);
-    this.#file = { handle: native.lockFileOpen(this.#path, this.#create, exclusive) };
+    this.#file = { handle: -1, dev: 0, ino: 0 };
+    this.#openFile(this.#create, exclusive);
     collected.register(this, this.#file, this);
   }
 
@@ -167,25 +171,33 @@ export class NamedLock {
     for (;;) {
       const handle = this.#handle();
       if (!native.lockFile(handle, wait)) return false;
-      if (this.#isCurrent(handle)) break;
+      if (this.#isCurrent()) break;
       // The name was removed (or made anew) since this object opened it: the lock now lives in the new file.
       native.unlockFile(handle);
       closeFile(this.#file);
-      this.#file.handle = native.lockFileOpen(this.#path, this.#create, false);
+      this.#openFile(this.#create, false);
     }
     const handle = this.#file.handle;
     this.#ownerDied = native.lockMark(handle) === HELD;
-    native.setLockMark(handle, HELD);
+    if (!this.#ownerDied) native.setLockMark(handle, HELD);
     this.#count = 1;
     return true;
   }
 
-  /** POSIX: whether the locked file still has the lock's name (Windows cannot remove a file that is open). */
-  #isCurrent(handle: number): boolean {
+  #openFile(create: boolean, exclusive: boolean): void {
+    const file = this.#file;
+    file.handle = native.lockFileOpen(this.#path, create, exclusive);
+    if (isWindows) return;
+    const { dev, ino } = fstatSync(file.handle);
+    file.dev = dev;
+    file.ino = ino;
+  }
+
+  /** POSIX: whether the name still leads to the file locked (Windows cannot remove a file that is open). */
+  #isCurrent(): boolean {
     if (isWindows) return true;
     const now = statSync(this.#path, { throwIfNoEntry: false });
-    const mine = fstatSync(handle);
-    return now !== undefined && now.ino === mine.ino && now.dev === mine.dev;
+    return now !== undefined && now.ino === this.#file.ino && now.dev === this.#file.dev;
   }
 
   /** true when this call holds it now without waiting (a recursive lock re-entered, or a free lock taken). */
