@@ -159,6 +159,19 @@ describe('named locks in one process', () => {
   });
 });
 
+test('the lock-file calls of the addon reject bad arguments and bad descriptors with typed errors', () => {
+  const { native } = require('../dist/native');
+  expect(() => native.lockFileOpen(42, true, false)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  expect(() => native.lockFileOpen('/nonexistent-dir/x', 'yes', false)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  expect(() => native.lockFileOpen('/nonexistent-dir/x', true, false)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'open' }));
+  expect(() => native.lockFile(-1, false)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'flock' }));
+  expect(() => native.lockFile('x', false)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  expect(() => native.unlockFile(-1)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  expect(() => native.lockMark(-1)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'pread' }));
+  expect(() => native.setLockMark(-1, 1)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'pwrite' }));
+  expect(() => native.setLockMark(0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+});
+
 test('examples/single_instance: a second instance reports the first or waits, and takes over when it is SIGKILLed', async () => {
   const script = path.join(__dirname, '..', 'dist-examples', 'examples', 'single_instance.js');
   const env = { ...process.env, SINGLE_INSTANCE_NAME: uniqueName() };
