@@ -97,6 +97,17 @@ describe('named locks in one process', () => {
     expect(() => a.release()).toThrow(expect.objectContaining({ code: 'ERR_MP_CLOSED' }));
   });
 
+  test('closing a lock while its async acquire waits rejects that acquire with ERR_MP_CLOSED', async () => {
+    const a = Lock.open(name, { create: true });
+    const b = Lock.open(name);
+    a.acquireSync();
+    const pending = b.acquire();
+    b.close();
+    await expect(pending).rejects.toMatchObject({ name: 'ValueError', code: 'ERR_MP_CLOSED' });
+    a.release();
+    a.close();
+  });
+
   test('an aborted acquire rejects with AbortError and leaves the lock to others', async () => {
     const a = Lock.open(name, { create: true });
     const b = Lock.open(name);
