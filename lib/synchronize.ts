@@ -12,6 +12,7 @@ import {
 } from './semlock';
 import { guardOf, guardSyncOf, Guard } from './guard';
 import { NamedLock, OpenOptions } from './named_lock';
+import { NamedSemaphore, SemaphoreOpenOptions } from './named_semaphore';
 import { deadlineOf, remaining, waitUntil, waitUntilSync } from './timeouts';
 import { abortReason, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 import { native, WaitId } from './native';
@@ -91,6 +92,14 @@ export class Semaphore extends GuardedSemLock {
   constructor(value = 1, /** @internal */ rebuilt?: OsSemaphore, /** @internal */ maxvalue = SEM_VALUE_MAX) {
     const os = rebuilt instanceof OsSemaphore ? rebuilt : undefined;
     super(SEMAPHORE, os ? 0 : checkInitialValue(value), maxvalue, os);
+  }
+
+  /**
+   * A semaphore that any process of this user opens by `name` (see docs/kill-safety.md): the units of a holder that
+   * dies come back, and their next taker sees `ownerDied`.
+   */
+  static open(name: string, options?: SemaphoreOpenOptions): NamedSemaphore {
+    return new NamedSemaphore(name, options);
   }
 
   /** The current value; NotImplementedError on macOS (no sem_getvalue), like Python's get_value(). */

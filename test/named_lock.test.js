@@ -3,8 +3,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
-const { Lock, RLock, NamedLock } = require('../dist');
-const { uniqueName, killedHolderHandsOver, killStorm } = require('./fixtures/named_lock_scenarios');
+const { Lock, RLock, NamedLock, Semaphore, BoundedSemaphore, NamedSemaphore } = require('../dist');
+const { uniqueName, startChild, killedHolderHandsOver, killStorm } = require('./fixtures/named_lock_scenarios');
 
 jest.setTimeout(60000);
 
@@ -167,6 +167,75 @@ describe('named locks in one process', () => {
     const stat = fs.statSync(dir);
     expect(stat.mode & 0o777).toBe(0o700);
     expect(stat.uid).toBe(process.getuid());
+  });
+});
+
+describe('named semaphores (Semaphore.open)', () => {
+  let name;
+  beforeEach(() => {
+    name = uniqueName();
+  });
+  afterEach(() => {
+    try {
+      NamedSemaphore.unlink(name);
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+  });
+
+  test('value units shared by every open; release gives back the last unit this object took', async () => {
+    const a = Semaphore.open(name, { create: true, value: 2 });
+    const b = Semaphore.open(name, { create: true, value: 5 }); // exists: its value is the recorded one
+    expect([a.value, b.value]).toEqual([2, 2]);
+    expect(a.acquireSync()).toBe(true);
+    expect(a.acquireSync()).toBe(true);
+    expect(a.held).toBe(2);
+    expect(b.acquireSync({ blocking: false })).toBe(false);
+    expect(await b.acquire({ timeout: 20 })).toBe(false);
+    const later = b.acquire();
+    a.release();
+    expect(await later).toBe(true);
+    expect(b.ownerDied).toBe(false);
+    b.release();
+    a.release();
+    expect(() => a.release()).toThrow(expect.objectContaining({ name: 'ValueError', message: 'semaphore or lock released too many times' }));
+    const guard = b.guardSync();
+    guard.release();
+    a.close();
+    b.close();
+    expect(() => a.acquireSync()).toThrow(expect.objectContaining({ code: 'ERR_MP_CLOSED' }));
+    expect(BoundedSemaphore.open).toBe(Semaphore.open);
+  });
+
+  test('named-semaphore-killed-holder: the unit of a SIGKILLed holder comes back to a waiter, told ownerDied', async () => {
+    const holders = [await startChild(['semhold', name], 'held'), await startChild(['semhold', name], 'held')];
+    const sem = Semaphore.open(name);
+    expect(sem.acquireSync({ blocking: false })).toBe(false);
+    const acquired = sem.acquire({ timeout: 30000 });
+    holders[1].kill('SIGKILL');
+    expect(await acquired).toBe(true);
+    expect(sem.ownerDied).toBe(true);
+    sem.release();
+    holders[0].kill('SIGKILL');
+    await Promise.all(holders.map((h) => h.exited));
+    expect(sem.acquireSync({ timeout: 30000 })).toBe(true);
+    expect(sem.acquireSync({ timeout: 30000 })).toBe(true);
+    sem.close();
+  });
+
+  test('lifetime and bad input: ENOENT, EEXIST, value 1..64, names checked', () => {
+    expect(() => Semaphore.open(name)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    for (const value of [0, 65, 1.5, -1]) {
+      expect(() => Semaphore.open(name, { create: true, value })).toThrow(expect.objectContaining({ name: 'OutOfRangeError' }));
+    }
+    expect(() => Semaphore.open(name, { create: true, value: '2' })).toThrow(expect.objectContaining({ name: 'InvalidArgumentError' }));
+    Semaphore.open(name, { create: true, exclusive: true, value: 3 }).close();
+    expect(() => Semaphore.open(name, { create: true, exclusive: true })).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+    expect(() => Semaphore.open('Bad')).toThrow(expect.objectContaining({ code: 'ERR_MP_LOCK_NAME' }));
+    NamedSemaphore.unlink(name);
+    expect(() => Semaphore.open(name)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    const dir = `/tmp/multiproc-${process.getuid()}`;
+    expect(fs.readdirSync(dir).filter((f) => f.includes(name.split('/')[1]))).toEqual([]);
   });
 });
 

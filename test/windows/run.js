@@ -564,6 +564,24 @@ test('named lock: two opens exclude each other; ENOENT, EEXIST, a name in use ca
   assert.throws(() => mp.Lock.open('Upper'), { code: 'ERR_MP_LOCK_NAME' });
 });
 
+test('named semaphore: 2 units; the unit of a killed holder comes back to a waiter, told ownerDied', async () => {
+  const name = named.uniqueName();
+  const holders = [await named.startChild(['semhold', name], 'held'), await named.startChild(['semhold', name], 'held')];
+  const sem = mp.Semaphore.open(name);
+  assert.equal(sem.value, 2);
+  assert.equal(sem.acquireSync({ blocking: false }), false);
+  const acquired = sem.acquire({ timeout: 30000 });
+  holders[1].kill('SIGKILL');
+  assert.equal(await acquired, true);
+  assert.equal(sem.ownerDied, true);
+  sem.release();
+  sem.close();
+  holders[0].kill('SIGKILL');
+  await Promise.all(holders.map((h) => h.exited));
+  mp.NamedSemaphore.unlink(name);
+  assert.throws(() => mp.Semaphore.open(name), { code: 'ENOENT' });
+});
+
 async function main() {
   let passed = 0;
   let failed = 0;
