@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { InvalidArgumentError, RuntimeError, ValueError } from './errors';
 import { native } from './native';
 import { deadlineOf, remaining } from './timeouts';
-import { abortReason, describe } from './validate';
+import type { AcquireOptions, AcquireSyncOptions } from './semlock';
+import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout, describe } from './validate';
 
 export interface OpenOptions {
   /** Create it if no process made it yet. Default false: opening a name nobody created fails with ENOENT. */
@@ -172,26 +173,43 @@ export class LockFile {
   }
 }
 
-/** Tries `attempt` again, from every 1 ms up to every 10 ms, until it succeeds or `timeout` passes; on this thread. */
-export function pollSync(attempt: () => boolean, timeout: number | undefined): boolean {
+/**
+ * acquireSync() of the lock-file classes: `tryNow` once; then, if blocking, `waitForever` when there is no timeout
+ * and it is given (a wait in the kernel), else `tryAgain` from every 1 ms up to every 10 ms until `timeout` passes.
+ */
+export function acquireByPollingSync(options: unknown, tryNow: () => boolean, tryAgain: () => boolean,
+                                     waitForever?: () => boolean): boolean {
+  const opts = checkOptions<AcquireSyncOptions>(options ?? {}, 'acquireSync options');
+  const blocking = checkBoolean(opts.blocking, 'blocking', true);
+  const timeout = checkTimeout(opts.timeout);
+  if (tryNow()) return true;
+  if (!blocking || timeout === 0) return false;
+  if (timeout === undefined && waitForever) return waitForever();
   const deadline = deadlineOf(timeout);
   const pause = new Int32Array(new SharedArrayBuffer(4));
   for (let delay = 1; ; delay = Math.min(2 * delay, POLL_MAX_MS)) {
     const left = remaining(deadline);
     if (left === 0) return false;
     Atomics.wait(pause, 0, 0, left === undefined ? delay : Math.min(delay, left));
-    if (attempt()) return true;
+    if (tryAgain()) return true;
   }
 }
 
-/** pollSync without blocking the event loop; AbortError on `signal`. */
-export async function poll(attempt: () => boolean, timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+/** acquire() of the lock-file classes: acquireByPollingSync without blocking the event loop; AbortError on signal. */
+export async function acquireByPolling(options: unknown, tryNow: () => boolean, tryAgain: () => boolean): Promise<boolean> {
+  const opts = checkOptions<AcquireOptions>(options ?? {}, 'acquire options');
+  const blocking = checkBoolean(opts.blocking, 'blocking', true);
+  const timeout = checkTimeout(opts.timeout);
+  const signal = checkSignal(opts.signal);
+  if (signal?.aborted) throw abortReason(signal);
+  if (tryNow()) return true;
+  if (!blocking || timeout === 0) return false;
   const deadline = deadlineOf(timeout);
   for (let delay = 1; ; delay = Math.min(2 * delay, POLL_MAX_MS)) {
     const left = remaining(deadline);
     if (left === 0) return false;
     await sleep(left === undefined ? delay : Math.min(delay, left), signal);
-    if (attempt()) return true;
+    if (tryAgain()) return true;
   }
 }
 

@@ -5,9 +5,9 @@
 import { unlinkSync } from 'node:fs';
 import { AssertionError, ValueError } from './errors';
 import { Guard, guardOf, guardSyncOf } from './guard';
-import { checkName, LockFile, OpenOptions, pathOf, poll, pollSync } from './lock_file';
+import { acquireByPolling, acquireByPollingSync, checkName, LockFile, OpenOptions, pathOf } from './lock_file';
 import type { AcquireOptions, AcquireSyncOptions } from './semlock';
-import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
+import { checkBoolean, checkOptions } from './validate';
 
 export type { OpenOptions } from './lock_file';
 
@@ -76,13 +76,8 @@ export class NamedLock {
   /** Blocks the calling thread, like Python's acquire(). Returns whether the lock was acquired. */
   acquireSync(options?: AcquireSyncOptions): boolean {
     this.#checkOpen();
-    const opts = checkOptions<AcquireSyncOptions>(options ?? {}, 'acquireSync options');
-    const blocking = checkBoolean(opts.blocking, 'blocking', true);
-    const timeout = checkTimeout(opts.timeout);
-    if (this.#tryNow()) return true;
-    if (!blocking || timeout === 0) return false;
-    if (timeout === undefined && this.#count === 0) return this.#take(true); // the kernel wakes it
-    return pollSync(() => this.#take(false), timeout);
+    return acquireByPollingSync(options, () => this.#tryNow(), () => this.#take(false),
+      this.#count === 0 ? () => this.#take(true) : undefined); // the kernel wakes a wait without timeout
   }
 
   /**
@@ -91,17 +86,10 @@ export class NamedLock {
    */
   async acquire(options?: AcquireOptions): Promise<boolean> {
     this.#checkOpen();
-    const opts = checkOptions<AcquireOptions>(options ?? {}, 'acquire options');
-    const blocking = checkBoolean(opts.blocking, 'blocking', true);
-    const timeout = checkTimeout(opts.timeout);
-    const signal = checkSignal(opts.signal);
-    if (signal?.aborted) throw abortReason(signal);
-    if (this.#tryNow()) return true;
-    if (!blocking || timeout === 0) return false;
-    return poll(() => {
+    return acquireByPolling(options, () => this.#tryNow(), () => {
       this.#checkOpen(); // closed meanwhile: the wait rejects with ERR_MP_CLOSED
       return this.#take(false);
-    }, timeout, signal);
+    });
   }
 
   release(): void {

@@ -7,9 +7,9 @@ import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { ValueError } from './errors';
 import { Guard, guardOf, guardSyncOf } from './guard';
-import { checkName, LockFile, OpenOptions, pathOf, poll, pollSync } from './lock_file';
+import { acquireByPolling, acquireByPollingSync, checkName, LockFile, OpenOptions, pathOf } from './lock_file';
 import type { AcquireOptions, AcquireSyncOptions } from './semlock';
-import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
+import { checkBoolean, checkInteger, checkOptions } from './validate';
 
 /** Each unit holds a descriptor in every process that opened the semaphore: a bound that keeps that reasonable. */
 export const NAMED_SEMAPHORE_MAX_VALUE = 64;
@@ -121,25 +121,13 @@ export class NamedSemaphore {
   /** Blocks the calling thread. Returns whether a unit was acquired. */
   acquireSync(options?: AcquireSyncOptions): boolean {
     this.#checkOpen();
-    const opts = checkOptions<AcquireSyncOptions>(options ?? {}, 'acquireSync options');
-    const blocking = checkBoolean(opts.blocking, 'blocking', true);
-    const timeout = checkTimeout(opts.timeout);
-    if (this.#take()) return true;
-    if (!blocking || timeout === 0) return false;
-    return pollSync(() => this.#take(), timeout);
+    return acquireByPollingSync(options, () => this.#take(), () => this.#take());
   }
 
   /** Waits without blocking the event loop (tries again every 1 to 10 ms); false when not acquired. */
   async acquire(options?: AcquireOptions): Promise<boolean> {
     this.#checkOpen();
-    const opts = checkOptions<AcquireOptions>(options ?? {}, 'acquire options');
-    const blocking = checkBoolean(opts.blocking, 'blocking', true);
-    const timeout = checkTimeout(opts.timeout);
-    const signal = checkSignal(opts.signal);
-    if (signal?.aborted) throw abortReason(signal);
-    if (this.#take()) return true;
-    if (!blocking || timeout === 0) return false;
-    return poll(() => this.#take(), timeout, signal);
+    return acquireByPolling(options, () => this.#take(), () => this.#take());
   }
 
   /** Gives back the unit this object took last; ValueError when it holds none. */

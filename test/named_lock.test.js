@@ -8,6 +8,15 @@ const { uniqueName, startChild, killedHolderHandsOver, killStorm } = require('./
 
 jest.setTimeout(60000);
 
+/** Removes a name a test may have left (a test that failed half way); a name already gone is fine. */
+function unlinkIfThere(namedClass, name) {
+  try {
+    namedClass.unlink(name);
+  } catch (err) {
+    if (err.code !== 'ENOENT') throw err;
+  }
+}
+
 describe('named-lock-killed-holder: a SIGKILLed holder never wedges the waiters, who are told', () => {
   test('a waiter asleep in acquireSync() takes over and sees ownerDied', async () => {
     await killedHolderHandsOver('sync');
@@ -29,13 +38,7 @@ describe('named locks in one process', () => {
   beforeEach(() => {
     name = uniqueName();
   });
-  afterEach(() => {
-    try {
-      NamedLock.unlink(name);
-    } catch (err) {
-      if (err.code !== 'ENOENT') throw err;
-    }
-  });
+  afterEach(() => unlinkIfThere(NamedLock, name));
 
   test('two opens of one name exclude each other; sync, async, timeout, non-blocking, guard', async () => {
     const a = Lock.open(name, { create: true });
@@ -175,13 +178,7 @@ describe('named semaphores (Semaphore.open)', () => {
   beforeEach(() => {
     name = uniqueName();
   });
-  afterEach(() => {
-    try {
-      NamedSemaphore.unlink(name);
-    } catch (err) {
-      if (err.code !== 'ENOENT') throw err;
-    }
-  });
+  afterEach(() => unlinkIfThere(NamedSemaphore, name));
 
   test('value units shared by every open; release gives back the last unit this object took', async () => {
     const a = Semaphore.open(name, { create: true, value: 2 });
