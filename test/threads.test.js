@@ -138,6 +138,31 @@ describe('worker threads terminated with waits pending', () => {
     expect({ code, signal, stdout: stdout.trim() }).toEqual({ code: 0, signal: null, stdout: 'done' });
   });
 
+  test('event-lock-lost-with-terminated-worker: a worker terminated just after its Event.wait and Barrier.wait began leaves both usable', async () => {
+    // The async wait took the inner lock and ran its section only in a later continuation: a worker terminated in
+    // between kept the lock, and the next event.set() of this thread blocked it for good. The inner locks are made
+    // here so that they are checked without waiting.
+    const eventLock = new mp.Lock();
+    const barrierLock = new mp.Lock();
+    const o = {
+      event: new mp.Event([new mp.Condition(eventLock), new mp.Semaphore(0)]),
+      barrier: new mp.Barrier(64, undefined, undefined, [new mp.Condition(barrierLock), new mp.Semaphore(2), new mp.Semaphore(0)]),
+    };
+    for (let i = 0; i < 8; i++) {
+      const w = runWorker('sectionWaiter', mp.forThread(o));
+      await w.next('waiting');
+      await w.worker.terminate();
+      // Nobody else uses them: free at once, or never.
+      expect(eventLock.acquireSync({ blocking: false })).toBe(true);
+      eventLock.release();
+      expect(barrierLock.acquireSync({ blocking: false })).toBe(true);
+      barrierLock.release();
+    }
+    o.event.set();
+    expect(await o.event.wait({ timeout: 30000 })).toBe(true);
+    for (const object of [...Object.values(o), eventLock, barrierLock]) object.close();
+  }, 60000);
+
   test('workers waiting on shared objects are terminated at random moments while threads and a process use them: counts exact', async () => {
     const file = path.join(tmpDir('mp-threads-'), 'counter');
     fs.writeFileSync(file, '0');
