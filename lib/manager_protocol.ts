@@ -3,8 +3,8 @@
  * message half of managers.py).
  *
  * A connection starts with a mutual HMAC-SHA256 challenge on the shared authkey (the server challenges first, then
- * the client). After it, every frame is a v8.serialize'd array: requests `[op, ...]`, replies
- * `[requestId, ok, value]`. v8.deserialize runs no code, and the server never rebuilds client markers other than
+ * the client). After it, every frame is an array, v8.serialize'd or in the compact encoding of manager_codec.ts:
+ * requests `[op, ...]`, replies `[requestId, ok, value]`. v8.deserialize runs no code, and the server never rebuilds client markers other than
  * proxies of its own objects, so a client can make the server run nothing but exposed methods.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
