@@ -35,6 +35,20 @@ module.exports = {
       goal: '≥ 3× (Python: sequential, its proxies block)',
       run: versus('managers', 'queue-pipelined', [N], 'queue'),
     },
+    ...[
+      ['dict-get', 'dict get'], ['dict-set', 'dict set'], ['list-append', 'list append'], ['value-get', 'Value get'],
+      ['value-set', 'Value set'], ['namespace-get', 'Namespace attribute get'], ['event-set', 'Event set'],
+      ['event-isset', 'Event isSet'], ['condition-notify', 'Condition notify (lock held)'],
+    ].map(([workload, name]) => ({
+      name: `${name}, one round trip`, unit: 'µs', better: 'lower', goal: '≥ 2×', run: versus('managers', workload, [N]),
+    })),
+    {
+      name: 'dict get, all in flight at once (Python: in turn, its proxies block)',
+      unit: 'µs',
+      better: 'lower',
+      goal: '≥ 2×',
+      run: versus('managers', 'dict-get-pipelined', [N], 'dict-get'),
+    },
     {
       name: 'dict set+get round trip',
       unit: 'µs',

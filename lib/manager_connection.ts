@@ -5,13 +5,14 @@
  */
 import * as net from 'node:net';
 import * as v8 from 'node:v8';
-import { FramedSocket } from './framing';
+import { DescriptorChannel, FrameChannel, rawDescriptors, SocketChannel, SpinPolicy, takeDescriptor } from './manager_channel';
 import { deserialize } from './deserialize';
 import { AbortError, decodeError, ErrorInfo, ManagerError } from './errors';
 import {
   Address, addressKey, authenticateServer, Inbox, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME_BYTES,
-  HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, sendBatched,
+  HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op,
 } from './manager_protocol';
+import { decodeCompact, encodeCompact, isCompact } from './manager_codec';
 import { currentProcess } from './process';
 import { MARK, preloadRebuilders, reduceValue, rebuildValue } from './reduction';
 import { timeoutSignal, whenAborted } from './timeouts';
@@ -35,6 +36,11 @@ const connections = new Map<string, ManagerConnection>();
 /** The connection whose reply is being rebuilt: proxies in it arrive with a reference already held for us. */
 let rebuildingReplyOf: ManagerConnection | null = null;
 const MARK_BYTES = Buffer.from(MARK, 'latin1');
+/**
+ * How long a client that sent requests reads for their replies on its own thread before it leaves the wait to the
+ * event loop (50 µs): a server that answers within that spares it a wake-up (manager_channel.ts).
+ */
+const REPLY_SPIN_MS = 0.05;
 
 /** How this process connects to the manager at `address`: as its manager said, else with its own authkey. */
 export function settingsFor(address: Address): ConnectionSettings {
@@ -70,8 +76,9 @@ export class ManagerConnection {
   readonly address: Address;
   readonly #settings: ConnectionSettings;
   readonly #pending = new Map<number, Pending>();
-  readonly ready: Promise<FramedSocket>;
-  #conn: FramedSocket | undefined;
+  readonly ready: Promise<FrameChannel>;
+  #conn: FrameChannel | undefined;
+  readonly #spin = new SpinPolicy(REPLY_SPIN_MS);
   #nextRequestId = 1;
   #closed: ManagerError | null = null;
   readonly #closing = new AbortController();
@@ -111,42 +118,59 @@ export class ManagerConnection {
    * Connects and authenticates within the handshake timeout; until the server has proved it knows the authkey,
    * frames above HANDSHAKE_MAX_FRAME_BYTES hang up at once, as the server does with its clients.
    */
-  async #open(): Promise<FramedSocket> {
+  async #open(): Promise<FrameChannel> {
     const where = addressKey(this.address);
     const socket = Array.isArray(this.address) ? net.connect({ host: this.address[0], port: this.address[1] })
       : net.connect(this.address);
     socket.setNoDelay(true);
-    const conn = new FramedSocket(socket, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES });
-    conn.once('close', () => this.#onClose());
+    let conn: FrameChannel | undefined;
     let failure: ManagerError | undefined;
     const fail = (message: string) => {
       failure ??= new ManagerError('ERR_MP_MANAGER_CONNECTION', message);
-      conn.close();
+      if (conn) conn.close();
+      else socket.destroy();
     };
     const timeout = this.#settings.handshakeTimeoutMs;
     const { signal: deadline, clear: clearDeadline } = timeoutSignal(timeout);
     const onDeadline = () => fail(`the manager at ${where} did not complete the handshake within ${timeout} ms`);
     const onOversize = (bytes: number) => fail(`the peer at ${where} sent a frame of ${bytes} bytes before authenticating`);
     deadline.addEventListener('abort', onDeadline, { once: true });
-    conn.once('oversize', onOversize);
     let inbox: Inbox;
     try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve);
+      conn = await new Promise<FrameChannel>((resolve, reject) => {
+        socket.once('connect', () => {
+          try {
+            resolve(rawDescriptors
+              ? new DescriptorChannel(takeDescriptor(socket), { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES })
+              : new SocketChannel(socket, { maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES }));
+          } catch (err) {
+            socket.destroy();
+            reject(err);
+          }
+        });
         socket.once('error', (err) => reject(new ManagerError('ERR_MP_MANAGER_CONNECTION',
           `cannot connect to the manager at ${where}: ${err.message}`)));
         socket.once('close', () => reject(new ManagerError('ERR_MP_MANAGER_CONNECTION', `the connection to ${where} closed`)));
       });
+      conn.once('close', () => this.#onClose());
+      conn.once('oversize', onOversize);
       inbox = await authenticateServer(conn, this.#settings.authkey, deadline);
     } catch (err) {
-      conn.close();
+      conn?.close();
       throw failure ?? err;
     } finally {
       clearDeadline();
       deadline.removeEventListener('abort', onDeadline);
-      conn.off('oversize', onOversize);
+      conn?.off('oversize', onOversize);
     }
     conn.maxFrameBytes = this.#settings.maxFrameBytes;
+    if (conn instanceof DescriptorChannel) {
+      const channel = conn;
+      // Requests just written: their replies may be read here sooner than the event loop would wake for them.
+      channel.afterFlush = () => {
+        if (this.#pending.size) this.#spin.spinOn(channel);
+      };
+    }
     inbox.deliverTo((frame) => this.#onReply(frame));
     this.#conn = conn;
     this.#updateRef();
@@ -250,13 +274,11 @@ export class ManagerConnection {
 
   /** Writes a frame at once: what this tick batched goes first, so the order of this process's messages holds. */
   #sendNow(frame: Buffer, onWritten?: (err?: Error | null) => void): void {
-    const conn = this.#conn!;
-    if (conn.socket.writableCorked) conn.socket.uncork();
-    conn.send(frame, onWritten);
+    this.#conn!.send(frame, onWritten);
   }
 
   #encode(message: unknown[], root: Root = ''): Buffer {
-    const data = v8.serialize(reduceValue(message, root));
+    const data = encodeCompact(message) ?? v8.serialize(reduceValue(message, root));
     if (data.length > this.#settings.maxFrameBytes) {
       throw new ManagerError('ERR_MP_MANAGER_FRAME_TOO_LARGE',
         `a message of ${data.length} bytes exceeds the manager's maxFrameBytes (${this.#settings.maxFrameBytes})`);
@@ -266,10 +288,10 @@ export class ManagerConnection {
 
   #send(frame: Buffer): void {
     if (this.#conn) {
-      sendBatched(this.#conn, frame);
+      this.#conn.sendBatched(frame);
       return;
     }
-    this.ready.then((conn) => sendBatched(conn, frame), (err: Error) => this.#failAll(err));
+    this.ready.then((conn) => conn.sendBatched(frame), (err: Error) => this.#failAll(err));
   }
 
   #failAll(err: Error): void {
@@ -279,8 +301,9 @@ export class ManagerConnection {
 
   #onReply(frame: Buffer): void {
     let message: [number, boolean, unknown];
+    const compact = isCompact(frame);
     try {
-      message = deserialize(frame) as [number, boolean, unknown];
+      message = (compact ? decodeCompact(frame) : deserialize(frame)) as [number, boolean, unknown];
     } catch {
       return this.#conn!.close();
     }
@@ -290,7 +313,7 @@ export class ManagerConnection {
     this.#pending.delete(id);
     this.#updateRef();
     if (!ok) return pending.reject(decodeError(value as ErrorInfo));
-    if (frame.indexOf(MARK_BYTES) < 0) return pending.resolve(value);
+    if (compact || frame.indexOf(MARK_BYTES) < 0) return pending.resolve(value);
     // Proxies in the reply must be rebuilt before anything else of ours runs, or their references could be lost.
     const rebuild = () => {
       rebuildingReplyOf = this;
@@ -308,10 +331,7 @@ export class ManagerConnection {
 
   /** Keeps the process alive while it waits for a reply, and only then. */
   #updateRef(): void {
-    const socket = this.#conn?.socket;
-    if (!socket) return;
-    if (this.#pending.size) socket.ref();
-    else socket.unref();
+    this.#conn?.keepAlive(this.#pending.size > 0);
   }
 
   close(): void {

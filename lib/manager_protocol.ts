@@ -3,13 +3,13 @@
  * message half of managers.py).
  *
  * A connection starts with a mutual HMAC-SHA256 challenge on the shared authkey (the server challenges first, then
- * the client). After it, every frame is a v8.serialize'd array: requests `[op, ...]`, replies
- * `[requestId, ok, value]`. v8.deserialize runs no code, and the server never rebuilds client markers other than
+ * the client). After it, every frame is an array, v8.serialize'd or in the compact encoding of manager_codec.ts:
+ * requests `[op, ...]`, replies `[requestId, ok, value]`. v8.deserialize runs no code, and the server never rebuilds client markers other than
  * proxies of its own objects, so a client can make the server run nothing but exposed methods.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as os from 'node:os';
-import { FramedSocket } from './framing';
+import type { FrameChannel } from './manager_channel';
 import { AuthenticationError, ManagerError } from './errors';
 import type { KernelDescriptor, KernelQueueDescriptor } from './manager_kernel';
 
@@ -80,16 +80,6 @@ export function isAddress(value: unknown): value is Address {
     (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && Number.isInteger(value[1]));
 }
 
-/** Sends a frame, coalescing the frames of one tick into one write (pipelined calls, replies to a batch). */
-export function sendBatched(conn: FramedSocket, payload: Uint8Array): void {
-  const socket = conn.socket;
-  if (!socket.writableCorked) {
-    socket.cork();
-    process.nextTick(() => socket.uncork());
-  }
-  conn.send(payload);
-}
-
 // --- authentication ---------------------------------------------------------------------------------------------
 
 const CHALLENGE = Buffer.from('#MPCHALLENGE#');
@@ -102,13 +92,13 @@ const NONCE_BYTES = 32;
  * arrives together with the last handshake frame (a client sends its first request right after) is kept, not lost.
  */
 export class Inbox {
-  readonly #conn: FramedSocket;
+  readonly #conn: FrameChannel;
   readonly #queue: Buffer[] = [];
   #waiter: ((frame: Buffer | null) => void) | null = null;
   #handler: ((frame: Buffer) => void) | null = null;
   #closed = false;
 
-  constructor(conn: FramedSocket) {
+  constructor(conn: FrameChannel) {
     this.#conn = conn;
     conn.on('frame', (frame: Buffer) => {
       if (this.#handler) this.#handler(frame);
@@ -154,7 +144,7 @@ function digest(authkey: Buffer, message: Buffer): Buffer {
 }
 
 /** Challenges the peer to prove it knows `authkey`; throws AuthenticationError (after telling it) if not. */
-async function deliverChallenge(conn: FramedSocket, inbox: Inbox, authkey: Buffer, deadline?: AbortSignal): Promise<void> {
+async function deliverChallenge(conn: FrameChannel, inbox: Inbox, authkey: Buffer, deadline?: AbortSignal): Promise<void> {
   const message = Buffer.concat([CHALLENGE, randomBytes(NONCE_BYTES)]);
   conn.send(message);
   const response = await inbox.next(deadline);
@@ -167,7 +157,7 @@ async function deliverChallenge(conn: FramedSocket, inbox: Inbox, authkey: Buffe
 }
 
 /** Answers the peer's challenge; throws AuthenticationError if the peer says our digest was wrong. */
-async function answerChallenge(conn: FramedSocket, inbox: Inbox, authkey: Buffer, deadline?: AbortSignal): Promise<void> {
+async function answerChallenge(conn: FrameChannel, inbox: Inbox, authkey: Buffer, deadline?: AbortSignal): Promise<void> {
   const message = await inbox.next(deadline);
   if (message.length !== CHALLENGE.length + NONCE_BYTES || !message.subarray(0, CHALLENGE.length).equals(CHALLENGE)) {
     throw new AuthenticationError(`protocol error: expected a challenge, got ${message.length} bytes`);
@@ -178,7 +168,7 @@ async function answerChallenge(conn: FramedSocket, inbox: Inbox, authkey: Buffer
 }
 
 /** Server side: challenge first (so an unauthenticated peer learns nothing), then prove ourselves. */
-export async function authenticateClient(conn: FramedSocket, authkey: Buffer, deadline: AbortSignal): Promise<Inbox> {
+export async function authenticateClient(conn: FrameChannel, authkey: Buffer, deadline: AbortSignal): Promise<Inbox> {
   const inbox = new Inbox(conn);
   await deliverChallenge(conn, inbox, authkey, deadline);
   await answerChallenge(conn, inbox, authkey, deadline);
@@ -186,7 +176,7 @@ export async function authenticateClient(conn: FramedSocket, authkey: Buffer, de
 }
 
 /** Client side: the mirror image, so a client also knows it reached the real server. */
-export async function authenticateServer(conn: FramedSocket, authkey: Buffer, deadline: AbortSignal): Promise<Inbox> {
+export async function authenticateServer(conn: FrameChannel, authkey: Buffer, deadline: AbortSignal): Promise<Inbox> {
   const inbox = new Inbox(conn);
   await answerChallenge(conn, inbox, authkey, deadline);
   await deliverChallenge(conn, inbox, authkey, deadline);

@@ -55,9 +55,14 @@ export interface NativeSemaphoreClass {
 
 /** Event-loop readiness of a descriptor (uv_poll), no thread involved. POSIX only. */
 export interface NativeFdWatcher {
-  /** Calls `callback` on the JS thread each time the descriptor is ready, until stop(). */
-  start(callback: (err: Error | null) => void): void;
+  /**
+   * Calls `callback` on the JS thread each time the descriptor is ready, until stop(); `events` (READABLE 1 |
+   * WRITABLE 2, the constructor's choice by default) says for what, and the callback hears which.
+   */
+  start(callback: (err: Error | null, events: number) => void, events?: number): void;
   stop(): void;
+  /** false: a started watcher no longer keeps the event loop alive by itself (uv_unref); true undoes that. */
+  setRef(on: boolean): void;
   close(): void;
 }
 

@@ -178,13 +178,15 @@ void ReportPending(Napi::Env env) {
 }
 
 // Readiness of a descriptor reported by the event loop itself (uv_poll: epoll/kqueue), without any thread:
-// new FdWatcher(fd, forWrite); start(cb) calls cb(err) on the JS thread each time fd is ready until stop().
+// new FdWatcher(fd, forWrite); start(cb[, events]) calls cb(err, events) on the JS thread each time fd is ready until
+// stop(). One watcher per descriptor (libuv allows no more): a connection read and written both passes events 3.
 // Level-triggered: whoever is called must consume the readiness or stop().
 class FdWatcher : public GuardedWrap<FdWatcher> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "FdWatcher", {InstanceMethod("start", &FdWatcher::Safe<&FdWatcher::Start>),
                                           InstanceMethod("stop", &FdWatcher::Safe<&FdWatcher::Stop>),
+                                          InstanceMethod("setRef", &FdWatcher::Safe<&FdWatcher::SetRef>),
                                           InstanceMethod("close", &FdWatcher::Safe<&FdWatcher::Close>)});
   }
 
@@ -239,10 +241,23 @@ class FdWatcher : public GuardedWrap<FdWatcher> {
     return false;
   }
 
+  // start(callback[, events]): events is UV_READABLE (1) | UV_WRITABLE (2), the constructor's choice by default.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     if (!CheckArgs(info, {napi_function}) || !Live(info.Env())) return info.Env().Undefined();
+    int events = events_;
+    if (info.Length() > 1) {
+      if (!info[1].IsNumber()) {
+        Napi::TypeError::New(info.Env(), "multiproc native: argument 1 must be a number").ThrowAsJavaScriptException();
+        return info.Env().Undefined();
+      }
+      events = info[1].As<Napi::Number>().Int32Value();
+      if (events == 0 || (events & ~(UV_READABLE | UV_WRITABLE)) != 0) {
+        Napi::RangeError::New(info.Env(), "multiproc native: events must be 1, 2 or 3").ThrowAsJavaScriptException();
+        return info.Env().Undefined();
+      }
+    }
     callback_ = Napi::Persistent(info[0].As<Napi::Function>());
-    int r = uv_poll_start(&handle_->poll, events_, OnReady);
+    int r = uv_poll_start(&handle_->poll, events, OnReady);
     if (r < 0) {
       callback_.Reset();
       Napi::Error e = Napi::Error::New(info.Env(), std::string("uv_poll_start failed: ") + uv_strerror(r));
@@ -256,6 +271,18 @@ class FdWatcher : public GuardedWrap<FdWatcher> {
   Napi::Value Stop(const Napi::CallbackInfo& info) {
     if (handle_) uv_poll_stop(&handle_->poll);
     callback_.Reset();
+    return info.Env().Undefined();
+  }
+
+  // Unreferenced, a started watcher still reports readiness but does not keep the event loop alive by itself.
+  Napi::Value SetRef(const Napi::CallbackInfo& info) {
+    if (!CheckArgs(info, {napi_boolean}) || !Live(info.Env())) return info.Env().Undefined();
+    auto* handle = reinterpret_cast<uv_handle_t*>(&handle_->poll);
+    if (info[0].As<Napi::Boolean>()) {
+      uv_ref(handle);
+    } else {
+      uv_unref(handle);
+    }
     return info.Env().Undefined();
   }
 
@@ -287,7 +314,7 @@ class FdWatcher : public GuardedWrap<FdWatcher> {
 
   static void OnTeardown(napi_async_cleanup_hook_handle, void* arg) { BeginClose(static_cast<Handle*>(arg)); }
 
-  static void OnReady(uv_poll_t* poll, int status, int) {
+  static void OnReady(uv_poll_t* poll, int status, int events) {
     FdWatcher* self = reinterpret_cast<Handle*>(poll)->owner;
     if (self == nullptr || self->callback_.IsEmpty()) return;
     Napi::Env env = self->Env();
@@ -298,10 +325,10 @@ class FdWatcher : public GuardedWrap<FdWatcher> {
       SetQuietly(e.Value(), "code", uv_err_name(status));
       err = e.Value();
     }
-    napi_value args[] = {err};
+    napi_value args[] = {err, Napi::Number::New(env, events)};
     napi_value result = nullptr;
     // Directly: this fails while the environment is torn down, and node-addon-api would make a fatal error of it.
-    if (napi_make_callback(env, *self->context_, env.Global(), self->callback_.Value(), 1, args, &result) == napi_ok) {
+    if (napi_make_callback(env, *self->context_, env.Global(), self->callback_.Value(), 2, args, &result) == napi_ok) {
       return;
     }
     ReportPending(env);

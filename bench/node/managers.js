@@ -44,6 +44,34 @@ const WORKLOADS = {
     return n / ((performance.now() - start) / 1000);
   },
 
+  /** Microseconds per single-round-trip call: `setup` makes the object, `call(obj, i)` makes one call. */
+  ...Object.fromEntries(Object.entries({
+    'dict-get': [(m) => m.dict(new Map([['key', 1]])), (d) => d.get('key')],
+    'dict-set': [(m) => m.dict(), (d, i) => d.set('key', i)],
+    'list-append': [(m) => m.list(), (l, i) => (i % 1000 === 0 ? l.clear() : l.append(i))],
+    'value-get': [(m) => m.Value('i', 0), (v) => v.get()],
+    'value-set': [(m) => m.Value('i', 0), (v, i) => v.set(i)],
+    'namespace-get': [(m) => m.Namespace({ x: 1 }), (ns) => ns.get('x')],
+    'event-set': [(m) => m.Event(), (e) => e.set()],
+    'event-isset': [(m) => m.Event(), (e) => e.isSet()],
+    'condition-notify': [async (m) => { const c = await m.Condition(); await c.acquire(); return c; }, (c) => c.notify()],
+  }).map(([name, [setup, call]]) => [name, async (manager, n) => {
+    const obj = await setup(manager);
+    for (let i = 0; i < WARMUP; i++) await call(obj, i);
+    const start = performance.now();
+    for (let i = 0; i < n; i++) await call(obj, i);
+    return ((performance.now() - start) / n) * 1000;
+  }])),
+
+  /** Microseconds per d.get(k) with all n calls in flight at once (Python's proxies block: it makes them in turn). */
+  async 'dict-get-pipelined'(manager, n) {
+    const d = await manager.dict(new Map([['key', 1]]));
+    await Promise.all(Array.from({ length: WARMUP }, () => d.get('key')));
+    const start = performance.now();
+    await Promise.all(Array.from({ length: n }, () => d.get('key')));
+    return ((performance.now() - start) / n) * 1000;
+  },
+
   /** Microseconds per d.set(k, v) plus d.get(k) on a manager dict. */
   async dict(manager, n) {
     const d = await manager.dict();

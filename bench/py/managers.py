@@ -45,7 +45,62 @@ def dict_roundtrip(manager, n):
     return (time.perf_counter() - start) / n * 1e6
 
 
+def _condition(manager):
+    c = manager.Condition()
+    c.acquire()
+    return c
+
+
+def _list_append(lst, i):
+    if i % 1000 == 0:
+        del lst[:]
+    else:
+        lst.append(i)
+
+
+def _ns_get(ns, i):
+    return ns.x
+
+
+def _namespace(manager):
+    return manager.Namespace(x=1)
+
+
+def _dict_set(d, i):
+    d['key'] = i
+
+
+# name: (make the object, make one call) -- one round trip each, as on the Node side
+SINGLE_CALLS = {
+    'dict-get': (lambda m: m.dict({'key': 1}), lambda d, i: d['key']),
+    'dict-set': (lambda m: m.dict(), _dict_set),
+    'list-append': (lambda m: m.list(), _list_append),
+    'value-get': (lambda m: m.Value('i', 0), lambda v, i: v.get()),
+    'value-set': (lambda m: m.Value('i', 0), lambda v, i: v.set(i)),
+    'namespace-get': (_namespace, _ns_get),
+    'event-set': (lambda m: m.Event(), lambda e, i: e.set()),
+    'event-isset': (lambda m: m.Event(), lambda e, i: e.is_set()),
+    'condition-notify': (_condition, lambda c, i: c.notify()),
+}
+
+
+def single_call(name):
+    setup, call = SINGLE_CALLS[name]
+
+    def run(manager, n):
+        """Microseconds per call."""
+        obj = setup(manager)
+        for i in range(WARMUP):
+            call(obj, i)
+        start = time.perf_counter()
+        for i in range(n):
+            call(obj, i)
+        return (time.perf_counter() - start) / n * 1e6
+    return run
+
+
 WORKLOADS = {'lock': lock_roundtrip, 'queue': queue_rate, 'dict': dict_roundtrip}
+WORKLOADS.update({name: single_call(name) for name in SINGLE_CALLS})
 
 if __name__ == '__main__':
     workload, n = sys.argv[1], int(sys.argv[2])

@@ -1,0 +1,365 @@
+/**
+ * The byte transport of a Manager connection, both sides: length-prefixed frames (4-byte big-endian length, then
+ * the payload), batched per tick. On POSIX the connection runs on its raw descriptor (native read/write, readiness
+ * from the event loop through uv_poll, as lib/pipe.ts does for queues) instead of a net.Socket, which lets a side
+ * that expects a frame soon read for it on its own thread for a few microseconds (spin) instead of paying for an
+ * event-loop wake-up: docs/manager-calls.md has the measurements. Windows named pipes keep the net.Socket path.
+ *
+ * Spinning is bounded three ways: each spin lasts at most a few tens of microseconds; a side spins again only while
+ * spins catch what they wait for (after a miss, one chance in SPIN_PROBE); and the spins of one event-loop turn
+ * together hold the thread for at most SPIN_TURN_MS before the event loop runs again.
+ */
+import { EventEmitter } from 'node:events';
+import * as os from 'node:os';
+import type { Socket } from 'node:net';
+import { FramedSocket, HEADER_BYTES } from './framing';
+import { native, NativeFdWatcher } from './native';
+
+/** What the Manager's handshake, client and server need from a connection, whatever carries it. */
+export interface FrameChannel extends EventEmitter {
+  /** Mutable: a server accepts only tiny frames until a connection has authenticated. */
+  maxFrameBytes: number;
+  /** Writes `payload` now, after what this tick batched; `onWritten` runs once it is in the kernel (or failed). */
+  send(payload: Uint8Array, onWritten?: (err?: Error | null) => void): void;
+  /** Writes `payload` at the end of this tick, with every other frame batched in it: one write for them all. */
+  sendBatched(payload: Uint8Array): void;
+  /** Whether the connection keeps the event loop alive (a client's does while it waits for replies). */
+  keepAlive(on: boolean): void;
+  close(): void;
+}
+
+/** A net.Socket's frames as a FrameChannel (Windows named pipes): batches through cork/uncork. */
+export class SocketChannel extends FramedSocket implements FrameChannel {
+  override send(payload: Uint8Array, onWritten?: (err?: Error | null) => void): boolean {
+    if (this.socket.writableCorked) this.socket.uncork();
+    return super.send(payload, onWritten);
+  }
+
+  sendBatched(payload: Uint8Array): void {
+    const socket = this.socket;
+    if (!socket.writableCorked) {
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
+    super.send(payload);
+  }
+
+  keepAlive(on: boolean): void {
+    if (on) this.socket.ref();
+    else this.socket.unref();
+  }
+}
+
+/** Whether connections on this platform run on raw descriptors. */
+export const rawDescriptors = native.platform === 'posix';
+
+/**
+ * The descriptor of a connected socket, as a duplicate this thread owns; the socket itself is destroyed before it
+ * ever reads (call this in the 'connect' or 'connection' handler, before the event loop runs again).
+ */
+export function takeDescriptor(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('multiproc: the socket has no descriptor');
+  const ticket = native.lendDescriptor(fd);
+  let own: number;
+  try {
+    own = native.adoptDescriptor(ticket);
+  } finally {
+    native.revokeDescriptor(fd);
+  }
+  native.ownDescriptor(own);
+  socket.destroy(); // closes its own descriptor only: the connection lives on in ours
+  return own;
+}
+
+/** Bytes one readiness callback reads at most before it lets the event loop run (as pipe.ts's BURST_BYTES). */
+const BURST_BYTES = 1 << 20;
+const READ_BYTES = 64 << 10;
+/** Batched frames up to this many bytes in all are joined into one buffer (one write(2)); larger go by writev. */
+const JOIN_BYTES = 64 << 10;
+const READABLE = 1;
+const WRITABLE = 2;
+
+/** Spinning: the longest one spin lasts, and what all the spins of one event-loop turn may take together. */
+export const SPIN_TURN_MS = 1;
+/** After a spin that caught nothing, one flush in SPIN_PROBE spins again. */
+const SPIN_PROBE = 16;
+
+/**
+ * Whether the machine has a core to spare for a spin: its 1-minute load average is below its cores (plus half a
+ * core, for the two sides of the connection). On a loaded machine the peer a spin waits for needs the CPU the spin
+ * takes, and waiting on it costs more than the wake-up it saves (docs/manager-calls.md). Read once a second.
+ */
+function machineHasRoom(now: number): boolean {
+  if (now - loadCheckedAt > 1000) {
+    loadCheckedAt = now;
+    roomToSpin = os.loadavg()[0] < os.availableParallelism() + 0.5;
+  }
+  return roomToSpin;
+}
+let loadCheckedAt = -Infinity;
+let roomToSpin = false;
+
+let turnStarted = -1;
+/** Whether this event-loop turn may still spin: its spins began less than SPIN_TURN_MS ago. */
+function turnMaySpin(now: number): boolean {
+  if (turnStarted < 0) {
+    turnStarted = now;
+    setImmediate(() => { turnStarted = -1; }); // the event loop has had its turn
+  }
+  return now - turnStarted < SPIN_TURN_MS;
+}
+
+/**
+ * When a side spins: after it sent frames and waits for an answer. It keeps spinning while spins catch that
+ * answer; after a miss (the peer is slow, busy or descheduled: spinning would only take its CPU), it tries again
+ * once in SPIN_PROBE.
+ */
+export class SpinPolicy {
+  #worth = true;
+  #skipped = 0;
+
+  constructor(readonly spinMs: number) {}
+
+  /** Spins on `channel` if worth it now; true when a frame came in during the spin. */
+  spinOn(channel: DescriptorChannel): boolean {
+    if (!this.#worth && ++this.#skipped % SPIN_PROBE !== 0) return false;
+    const now = performance.now();
+    if (!machineHasRoom(now) || !turnMaySpin(now)) return false;
+    this.#worth = channel.spin(this.spinMs);
+    return this.#worth;
+  }
+}
+
+interface WriteWaiter {
+  /** Total bytes written when this frame is all in the kernel. */
+  end: number;
+  done(err?: Error | null): void;
+}
+
+/** Test hook: counts the write system calls of every DescriptorChannel in this process. @internal */
+export const writeCalls = { count: 0 };
+
+/**
+ * Frames over a connected stream socket's raw descriptor (POSIX), owned by this object and closed with it. Emits
+ * 'frame' (Buffer, its own memory), 'oversize' (bytes announced) before closing for a frame above maxFrameBytes, and
+ * 'close' once, after the descriptor is closed (end of file, an error, or close()).
+ */
+export class DescriptorChannel extends EventEmitter implements FrameChannel {
+  readonly fd: number;
+  maxFrameBytes: number;
+  /** Runs after each batched flush has written everything: where a side decides to spin for the answer. */
+  afterFlush: (() => void) | null = null;
+  /** One watcher for both directions (libuv allows one per descriptor): readable, and writable while #blocked. */
+  readonly #watcher: NativeFdWatcher;
+  #blocked = false;
+  #closed = false;
+  #keepAlive = true;
+  // reading
+  readonly #scratch = Buffer.allocUnsafe(READ_BYTES);
+  readonly #header = Buffer.alloc(HEADER_BYTES);
+  #headerGot = 0;
+  #frame: Buffer | null = null;
+  #frameGot = 0;
+  // writing
+  #out: Uint8Array[] = [];
+  #outBytes = 0;
+  /** Bytes of #out[0...] already written. */
+  #outOffset = 0;
+  #written = 0;
+  #queued = 0;
+  #waiters: WriteWaiter[] = [];
+  #flushScheduled = false;
+  readonly #flushTick = (): void => {
+    this.#flushScheduled = false;
+    if (this.#flush() && this.afterFlush) this.afterFlush();
+  };
+
+  constructor(fd: number, options: { maxFrameBytes: number }) {
+    super();
+    this.fd = fd;
+    this.maxFrameBytes = options.maxFrameBytes;
+    this.#watcher = new native.FdWatcher(fd, false);
+    this.#watcher.start(this.#onReady, READABLE);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(payload: Uint8Array, onWritten?: (err?: Error | null) => void): void {
+    this.#queue(payload);
+    if (onWritten) {
+      if (this.#closed) onWritten(new Error('the connection is closed'));
+      else this.#waiters.push({ end: this.#queued, done: onWritten });
+    }
+    this.#flush();
+  }
+
+  sendBatched(payload: Uint8Array): void {
+    this.#queue(payload);
+    if (!this.#flushScheduled && !this.#closed) {
+      this.#flushScheduled = true;
+      process.nextTick(this.#flushTick);
+    }
+  }
+
+  keepAlive(on: boolean): void {
+    if (this.#closed || on === this.#keepAlive) return;
+    this.#keepAlive = on;
+    this.#watcher.setRef(on);
+  }
+
+  /**
+   * Reads for up to `ms` milliseconds on this thread, until bytes arrive (their frames are emitted as usual).
+   * True when some did.
+   */
+  spin(ms: number): boolean {
+    const until = performance.now() + ms;
+    do {
+      for (let i = 0; i < 8; i++) {
+        if (this.#closed) return false;
+        const n = this.#readOnce();
+        if (n !== 0) return n > 0;
+      }
+    } while (performance.now() < until);
+    return false;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watcher.close(); // stops the event loop's watch first: the number may be reused once closed
+    native.closeFd(this.fd);
+    this.#out = [];
+    const waiters = this.#waiters.splice(0);
+    const err = new Error('the connection is closed');
+    for (const w of waiters) w.done(err);
+    process.nextTick(() => this.emit('close'));
+  }
+
+  #queue(payload: Uint8Array): void {
+    if (this.#closed) return;
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    header.writeUInt32BE(payload.length, 0);
+    this.#out.push(header, payload);
+    this.#outBytes += HEADER_BYTES + payload.length;
+    this.#queued += HEADER_BYTES + payload.length;
+  }
+
+  /** Writes what is queued, as far as the socket takes it now; true when all of it was written. */
+  #flush(): boolean {
+    if (this.#closed) return false;
+    if (this.#blocked) return false; // waiting for room: the watcher says when
+    try {
+      while (this.#out.length) {
+        if (this.#out.length > 1 && this.#outBytes - this.#outOffset <= JOIN_BYTES && this.#outOffset === 0) {
+          this.#out = [Buffer.concat(this.#out, this.#outBytes)];
+        }
+        writeCalls.count++;
+        const n = this.#out.length === 1
+          ? native.write(this.fd, this.#out[0], this.#outOffset, this.#out[0].length - this.#outOffset)
+          : native.writev(this.fd, this.#out, this.#outOffset);
+        if (n < 0) {
+          this.#waitForRoom();
+          return false;
+        }
+        this.#wrote(n);
+      }
+    } catch {
+      this.close(); // the peer is gone (EPIPE, ECONNRESET)
+      return false;
+    }
+    return true;
+  }
+
+  #wrote(n: number): void {
+    this.#written += n;
+    let at = this.#outOffset + n;
+    let drop = 0;
+    while (drop < this.#out.length && at >= this.#out[drop].length) {
+      at -= this.#out[drop].length;
+      this.#outBytes -= this.#out[drop].length;
+      drop++;
+    }
+    if (drop) this.#out.splice(0, drop);
+    this.#outOffset = at;
+    while (this.#waiters.length && this.#waiters[0].end <= this.#written) this.#waiters.shift()!.done(null);
+  }
+
+  #waitForRoom(): void {
+    this.#blocked = true;
+    this.#watcher.start(this.#onReady, READABLE | WRITABLE);
+  }
+
+  readonly #onReady = (err: Error | null, events: number): void => {
+    if (err) return this.close();
+    if (events & READABLE) this.#readBurst();
+    if (this.#blocked && !this.#closed && events & WRITABLE) {
+      this.#blocked = false;
+      if (!this.#flush()) return; // still no room: watching for it again
+      this.#watcher.start(this.#onReady, READABLE);
+      if (this.afterFlush) this.afterFlush();
+    }
+  };
+
+  /** One readiness: reads a burst of bytes, emitting their frames. */
+  #readBurst(): void {
+    let total = 0;
+    while (total < BURST_BYTES && !this.#closed) {
+      const n = this.#readOnce();
+      if (n <= 0) return;
+      total += n;
+    }
+  }
+
+  /** One read(2): bytes read (frames emitted), 0 when there are none now, -1 at end of file or on error (closed). */
+  #readOnce(): number {
+    let n: number;
+    try {
+      n = native.read(this.fd, this.#scratch, 0, READ_BYTES);
+    } catch {
+      this.close(); // ECONNRESET: the peer is gone
+      return -1;
+    }
+    if (n < 0) return 0;
+    if (n === 0) {
+      this.close();
+      return -1;
+    }
+    this.#parse(n);
+    return n;
+  }
+
+  #parse(length: number): void {
+    const chunk = this.#scratch;
+    let at = 0;
+    while (at < length && !this.#closed) {
+      if (this.#frame === null) {
+        const take = Math.min(HEADER_BYTES - this.#headerGot, length - at);
+        chunk.copy(this.#header, this.#headerGot, at, at + take);
+        this.#headerGot += take;
+        at += take;
+        if (this.#headerGot < HEADER_BYTES) return;
+        this.#headerGot = 0;
+        const need = this.#header.readUInt32BE(0);
+        if (need > this.maxFrameBytes) {
+          this.emit('oversize', need);
+          this.close();
+          return;
+        }
+        // Filled whole before anyone sees it: no stale memory of this process reaches a handler.
+        this.#frame = need < 4096 ? Buffer.allocUnsafe(need) : Buffer.allocUnsafeSlow(need);
+        this.#frameGot = 0;
+      }
+      const frame = this.#frame;
+      const take = Math.min(frame.length - this.#frameGot, length - at);
+      chunk.copy(frame, this.#frameGot, at, at + take);
+      this.#frameGot += take;
+      at += take;
+      if (this.#frameGot < frame.length) return;
+      this.#frame = null;
+      this.emit('frame', frame);
+    }
+  }
+}
