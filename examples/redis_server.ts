@@ -1,0 +1,145 @@
+/**
+ * A throwaway redis-server for `npm start -- --redis`, the tests and the benchmarks: a free loopback port, a
+ * temporary directory (append-only file, fsync on every write, so a restart loses nothing acknowledged), stopped
+ * by its pid. It is started under a small shell that kills it when this process goes away, even by SIGKILL (the
+ * shell's stdin is a pipe from us), so no server outlives the process that started it.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** The redis-server on PATH, or null (with the reason) when there is none. */
+export function findRedisServer(): { path: string | null; why: string } {
+  try {
+    const found = execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim();
+    if (found) return { path: found, why: '' };
+  } catch {
+    // not found
+  }
+  return { path: null, why: 'redis-server is not installed (Debian: apt-get install redis-server)' };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    socket.setTimeout(1000, () => { socket.destroy(); resolve(false); });
+    socket.on('error', () => resolve(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => {
+      reply += d.toString();
+      if (reply.includes('\r\n')) {
+        socket.destroy();
+        resolve(reply.startsWith('+PONG'));
+      }
+    });
+  });
+}
+
+const WATCHER = 'redis-server "$@" & echo $!; read _; kill $! 2>/dev/null; wait';
+
+export class RedisServer {
+  readonly dir: string;
+  port = 0;
+  pid = 0;
+  #watcher: ReturnType<typeof spawn> | undefined;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Starts a server; rejects with the reason when redis-server is not installed or does not come up. */
+  static async start(): Promise<RedisServer> {
+    const found = findRedisServer();
+    if (!found.path) throw new Error(found.why);
+    const server = new RedisServer(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-redis-')));
+    server.port = await freePort();
+    await server.#launch();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async #launch(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
+      '--appendonly', 'yes', '--appendfsync', 'always', '--logfile', path.join(this.dir, 'redis.log')];
+    const watcher = spawn('sh', ['-c', WATCHER, 'redis-watcher', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.#watcher = watcher;
+    this.pid = await new Promise<number>((resolve, reject) => {
+      watcher.once('error', reject);
+      watcher.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    });
+    watcher.unref();
+    (watcher.stdin as net.Socket).unref();
+    (watcher.stdout as net.Socket).unref();
+    for (let i = 0; i < 200; i++) {
+      if (await ping(this.port)) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`redis-server did not answer on port ${this.port}: ${this.#log()}`);
+  }
+
+  #log(): string {
+    try {
+      return fs.readFileSync(path.join(this.dir, 'redis.log'), 'utf8').split('\n').slice(-5).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** Kills the server at once (SIGKILL) and waits until it is gone. */
+  async kill(): Promise<void> {
+    if (!this.pid) return;
+    const watcher = this.#watcher!;
+    const exited = new Promise((resolve) => watcher.once('exit', resolve));
+    try {
+      process.kill(this.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    this.pid = 0;
+    await exited;
+  }
+
+  /** Starts it again on the same port and directory: what it had written to its append-only file is back. */
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.#launch();
+  }
+
+  pause(): void {
+    process.kill(this.pid, 'SIGSTOP');
+  }
+
+  resume(): void {
+    process.kill(this.pid, 'SIGCONT');
+  }
+
+  /** Stops the server and removes its directory. */
+  async stop(): Promise<void> {
+    if (this.pid) {
+      try {
+        process.kill(this.pid, 'SIGCONT');
+      } catch {
+        // gone
+      }
+    }
+    await this.kill();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
