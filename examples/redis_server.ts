@@ -113,6 +113,7 @@ export class RedisServer {
       // already gone
     }
     this.pid = 0;
+    watcher.stdin!.end(); // the watching shell goes on from its `read` and exits
     await exited;
   }
 

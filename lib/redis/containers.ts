@@ -68,7 +68,7 @@ abstract class RedisMapping extends RedisProxy {
 
   async set(key: unknown, value: unknown): Promise<void> {
     const field = this.field(key);
-    await this._call('d_set', [field, encodeValue(value, `${this._token.typeid}.set() value`)]);
+    await this._call('d_set', [field, encodeValue(value, `${this._token.typeid}.set() arguments[1]`)]);
   }
 
   async has(key: unknown): Promise<boolean> {
@@ -120,7 +120,7 @@ export class RedisDictProxy<K = unknown, V = unknown> extends RedisMapping {
   /** Adds the entries of a Map, an array of pairs, or a plain object (in one step). */
   async update(other: Map<K, V> | [K, V][] | Record<string, V>): Promise<void> {
     const args: (string | Buffer)[] = [];
-    for (const [k, v] of entriesOf(other)) args.push(this.field(k), encodeValue(v, `dict.update() value`));
+    for (const [k, v] of entriesOf(other)) args.push(this.field(k), encodeValue(v, 'dict.update() arguments[0]'));
     if (args.length) await this._call('d_set', args);
   }
 
@@ -135,7 +135,7 @@ export class RedisDictProxy<K = unknown, V = unknown> extends RedisMapping {
   async setdefault(key: K, value?: V): Promise<V> {
     const field = this.field(key);
     return await decodeValue(await this._call<Buffer>('d_setdefault',
-      [field, encodeValue(value, 'dict.setdefault() value')], true)) as V;
+      [field, encodeValue(value, 'dict.setdefault() arguments[1]')], true)) as V;
   }
 
   async popitem(): Promise<[K, V]> {
@@ -173,8 +173,8 @@ export class RedisListProxy<T = unknown> extends RedisProxy {
     return this._connection.script<R>(script, this._listKeys, args, buffers);
   }
 
-  #encode(items: unknown[], method: string): Buffer[] {
-    return items.map((item, i) => encodeValue(item, `list.${method}() item ${i}`));
+  #encode(items: unknown[], method: string, first = 0): Buffer[] {
+    return items.map((item, i) => encodeValue(item, `list.${method}() arguments[${first + i}]`));
   }
 
   async #decodeAll(raw: Buffer[]): Promise<T[]> {
@@ -192,7 +192,7 @@ export class RedisListProxy<T = unknown> extends RedisProxy {
   }
 
   async set(index: number, value: T): Promise<void> {
-    await this.#call('l_set', [checkIndex(index), encodeValue(value, 'list.set() value')]);
+    await this.#call('l_set', [checkIndex(index), encodeValue(value, 'list.set() arguments[1]')]);
   }
 
   async push(...items: T[]): Promise<number> {
@@ -209,7 +209,7 @@ export class RedisListProxy<T = unknown> extends RedisProxy {
   }
 
   async insert(index: number, item: T): Promise<void> {
-    await this.#call('l_insert', [checkIndex(index), encodeValue(item, 'list.insert() item')]);
+    await this.#call('l_insert', [checkIndex(index), encodeValue(item, 'list.insert() arguments[1]')]);
   }
 
   async pop(index = -1): Promise<T> {
@@ -239,6 +239,7 @@ export class RedisListProxy<T = unknown> extends RedisProxy {
   }
 
   async splice(start: number, deleteCount?: number, ...items: T[]): Promise<T[]> {
+    this.#encode(items, 'splice', 2); // what cannot travel is refused before anything is read
     return await this.#rewrite((list) => list.splice(start, deleteCount, ...items)) as T[];
   }
 
@@ -308,7 +309,7 @@ export class RedisValueProxy<T = unknown> extends RedisProxy {
   }
 
   async set(value: T): Promise<void> {
-    await this._connection.script('v_set', this._keys('meta'), [encodeValue(value, 'Value.set() value')]);
+    await this._connection.script('v_set', this._keys('meta'), [encodeValue(value, 'Value.set() arguments[0]')]);
   }
 
   typecode(): Promise<string> {

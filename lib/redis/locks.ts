@@ -73,7 +73,17 @@ abstract class RedisAcquirer extends RedisProxy {
     const keys = this._semKeys;
     for (;;) {
       checkAborted(waiting.signal);
-      const [ok, a, b] = await connection.script<number[]>('sem_acquire', keys, [member, this._token.leaseMs]);
+      let reply: number[];
+      try {
+        reply = await connection.script<number[]>('sem_acquire', keys, [member, this._token.leaseMs]);
+      } catch (err) {
+        // Redis may have run it (a paused server answers late): give back what nobody here knows it holds.
+        if ((err as { code?: string }).code === 'ERR_MP_MANAGER_CONNECTION') {
+          void connection.script('sem_release', keys, [1, member, 0, 0]).catch(() => undefined);
+        }
+        throw err;
+      }
+      const [ok, a, b] = reply;
       if (ok === 1) {
         holding.add(member);
         if (this.recursive) holding.count = 1;

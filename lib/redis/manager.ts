@@ -12,7 +12,7 @@ import { encodeValue } from './codec';
 import { RedisDictProxy, RedisListProxy, RedisNamespaceProxy, RedisValueProxy } from './containers';
 import { RedisEventProxy } from './event';
 import { RedisBoundedSemaphoreProxy, RedisLockProxy, RedisRLockProxy, RedisSemaphoreProxy } from './locks';
-import { makeProxy, RedisProxy, RedisToken } from './proxy';
+import { isToken, makeProxy, RedisProxy, RedisToken } from './proxy';
 import { RedisJoinableQueueProxy, RedisQueueProxy } from './queues';
 
 export interface RedisManagerOptions {
@@ -164,7 +164,7 @@ export class RedisManager {
     if (init !== undefined && init !== null && !Array.isArray(init)) {
       throw new InvalidArgumentError(`list() takes an array, got ${describe(init)}`);
     }
-    const items = (init ?? []).map((item, i) => encodeValue(item, `list() item ${i}`));
+    const items = (init ?? []).map((item, i) => encodeValue(item, `list() arguments[0][${i}]`));
     return this.#create('list', (key) => [['hset', key('meta'), 'type', 'list'], ...(items.length ? [['rpush', key('items'), ...items]] : [])]);
   }
 
@@ -173,7 +173,7 @@ export class RedisManager {
     if (typeof typecode !== 'string' || !/^[bBhHiIlLqQfd]$/.test(typecode)) {
       throw new InvalidArgumentError(`typecode must be one of b B h H i I l L q Q f d, got ${describe(typecode)}`);
     }
-    const encoded = encodeValue(value, 'Value() value');
+    const encoded = encodeValue(value, 'Value() arguments[1]');
     return this.#create('Value', (key) => [['hset', key('meta'), 'typecode', typecode, 'value', encoded]]);
   }
 
@@ -184,6 +184,19 @@ export class RedisManager {
     const proxy = await this.#create<RedisNamespaceProxy>('Namespace', (key) => [['hset', key('meta'), 'seq', 0]]);
     for (const [name, value] of Object.entries(init ?? {})) await proxy.set(name, value);
     return proxy;
+  }
+
+  /**
+   * A proxy from a token (`proxy.token`, plain data: print it, send it as JSON) of an object on this manager's
+   * server: how a process that is not in the creator's process tree, or runs on another machine, reaches it.
+   */
+  fromToken<P extends RedisProxy = RedisProxy>(token: RedisToken): P {
+    if (!isToken(token)) throw new InvalidArgumentError(`not a Redis proxy token: ${describe(token)}`);
+    const a = token.address;
+    if (a.host !== this.#address.host || a.port !== this.#address.port || a.db !== this.#address.db || a.tls !== this.#address.tls) {
+      throw new InvalidArgumentError(`the token names another server (${a.host}:${a.port}/${a.db}) than this manager's`);
+    }
+    return makeProxy<P>(token);
   }
 
   /**

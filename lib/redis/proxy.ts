@@ -77,7 +77,7 @@ export class RedisProxy {
   }
 }
 
-function isToken(token: RedisToken): boolean {
+export function isToken(token: RedisToken): boolean {
   return typeof token === 'object' && token !== null && typeof token.typeid === 'string' &&
     isRedisAddress(token.address) && typeof token.key === 'string' && Number.isSafeInteger(token.leaseMs) && token.leaseMs > 0;
 }

@@ -40,8 +40,10 @@ class Consuming {
   readonly inFlight: string[] = [];
   /** Gets under way. */
   waiting = 0;
-  /** A blocking take may have moved an item to our in-flight list without our knowing: the next take checks. */
+  /** A take whose reply was lost may have moved an item to our in-flight list: the next take puts it back. */
   suspect = false;
+  /** Ids of items a Queue's get returned whose acknowledgement did not reach Redis: the next take sends them. */
+  readonly toAck: string[] = [];
   #timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly renew: () => Promise<unknown>, private readonly leaseMs: number) {}
@@ -95,7 +97,7 @@ export class RedisQueueProxy<T = unknown> extends RedisProxy {
   async put(item: T, options?: QueueOptions): Promise<void> {
     const waiting = waitingOf(options, 'block', 'put options');
     const id = producer + (++produced).toString(16).padStart(12, '0');
-    const encoded = Buffer.concat([Buffer.from(`00${id}|`, 'latin1'), encodeValue(item, `${this._token.typeid}.put() item`)]);
+    const encoded = Buffer.concat([Buffer.from(`00${id}|`, 'latin1'), encodeValue(item, `${this._token.typeid}.put() arguments[0]`)]);
     const connection = this._connection;
     const keys = this._queueKeys;
     for (;;) {
@@ -123,18 +125,14 @@ export class RedisQueueProxy<T = unknown> extends RedisProxy {
     try {
       for (;;) {
         checkAborted(waiting.signal);
-        const recover = state.suspect ? ['1', ...state.inFlight] : ['0'];
-        state.suspect = false;
-        const [taken, due] = await connection.script<[Buffer | null, number]>('q_take', keys,
-          [connection.processId, this._token.leaseMs, this.#inflightPrefix, this.hold ? '1' : '0', ...recover], true);
-        if (taken) return await this.#deliver(taken, state);
+        const taken = await this.#take(connection, keys, state);
+        if (taken[0]) return await this.#deliver(taken[0], state);
         if (!waiting.block) throw new Empty();
-        const slice = sliceOf(waiting, due, this._token.leaseMs);
+        const slice = sliceOf(waiting, taken[1], this._token.leaseMs);
         if (slice === 0) throw new Empty();
         const moved = await this.#blockingTake(connection, keys, slice, waiting.signal, state);
         if (moved) {
-          const still = await connection.script<number>('q_took', keys,
-            [moved, this.hold ? '1' : '0', connection.processId, this._token.leaseMs]);
+          const still = await connection.script<number>('q_took', keys, [moved, connection.processId, this._token.leaseMs]);
           if (still === 1) return await this.#deliver(moved, state);
           // Our lease had ended and the item went back to the queue for someone else: take another.
         }
@@ -143,6 +141,22 @@ export class RedisQueueProxy<T = unknown> extends RedisProxy {
     } finally {
       state.waiting--;
       state.update();
+    }
+  }
+
+  /** Moves the next item, if any, to this process's in-flight list; acknowledges and recovers on the way. */
+  async #take(connection: RedisConnection, keys: string[], state: Consuming): Promise<[Buffer | null, number]> {
+    const recover = state.suspect ? '1' : '0';
+    const acks = state.toAck.splice(0);
+    state.suspect = false;
+    try {
+      return await connection.script<[Buffer | null, number]>('q_take', keys, [connection.processId,
+        this._token.leaseMs, this.#inflightPrefix, recover, acks.length, ...acks, ...state.inFlight], true);
+    } catch (err) {
+      state.toAck.push(...acks);
+      if ((err as { code?: string }).code === 'ERR_MP_MANAGER_CONNECTION') state.suspect = true; // it may have run
+      else if (recover === '1') state.suspect = true;
+      throw err;
     }
   }
 
@@ -161,6 +175,10 @@ export class RedisQueueProxy<T = unknown> extends RedisProxy {
     if (this.hold) {
       state.inFlight.push(id);
       state.update();
+    } else {
+      // Sent before get resolves, without waiting for the answer: it reaches Redis before this process's next
+      // command, and is sent again with the next take if it fails.
+      this._connection.script('q_ack', this._queueKeys, [id]).catch(() => state.toAck.push(id));
     }
     this.#lastDelivery = { id, redelivered: raw.toString('latin1', 0, 2) !== '00' };
     return await decodeValue(raw.subarray(HEADER_BYTES)) as T;

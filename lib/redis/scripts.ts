@@ -162,10 +162,11 @@ return 1
 `;
 
 /**
- * ARGV: consumer (this process), lease ms, inflight key prefix, hold ('1': keep the item in flight until taskDone;
- * '0': it is taken by this reply), recover ('1': items in this process's in-flight list whose ids are not in the
- * rest of ARGV were moved there by a call whose reply was lost: they go back to the head of the queue).
- * Returns {item or false, ms until the next consumer lease ends (-1: none)}.
+ * ARGV: consumer (this process), lease ms, in-flight key prefix, recover ('1': items in this process's in-flight
+ * list that it does not know of were moved there by a take whose reply it never got: they go back to the head of
+ * the queue), n, n ids of items this process took and acknowledges now, then the ids of the items it knows it
+ * holds. The next item moves to this process's in-flight list. Returns {item or false, ms until the next consumer
+ * lease ends (-1: none)}.
  */
 const q_take = `${QUEUE}
 local err = gone(KEYS[1]) if err then return err end
@@ -181,20 +182,22 @@ for _, dead in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)) do
   end
   redis.call('ZREM', KEYS[4], dead)
 end
-if ARGV[5] == '1' then
-  local known = {}
-  for i = 6, #ARGV do known[ARGV[i]] = true end
+local acks = tonumber(ARGV[5])
+if ARGV[4] == '1' or acks > 0 then
+  local ack, known = {}, {}
+  for i = 6, 5 + acks do ack[ARGV[i]] = true end
+  for i = 6 + acks, #ARGV do known[ARGV[i]] = true end
   for _, it in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
-    if not known[string.sub(it, 3, 30)] then
+    local id = string.sub(it, 3, 30)
+    if ack[id] then redis.call('LREM', KEYS[3], 1, it)
+    elseif ARGV[4] == '1' and not known[id] then
       redis.call('LREM', KEYS[3], 1, it)
       redis.call('LPUSH', KEYS[2], it)
     end
   end
 end
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[2]), ARGV[1])
-local item
-if ARGV[4] == '1' then item = redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', 'RIGHT')
-else item = redis.call('LPOP', KEYS[2]) end
+local item = redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', 'RIGHT')
 free_room()
 local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
 local left = -1
@@ -202,16 +205,26 @@ if #first > 0 then left = tonumber(first[2]) - now end
 return {item, left}
 `;
 
-// After a BLMOVE into this process's in-flight list. ARGV: item, hold flag. Returns 0 if the item was redelivered
-// meanwhile (this process's lease ended), else 1; a taken item ('0') leaves the in-flight list.
+// A Queue's get acknowledges its item (it leaves this process's in-flight list). ARGV: the item's id.
+const q_ack = `${QUEUE}
+local err = gone(KEYS[1]) if err then return err end
+for _, it in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+  if string.sub(it, 3, 30) == ARGV[1] then
+    redis.call('LREM', KEYS[3], 1, it)
+    return 1
+  end
+end
+return 0
+`;
+
+// After a BLMOVE into this process's in-flight list. ARGV: item, consumer, lease ms. Returns 0 if the item was
+// redelivered meanwhile (this process's lease had ended), else 1 (and the consumer lease goes on).
 const q_took = `${QUEUE}
 local err = gone(KEYS[1]) if err then return err end
-local there
-if ARGV[2] == '1' then there = redis.call('LPOS', KEYS[3], ARGV[1]) ~= false
-else there = redis.call('LREM', KEYS[3], 1, ARGV[1]) == 1 end
 free_room()
-if there then return 1 end
-return 0
+if not redis.call('LPOS', KEYS[3], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[4], now_ms() + tonumber(ARGV[3]), ARGV[2])
+return 1
 `;
 
 // taskDone: the oldest item this process holds in flight is done. Returns 0 when it holds none.
@@ -429,14 +442,14 @@ return 1
 `;
 
 const LUA = {
-  sem_acquire, sem_release, sem_value, sem_renew, ev_set, ev_clear, ev_isset, q_put, q_take, q_took, q_done,
+  sem_acquire, sem_release, sem_value, sem_renew, ev_set, ev_clear, ev_isset, q_put, q_take, q_ack, q_took, q_done,
   q_renew, q_state, d_get, d_set, d_has, d_pop, d_setdefault, d_popitem, d_clear, d_size, d_entries, l_get, l_set,
   l_push, l_pop, l_insert, l_slice, l_len, l_clear, v_get, v_set,
 };
 
 const KEY_COUNTS: Record<keyof typeof LUA, number> = {
   sem_acquire: 3, sem_release: 3, sem_value: 3, sem_renew: 3, ev_set: 2, ev_clear: 2, ev_isset: 2,
-  q_put: 6, q_take: 6, q_took: 6, q_done: 6, q_renew: 6, q_state: 6,
+  q_put: 6, q_take: 6, q_ack: 6, q_took: 6, q_done: 6, q_renew: 6, q_state: 6,
   d_get: 3, d_set: 3, d_has: 3, d_pop: 3, d_setdefault: 3, d_popitem: 3, d_clear: 3, d_size: 3, d_entries: 3,
   l_get: 2, l_set: 2, l_push: 2, l_pop: 2, l_insert: 2, l_slice: 2, l_len: 2, l_clear: 2, v_get: 1, v_set: 1,
 };
