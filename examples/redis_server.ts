@@ -10,8 +10,17 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** The redis-server on PATH, or null (with the reason) when there is none. */
+/** The redis-server to run (MULTIPROC_REDIS_SERVER, else the one on PATH), or null with the reason. */
 export function findRedisServer(): { path: string | null; why: string } {
+  const named = process.env.MULTIPROC_REDIS_SERVER;
+  if (named) {
+    try {
+      fs.accessSync(named, fs.constants.X_OK);
+      return { path: named, why: '' };
+    } catch {
+      return { path: null, why: `MULTIPROC_REDIS_SERVER=${named} is not an executable` };
+    }
+  }
   try {
     const found = execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim();
     if (found) return { path: found, why: '' };
@@ -49,15 +58,17 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-const WATCHER = 'redis-server "$@" & echo $!; read _; kill $! 2>/dev/null; wait';
+const WATCHER = '"$0" "$@" & echo $!; read _; kill $! 2>/dev/null; wait';
 
 export class RedisServer {
   readonly dir: string;
+  readonly #binary: string;
   port = 0;
   pid = 0;
   #watcher: ReturnType<typeof spawn> | undefined;
 
-  private constructor(dir: string) {
+  private constructor(binary: string, dir: string) {
+    this.#binary = binary;
     this.dir = dir;
   }
 
@@ -65,7 +76,7 @@ export class RedisServer {
   static async start(): Promise<RedisServer> {
     const found = findRedisServer();
     if (!found.path) throw new Error(found.why);
-    const server = new RedisServer(fs.mkdtempSync(path.join(os.tmpdir(), 'mp-redis-')));
+    const server = new RedisServer(found.path, fs.mkdtempSync(path.join(os.tmpdir(), 'mp-redis-')));
     server.port = await freePort();
     await server.#launch();
     return server;
@@ -78,7 +89,7 @@ export class RedisServer {
   async #launch(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
       '--appendonly', 'yes', '--appendfsync', 'always', '--logfile', path.join(this.dir, 'redis.log')];
-    const watcher = spawn('sh', ['-c', WATCHER, 'redis-watcher', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const watcher = spawn('sh', ['-c', WATCHER, this.#binary, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.#watcher = watcher;
     this.pid = await new Promise<number>((resolve, reject) => {
       watcher.once('error', reject);
