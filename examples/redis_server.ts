@@ -48,11 +48,12 @@ function ping(port: number): Promise<boolean> {
     socket.setTimeout(1000, () => { socket.destroy(); resolve(false); });
     socket.on('error', () => resolve(false));
     socket.on('connect', () => socket.write('PING\r\n'));
+    // A server that wants a password answers NOAUTH: it is up all the same.
     socket.on('data', (d) => {
       reply += d.toString();
       if (reply.includes('\r\n')) {
         socket.destroy();
-        resolve(reply.startsWith('+PONG'));
+        resolve(reply.startsWith('+PONG') || reply.startsWith('-NOAUTH'));
       }
     });
   });
@@ -67,16 +68,22 @@ export class RedisServer {
   pid = 0;
   #watcher: ReturnType<typeof spawn> | undefined;
 
-  private constructor(binary: string, dir: string) {
+  readonly #password: string | undefined;
+
+  private constructor(binary: string, dir: string, password?: string) {
     this.#binary = binary;
     this.dir = dir;
+    this.#password = password;
   }
 
-  /** Starts a server; rejects with the reason when redis-server is not installed or does not come up. */
-  static async start(): Promise<RedisServer> {
+  /**
+   * Starts a server (`password`: clients must authenticate); rejects with the reason when redis-server is not
+   * installed or does not come up.
+   */
+  static async start(options: { password?: string } = {}): Promise<RedisServer> {
     const found = findRedisServer();
     if (!found.path) throw new Error(found.why);
-    const server = new RedisServer(found.path, fs.mkdtempSync(path.join(os.tmpdir(), 'mp-redis-')));
+    const server = new RedisServer(found.path, fs.mkdtempSync(path.join(os.tmpdir(), 'mp-redis-')), options.password);
     server.port = await freePort();
     await server.#launch();
     return server;
@@ -88,7 +95,8 @@ export class RedisServer {
 
   async #launch(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
-      '--appendonly', 'yes', '--appendfsync', 'always', '--logfile', path.join(this.dir, 'redis.log')];
+      '--appendonly', 'yes', '--appendfsync', 'always', '--logfile', path.join(this.dir, 'redis.log'),
+      ...(this.#password ? ['--requirepass', this.#password] : [])];
     const watcher = spawn('sh', ['-c', WATCHER, this.#binary, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.#watcher = watcher;
     this.pid = await new Promise<number>((resolve, reject) => {

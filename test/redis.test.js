@@ -493,6 +493,38 @@ function suite() {
     });
   });
 
+  describe('authentication', () => {
+    test('the password reaches children (Process, Pool workers) sealed, never in a token; a stranger without it is refused', async () => {
+      const guarded = await RedisServer.start({ password: 'open sesame' });
+      const m = new RedisManager({ url: `redis://:${encodeURIComponent('open sesame')}@127.0.0.1:${guarded.port}`, prefix: 'auth:' });
+      try {
+        await m.start();
+        const lock = await m.Lock();
+        const dict = await m.dict({ count: 0 });
+        expect(JSON.stringify([lock.token, dict.token])).not.toContain('sesame');
+        expect(process.env.MULTIPROC_REDIS_SETTINGS).not.toContain('sesame');
+        const pool = new Pool({ processes: 1 });
+        try {
+          await pool.apply(targets.countUnderLock, [lock, dict, 5]); // a task, not a spawn: the worker's own settings
+        } finally {
+          await pool[Symbol.asyncDispose]();
+        }
+        expect(await dict.get('count')).toBe(5);
+        // Not in our process tree (another authkey): the inherited settings do not open, and Redis says NOAUTH.
+        const arg = JSON.stringify([`redis://127.0.0.1:${guarded.port}`, { lock: lock.token, dict: dict.token, queue: lock.token }]);
+        const stranger = spawn(process.execPath, [TARGETS, arg], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        stranger.stderr.on('data', (d) => { stderr += d; });
+        expect(await new Promise((resolve) => stranger.on('exit', resolve))).toBe(1);
+        expect(stderr).toMatch(/ManagerError.*NOAUTH|NOAUTH/s);
+        expect(stderr).toMatch(/ERR_MP_MANAGER_CONNECTION|ERR_MP_REDIS_REPLY/);
+      } finally {
+        await m.shutdown();
+        await guarded.stop();
+      }
+    });
+  });
+
   describe('keys', () => {
     test('everything under the prefix; shutdown() removes it, or keeps it when told', async () => {
       const m = newManager();

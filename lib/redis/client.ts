@@ -11,21 +11,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { AssertionError, ManagerError, MultiprocError, ValueError } from '../errors';
+import { RedisSettings, settingsFor, useSettings } from './credentials';
 import { SCRIPTS } from './scripts';
 
-/** What names a server in a token: never a credential (those are sealed apart, see credentials.ts). */
+/** What names a server in a token: never a credential (credentials.ts). */
 export interface RedisAddress {
   host: string;
   port: number;
   db: number;
   tls: boolean;
-}
-
-/** What this process needs to reach a server: ioredis options (credentials, TLS) and our limits. */
-export interface RedisSettings {
-  /** Options passed to ioredis as they are, over ours. */
-  options: Record<string, unknown>;
-  commandTimeoutMs: number;
 }
 
 export function addressKey(address: RedisAddress): string {
@@ -89,7 +83,6 @@ interface Blocking {
 }
 
 const connections = new Map<string, RedisConnection>();
-const settingsByAddress = new Map<string, RedisSettings>();
 
 /** How long an idle blocking connection is kept for the next wait. */
 const IDLE_BLOCKING_MAX = 4;
@@ -111,7 +104,7 @@ export class RedisConnection {
     const key = addressKey(address);
     let connection = connections.get(key);
     if (!connection || connection.#closed) {
-      connection = new RedisConnection(address, settingsByAddress.get(key) ?? { options: {}, commandTimeoutMs: 5000 });
+      connection = new RedisConnection(address, settingsFor(key));
       connections.set(key, connection);
     }
     return connection;
@@ -119,11 +112,10 @@ export class RedisConnection {
 
   /** Settings used by connections to `address` made from now on (a manager registers its own). */
   static useSettings(address: RedisAddress, settings: RedisSettings): void {
-    settingsByAddress.set(addressKey(address), settings);
-  }
-
-  static settingsOf(address: RedisAddress): RedisSettings | undefined {
-    return settingsByAddress.get(addressKey(address));
+    const key = addressKey(address);
+    useSettings(key, settings);
+    const existing = connections.get(key);
+    if (existing && existing.#settings !== settings) RedisConnection.close(address); // made with other settings
   }
 
   /** Closes this process's connection to `address` (proxies reconnect on their next call). */
@@ -186,15 +178,20 @@ export class RedisConnection {
     if (client.status === 'wait') client.connect().catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     let onReady: () => void = () => undefined;
+    let onError: (err: unknown) => void = () => undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         onReady = resolve;
+        // The server answered but refuses us (a wrong password, say): no use waiting for another attempt.
+        onError = (err) => { if ((err as Error)?.name === 'ReplyError') reject(this.mapError(err)); };
         client.once('ready', onReady);
+        client.on('error', onError);
         timer = setTimeout(() => reject(this.#unreachable()), this.#settings.commandTimeoutMs);
       });
     } finally {
       clearTimeout(timer);
       client.off('ready', onReady);
+      client.off('error', onError);
     }
   }
 

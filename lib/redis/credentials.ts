@@ -1,14 +1,26 @@
 /**
- * What a proxy carries of its server's connection settings. A token names the server (host, port, db, TLS or not)
- * and never holds a credential in clear. Like a Manager's authkey, the settings go to a child only while it is
- * being spawned (Process args, Pool initargs, fork's inherit), and then sealed (AES-256-GCM) under a key derived
- * from the process tree's authkey, which every child inherits: a sealed blob that leaks outside the tree is
- * useless. Any other process reaches the server with the settings of a RedisManager it created itself.
+ * The connection settings (ioredis options: credentials, TLS) of the Redis servers this process uses, and how its
+ * children get them. A token names a server (host, port, db, TLS or not) and never holds a credential. Like a
+ * Manager's authkey, the settings go only to this process's children: a RedisManager's start() puts all of them,
+ * sealed (AES-256-GCM) under a key derived from the process tree's authkey, in this process's environment, which
+ * every child spawned afterwards (Process, Pool workers, fork) inherits and can open; a copy that leaks outside the
+ * tree is useless. Any other process reaches the server with the settings of a RedisManager it creates itself.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import * as v8 from 'node:v8';
 import { currentProcess } from '../process';
-import type { RedisSettings } from './client';
+
+/** What this process needs to reach a server: ioredis options and our limits. */
+export interface RedisSettings {
+  /** Options passed to ioredis as they are, over ours. */
+  options: Record<string, unknown>;
+  commandTimeoutMs: number;
+}
+
+export const SETTINGS_ENV = 'MULTIPROC_REDIS_SETTINGS';
+const DEFAULT_SETTINGS: RedisSettings = { options: {}, commandTimeoutMs: 5000 };
+const settingsByServer = new Map<string, RedisSettings>();
+let inheritedRead = false;
 
 function key(): Buffer {
   return Buffer.from(hkdfSync('sha256', currentProcess().authkey, Buffer.alloc(0), 'multiproc redis settings', 32));
@@ -22,23 +34,48 @@ function plain(value: unknown): unknown {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]).filter(([, v]) => v !== undefined));
 }
 
-export function seal(settings: RedisSettings): Uint8Array {
+function seal(value: unknown): string {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key(), iv);
-  const body = Buffer.concat([cipher.update(v8.serialize(plain(settings))), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), body]);
+  const body = Buffer.concat([cipher.update(v8.serialize(value)), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
 }
 
-/** The settings, or null if the blob was not sealed in this process tree (or was altered). */
-export function unseal(sealed: Uint8Array): RedisSettings | null {
+/** What was sealed in this process tree, or null (another tree's, or altered). */
+function unseal(sealed: string): unknown {
   try {
-    const bytes = Buffer.from(sealed);
+    const bytes = Buffer.from(sealed, 'base64');
     const decipher = createDecipheriv('aes-256-gcm', key(), bytes.subarray(0, 12));
     decipher.setAuthTag(bytes.subarray(12, 28));
-    const plainBytes = Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]);
-    const settings = v8.deserialize(plainBytes) as RedisSettings;
-    return typeof settings?.options === 'object' && typeof settings.commandTimeoutMs === 'number' ? settings : null;
+    return v8.deserialize(Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]));
   } catch {
     return null;
+  }
+}
+
+/** Settings for `server` (an address key), and for this process's children from now on. */
+export function useSettings(server: string, settings: RedisSettings): void {
+  readInherited();
+  settingsByServer.set(server, settings);
+  process.env[SETTINGS_ENV] = seal(plain([...settingsByServer]));
+}
+
+/** The settings a manager of this process (or of its parents) registered for `server`, else the defaults. */
+export function settingsFor(server: string): RedisSettings {
+  readInherited();
+  return settingsByServer.get(server) ?? DEFAULT_SETTINGS;
+}
+
+function readInherited(): void {
+  if (inheritedRead) return;
+  inheritedRead = true;
+  const sealed = process.env[SETTINGS_ENV];
+  const entries = sealed ? unseal(sealed) : null;
+  if (!Array.isArray(entries)) return;
+  for (const entry of entries) {
+    const [server, settings] = Array.isArray(entry) ? entry as [unknown, RedisSettings] : [];
+    if (typeof server === 'string' && typeof settings?.options === 'object' && typeof settings.commandTimeoutMs === 'number') {
+      settingsByServer.set(server, settings);
+    }
   }
 }

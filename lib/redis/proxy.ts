@@ -6,9 +6,8 @@
  */
 import { inspect } from 'node:util';
 import { InvalidArgumentError, ManagerError } from '../errors';
-import { isSpawning, reduce, Reduced, registerRebuilder } from '../reduction';
+import { reduce, Reduced, registerRebuilder } from '../reduction';
 import { addressKey, isRedisAddress, RedisAddress, RedisConnection } from './client';
-import { seal, unseal } from './credentials';
 
 export interface RedisToken {
   typeid: string;
@@ -66,10 +65,9 @@ export class RedisProxy {
     return `${addressKey(this.#token.address)} ${this.#token.key}`;
   }
 
+  /** Only the token travels: the receiving process connects with its own settings (credentials.ts). */
   [reduce](): Reduced {
-    // As a Manager's authkey: connection settings go (sealed) only to a child being spawned.
-    const settings = isSpawning() ? RedisConnection.settingsOf(this.#token.address) : undefined;
-    return [REBUILDER, [this.#token, settings ? seal(settings) : null]];
+    return [REBUILDER, [this.#token]];
   }
 
   [inspect.custom](): string {
@@ -82,11 +80,7 @@ export function isToken(token: RedisToken): boolean {
     isRedisAddress(token.address) && typeof token.key === 'string' && Number.isSafeInteger(token.leaseMs) && token.leaseMs > 0;
 }
 
-registerRebuilder(REBUILDER, (token: RedisToken, sealed: Uint8Array | null) => {
+registerRebuilder(REBUILDER, (token: RedisToken) => {
   if (!isToken(token)) throw new InvalidArgumentError('malformed Redis proxy token');
-  if (sealed instanceof Uint8Array && !RedisConnection.settingsOf(token.address)) {
-    const settings = unseal(sealed);
-    if (settings) RedisConnection.useSettings(token.address, settings);
-  }
   return makeProxy(token);
 });
