@@ -1,8 +1,9 @@
 /**
  * A throwaway redis-server for `npm start -- --redis`, the tests and the benchmarks: a free loopback port, a
- * temporary directory (append-only file, fsync on every write, so a restart loses nothing acknowledged), stopped
- * by its pid. It is started under a small shell that kills it when this process goes away, even by SIGKILL (the
- * shell's stdin is a pipe from us), so no server outlives the process that started it.
+ * temporary directory (append-only file, fsynced on every write by default, so a restart loses nothing
+ * acknowledged), stopped by its pid. It runs under a small shell that kills it and removes its directory when this
+ * process goes away, even by SIGKILL (the shell's stdin is a pipe from us): nothing outlives the process that
+ * started it.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -59,7 +60,8 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-const WATCHER = '"$0" "$@" & echo $!; read _; kill $! 2>/dev/null; wait';
+/** Runs the server; when told `keep` (a restart) or when its stdin closes, kills it, and then (not `keep`) removes its directory. */
+const WATCHER = '"$0" "$@" & echo $!; read line; kill $! 2>/dev/null; wait; [ "$line" = keep ] || rm -rf "$MP_REDIS_DIR"';
 
 export class RedisServer {
   readonly dir: string;
@@ -69,21 +71,24 @@ export class RedisServer {
   #watcher: ReturnType<typeof spawn> | undefined;
 
   readonly #password: string | undefined;
+  readonly #fsync: string;
 
-  private constructor(binary: string, dir: string, password?: string) {
+  private constructor(binary: string, dir: string, options: { password?: string; fsync?: string }) {
     this.#binary = binary;
     this.dir = dir;
-    this.#password = password;
+    this.#password = options.password;
+    this.#fsync = options.fsync ?? 'always';
   }
 
   /**
-   * Starts a server (`password`: clients must authenticate); rejects with the reason when redis-server is not
-   * installed or does not come up.
+   * Starts a server (`password`: clients must authenticate; `fsync`: 'everysec', Redis's usual setting, for
+   * benchmarks, where 'always' would measure the disk); rejects with the reason when redis-server is not installed
+   * or does not come up.
    */
-  static async start(options: { password?: string } = {}): Promise<RedisServer> {
+  static async start(options: { password?: string; fsync?: 'always' | 'everysec' } = {}): Promise<RedisServer> {
     const found = findRedisServer();
     if (!found.path) throw new Error(found.why);
-    const server = new RedisServer(found.path, fs.mkdtempSync(path.join(os.tmpdir(), 'mp-redis-')), options.password);
+    const server = new RedisServer(found.path, fs.mkdtempSync(path.join(os.tmpdir(), 'mp-redis-')), options);
     server.port = await freePort();
     await server.#launch();
     return server;
@@ -95,9 +100,10 @@ export class RedisServer {
 
   async #launch(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
-      '--appendonly', 'yes', '--appendfsync', 'always', '--logfile', path.join(this.dir, 'redis.log'),
+      '--appendonly', 'yes', '--appendfsync', this.#fsync, '--logfile', path.join(this.dir, 'redis.log'),
       ...(this.#password ? ['--requirepass', this.#password] : [])];
-    const watcher = spawn('sh', ['-c', WATCHER, this.#binary, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const watcher = spawn('sh', ['-c', WATCHER, this.#binary, ...args],
+      { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, MP_REDIS_DIR: this.dir } });
     this.#watcher = watcher;
     this.pid = await new Promise<number>((resolve, reject) => {
       watcher.once('error', reject);
@@ -121,8 +127,8 @@ export class RedisServer {
     }
   }
 
-  /** Kills the server at once (SIGKILL) and waits until it is gone. */
-  async kill(): Promise<void> {
+  /** Kills the server at once (SIGKILL) and waits until it is gone (its directory stays, for a restart). */
+  async kill(keep = true): Promise<void> {
     if (!this.pid) return;
     const watcher = this.#watcher!;
     const exited = new Promise((resolve) => watcher.once('exit', resolve));
@@ -132,7 +138,7 @@ export class RedisServer {
       // already gone
     }
     this.pid = 0;
-    watcher.stdin!.end(); // the watching shell goes on from its `read` and exits
+    watcher.stdin!.end(keep ? 'keep\n' : ''); // the watching shell goes on from its `read` and exits
     await exited;
   }
 
@@ -159,7 +165,7 @@ export class RedisServer {
         // gone
       }
     }
-    await this.kill();
+    await this.kill(false);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

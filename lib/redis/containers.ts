@@ -61,8 +61,19 @@ abstract class RedisMapping extends RedisProxy {
     return this._connection.script<R>(script, this._dictKeys, args, buffers);
   }
 
+  /**
+   * Reads with HGET itself (the common path costs what the command costs); only a miss asks whether the dict
+   * still exists, so a removed one is an error rather than an empty dict.
+   */
+  protected async _read<R>(command: 'HGET' | 'HEXISTS' | 'HLEN', args: string[], missing: unknown): Promise<R> {
+    const connection = this._connection;
+    const reply = await connection.run((c) => c.callBuffer(command, this._dictKeys[1], ...args)) as R;
+    if (reply === missing) await connection.script('d_has', this._dictKeys, ['']); // MPGONE if removed
+    return reply;
+  }
+
   async get(key: unknown, fallback?: unknown): Promise<unknown> {
-    const value = await this._call<Buffer | null>('d_get', [this.field(key)], true);
+    const value = await this._read<Buffer | null>('HGET', [this.field(key)], null);
     return value === null ? fallback : decodeValue(value);
   }
 
@@ -72,7 +83,7 @@ abstract class RedisMapping extends RedisProxy {
   }
 
   async has(key: unknown): Promise<boolean> {
-    return (await this._call<number>('d_has', [this.field(key)])) === 1;
+    return (await this._read<number>('HEXISTS', [this.field(key)], 0)) === 1;
   }
 
   async delete(key: unknown): Promise<boolean> {
@@ -94,7 +105,7 @@ export class RedisDictProxy<K = unknown, V = unknown> extends RedisMapping {
   }
 
   get size(): Promise<number> {
-    return this._call<number>('d_size', []);
+    return this._read<number>('HLEN', [], 0);
   }
 
   override get(key: K, fallback?: V): Promise<V | undefined> {

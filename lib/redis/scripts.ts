@@ -269,10 +269,6 @@ local function remove(field)
 end
 `;
 
-const d_get = `${DICT}
-local err = gone(KEYS[1]) if err then return err end
-return redis.call('HGET', KEYS[2], ARGV[1])
-`;
 
 // ARGV: field, value, field, value, ...
 const d_set = `${DICT}
@@ -317,10 +313,6 @@ redis.call('DEL', KEYS[2], KEYS[3])
 return 1
 `;
 
-const d_size = `${DICT}
-local err = gone(KEYS[1]) if err then return err end
-return redis.call('HLEN', KEYS[2])
-`;
 
 // Returns {field, value, field, value, ...} in insertion order; ARGV[1] '0' leaves the values out.
 const d_entries = `${DICT}
@@ -443,14 +435,14 @@ return 1
 
 const LUA = {
   sem_acquire, sem_release, sem_value, sem_renew, ev_set, ev_clear, ev_isset, q_put, q_take, q_ack, q_took, q_done,
-  q_renew, q_state, d_get, d_set, d_has, d_pop, d_setdefault, d_popitem, d_clear, d_size, d_entries, l_get, l_set,
+  q_renew, q_state, d_set, d_has, d_pop, d_setdefault, d_popitem, d_clear, d_entries, l_get, l_set,
   l_push, l_pop, l_insert, l_slice, l_len, l_clear, v_get, v_set,
 };
 
 const KEY_COUNTS: Record<keyof typeof LUA, number> = {
   sem_acquire: 3, sem_release: 3, sem_value: 3, sem_renew: 3, ev_set: 2, ev_clear: 2, ev_isset: 2,
   q_put: 6, q_take: 6, q_ack: 6, q_took: 6, q_done: 6, q_renew: 6, q_state: 6,
-  d_get: 3, d_set: 3, d_has: 3, d_pop: 3, d_setdefault: 3, d_popitem: 3, d_clear: 3, d_size: 3, d_entries: 3,
+  d_set: 3, d_has: 3, d_pop: 3, d_setdefault: 3, d_popitem: 3, d_clear: 3, d_entries: 3,
   l_get: 2, l_set: 2, l_push: 2, l_pop: 2, l_insert: 2, l_slice: 2, l_len: 2, l_clear: 2, v_get: 1, v_set: 1,
 };
 
