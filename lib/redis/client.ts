@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { AssertionError, ManagerError, MultiprocError, ValueError } from '../errors';
+import { setLongTimeout } from '../timeouts';
 import { RedisSettings, settingsFor, useSettings } from './credentials';
 import { SCRIPTS } from './scripts';
 
@@ -176,7 +177,7 @@ export class RedisConnection {
     if (this.#closed) throw new ManagerError('ERR_MP_MANAGER_STATE', 'this Redis connection was closed');
     if (client.status === 'ready') return;
     if (client.status === 'wait') client.connect().catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
+    let cancel = (): void => undefined;
     let onReady: () => void = () => undefined;
     let onError: (err: unknown) => void = () => undefined;
     try {
@@ -186,10 +187,10 @@ export class RedisConnection {
         onError = (err) => { if ((err as Error)?.name === 'ReplyError') reject(this.mapError(err)); };
         client.once('ready', onReady);
         client.on('error', onError);
-        timer = setTimeout(() => reject(this.#unreachable()), this.#settings.commandTimeoutMs);
+        cancel = setLongTimeout(() => reject(this.#unreachable()), this.#settings.commandTimeoutMs);
       });
     } finally {
-      clearTimeout(timer);
+      cancel();
       client.off('ready', onReady);
       client.off('error', onError);
     }
@@ -229,7 +230,7 @@ export class RedisConnection {
   async block<T>(command: string, args: (string | number)[], blockMs: number, signal?: AbortSignal): Promise<T | null> {
     this.#hold(1);
     let blocking: Blocking | undefined;
-    let timer: NodeJS.Timeout | undefined;
+    let cancel = (): void => undefined;
     let onAbort: (() => void) | undefined;
     let healthy = false;
     try {
@@ -237,7 +238,7 @@ export class RedisConnection {
       const b = blocking;
       const reply = b.client.callBuffer(command, ...args, blockMs / 1000) as Promise<T | null>;
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(this.#unreachable(new Error('no reply to a blocking command')),
+        cancel = setLongTimeout(() => reject(Object.assign(this.#unreachable(new Error('no reply to a blocking command')),
           { suspect: true })), blockMs + this.#settings.commandTimeoutMs);
       });
       if (signal) {
@@ -254,7 +255,7 @@ export class RedisConnection {
       else if (blocking) (mapped as ManagerError & { suspect?: boolean }).suspect = true;
       throw mapped;
     } finally {
-      clearTimeout(timer);
+      cancel();
       if (onAbort) signal!.removeEventListener('abort', onAbort);
       if (blocking) this.#recycle(blocking, healthy);
       this.#hold(-1);

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, ManagerError, ValueError } from '../errors';
 import { semaphoreValue } from '../manager_objects';
-import { checkInteger, checkOptions, checkTimeout, describe } from '../validate';
+import { checkInteger, checkOptions, describe } from '../validate';
 import { addressOf, RedisAddress, RedisConnection } from './client';
 import type { RedisSettings } from './credentials';
 import { encodeValue } from './codec';
@@ -63,7 +63,9 @@ export class RedisManager {
     }
     this.#prefix = opts.prefix ?? 'multiproc:';
     this.#leaseMs = opts.leaseMs === undefined ? 10_000 : checkInteger(opts.leaseMs, 'leaseMs', 30, 2 ** 31 - 1);
-    const commandTimeoutMs = checkTimeout(opts.commandTimeout, 'commandTimeout') ?? 5000;
+    // ioredis arms a plain timer with it: at most setTimeout's longest delay.
+    const commandTimeoutMs = opts.commandTimeout === undefined ? 5000
+      : checkInteger(opts.commandTimeout, 'commandTimeout', 1, 2 ** 31 - 1);
     this.#settings = { options: connectOptions, commandTimeoutMs };
   }
 

@@ -6,6 +6,7 @@
  * the command timeout.
  */
 import { InvalidArgumentError } from '../errors';
+import { deadlineOf, remaining } from '../timeouts';
 import { abortReason, checkOptions, checkSignal, checkTimeout } from '../validate';
 
 export interface Waiting {
@@ -24,7 +25,7 @@ export function waitingOf(options: unknown, flag: 'blocking' | 'block' | null, w
   const timeout = checkTimeout(opts.timeout);
   return {
     block: value !== false && timeout !== 0,
-    deadline: timeout === undefined ? undefined : performance.now() + timeout,
+    deadline: deadlineOf(timeout),
     signal,
   };
 }
@@ -38,7 +39,7 @@ export function checkAborted(signal: AbortSignal | undefined): void {
  * none) plus a millisecond, and never longer than `maxMs`. 0 when the deadline has passed.
  */
 export function sliceOf(waiting: Waiting, dueMs: number, maxMs: number): number {
-  const left = waiting.deadline === undefined ? Infinity : waiting.deadline - performance.now();
+  const left = remaining(waiting.deadline) ?? Infinity;
   if (left <= 0) return 0;
   const due = dueMs >= 0 ? dueMs + 1 : Infinity;
   return Math.max(1, Math.ceil(Math.min(left, due, maxMs)));
