@@ -18,7 +18,7 @@ export class Holding {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly connection: () => RedisConnection, private readonly keys: string[],
-              private readonly leaseMs: number) {}
+              private readonly leaseMs: number, private readonly forget: () => void) {}
 
   add(member: string): void {
     this.members.push(member);
@@ -38,11 +38,18 @@ export class Holding {
     for (const m of members) this.add(m);
   }
 
+  /** Stops renewing when nothing is held; forgets the object when nothing of it is left here either. */
   #stopIfIdle(): void {
     if (this.members.length === 0 && this.#timer) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
+    if (this.members.length === 0 && this.lost.length === 0 && this.count === 0) this.forget();
+  }
+
+  /** After a release: nothing may be left to remember. */
+  settle(): void {
+    this.#stopIfIdle();
   }
 
   async #renew(): Promise<void> {
@@ -51,7 +58,13 @@ export class Holding {
     let lost: string[];
     try {
       lost = await this.connection().script<string[]>('sem_renew', this.keys, [this.leaseMs, ...members]);
-    } catch {
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_MP_MANAGER_UNKNOWN_OBJECT') {
+        this.members.length = 0; // the object was removed: nothing left to hold
+        this.lost.length = 0;
+        this.count = 0;
+        this.#stopIfIdle();
+      }
       return; // Redis unreachable: the next tick tries again, and the lease ends if it stays so
     }
     for (const member of lost) {
@@ -68,9 +81,15 @@ export class Holding {
 
 const holdings = new Map<string, Holding>();
 
-/** The holding of this process on the object known as `identity`. */
-export function holdingOf(identity: string, make: () => Holding): Holding {
+/**
+ * The holding of this process on the object known as `identity`, made by `make(forget)` when there is none; it is
+ * forgotten again once it holds nothing (a process that runs for months uses many objects).
+ */
+export function holdingOf(identity: string, make: (forget: () => void) => Holding): Holding {
   let holding = holdings.get(identity);
-  if (!holding) holdings.set(identity, holding = make());
+  if (!holding) {
+    const made = make(() => { if (holdings.get(identity) === made) holdings.delete(identity); });
+    holdings.set(identity, holding = made);
+  }
   return holding;
 }

@@ -35,7 +35,6 @@ let sequence = 0;
 
 abstract class RedisAcquirer extends RedisProxy {
   #lastAcquire: AcquireInfo | null = null;
-  #holding: Holding | undefined;
   protected readonly recursive: boolean = false;
 
   /** sem (hash), holders (zset), wake (list). */
@@ -45,8 +44,8 @@ abstract class RedisAcquirer extends RedisProxy {
 
   /** This process's leases on the object, shared by every proxy of it here. */
   protected get _holding(): Holding {
-    return this.#holding ??= holdingOf(this._identity,
-      () => new Holding(() => this._connection, this._semKeys, this._token.leaseMs));
+    return holdingOf(this._identity,
+      (forget) => new Holding(() => this._connection, this._semKeys, this._token.leaseMs, forget));
   }
 
   /**
@@ -68,6 +67,7 @@ abstract class RedisAcquirer extends RedisProxy {
       holding.count++;
       return this.#lastAcquire;
     }
+    holding.settle(); // looked up again once acquired: an idle holding may be forgotten meanwhile
     const connection = this._connection;
     const member = this.recursive ? connection.processId : `${connection.processId}:${++sequence}`;
     const keys = this._semKeys;
@@ -85,8 +85,9 @@ abstract class RedisAcquirer extends RedisProxy {
       }
       const [ok, a, b] = reply;
       if (ok === 1) {
-        holding.add(member);
-        if (this.recursive) holding.count = 1;
+        const held = this._holding;
+        held.add(member);
+        if (this.recursive) held.count = 1;
         return this.#lastAcquire = { fencingToken: a, ownerDied: b === 1 };
       }
       if (!waiting.block) return null;
@@ -114,11 +115,15 @@ abstract class RedisAcquirer extends RedisProxy {
         [own.length, ...own, n - own.length, this.recursive ? 1 : 0]);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'ERR_MP_MANAGER_CONNECTION') holding.putBack(own);
-      else if (code === 'ERR_MP_REDIS_LEASE_LOST' && this.recursive) holding.count = 0;
+      const after = this._holding; // the one before may have been forgotten while the release was under way
+      if (code === 'ERR_MP_MANAGER_CONNECTION') after.putBack(own);
+      else if (code === 'ERR_MP_REDIS_LEASE_LOST' && this.recursive) after.count = 0;
+      after.settle();
       throw err;
     }
-    if (this.recursive && own.length) holding.count = 0;
+    const after = this._holding;
+    if (this.recursive && own.length) after.count = 0;
+    after.settle();
   }
 
   /** Acquires and returns a guard whose disposal releases; TimeoutError if not acquired in time. */

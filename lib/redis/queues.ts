@@ -46,9 +46,13 @@ class Consuming {
   readonly toAck: string[] = [];
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly renew: () => Promise<unknown>, private readonly leaseMs: number) {}
+  constructor(private readonly renew: () => Promise<unknown>, private readonly leaseMs: number,
+              private readonly forget: () => void) {}
 
-  /** Keeps the consumer lease alive while a get waits or an item is in flight. */
+  /**
+   * Keeps the consumer lease alive while a get waits or an item is in flight; forgets the queue when nothing of
+   * it is left here (a process that runs for months uses many queues).
+   */
   update(): void {
     const active = this.waiting > 0 || this.inFlight.length > 0;
     if (active && !this.#timer) {
@@ -57,6 +61,7 @@ class Consuming {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
+    if (!active && !this.suspect && !this.toAck.length) this.forget();
   }
 }
 
@@ -82,8 +87,10 @@ export class RedisQueueProxy<T = unknown> extends RedisProxy {
     if (!state) {
       const connection = this._connection;
       const keys = this._queueKeys;
-      consuming.set(identity, state = new Consuming(
-        () => connection.script('q_renew', keys, [connection.processId, this._token.leaseMs]), this._token.leaseMs));
+      const made: Consuming = new Consuming(
+        () => connection.script('q_renew', keys, [connection.processId, this._token.leaseMs]), this._token.leaseMs,
+        () => { if (consuming.get(identity) === made) consuming.delete(identity); });
+      consuming.set(identity, state = made);
     }
     return state;
   }
@@ -178,7 +185,7 @@ export class RedisQueueProxy<T = unknown> extends RedisProxy {
     } else {
       // Sent before get resolves, without waiting for the answer: it reaches Redis before this process's next
       // command, and is sent again with the next take if it fails.
-      this._connection.script('q_ack', this._queueKeys, [id]).catch(() => state.toAck.push(id));
+      this._connection.script('q_ack', this._queueKeys, [id]).catch(() => this._consuming.toAck.push(id));
     }
     this.#lastDelivery = { id, redelivered: raw.toString('latin1', 0, 2) !== '00' };
     return await decodeValue(raw.subarray(HEADER_BYTES)) as T;

@@ -101,7 +101,7 @@ return a
 
 // ARGV: lease ms, members. Returns the members whose lease had already ended (they are lost).
 const sem_renew = `${SEMAPHORE}
-if redis.call('EXISTS', KEYS[1]) == 0 then return ARGV end
+local err = gone(KEYS[1]) if err then return err end
 local now = now_ms()
 reap(now)
 local lost = {}
