@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 
 /** The redis-server to run (MULTIPROC_REDIS_SERVER, else the one on PATH), or null with the reason. */
 export function findRedisServer(): { path: string | null; why: string } {
@@ -42,13 +43,22 @@ function freePort(): Promise<number> {
   });
 }
 
-function ping(port: number): Promise<boolean> {
+/** TLS files for a server that accepts only TLS (`--tls-port`); clients need not show a certificate. */
+export interface RedisTlsFiles {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+function ping(port: number, tlsFiles?: RedisTlsFiles): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = tlsFiles
+      ? tls.connect({ port, host: '127.0.0.1', ca: fs.readFileSync(tlsFiles.ca), servername: 'localhost' })
+      : net.connect(port, '127.0.0.1');
     let reply = '';
     socket.setTimeout(1000, () => { socket.destroy(); resolve(false); });
     socket.on('error', () => resolve(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on(tlsFiles ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
     // A server that wants a password answers NOAUTH: it is up all the same.
     socket.on('data', (d) => {
       reply += d.toString();
@@ -72,20 +82,22 @@ export class RedisServer {
 
   readonly #password: string | undefined;
   readonly #fsync: string;
+  readonly #tls: RedisTlsFiles | undefined;
 
-  private constructor(binary: string, dir: string, options: { password?: string; fsync?: string }) {
+  private constructor(binary: string, dir: string, options: { password?: string; fsync?: string; tls?: RedisTlsFiles }) {
     this.#binary = binary;
     this.dir = dir;
     this.#password = options.password;
     this.#fsync = options.fsync ?? 'always';
+    this.#tls = options.tls;
   }
 
   /**
    * Starts a server (`password`: clients must authenticate; `fsync`: 'everysec', Redis's usual setting, for
-   * benchmarks, where 'always' would measure the disk); rejects with the reason when redis-server is not installed
-   * or does not come up.
+   * benchmarks, where 'always' would measure the disk; `tls`: TLS only); rejects with the reason when redis-server
+   * is not installed or does not come up.
    */
-  static async start(options: { password?: string; fsync?: 'always' | 'everysec' } = {}): Promise<RedisServer> {
+  static async start(options: { password?: string; fsync?: 'always' | 'everysec'; tls?: RedisTlsFiles } = {}): Promise<RedisServer> {
     const found = findRedisServer();
     if (!found.path) throw new Error(found.why);
     const server = new RedisServer(found.path, fs.mkdtempSync(path.join(os.tmpdir(), 'mp-redis-')), options);
@@ -95,11 +107,14 @@ export class RedisServer {
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `${this.#tls ? 'rediss' : 'redis'}://127.0.0.1:${this.port}`;
   }
 
   async #launch(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
+    const t = this.#tls;
+    const listen = t ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', t.cert, '--tls-key-file', t.key,
+      '--tls-ca-cert-file', t.ca, '--tls-auth-clients', 'no'] : ['--port', String(this.port)];
+    const args = [...listen, '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
       '--appendonly', 'yes', '--appendfsync', this.#fsync, '--logfile', path.join(this.dir, 'redis.log'),
       ...(this.#password ? ['--requirepass', this.#password] : [])];
     const watcher = spawn('sh', ['-c', WATCHER, this.#binary, ...args],
@@ -113,7 +128,7 @@ export class RedisServer {
     (watcher.stdin as net.Socket).unref();
     (watcher.stdout as net.Socket).unref();
     for (let i = 0; i < 200; i++) {
-      if (await ping(this.port)) return;
+      if (await ping(this.port, this.#tls)) return;
       await new Promise((r) => setTimeout(r, 25));
     }
     throw new Error(`redis-server did not answer on port ${this.port}: ${this.#log()}`);

@@ -4,11 +4,13 @@
 // leases and fencing tokens across SIGKILL and SIGSTOP, queue redelivery, and a server killed, restarted and
 // paused under the clients. Skipped (with the reason in jest's summary) where redis-server is not installed;
 // MULTIPROC_REQUIRE_REDIS=1 (CI) makes that a failure.
-const { execFile, spawn } = require('node:child_process');
+const { execFile, execFileSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 const { fork, Manager, Pool, Process, RedisManager } = require('../dist');
 const { findRedisServer, RedisServer } = require('../dist-examples/examples/redis_server');
 const targets = require('./fixtures/redis_targets');
+const { tmpDir } = require('./fixtures/tmp');
 
 const TARGETS = path.join(__dirname, 'fixtures', 'redis_targets.js');
 const missing = !findRedisServer().path ? findRedisServer().why
@@ -491,6 +493,35 @@ function suite() {
       }
       expect(await within(5000, queue.get(), 'get after SIGCONT')).toBe('kept');
     });
+
+    test('failed-start-leak: a manager whose start() failed stops reconnecting once shut down', async () => {
+      // ioredis reconnects for ever until its client is disconnected: every client the failed manager made must be.
+      const Redis = require('ioredis');
+      const { connect, disconnect } = Redis.prototype;
+      const made = new Set();
+      const disconnected = new Set();
+      const spies = [
+        jest.spyOn(Redis.prototype, 'connect').mockImplementation(function (...args) {
+          made.add(this);
+          return connect.apply(this, args);
+        }),
+        jest.spyOn(Redis.prototype, 'disconnect').mockImplementation(function (...args) {
+          if (!args[0]) disconnected.add(this); // disconnect(true) is a reconnection
+          return disconnect.apply(this, args);
+        }),
+      ];
+      const nobody = await RedisServer.start();
+      await nobody.stop(); // its port now refuses connections
+      const failed = new RedisManager({ url: nobody.url, commandTimeout: 300 });
+      try {
+        expect(await errorOf(failed.start())).toMatchObject({ name: 'ManagerError', code: 'ERR_MP_MANAGER_CONNECTION' });
+        await failed.shutdown();
+      } finally {
+        for (const spy of spies) spy.mockRestore();
+      }
+      expect(made.size).toBeGreaterThan(0);
+      expect([...made].filter((client) => !disconnected.has(client)).length).toBe(0);
+    });
   });
 
   describe('authentication', () => {
@@ -521,6 +552,36 @@ function suite() {
       } finally {
         await m.shutdown();
         await guarded.stop();
+      }
+    });
+  });
+
+  describe('TLS', () => {
+    test('ioredis TLS options pass through: a rediss:// server with its own CA, from this process and a child', async () => {
+      const dir = tmpDir('mp-redis-tls-');
+      const file = (name) => path.join(dir, name);
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+        '-addext', 'subjectAltName=DNS:localhost', '-keyout', file('key.pem'), '-out', file('cert.pem')], { stdio: 'ignore' });
+      const files = { cert: file('cert.pem'), key: file('key.pem'), ca: file('cert.pem') };
+      const secure = await RedisServer.start({ tls: files });
+      const m = new RedisManager({ url: secure.url, prefix: 'tls:',
+        redis: { tls: { ca: fs.readFileSync(files.ca), servername: 'localhost' } } });
+      try {
+        await m.start();
+        expect(m.address.tls).toBe(true);
+        const lock = await m.Lock();
+        const dict = await m.dict({ count: 0 });
+        const p = new Process({ target: targets.countUnderLock, args: [lock, dict, 3] });
+        await p.start();
+        await p.join();
+        expect(p.exitCode).toBe(0);
+        expect(await dict.get('count')).toBe(3);
+        const plain = new RedisManager({ url: `redis://127.0.0.1:${secure.port}`, commandTimeout: 500 });
+        expect(await errorOf(plain.start())).toMatchObject({ name: 'ManagerError', code: 'ERR_MP_MANAGER_CONNECTION' });
+        await plain.shutdown();
+      } finally {
+        await m.shutdown();
+        await secure.stop();
       }
     });
   });

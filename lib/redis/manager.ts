@@ -82,11 +82,17 @@ export class RedisManager {
   async start(): Promise<void> {
     if (this.#state !== 'initial') throw new ValueError(`cannot start a manager that is ${this.#state}`, 'ERR_MP_MANAGER_STATE');
     RedisConnection.useSettings(this.#address, this.#settings);
-    const info = await RedisConnection.to(this.#address).run((c) => c.call('INFO', 'server')) as string;
-    const version = (/redis_version:(\d+)\.(\d+)/.exec(info) ?? []).slice(1).map(Number);
-    if (!(version[0] > MIN_REDIS[0] || (version[0] === MIN_REDIS[0] && version[1] >= MIN_REDIS[1]))) {
-      throw new ManagerError('ERR_MP_REDIS_VERSION', `the Redis backend needs Redis ${MIN_REDIS.join('.')} or later, ` +
-        `the server runs ${version.join('.') || 'an unknown version'}`);
+    try {
+      const info = await RedisConnection.to(this.#address).run((c) => c.call('INFO', 'server')) as string;
+      const version = (/redis_version:(\d+)\.(\d+)/.exec(info) ?? []).slice(1).map(Number);
+      if (!(version[0] > MIN_REDIS[0] || (version[0] === MIN_REDIS[0] && version[1] >= MIN_REDIS[1]))) {
+        throw new ManagerError('ERR_MP_REDIS_VERSION', `the Redis backend needs Redis ${MIN_REDIS.join('.')} or later, ` +
+          `the server runs ${version.join('.') || 'an unknown version'}`);
+      }
+    } catch (err) {
+      // ioredis would otherwise go on reconnecting to a server we gave up on, for the life of the process.
+      RedisConnection.close(this.#address);
+      throw err;
     }
     this.#state = 'started';
   }
