@@ -2,14 +2,15 @@
   "targets": [
     {
       "target_name": "multiproc",
-      "sources": ["src-native/binding.cc", "src-native/os_posix.cc", "src-native/os_win.cc"],
+      "sources": ["src-native/binding.cc", "src-native/semaphore.cc", "src-native/descriptors.cc", "src-native/wait_hub.cc",
+                  "src-native/os_common.cc", "src-native/os_posix.cc", "src-native/os_win.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [
-        ["OS=='linux'", {"libraries": ["-pthread"]}],
+        ["OS=='linux'", {"libraries": ["-pthread", "-ldl"]}],
         ["OS=='mac'", {
           "xcode_settings": {
             "GCC_ENABLE_CPP_EXCEPTIONS": "YES",

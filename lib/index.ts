@@ -13,6 +13,8 @@ export type { FunctionRef } from './reference';
 export { activeChildren, cpuCount, currentProcess, fork, parentProcess, Process } from './process';
 export type { ForkOptions, ParentProcess, ProcessIdentity, ProcessOptions, Target } from './process';
 export { inherited } from './child';
+export { forThread, fromThread } from './threads';
+export type { ThreadHandover } from './threads';
 export { JoinableQueue, Queue, SimpleQueue } from './queues';
 export type { GetOptions, GetSyncOptions, PutOptions, PutSyncOptions } from './queues';
 export {

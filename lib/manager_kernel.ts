@@ -54,7 +54,7 @@ export function kernelDescriptorOf(obj: object): KernelDescriptor | KernelQueueD
     ? obj.kernel : undefined;
 }
 
-/** Waits for `sem` in the server (on one of the addon's waiter threads) for a caller that may go away meanwhile. */
+/** Waits for `sem` in the server (through the addon's wait hub) for a caller that may go away meanwhile. */
 async function acquireFor(sem: SemLock, caller: Caller, options: unknown): Promise<boolean> {
   const { block, timeout } = blockingOf(options, 'blocking');
   const acquired = await sem.acquire(block ? { timeout, signal: caller.signal } : { blocking: false });
@@ -303,7 +303,9 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
     }
     const serverParts = { pipe, rlock, wlock, items, slots: null };
     this.queue = joinableParts ? new JoinableQueue(0, { ...serverParts, ...joinableParts }) : new Queue(0, serverParts);
-    const reduced = withSpawningContext(new SpawningContext(), () => reduceValue(parts)); // names only, no fds
+    const ctx = new SpawningContext();
+    const reduced = withSpawningContext(ctx, () => reduceValue(parts)); // names only, no fds
+    ctx.release(); // this server holds the parts itself until the queue is dropped
     this.kernel = { fifo, maxsize: size, parts: v8.serialize(reduced) };
   }
 

@@ -63,6 +63,10 @@ function settingsFor(address: Address): ConnectionSettings {
   };
 }
 
+interface Closable {
+  close(): void;
+}
+
 /** One authenticated, multiplexed connection from this process to one manager server. @internal */
 export class ManagerConnection {
   readonly address: Address;
@@ -73,6 +77,10 @@ export class ManagerConnection {
   #nextRequestId = 1;
   #closed: ManagerError | null = null;
   readonly #closing = new AbortController();
+  /** Kernel objects proxies opened through this connection (manager_kernel.ts), weakly: they close with it. */
+  readonly #opened = new Set<WeakRef<Closable>>();
+  static readonly #collected = new FinalizationRegistry<[Set<WeakRef<Closable>>, WeakRef<Closable>]>(
+    ([opened, ref]) => opened.delete(ref));
 
   /** The connection of this process to `address` with these settings, opened on first use. */
   static to(address: Address, settings = settingsFor(address)): ManagerConnection {
@@ -154,6 +162,25 @@ export class ManagerConnection {
     for (const p of this.#pending.values()) p.reject(this.#closed);
     this.#pending.clear();
     this.#closing.abort(this.#closed);
+    // The manager is gone: its names and pipes are no use to this process any more (calls reject with #closed).
+    // After this turn: the waits on them settle first, with the connection's error.
+    const opened = [...this.#opened];
+    this.#opened.clear();
+    setImmediate(() => {
+      for (const ref of opened) ref.deref()?.close();
+    });
+  }
+
+  /** Closes `local`, a kernel object a proxy opened, when this connection closes (unless it was collected first). */
+  hold<T extends Closable>(local: T): T {
+    if (this.#closed) {
+      local.close();
+      return local;
+    }
+    const ref = new WeakRef(local);
+    this.#opened.add(ref);
+    ManagerConnection.#collected.register(local, [this.#opened, ref]);
+    return local;
   }
 
   /**
@@ -421,18 +448,18 @@ function kernelOf(token: Token): KernelDescriptor | KernelQueueDescriptor | null
 }
 
 /** Opens the kernel semaphore of a manager Lock or Semaphore (manager_kernel.ts); null when calls must go to the server. */
-function openKernel(token: Token): Semaphore | null {
+function openKernel(token: Token, connection: ManagerConnection): Semaphore | null {
   const kernel = kernelOf(token);
   if (!kernel || !('name' in kernel)) return null;
   try {
-    return new Semaphore(0, OsSemaphore.open(kernel.name), kernel.maxvalue);
+    return connection.hold(new Semaphore(0, OsSemaphore.open(kernel.name), kernel.maxvalue));
   } catch {
     return null; // not on the server's host after all (e.g. another mount namespace)
   }
 }
 
 /** Opens a manager Queue's named pipe and semaphores (manager_kernel.ts); null when calls must go to the server. */
-function openKernelQueue(token: Token): OpenedQueue | null {
+function openKernelQueue(token: Token, connection: ManagerConnection): OpenedQueue | null {
   const kernel = kernelOf(token);
   if (!kernel || !('fifo' in kernel)) return null;
   let pipe: FramePipe;
@@ -448,7 +475,7 @@ function openKernelQueue(token: Token): OpenedQueue | null {
     const queue = token.typeid === 'JoinableQueue'
       ? new JoinableQueue(kernel.maxsize, { ...parts, unfinished: unfinished!, cond: cond! })
       : new Queue(kernel.maxsize, parts);
-    return { queue, slots };
+    return { queue: connection.hold(queue), slots };
   } catch {
     pipe.close();
     return null;
@@ -517,7 +544,7 @@ abstract class AcquirerProxy extends BaseProxy {
 
   /** The object's kernel semaphore, opened here on first use; null when every call goes through the server. */
   protected get _local(): Semaphore | null {
-    if (this.#local === undefined) this.#local = openKernel(this._token);
+    if (this.#local === undefined) this.#local = openKernel(this._token, this._connection);
     return this.#local;
   }
 
@@ -545,6 +572,11 @@ abstract class AcquirerProxy extends BaseProxy {
       await this.release();
     };
     return { release, [Symbol.asyncDispose]: release };
+  }
+
+  override [Symbol.dispose](): void {
+    super[Symbol.dispose]();
+    this.#local?.close(); // this process's reference to the kernel semaphore goes too
   }
 }
 
@@ -738,7 +770,7 @@ export class QueueProxy<T = unknown> extends BaseProxy {
   /** The kernel queue, opened here on first use; null when every call goes through the server. */
   protected get _local(): OpenedQueue | null {
     if (this.#local === undefined) {
-      this.#local = openKernelQueue(this._token);
+      this.#local = openKernelQueue(this._token, this._connection);
       if (this.#local) openedQueues.register(this, this.#local.queue, this);
     }
     return this.#local;

@@ -5,22 +5,23 @@
  */
 import * as path from 'node:path';
 
-export interface NativeWaiter {
-  /** true: the wait is abandoned and its callback will not run; false: it finished and the callback is coming. */
-  cancel(): boolean;
-}
+/** A pending async wait, as native.cancelWait() names it. */
+export type WaitId = number;
 
 export type WaitCallback = (err: Error | null, ready: boolean) => void;
 
 export interface NativeSemaphore {
-  /** Blocks this thread; timeoutMs < 0 waits forever. */
+  /** Blocks this thread; timeoutMs < 0 (or 4.5e12 and more, beyond what a deadline holds) waits forever. */
   wait(timeoutMs: number): boolean;
   tryWait(): boolean;
   /**
-   * Waits on a thread of the addon's own; `then`, when given, is posted by that thread as soon as the wait ends
-   * (acquired or timed out), so a notifier blocked in this very process can see it.
+   * Waits through the addon's wait hub; `callback` runs on this thread unless native.cancelWait(id) wins first.
+   * A callback that does not return normally (it throws, or cannot run because its worker is being terminated)
+   * has not taken the unit: it is given back. `then`, when given, is posted by the hub as soon as the wait ends
+   * (acquired or timed out), so a notifier blocked in this very process can see it. The wait fails with code
+   * ERR_MP_CLOSED if this reference is closed first.
    */
-  waitAsync(timeoutMs: number, callback: WaitCallback, then?: NativeSemaphore): NativeWaiter;
+  waitAsync(timeoutMs: number, callback: WaitCallback, then?: NativeSemaphore): WaitId;
   /** Posts one unit; with maxValue, posts nothing and returns false when the value is already there. */
   post(maxValue?: number): boolean;
   value(): number;
@@ -30,12 +31,25 @@ export interface NativeSemaphore {
   sharedWords(): ArrayBuffer | undefined;
   /** Wakes one sleeper after the value was raised through sharedWords(). */
   wakeWaiter(): void;
+  /** Another reference to the same OS semaphore, closed independently. */
+  share(): NativeSemaphore;
+  /** A ticket another thread of this process adopts the semaphore by (Semaphore.adopt) while anyone here holds it. */
+  lend(): string;
+  /** Removes the name now if this process created it (POSIX); whoever opened it keeps using it. */
+  unlink(): void;
+  /**
+   * This reference goes now (the buffer of sharedWords() is detached). The OS semaphore closes with its last
+   * reference in the process, and a name the process created is removed then.
+   */
   close(): void;
 }
 
 export interface NativeSemaphoreClass {
+  /** A new semaphore; POSIX: its name belongs to this process and is removed when its last reference closes. */
   create(name: string, value: number, maxValue: number): NativeSemaphore;
   open(nameOrHandle: string): NativeSemaphore;
+  /** The semaphore another thread of this process lent under `ticket`; ERR_MP_CLOSED once nobody holds it. */
+  adopt(ticket: string): NativeSemaphore;
   unlink(name: string): void;
 }
 
@@ -51,6 +65,27 @@ export interface NativeAddon {
   platform: 'posix' | 'win32';
   features: { semGetValue: boolean; semTimedWait: boolean };
   Semaphore: NativeSemaphoreClass;
+  /** true: the wait is dropped and its callback will not run; false: it ended and its callback is coming. */
+  cancelWait(id: WaitId): boolean;
+  /** The threads the wait hub runs now. */
+  hubThreads(): number;
+  /** Main thread, at exit: names this process created go now; later closes skip sem_close. */
+  processExiting(): void;
+  /** Sets the resource tracker's pipe for the whole process unless one is set; returns the one in effect. */
+  setTrackerFd(fd: number): number;
+  /** The resource tracker's pipe of this process, or -1. */
+  trackerFd(): number;
+  /**
+   * Closes `value` (a descriptor, or a Windows handle) when this thread's environment goes, unless closeFd or
+   * closeHandle closed it first: a terminated worker runs no more JS to close its queues.
+   */
+  ownDescriptor(value: number): void;
+  /** A ticket for a descriptor (POSIX) or handle (Windows) another thread of this process may duplicate. */
+  lendDescriptor(value: number): string;
+  /** Withdraws the ticket of `value`, before it is closed. */
+  revokeDescriptor(value: number): void;
+  /** A duplicate, owned by the caller, of what was lent under `ticket`; ERR_MP_CLOSED once it was revoked. */
+  adoptDescriptor(ticket: string): number;
   // POSIX descriptors (queues, resource tracker)
   pipe(): [number, number];
   /** Creates a named pipe, mode 0600. */
@@ -64,7 +99,6 @@ export interface NativeAddon {
   setCloseOnExec(fd: number, on: boolean): void;
   closeFd(fd: number): void;
   poll(fd: number, forWrite: boolean, timeoutMs: number): boolean;
-  pollAsync(fd: number, forWrite: boolean, timeoutMs: number, callback: WaitCallback): NativeWaiter;
   /** Calls back when `fd` reaches end-of-file; exits with exitCode if the process still lives graceMs later. */
   watchHangup(fd: number, graceMs: number, exitCode: number, callback: () => void): void;
   /** One read(): bytes read (0 at end of file), or -1 when the non-blocking descriptor has none. */
@@ -92,8 +126,8 @@ export interface NativeAddon {
   pipeBufferSize(readHandle: number): number;
   /** Blocks this thread until the read end has bytes (PeekNamedPipe, polled); timeoutMs < 0 waits forever. */
   pipePoll(handle: number, timeoutMs: number): boolean;
-  /** pipePoll on a waiter thread of the addon's own. */
-  pipePollAsync(handle: number, timeoutMs: number, callback: WaitCallback): NativeWaiter;
+  /** pipePoll through the wait hub (its polling thread); cancelled with cancelWait. */
+  pipePollAsync(handle: number, timeoutMs: number, callback: WaitCallback): WaitId;
   closeHandle(handle: number): void;
   /** DuplicateHandle into process `pid`; returns the handle's value there. */
   duplicateHandle(handle: number, pid: number): string;

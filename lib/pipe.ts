@@ -312,9 +312,11 @@ export class FramePipe {
   /** Where the bytes of large frames past their head go; null without a bulk socket (a Manager's named pipe). */
   readonly bulkReadable: Readiness | null;
   readonly bulkWritable: Readiness | null;
+  #closed = false;
 
   /** `fds`: the pipe's read and write ends, then (optionally) the bulk socket's receiving and sending ends. */
   constructor(fds: readonly number[]) {
+    for (const fd of fds) native.ownDescriptor(fd); // closed with this thread if nothing closes them first
     this.readable = new Readiness(fds[0], false);
     this.writable = new Readiness(fds[1], true);
     const bulk = fds.length >= 4;
@@ -418,10 +420,14 @@ export class FramePipe {
     return from;
   }
 
+  /** Closes the descriptors, once (a closed queue's and a collected one's paths may both come here). */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     for (const ready of [this.readable, this.writable, this.bulkReadable, this.bulkWritable]) {
       if (!ready) continue;
-      ready.close();
+      ready.close(); // stops the event loop's watch first: the number may be reused once closed
+      native.revokeDescriptor(ready.fd); // no thread can adopt it from now on
       native.closeFd(ready.fd);
     }
   }

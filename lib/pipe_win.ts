@@ -8,8 +8,7 @@
  * The name is only how the two ends were made; nobody opens the pipe by it afterwards.
  *
  * Windows reports no readiness for a synchronous pipe. Readers look with PeekNamedPipe: a sync wait polls it on the
- * calling thread, an async one on one of the addon's waiter threads (never the event loop's, never libuv's pool),
- * in slices that notice a cancel. Room to write cannot be asked for at all: the write end is in PIPE_NOWAIT mode, a
+ * calling thread, an async one on the wait hub's polling thread (never the event loop's, never libuv's pool). Room to write cannot be asked for at all: the write end is in PIPE_NOWAIT mode, a
  * write that finds no room writes nothing, and the writer tries again after a short pause. Both waits matter only
  * for frames larger than the pipe or a pipe left full: a get waits for its item on the `items` semaphore.
  */
@@ -17,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, ValueError } from './errors';
 import { native } from './native';
 import type { Frame } from './pipe';
-import type { SpawningContext } from './reduction';
+import { Lent, passedDescriptor, SpawningContext } from './reduction';
 import { whenAborted } from './timeouts';
 import { abortReason } from './validate';
 
@@ -59,15 +58,14 @@ export class PipeReadable {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     return new Promise<boolean>((resolve, reject) => {
       let stopListening: (() => void) | undefined;
-      const ms = timeout === undefined ? -1 : Math.ceil(timeout);
-      const waiter = native.pipePollAsync(this.handle, ms, (err, ready) => {
+      const id = native.pipePollAsync(this.handle, timeout === undefined ? -1 : timeout, (err, ready) => {
         stopListening?.();
         if (err) reject(err);
         else resolve(ready);
       });
       if (signal) {
         stopListening = whenAborted(signal, () => {
-          if (waiter.cancel()) reject(abortReason(signal));
+          if (native.cancelWait(id)) reject(abortReason(signal));
         });
       }
     });
@@ -108,7 +106,8 @@ export class PipeWritable {
 }
 
 function handleValue(value: unknown): number {
-  const handle = typeof value === 'string' ? Number(value) : NaN;
+  const passed = passedDescriptor(value as string | Lent);
+  const handle = typeof passed === 'string' ? Number(passed) : typeof passed === 'number' ? passed : NaN;
   if (!Number.isSafeInteger(handle) || handle <= 0) {
     throw new InvalidArgumentError(`not a pipe handle: ${String(value)}`);
   }
@@ -125,6 +124,7 @@ export class WinFramePipe {
   #closed = false;
 
   constructor(readHandle: number, writeHandle: number) {
+    for (const handle of [readHandle, writeHandle]) native.ownDescriptor(handle); // closed with this thread at last
     this.readable = new PipeReadable(readHandle);
     this.writeHandle = writeHandle;
     this.#capacity = native.pipeBufferSize(readHandle);
@@ -140,7 +140,7 @@ export class WinFramePipe {
     return new WinFramePipe(readHandle, writeHandle);
   }
 
-  /** Takes over the handles a parent duplicated into this process. */
+  /** Takes over the handles a parent duplicated into this process (or another thread lent). */
   static adopt(readHandle: unknown, writeHandle: unknown): WinFramePipe {
     return new WinFramePipe(handleValue(readHandle), handleValue(writeHandle));
   }
@@ -149,10 +149,9 @@ export class WinFramePipe {
     return this.readable.handle;
   }
 
-  /** Duplicates both ends into the child being spawned; returns their values there. */
-  duplicateInto(ctx: SpawningContext): [string, string] {
-    return [this.readHandle, this.writeHandle].map((handle) =>
-      ctx.duplicateHandle({ duplicateInto: (pid: number) => native.duplicateHandle(handle, pid) })) as [string, string];
+  /** Duplicates both ends into the child being spawned (lends them to a thread); returns what it needs. */
+  duplicateInto(ctx: SpawningContext): (string | Lent)[] {
+    return [this.readHandle, this.writeHandle].map((handle) => ctx.passHandle(handle));
   }
 
   /** Reads into `buf` from `got` on, as far as the pipe has bytes now (one burst); returns how much is filled. */
@@ -202,6 +201,7 @@ export class WinFramePipe {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const handle of [this.readHandle, this.writeHandle]) native.revokeDescriptor(handle); // no thread adopts them now
     try {
       native.closeHandle(this.readHandle);
     } finally {

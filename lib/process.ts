@@ -163,22 +163,35 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
   let data: Buffer;
   let child: ChildProcess;
   const argv = [...(options.execArgv ?? childExecArgv()), script, ...scriptArgs];
-  if (native.platform === 'win32') {
-    // Handles are duplicated into the child, so it must exist before its payload is reduced.
-    child = spawn(process.execPath, argv, spawnOptions());
-    if (child.pid === undefined) return new SpawnFailed(child);
-    ctx.pid = child.pid;
-    try {
-      data = reduceAll();
-    } catch (err) {
-      child.kill(); // it would wait for a payload that never comes, holding whatever was duplicated into it
-      throw err;
+  try {
+    if (native.platform === 'win32') {
+      // Handles are duplicated into the child, so it must exist before its payload is reduced.
+      child = spawn(process.execPath, argv, spawnOptions());
+      if (child.pid === undefined) {
+        ctx.release(); // it never started
+        return new SpawnFailed(child);
+      }
+      ctx.pid = child.pid;
+      try {
+        data = reduceAll();
+      } catch (err) {
+        child.kill(); // it would wait for a payload that never comes, holding whatever was duplicated into it
+        throw err;
+      }
+    } else {
+      data = reduceAll(); // descriptors found while reducing go into the stdio array
+      child = spawn(process.execPath, argv, spawnOptions());
+      if (child.pid === undefined) {
+        ctx.release(); // it never started
+        return new SpawnFailed(child);
+      }
     }
-  } else {
-    data = reduceAll(); // descriptors found while reducing go into the stdio array
-    child = spawn(process.execPath, argv, spawnOptions());
-    if (child.pid === undefined) return new SpawnFailed(child);
+  } catch (err) {
+    ctx.release();
+    throw err;
   }
+  // What the child may still open by name (the semaphores it was given) stays until it exits.
+  child.once('exit', () => ctx.release());
   if (!options.ipc) child.on('error', () => undefined);
   const channel = new FramedSocket(child.stdio[CONTROL_FD] as import('node:net').Socket);
   channel.send(data);

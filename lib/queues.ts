@@ -13,7 +13,7 @@
  * soon as its first bytes are in, then writes it to the end, while a reader reads it as it comes.
  *
  * Each operation is written once, as a generator of the waits it needs (`Wait`); `runSync` performs those waits
- * by blocking the thread, `runAsync` through the event loop or the addon's waiter threads. A put or get without
+ * by blocking the thread, `runAsync` through the event loop or the addon's wait hub. A put or get without
  * options that can finish at once (the common case) takes a fast path that does the same steps without a
  * generator (#putNow, #getNow).
  */
@@ -23,8 +23,10 @@ import { native } from './native';
 import { decodePayload, decodeSmallFrame, encodeFrame, encodeNumberNow, Frame, FRAME_HEAD_BYTES, FRAME_HEADER_BYTES, FramePipe,
   PIPE_ATOMIC_BYTES, Readiness } from './pipe';
 import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
-import { assertSpawning, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext } from './reduction';
-import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, waitAsync } from './semlock';
+import {
+  assertSpawning, isLent, Lent, passedDescriptor, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
+} from './reduction';
+import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, SemLock, SPIN_MS, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Section, Semaphore } from './synchronize';
 import { deadlineOf, remaining } from './timeouts';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
@@ -91,10 +93,10 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
     // A producer that keeps up counts its next item within microseconds: worth trying for that long before the
     // event loop's round trip. Then bytes on the pipe wake the event loop without any thread. A reader woken for a
     // frame counted for someone else (or not counted yet) tries once more for as long, then waits for the count on
-    // a waiter thread: polling the still readable pipe would spin.
-    if (spinFor(wait.sem, ITEM_SPIN_MS)) return true;
+    // the wait hub: polling the still readable pipe would spin.
+    if (wait.sem.spin(ITEM_SPIN_MS)) return true;
     if (!(await wait.ready.wait(timeout, abort))) return false;
-    return spinFor(wait.sem, ITEM_SPIN_MS) || waitAsync(wait.sem, remaining(deadline), abort);
+    return wait.sem.spin(ITEM_SPIN_MS) || waitAsync(wait.sem, remaining(deadline), abort);
   }
   if ('sem' in wait) return (wait.lock && spinForLock(wait.sem)) || waitAsync(wait.sem, timeout, abort);
   return wait.ready.wait(timeout, abort);
@@ -102,27 +104,13 @@ async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSi
 
 /**
  * The read and write locks are held for one read(2) or write(2) of a frame: a few microseconds. Trying again for
- * about that long is far cheaper than a hand-over to a waiter thread and back through the event loop, and keeps the
+ * about that long is far cheaper than a hand-over to the wait hub and back through the event loop, and keeps the
  * event loop's thread busy for microseconds at most.
  */
 const LOCK_SPIN_TRIES = 200;
 
-/**
- * How long a get that found no item tries again before it waits (20 µs): once per wait, so an idle consumer burns
- * nothing, and the event loop's thread is held for no longer than that.
- */
-const ITEM_SPIN_MS = 0.02;
-
-/** Tries to take a unit of `sem` for up to `ms` milliseconds. */
-function spinFor(sem: SemaphoreHandle, ms: number): boolean {
-  if (sem.tryWait()) return true;
-  if (ms <= 0) return false;
-  const until = performance.now() + ms;
-  do {
-    for (let i = 0; i < 32; i++) if (sem.tryWaitPolling()) return true;
-  } while (performance.now() < until);
-  return false;
-}
+/** How long a get that found no item tries again before it waits (semlock.ts). */
+const ITEM_SPIN_MS = SPIN_MS;
 
 function spinForLock(sem: SemaphoreHandle): boolean {
   for (let i = 0; i < LOCK_SPIN_TRIES; i++) if (sem.tryWaitPolling()) return true;
@@ -153,12 +141,27 @@ type PipeReadiness = Readiness | PipeReadable | PipeWritable;
 
 /**
  * What a child needs to use `pipe`: descriptors in its stdio array (POSIX: the pipe's, then the bulk socket's),
- * handles duplicated into it (Windows).
+ * handles duplicated into it (Windows); for another thread, tickets for duplicates of them.
  */
-function passPipe(pipe: QueuePipe, ctx: SpawningContext): (number | string)[] {
+function passPipe(pipe: QueuePipe, ctx: SpawningContext): (number | string | Lent)[] {
   if (pipe instanceof WinFramePipe) return pipe.duplicateInto(ctx);
   return pipe.fds.map((fd) => ctx.passFd(fd));
 }
+
+/** The descriptors a rebuilt queue was passed (or lent); nothing leaks if one of them cannot be adopted. */
+function adoptFds(ends: (number | Lent)[]): number[] {
+  const fds: number[] = [];
+  try {
+    for (const end of ends) fds.push(passedDescriptor(end) as number);
+  } catch (err) {
+    fds.forEach((fd, i) => isLent(ends[i]) && native.closeFd(fd)); // the duplicates made here
+    throw err;
+  }
+  return fds;
+}
+
+/** A queue collected without close(): its descriptors close then (its semaphores close as they are collected). */
+const collected = new FinalizationRegistry<QueuePipe>((pipe) => pipe.close());
 
 interface QueueParts {
   pipe: QueuePipe;
@@ -166,6 +169,11 @@ interface QueueParts {
   wlock: Lock;
   items: Semaphore;
   slots: BoundedSemaphore | null;
+}
+
+/** Closes what a queue holds in this process (its pipe is closed apart). */
+function closeParts(parts: SemLock[]): void {
+  for (const part of parts) part._close('Queue');
 }
 
 function createParts(maxsize: number): QueueParts {
@@ -211,6 +219,7 @@ export class SimpleQueue<T = unknown> {
     this.#wlockSem = own.wlock._os.sem;
     this.#slotsSem = own.slots?._os.sem ?? null;
     this.#slotsMax = own.slots?._maxvalue;
+    collected.register(this, this.#pipe, this);
     defineInheritanceGuard(this);
   }
 
@@ -303,13 +312,18 @@ export class SimpleQueue<T = unknown> {
 
   /**
    * This process will use the queue no more: new calls throw, pending waits reject (with the same ValueError),
-   * and its descriptors close once operations already moving a frame finish. Other processes are not affected.
+   * and its descriptors and semaphores close once operations already moving a frame finish (the names it created
+   * go once no child started with it lives). Other processes are not affected. Also `using queue = new Queue()`.
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort(this.#closedError());
     this.#releaseIfIdle();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** Yields items as they come, until the queue is closed in this process. */
@@ -557,6 +571,11 @@ export class SimpleQueue<T = unknown> {
     if (this.#closed) throw this.#closedError();
   }
 
+  /** @internal */
+  protected _checkOpen(): void {
+    this.#checkOpen();
+  }
+
   #closedError(): ValueError {
     return new ValueError(`${this.constructor.name} is closed`, QUEUE_CLOSED);
   }
@@ -570,7 +589,19 @@ export class SimpleQueue<T = unknown> {
   #releaseIfIdle(): void {
     if (this.#released || this.#running > 0 || !this.#closed) return;
     this.#released = true;
+    collected.unregister(this);
     this.#pipe.close();
+    this._releaseParts();
+  }
+
+  /** @internal the queue's semaphores; JoinableQueue adds its own. */
+  _semaphores(): SemLock[] {
+    return [this.#rlock, this.#wlock, this.#items, ...(this.#slots ? [this.#slots] : [])];
+  }
+
+  /** @internal closes them. */
+  protected _releaseParts(): void {
+    closeParts(this._semaphores());
   }
 
   // --- inheritance --------------------------------------------------------------------------------------------
@@ -628,11 +659,13 @@ export class Queue<T = unknown> extends SimpleQueue<T> {
    * not available on macOS, which cannot read a semaphore's value (throws NotImplementedError).
    */
   qsize(): number {
+    this._checkOpen();
     return this._items().getValue();
   }
 
   /** True when a bounded queue has no room left; always false for an unbounded one. */
   full(): boolean {
+    this._checkOpen();
     const slots = this._slots();
     return slots !== null && slots._isZero();
   }
@@ -707,13 +740,23 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   protected override _reduceExtra(): unknown[] {
     return [...super._reduceExtra(), this.#unfinished, this.#cond];
   }
+
+  override _semaphores(): SemLock[] {
+    return [...super._semaphores(), this.#unfinished, ...this.#cond._semaphores()];
+  }
+
+  protected override _releaseParts(): void {
+    super._releaseParts();
+    this.#cond._close('Queue');
+  }
 }
 
 const REBUILD_QUEUE = 'multiproc.Queue';
-registerRebuilder(REBUILD_QUEUE, (className: string, ends: (number | string)[], rlock: Lock, wlock: Lock,
+registerRebuilder(REBUILD_QUEUE, (className: string, ends: (number | string | Lent)[], rlock: Lock, wlock: Lock,
                                   items: Semaphore, slots: BoundedSemaphore | null, maxsize?: number,
                                   unfinished?: Semaphore, cond?: Condition) => {
-  const pipe = native.platform === 'win32' ? WinFramePipe.adopt(ends[0], ends[1]) : new FramePipe(ends as number[]);
+  const pipe = native.platform === 'win32' ? WinFramePipe.adopt(ends[0], ends[1])
+    : new FramePipe(adoptFds(ends as (number | Lent)[]));
   const parts = { pipe, rlock, wlock, items, slots };
   switch (className) {
     case 'SimpleQueue': return new SimpleQueue(parts);

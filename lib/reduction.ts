@@ -10,7 +10,7 @@ import { isMap, isProxy, isSet } from 'node:util/types';
 import * as v8 from 'node:v8';
 import { deserialize } from './deserialize';
 import { PicklingError, RuntimeError, UnpicklingError } from './errors';
-import type { NativeSemaphore } from './native';
+import { native, NativeSemaphore } from './native';
 import { isFunctionRef, isResolvedRef, loadReference, loadReferenceSync, referenceOf, ResolvedRef } from './reference';
 import {
   cannotTravel, className, keyStep, mapValueStep, picklingError, Root, travelsAsIs, Untravellable, within,
@@ -28,15 +28,38 @@ export interface Reducible {
 /** The first descriptor a child receives beyond stdin/stdout/stderr and the control channel (fd 3). */
 export const FIRST_PASSED_FD = 4;
 
-/** Collects what a child being spawned must receive besides the payload: descriptors (POSIX) and handles (Windows). */
+/**
+ * What a descriptor, handle or semaphore becomes when it is handed to another thread of this process: a ticket of
+ * the addon's lending registry, redeemed by fromThread() in the receiving thread (and nowhere else).
+ */
+export interface Lent {
+  lent: string;
+}
+
+export function isLent(value: unknown): value is Lent {
+  return typeof value === 'object' && value !== null && typeof (value as Lent).lent === 'string';
+}
+
+/**
+ * Collects what a child being spawned must receive besides the payload: descriptors (POSIX) and handles (Windows),
+ * and keeps what it must still be able to open (semaphore names) until it exits. With `toThread`, the receiver is
+ * another thread of this process instead (threads.ts): descriptors and semaphores are lent, not passed.
+ */
 export class SpawningContext {
   /** Parent-side descriptors, in the order they go into the spawn stdio array from FIRST_PASSED_FD on. */
   readonly fds: number[] = [];
   /** Windows: the child's pid, known before the payload is reduced (handles are duplicated into it). */
   pid: number | undefined;
+  readonly toThread: boolean;
+  readonly #retained: { close(): void }[] = [];
 
-  /** Returns the descriptor number the child will see for `fd`. */
-  passFd(fd: number): number {
+  constructor(toThread = false) {
+    this.toThread = toThread;
+  }
+
+  /** Returns the descriptor number the child will see for `fd` (for a thread, a ticket for a duplicate of it). */
+  passFd(fd: number): number | Lent {
+    if (this.toThread) return { lent: native.lendDescriptor(fd) };
     let index = this.fds.indexOf(fd);
     if (index < 0) index = this.fds.push(fd) - 1;
     return FIRST_PASSED_FD + index;
@@ -47,6 +70,46 @@ export class SpawningContext {
     if (this.pid === undefined) throw new RuntimeError('handles can only be duplicated once the child exists');
     return source.duplicateInto(this.pid);
   }
+
+  /** Windows pipe ends: a handle value for the child, or a ticket for a thread. */
+  passHandle(handle: number): string | Lent {
+    if (this.toThread) return { lent: native.lendDescriptor(handle) };
+    return this.duplicateHandle({ duplicateInto: (pid) => native.duplicateHandle(handle, pid) });
+  }
+
+  /** Keeps `resource` until release(): what the child may still need to open while it starts. */
+  retain(resource: { close(): void }): void {
+    this.#retained.push(resource);
+  }
+
+  /** The child exited (or never started): what was kept for it goes. */
+  release(): void {
+    for (const resource of this.#retained.splice(0)) resource.close();
+  }
+}
+
+let adopting = false;
+
+/** Runs `fn` while tickets of other threads may be redeemed (fromThread). */
+export function withAdoption<T>(fn: () => T): T {
+  adopting = true;
+  try {
+    return fn();
+  } finally {
+    adopting = false;
+  }
+}
+
+/** Tickets are redeemed only by fromThread: in a payload or a queue item they name nothing. */
+export function requireAdoption(): void {
+  if (!adopting) throw new RuntimeError('a ticket of another thread can only be adopted by fromThread()', 'ERR_MP_NOT_A_THREAD_HANDOVER');
+}
+
+/** A descriptor (or handle) a child was passed, or the duplicate of one another thread lent. */
+export function passedDescriptor(passed: number | string | Lent): number | string {
+  if (!isLent(passed)) return passed;
+  requireAdoption();
+  return native.adoptDescriptor(passed.lent);
 }
 
 let current: SpawningContext | null = null;

@@ -5,39 +5,51 @@
  * Every process of the tree holds the write end of one pipe (children inherit it through the spawn stdio array),
  * registers each name it creates before handing it out, and unregisters it when it unlinks it itself. The tracker
  * holds only the read end: end-of-file means the last writer is gone, so whatever is still registered leaked.
+ *
+ * The write end belongs to the process, not to one thread: the addon keeps it (worker threads share it), and
+ * writes the unregistering line itself when the last reference to a semaphore this process created goes.
+ *
+ * At a million semaphores the tracker's lines are the cost that matters: names are registered NAME_BATCH at a time
+ * (one write, before any of them exists) and the addon unregisters them in batches too. A name registered and never
+ * created, or unlinked and not yet unregistered, only makes the tracker try to unlink a name that is not there.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { native } from './native';
 
-let trackerFd: number | undefined;
 let trackerPid: number | undefined;
 
 /** Adopts the tracker pipe inherited from the parent (done by the child bootstrap). */
 export function adoptTracker(fd: number): void {
-  trackerFd = fd;
+  native.setTrackerFd(fd);
 }
 
 /** The write end to hand to children, starting the tracker on first use. */
 export function trackerDescriptor(): number {
-  if (trackerFd === undefined) {
-    const [readFd, writeFd] = native.pipe();
-    const child = spawn(process.execPath, [__filename], {
-      stdio: [readFd, 'ignore', 'ignore'],
-      detached: true, // its own session: a Ctrl-C or a group kill aimed at the tree must not take it down too
-      windowsHide: true,
-    });
-    native.closeFd(readFd);
-    child.unref();
+  const running = native.trackerFd();
+  if (running >= 0) return running;
+  const [readFd, writeFd] = native.pipe();
+  native.setPipeCapacity(writeFd, TRACKER_PIPE_BYTES); // a burst of lines never waits for the tracker to read
+  const child = spawn(process.execPath, [__filename], {
+    stdio: [readFd, 'ignore', 'ignore'],
+    detached: true, // its own session: a Ctrl-C or a group kill aimed at the tree must not take it down too
+    windowsHide: true,
+  });
+  native.closeFd(readFd);
+  child.unref();
+  const inEffect = native.setTrackerFd(writeFd);
+  if (inEffect !== writeFd) {
+    native.closeFd(writeFd); // another thread started one first: ours reads end-of-file and exits
+  } else {
     trackerPid = child.pid;
-    trackerFd = writeFd;
   }
-  return trackerFd;
+  return inEffect;
 }
 
 /** The write end if a tracker already serves this process (children then share it). */
 export function runningTrackerDescriptor(): number | undefined {
-  return trackerFd;
+  const fd = native.trackerFd();
+  return fd >= 0 ? fd : undefined;
 }
 
 /** The tracker's pid when this process started it (for tests and diagnostics). */
@@ -45,19 +57,34 @@ export function trackerProcessId(): number | undefined {
   return trackerPid;
 }
 
-export function register(name: string): void {
-  send(trackerDescriptor(), `R${name}\n`); // one short write: atomic, and done before anyone can die
+/** Lines per registering write: within PIPE_BUF (4096 bytes), so each write is atomic. */
+const NAME_BATCH = 64;
+const TRACKER_PIPE_BYTES = 1 << 20;
+const registered: string[] = [];
+
+/**
+ * A fresh name from `make()`, registered with the tracker before it exists: NAME_BATCH names are made and
+ * registered with one write whenever none is left.
+ */
+export function registeredName(make: (count: number) => string[]): string {
+  if (registered.length === 0) {
+    const names = make(NAME_BATCH);
+    send(trackerDescriptor(), names.map((name) => `R${name}\n`).join('')); // done before anyone can die
+    registered.push(...names);
+  }
+  return registered.pop()!;
 }
 
 export function unregister(name: string): void {
-  if (trackerFd !== undefined) send(trackerFd, `U${name}\n`);
+  const fd = native.trackerFd();
+  if (fd >= 0) send(fd, `U${name}\n`);
 }
 
 function send(fd: number, line: string): void {
   try {
     fs.writeSync(fd, line);
   } catch (err) {
-    // The tracker was killed from outside: names still get unlinked by their creators' exit hooks.
+    // The tracker was killed from outside: names still get unlinked by their creators.
     if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
   }
 }

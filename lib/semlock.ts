@@ -3,10 +3,10 @@
  * The OS object comes from the addon; naming, tracking, ownership and reduction are decided here.
  */
 import { randomBytes } from 'node:crypto';
-import { threadId } from 'node:worker_threads';
+import { isMainThread, threadId } from 'node:worker_threads';
 import { AssertionError, NotImplementedError, ValueError } from './errors';
-import { native, NativeSemaphore, NativeWaiter, WaitCallback } from './native';
-import { assertSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
+import { native, NativeSemaphore, WaitCallback, WaitId } from './native';
+import { assertSpawning, isLent, Lent, reduce, Reduced, registerRebuilder, requireAdoption, spawningContext } from './reduction';
 import * as tracker from './resource_tracker';
 import { setLongTimeout, whenAborted } from './timeouts';
 import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
@@ -15,6 +15,26 @@ export const RECURSIVE_MUTEX = 0;
 export const SEMAPHORE = 1;
 /** Linux's SEM_VALUE_MAX (INT_MAX); also what Windows accepts as a maximum count. */
 export const SEM_VALUE_MAX = 0x7fffffff;
+
+/**
+ * How long a queue's get that found no item tries again on its own thread before it waits (20 µs): once per wait,
+ * so an idle consumer burns nothing, and the event loop's thread is held for no longer than that.
+ */
+export const SPIN_MS = 0.02;
+
+/**
+ * How long an async acquire tries again on its own thread before it hands the wait to the wait hub (50 µs). A
+ * release in another process that comes that soon then costs a cache-line transfer instead of two thread wake-ups
+ * (the hub thread's and, through the event loop, this thread's: together 20 to 60 µs on the VMs measured), and the
+ * event loop is held for no longer than that.
+ */
+const ACQUIRE_SPIN_MS = 0.05;
+/**
+ * A wait through the hub that took longer than this (4 spins) tells acquire() that the releases it waits for come
+ * too late for a spin to catch them: it stops spinning, except for one wait in SPIN_PROBE, until one comes soon again.
+ */
+const SPIN_WORTH_MS = 0.2;
+const SPIN_PROBE = 16;
 
 export interface AcquireOptions {
   /** false: return at once with the result of one try. Default true. */
@@ -36,8 +56,13 @@ const isWindows = native.platform === 'win32';
  */
 export class SemaphoreHandle implements NativeSemaphore {
   readonly native: NativeSemaphore;
-  /** [value, waiters] in the semaphore's shared memory, or undefined where the addon does not offer them. */
-  readonly words: Int32Array | undefined;
+  /**
+   * [value, waiters] in the semaphore's shared memory, or undefined where the addon does not offer them, and once
+   * closed (the native side detaches the buffer too, so nothing can reach memory that is no longer mapped).
+   */
+  words: Int32Array | undefined;
+  /** Set once closed: the name of the object calls are reported on. */
+  #closedBy: string | undefined;
 
   constructor(nativeSem: NativeSemaphore) {
     this.native = nativeSem;
@@ -45,9 +70,15 @@ export class SemaphoreHandle implements NativeSemaphore {
     this.words = shared ? new Int32Array(shared) : undefined;
   }
 
+  /** The addon's semaphore, or ValueError (ERR_MP_CLOSED) once closed: checked off the shared-words paths only. */
+  #open(): NativeSemaphore {
+    if (this.#closedBy !== undefined) throw closedError(this.#closedBy);
+    return this.native;
+  }
+
   tryWait(): boolean {
     const words = this.words;
-    if (!words) return this.native.tryWait();
+    if (!words) return this.#open().tryWait();
     // A compare-and-swap first, guessing one unit: the word is most often in another core's cache, and a load
     // before the swap would fetch it twice.
     let value = 1;
@@ -62,18 +93,29 @@ export class SemaphoreHandle implements NativeSemaphore {
   /** tryWait() that only reads while no unit is free: for loops that try again and again. */
   tryWaitPolling(): boolean {
     const words = this.words;
-    if (!words) return this.native.tryWait();
+    if (!words) return this.#open().tryWait();
     return Atomics.load(words, 0) > 0 && this.tryWait();
   }
 
   wait(timeoutMs: number): boolean {
     if (this.words && this.tryWait()) return true;
-    return this.native.wait(timeoutMs);
+    return this.#open().wait(timeoutMs);
+  }
+
+  /** Tries to take a unit for up to `ms` milliseconds, on this thread. */
+  spin(ms: number): boolean {
+    if (this.tryWait()) return true;
+    if (ms <= 0) return false;
+    const until = performance.now() + ms;
+    do {
+      for (let i = 0; i < 32; i++) if (this.tryWaitPolling()) return true;
+    } while (performance.now() < until);
+    return false;
   }
 
   post(maxValue?: number): boolean {
     const words = this.words;
-    if (!words) return this.native.post(maxValue);
+    if (!words) return this.#open().post(maxValue);
     if (maxValue === undefined) {
       // Unbounded: one atomic add (the word is fetched once), undone in the case that cannot happen in practice.
       if (Atomics.add(words, 0, 1) >= SEM_VALUE_MAX) {
@@ -95,15 +137,15 @@ export class SemaphoreHandle implements NativeSemaphore {
   }
 
   value(): number {
-    return this.words ? Atomics.load(this.words, 0) : this.native.value();
+    return this.words ? Atomics.load(this.words, 0) : this.#open().value();
   }
 
-  waitAsync(timeoutMs: number, callback: WaitCallback, then?: NativeSemaphore): NativeWaiter {
-    return this.native.waitAsync(timeoutMs, callback, then instanceof SemaphoreHandle ? then.native : then);
+  waitAsync(timeoutMs: number, callback: WaitCallback, then?: NativeSemaphore): WaitId {
+    return this.#open().waitAsync(timeoutMs, callback, then instanceof SemaphoreHandle ? then.#open() : then);
   }
 
   duplicateInto(pid: number): string {
-    return this.native.duplicateInto(pid);
+    return this.#open().duplicateInto(pid);
   }
 
   sharedWords(): ArrayBuffer | undefined {
@@ -111,34 +153,59 @@ export class SemaphoreHandle implements NativeSemaphore {
   }
 
   wakeWaiter(): void {
-    this.native.wakeWaiter();
+    this.#open().wakeWaiter();
   }
 
-  close(): void {
+  share(): NativeSemaphore {
+    return this.#open().share();
+  }
+
+  lend(): string {
+    return this.#open().lend();
+  }
+
+  unlink(): void {
+    this.#open().unlink();
+  }
+
+  /** Closes this reference; later calls throw ValueError (ERR_MP_CLOSED) naming `owner`. */
+  close(owner = 'Semaphore'): void {
+    if (this.#closedBy !== undefined) return;
+    this.#closedBy = owner;
+    this.words = undefined;
     this.native.close();
   }
 }
 
-/** A named (POSIX) or unnamed (Windows) OS semaphore owned by this process: created, tracked, unlinked. */
+/** "/mp-" and 8 random characters each, as CPython: unpredictable, and within macOS's 31-character limit. */
+function randomNames(count: number): string[] {
+  const bytes = randomBytes(6 * count);
+  return Array.from({ length: count }, (_, i) => `/mp-${bytes.subarray(6 * i, 6 * i + 6).toString('base64url')}`);
+}
+
+/** What a child or another thread receives for a semaphore: its name (POSIX) or handle (Windows), or a ticket. */
+type SemaphoreDescriptor = string | (Lent & { name: string });
+
+/**
+ * A named (POSIX) or unnamed (Windows) OS semaphore as this process holds it: created (and tracked), opened, or
+ * adopted from another thread. The addon closes the OS object with its last reference in the process and removes a
+ * name this process created then; until a child that received it exits, its spawning context holds a reference.
+ */
 export class OsSemaphore {
   readonly sem: SemaphoreHandle;
   readonly name: string;
-  #creator: boolean;
 
-  private constructor(sem: NativeSemaphore, name: string, creator: boolean) {
+  private constructor(sem: NativeSemaphore, name: string) {
     this.sem = new SemaphoreHandle(sem);
     this.name = name;
-    this.#creator = creator;
-    if (creator && !isWindows) createdHere.add(this);
   }
 
   static create(value: number, maxValue: number): OsSemaphore {
     for (;;) {
-      // "/mp-" and 8 random characters, as CPython: unpredictable, and within macOS's 31-character limit
-      const name = isWindows ? '' : `/mp-${randomBytes(6).toString('base64url')}`;
-      if (!isWindows) tracker.register(name); // before the name exists, so no death can leak it
+      // registered before the name exists, so no death can leak it
+      const name = isWindows ? '' : tracker.registeredName(randomNames);
       try {
-        return new OsSemaphore(native.Semaphore.create(name, value, maxValue), name, true);
+        return new OsSemaphore(native.Semaphore.create(name, value, maxValue), name);
       } catch (err) {
         if (!isWindows) tracker.unregister(name);
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -146,40 +213,40 @@ export class OsSemaphore {
     }
   }
 
-  /** Opens what a parent handed over: POSIX by name, Windows by the handle value duplicated into this process. */
-  static open(nameOrHandle: string): OsSemaphore {
-    return new OsSemaphore(native.Semaphore.open(nameOrHandle), isWindows ? '' : nameOrHandle, false);
-  }
-
-  /** What a child needs to open this semaphore; valid only inside a spawning context. */
-  descriptor(): string {
-    return isWindows ? spawningContext().duplicateHandle(this.sem.native) : this.name;
-  }
-
-  /** Removes the name (the creator only); processes that opened it keep using it. */
-  unlink(): void {
-    if (!this.#creator) return;
-    this.#creator = false;
-    createdHere.delete(this);
-    try {
-      native.Semaphore.unlink(this.name);
-    } finally {
-      tracker.unregister(this.name);
+  /**
+   * Opens what a parent handed over (POSIX: by name; Windows: the handle value duplicated into this process), or
+   * adopts what another thread lent (fromThread only).
+   */
+  static open(descriptor: SemaphoreDescriptor): OsSemaphore {
+    if (isLent(descriptor)) {
+      requireAdoption();
+      return new OsSemaphore(native.Semaphore.adopt(descriptor.lent), descriptor.name);
     }
+    return new OsSemaphore(native.Semaphore.open(descriptor), isWindows ? '' : descriptor);
+  }
+
+  /** What a child (or another thread) needs to open this semaphore; valid only inside a spawning context. */
+  descriptor(): SemaphoreDescriptor {
+    const ctx = spawningContext();
+    if (ctx.toThread) return { lent: this.sem.lend(), name: this.name };
+    if (isWindows) return ctx.duplicateHandle(this.sem.native);
+    ctx.retain(this.sem.share()); // the name stays until the child exits: it opens it while it starts
+    return this.name;
+  }
+
+  /** Removes the name now if this process created it; processes that opened it keep using it. */
+  unlink(): void {
+    this.sem.unlink();
+  }
+
+  close(owner?: string): void {
+    this.sem.close(owner);
   }
 }
 
-// Names this process created and still owns: unlinked when it exits normally (the tracker covers the rest).
-const createdHere = new Set<OsSemaphore>();
-process.on('exit', () => {
-  for (const sem of [...createdHere]) {
-    try {
-      sem.unlink();
-    } catch {
-      // already gone (e.g. removed by hand): nothing to clean
-    }
-  }
-});
+// At exit the names this process created go at once (the tracker covers deaths); a worker thread's end is not the
+// process's.
+if (isMainThread) process.on('exit', () => native.processExiting());
 
 function currentOwner(): number {
   return threadId;
@@ -195,10 +262,17 @@ export class SemLock {
   readonly #kind: number;
   readonly #maxvalue: number;
   readonly #sem: SemaphoreHandle; // this.#os.sem, read on every call
-  readonly #words: Int32Array | undefined; // its shared [value, waiters], when the platform offers them
+  #words: Int32Array | undefined; // its shared [value, waiters], when the platform offers them; none once closed
   readonly #postLimit: number | undefined; // the over-release check's bound; none for unbounded semaphores
   #count = 0;
   #owner = -1;
+  /** Async acquires of this object still waiting: a new one queues behind them (first come, first served). */
+  #queued = 0;
+  /** Whether the last async acquire that had to wait was served soon: then the next one spins first. */
+  #spinWorth = true;
+  #spinSkipped = 0;
+  /** Set by close(): the name of the object closed (a Condition closes its semaphores as itself). */
+  #closedBy: string | undefined;
 
   /** @internal */
   constructor(kind: number, value: number, maxvalue: number, rebuilt?: OsSemaphore) {
@@ -236,6 +310,42 @@ export class SemLock {
     return this.#count;
   }
 
+  /**
+   * Releases what this object holds in this process now: its reference to the OS semaphore (and, once no object of
+   * this process and no child started with it still needs it, the name this process created). Pending async
+   * acquires reject with ValueError (ERR_MP_CLOSED), and so does every later call. Idempotent. A held lock is not
+   * released: close it as a process would exit.
+   */
+  close(): void {
+    this._close(this.constructor.name);
+  }
+
+  /** @internal close(), reporting later calls as calls on `owner` (a Condition closes its semaphores as itself). */
+  _close(owner: string): void {
+    if (this.#closedBy !== undefined) return;
+    this.#closedBy = owner;
+    this.#words = undefined;
+    this.#os.close(owner);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @internal */
+  get _closed(): boolean {
+    return this.#closedBy !== undefined;
+  }
+
+  #checkOpen(): void {
+    if (this.#closedBy !== undefined) throw closedError(this.#closedBy);
+  }
+
+  /** @internal ValueError (ERR_MP_CLOSED) once closed. */
+  _checkOpen(): void {
+    this.#checkOpen();
+  }
+
   #acquired(): true {
     this.#count++;
     this.#owner = currentOwner();
@@ -255,9 +365,11 @@ export class SemLock {
           return true;
         }
       }
+      this.#checkOpen();
       if (this.#kind === RECURSIVE_MUTEX && this._isMine()) return this.#acquired();
       return this.#sem.wait(-1) ? this.#acquired() : false;
     }
+    this.#checkOpen();
     const { blocking: rawBlocking, timeout: rawTimeout } = checkOptions<AcquireSyncOptions>(options, 'acquireSync options');
     const blocking = checkBoolean(rawBlocking, 'blocking', true);
     const timeout = checkTimeout(rawTimeout);
@@ -268,15 +380,18 @@ export class SemLock {
   }
 
   /**
-   * Waits without blocking the event loop (on a thread of the addon's own, not libuv's pool).
-   * Resolves true when acquired, false when `blocking` is false or `timeout` passed first.
+   * Waits without blocking the event loop (through the addon's wait hub, not libuv's pool), after the async
+   * acquires of this object that came first. Resolves true when acquired, false when `blocking` is false or
+   * `timeout` passed first.
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
-    if (options === undefined && this.#kind !== RECURSIVE_MUTEX && this.#sem.tryWait()) {
+    if (options === undefined && this.#kind !== RECURSIVE_MUTEX && this.#queued === 0 &&
+        this.#closedBy === undefined && this.#sem.tryWait()) {
       this.#acquired(); // the common case: free, no options to check
       return RESOLVED_TRUE;
     }
     try {
+      this.#checkOpen();
       const opts = checkOptions<AcquireOptions>(options, 'acquire options');
       const blocking = checkBoolean(opts.blocking, 'blocking', true);
       const timeout = checkTimeout(opts.timeout);
@@ -284,9 +399,26 @@ export class SemLock {
       if (signal?.aborted) return Promise.reject(abortReason(signal));
       if (this.#kind === RECURSIVE_MUTEX && this._isMine()) return Promise.resolve(this.#acquired());
       const sem = this.#sem;
-      if (sem.tryWait()) return Promise.resolve(this.#acquired());
+      if ((this.#queued === 0 || !blocking) && sem.tryWait()) return Promise.resolve(this.#acquired());
       if (!blocking || timeout === 0) return Promise.resolve(false);
-      return waitAsync(sem, timeout, signal).then((ok) => (ok ? this.#acquired() : false));
+      // Spinning on a lock this very thread holds would only hold up the code that releases it. After waits that
+      // came back late, one in SPIN_PROBE still spins: releases may come soon again.
+      if (this.#queued === 0 && (this.#spinWorth || ++this.#spinSkipped % SPIN_PROBE === 0) &&
+          !(this.#maxvalue === 1 && this._isMine()) &&
+          sem.spin(timeout === undefined ? ACQUIRE_SPIN_MS : Math.min(timeout, ACQUIRE_SPIN_MS))) {
+        this.#spinWorth = true;
+        return Promise.resolve(this.#acquired());
+      }
+      this.#queued++;
+      const started = performance.now();
+      return waitAsync(sem, timeout, signal).then((ok) => {
+        this.#queued--;
+        this.#spinWorth = performance.now() - started < SPIN_WORTH_MS;
+        return ok ? this.#acquired() : false;
+      }, (err) => {
+        this.#queued--;
+        throw (err as { code?: string }).code === 'ERR_MP_CLOSED' ? closedError(this.#closedBy ?? this.constructor.name) : err;
+      });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -310,12 +442,14 @@ export class SemLock {
         return;
       }
     }
+    this.#checkOpen();
     if (!this.#sem.post(limit)) throw new ValueError('semaphore or lock released too many times');
     if (this.#count > 0) this.#count--;
   }
 
   /** @internal the current value where the platform can tell; NotImplementedError on macOS (no sem_getvalue). */
   _getValue(): number {
+    this.#checkOpen();
     if (!native.features.semGetValue) {
       throw new NotImplementedError('the value of a semaphore cannot be read on this platform (no sem_getvalue)');
     }
@@ -327,6 +461,7 @@ export class SemLock {
    * and gives it back, so a concurrent non-blocking acquire elsewhere may fail in between, as in CPython.
    */
   _isZero(): boolean {
+    this.#checkOpen();
     if (native.features.semGetValue) return this.#sem.value() === 0;
     if (!this.#sem.tryWait()) return true;
     this.#sem.post();
@@ -335,14 +470,20 @@ export class SemLock {
 
   [reduce](): Reduced {
     assertSpawning(this);
+    this.#checkOpen(); // a closed object cannot be handed to anyone
     return [REBUILD_SEMLOCK, [this.constructor.name, this._kind, this._maxvalue, this._os.descriptor()]];
   }
 }
 
 const RESOLVED_TRUE = Promise.resolve(true);
 
+/** What a call on a closed object throws. */
+export function closedError(owner: string): ValueError {
+  return new ValueError(`${owner} is closed`, 'ERR_MP_CLOSED');
+}
+
 /**
- * Waits on a waiter thread; settles exactly once. `then` is posted by that thread when the wait ends.
+ * Waits through the wait hub; settles exactly once. `then` is posted by the hub when the wait ends.
  * `onAbort` runs when the signal wins the race, in place of `then`.
  * @internal
  */
@@ -354,14 +495,14 @@ export function waitAsync(sem: NativeSemaphore, timeout: number | undefined, sig
   }
   return new Promise<boolean>((resolve, reject) => {
     let stopListening: (() => void) | undefined;
-    const waiter = sem.waitAsync(timeout === undefined ? -1 : Math.ceil(timeout), (err, ok) => {
+    const id = sem.waitAsync(timeout === undefined ? -1 : timeout, (err, ok) => {
       stopListening?.();
       if (err) reject(err);
       else resolve(ok);
     }, then);
     if (signal) {
       stopListening = whenAborted(signal, () => {
-        if (!waiter.cancel()) return; // too late: the result is already on its way
+        if (!native.cancelWait(id)) return; // too late: the result is already on its way
         onAbort?.();
         reject(abortReason(signal));
       });
@@ -370,9 +511,9 @@ export function waitAsync(sem: NativeSemaphore, timeout: number | undefined, sig
 }
 
 /**
- * Resolves true once `sem` had a free unit, and leaves it free: a waiter thread takes the unit and gives it straight
+ * Resolves true once `sem` had a free unit, and leaves it free: the wait hub takes the unit and gives it straight
  * back, so the caller tries again itself. For a library object's inner lock, which this thread also takes
- * synchronously: a unit a waiter thread took for us would be held, unknown to JS, while other callbacks of this thread
+ * synchronously: a unit the hub took for us would be held, unknown to JS, while other callbacks of this thread
  * run, and a synchronous acquire among them would then wait forever for a callback it keeps from running. False when
  * `timeout` passes first; AbortError on `signal`. @internal
  */
@@ -387,10 +528,11 @@ export function waitUntilFree(sem: SemaphoreHandle, timeout: number | undefined,
       if (err) reject(err);
       else resolve(free);
     };
-    // Never a native timeout: the unit is given back by posting it, which a wait that timed out must not do.
-    const waiter = sem.waitAsync(-1, settle, sem);
+    // `then` is the semaphore itself: the hub gives the unit straight back (and a timed-out or dropped wait posts
+    // nothing). Never a native timeout all the same: the timer below ends the wait.
+    const id = sem.waitAsync(-1, settle, sem);
     const giveUp = (why: () => Error | null) => () => {
-      if (waiter.cancel()) settle(why(), false); // else the unit is back already and the result on its way
+      if (native.cancelWait(id)) settle(why(), false); // else the unit is back already and the result on its way
     };
     if (timeout !== undefined) stopTimer = setLongTimeout(giveUp(() => null), timeout);
     if (signal) stopListening = whenAborted(signal, giveUp(() => abortReason(signal)));

@@ -12,7 +12,7 @@ import {
 } from './semlock';
 import { deadlineOf, remaining } from './timeouts';
 import { abortReason, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
-import { native, NativeWaiter } from './native';
+import { native, WaitId } from './native';
 
 export type { AcquireOptions, AcquireSyncOptions } from './semlock';
 export { SemLock } from './semlock';
@@ -151,21 +151,23 @@ export type Section<T> = Generator<number | undefined, T, boolean>;
 interface PendingAcks {
   left: number;
   /** The wait for the next acknowledgement, and what resumes the section's driver after it. */
-  waiter: NativeWaiter | null;
+  waiter: WaitId | null;
   resume: () => void;
   /** A synchronous call of this thread took over the rest (#finishAcksSync) and let the lock go. */
   takenOver: boolean;
 }
 
-/** How long woken sleepers' acknowledgements are waited for by trying, before a hand-over to a waiter thread. */
+/** How long woken sleepers' acknowledgements are waited for by trying, before a hand-over to the wait hub. */
 const ACK_SPIN_MS = 0.02;
 
 /**
  * A condition variable over processes, with CPython's algorithm: a sleeper count, a woken count and a wait
- * semaphore. A sleeper's waiter thread posts "woken" itself, so notify() never depends on any event loop.
+ * semaphore. The wait hub posts a sleeper's "woken" itself, so notify() never depends on any event loop.
  */
 export class Condition {
   readonly #lock: AnyLock;
+  /** It made its lock (no lock given): close() closes it too. */
+  readonly #ownsLock: boolean;
   readonly #sleeping: Semaphore;
   readonly #woken: Semaphore;
   readonly #wait: Semaphore;
@@ -178,6 +180,7 @@ export class Condition {
     if (lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)) {
       throw new InvalidArgumentError('Condition lock must be a Lock or an RLock');
     }
+    this.#ownsLock = lock === undefined;
     this.#lock = lock ?? new RLock();
     [this.#sleeping, this.#woken, this.#wait] = Array.isArray(parts) ? parts : [new Semaphore(0), new Semaphore(0), new Semaphore(0)];
     defineInheritanceGuard(this);
@@ -237,6 +240,7 @@ export class Condition {
   }
 
   #ownedCount(): number {
+    this.#sleeping._checkOpen(); // a closed Condition says so first
     if (!this._lock._isMine()) throw new AssertionError('must acquire() condition before using wait()');
     return this._lock._count();
   }
@@ -313,7 +317,7 @@ export class Condition {
   }
 
   /**
-   * Takes the lock without blocking the event loop, and without a waiter thread holding it for us while other
+   * Takes the lock without blocking the event loop, and without the wait hub holding it for us while other
    * callbacks of this thread run (see waitUntilFree). False when `deadline` passes first.
    */
   async #lockAsync(deadline: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
@@ -339,7 +343,7 @@ export class Condition {
 
   /**
    * The second half of notify() for an async section: waits, holding the lock, until `count` woken sleepers
-   * acknowledge. They do so from their own waiter threads within microseconds, unless their process is stopped (or
+   * acknowledge. Their wait hubs do so within microseconds, unless their process is stopped (or
    * died: then this waits forever, as CPython's notify does, but without blocking the event loop). A synchronous call
    * of this thread that needs the lock meanwhile finishes this wait itself (#finishAcksSync): it cannot wait for this
    * continuation, which cannot run while it blocks. Returns false when that happened.
@@ -382,7 +386,7 @@ export class Condition {
     this.#acks = null;
     pending.takenOver = true;
     let left = pending.left;
-    if (pending.waiter && !pending.waiter.cancel()) left--; // that acknowledgement is taken, its callback on its way
+    if (pending.waiter !== null && !native.cancelWait(pending.waiter)) left--; // that acknowledgement is taken, its callback on its way
     const woken = this.#woken._os.sem;
     for (; left > 0; left--) woken.wait(-1);
     this.#rezeroWait();
@@ -422,6 +426,7 @@ export class Condition {
   /** Wakes up to `n` waiters (in any process) and returns once they are awake. */
   notify(n = 1): void {
     checkInteger(n, 'n', 0);
+    this.#sleeping._checkOpen();
     if (!this._lock._isMine()) throw new AssertionError('lock is not owned');
     const sleepers = this.#postWakeups(n);
     if (sleepers === 0) return;
@@ -460,6 +465,29 @@ export class Condition {
     this.notify(Number.MAX_SAFE_INTEGER);
   }
 
+  /**
+   * Releases what it holds in this process (see Lock.close()): its semaphores, and its lock if it made it (a lock
+   * given to the constructor stays open). Later waits and notifies throw ValueError (ERR_MP_CLOSED).
+   */
+  close(): void {
+    this._close('Condition');
+  }
+
+  /** @internal */
+  _close(owner: string): void {
+    for (const sem of [this.#sleeping, this.#woken, this.#wait]) sem._close(owner);
+    if (this.#ownsLock) this.#lock._close(owner);
+  }
+
+  /** @internal its semaphores, its lock first */
+  _semaphores(): SemLock[] {
+    return [this.#lock, this.#sleeping, this.#woken, this.#wait];
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   [reduce](): Reduced {
     assertSpawning(this);
     return [REBUILD_CONDITION, [this._lock, this.#sleeping, this.#woken, this.#wait]];
@@ -473,6 +501,11 @@ export class Condition {
 const REBUILD_CONDITION = 'multiproc.Condition';
 registerRebuilder(REBUILD_CONDITION, (lock: AnyLock, sleeping: Semaphore, woken: Semaphore, wait: Semaphore) =>
   new Condition(lock, [sleeping, woken, wait]));
+
+/** Closes the parts of an Event or a Barrier, which made them all. */
+function closeAll(parts: (Condition | SemLock)[], owner: string): void {
+  for (const part of parts) part._close(owner);
+}
 
 /** A flag processes can wait for: Python's multiprocessing.Event. */
 export class Event {
@@ -527,6 +560,15 @@ export class Event {
     if (!this.#flag._os.sem.tryWait()) return false;
     this.#flag.release();
     return true;
+  }
+
+  /** Releases what it holds in this process (see Lock.close()); later calls throw ValueError (ERR_MP_CLOSED). */
+  close(): void {
+    closeAll([this.#cond, this.#flag], 'Event');
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   [reduce](): Reduced {
@@ -709,6 +751,15 @@ export class Barrier {
   get broken(): boolean {
     using _held = this.#cond.guardSync();
     return this.#stateValue === BROKEN;
+  }
+
+  /** Releases what it holds in this process (see Lock.close()); later calls throw ValueError (ERR_MP_CLOSED). */
+  close(): void {
+    closeAll([this.#cond, this.#state.sem, this.#count.sem], 'Barrier');
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   [reduce](): Reduced {

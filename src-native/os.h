@@ -1,11 +1,19 @@
 // The OS layer: every system call multiproc makes lives behind this header.
 // Implemented once per platform (os_posix.cc, os_win.cc); binding.cc turns it into JS.
 #pragma once
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 namespace mp {
+
+// The platform's error for a descriptor or handle that is not (or no longer) open.
+#ifdef _WIN32
+constexpr int kBadDescriptorError = 6;  // ERROR_INVALID_HANDLE
+#else
+constexpr int kBadDescriptorError = EBADF;
+#endif
 
 // A failed system call: its name and the platform error (errno or GetLastError()).
 struct OsError {
@@ -21,24 +29,51 @@ struct OsError {
 enum class WaitResult { Acquired, TimedOut, Failed };
 enum class PostResult { Posted, AtMaximum, Failed };
 
+// Nanoseconds on a monotonic clock (CLOCK_MONOTONIC; Windows: QueryPerformanceCounter): what every deadline counts.
+int64_t MonotonicNs();
+// "No deadline": the wait lasts until it succeeds or is cancelled.
+constexpr int64_t kNoDeadline = -1;
+// Timeouts from this many milliseconds on (about 143 years; lib/'s TIMEOUT_MAX, 2^42 ms, is below it) wait
+// forever: their deadline in nanoseconds would not fit in 63 bits.
+constexpr double kForeverMs = 4.5e12;
+// The deadline `timeoutMs` from now; kNoDeadline for a negative, NaN or too large timeout. Never overflows.
+int64_t DeadlineAfterMs(double timeoutMs);
+
+// What a thread of the wait hub (wait_hub.h) blocks on for a semaphore: a 32-bit word in shared memory that a
+// release changes and wakes (Linux/glibc futex), a waitable handle (Windows), or neither (the wait is polled).
+struct WaitTarget {
+  enum Kind { kPolled, kWord, kHandle };
+  Kind kind = kPolled;
+  uint32_t* word = nullptr;  // kWord: sleep while it holds 0
+  bool shared = false;       // kWord: a futex shared between processes
+  uint64_t handle = 0;       // kHandle: signalled when a unit is free; a wait that returns it took the unit
+};
+
 // A counting semaphore shared between processes.
 // POSIX: a named semaphore (sem_open). Windows: an unnamed semaphore whose handle is duplicated into children.
-class OsSemaphore {
+class OsSemaphore : public std::enable_shared_from_this<OsSemaphore> {
  public:
-  // Creates a new semaphore. POSIX: `name` must not exist yet (O_EXCL). Windows: `name` is unused.
+  // Creates a new semaphore. POSIX: `name` must not exist yet (O_EXCL); this object owns the name and removes it
+  // when it is destroyed (see Unlink). Windows: `name` is unused.
   static std::unique_ptr<OsSemaphore> Create(const std::string& name, uint32_t value, uint32_t maxValue,
                                              OsError* err);
   // POSIX: opens an existing named semaphore. Windows: adopts an inherited handle value.
   static std::unique_ptr<OsSemaphore> Open(const std::string& nameOrHandle, OsError* err);
   // POSIX only: removes the name; processes that opened it keep using it.
   static bool Unlink(const std::string& name, OsError* err);
+  // Removes this object's name now if it owns it (nothing otherwise); from then on it owns none.
+  bool UnlinkOwned(OsError* err);
+  // The process is exiting: owned names are removed now, and objects destroyed from now on skip sem_close (the
+  // process's end unmaps everything; glibc's sem_close walks every open semaphore, which made exits quadratic).
+  static void ProcessExiting();
 
+  // Closes the semaphore in this process (sem_close / CloseHandle); removes its name if it owns it.
   ~OsSemaphore();
   OsSemaphore(const OsSemaphore&) = delete;
   OsSemaphore& operator=(const OsSemaphore&) = delete;
 
-  // Blocks the calling thread; timeoutMs < 0 waits forever. Interrupted waits resume with the time left.
-  WaitResult Wait(int64_t timeoutMs, OsError* err);
+  // Blocks the calling thread until `deadlineNs` (MonotonicNs(); kNoDeadline: forever). Interrupted waits resume.
+  WaitResult Wait(int64_t deadlineNs, OsError* err);
   WaitResult TryWait(OsError* err);
   // maxValue >= 0: post nothing and report AtMaximum when the value already reached it (CPython's over-release
   // check; macOS can only check maxValue == 1). Windows enforces the maximum given at creation.
@@ -55,11 +90,49 @@ class OsSemaphore {
   // Wakes one thread sleeping in sem_wait after the value was raised through SharedWords().
   bool WakeWaiter(OsError* err);
 
+  // What a hub thread blocks on to wait for a unit of this semaphore.
+  WaitTarget HubTarget();
+  // A hub thread counts itself among the semaphore's sleepers while it waits for it (glibc: the waiter count that
+  // makes sem_post wake a sleeper), exactly as sem_wait does; elsewhere these do nothing.
+  void AddSleeper();
+  // Stops counting; then PassOnWake(false).
+  void RemoveSleeper();
+  // If a unit is free and other sleepers remain (besides this process's own count, `counted`), wakes one: a wake
+  // this process received and did not use must not be lost to them.
+  void PassOnWake(bool counted);
+
+  // A process-wide name for this object that another thread of this process can open it by (Adopt), valid while
+  // any holder keeps the object. Not a name of the OS: worker threads share the very same object.
+  std::string Ticket();
+  static std::shared_ptr<OsSemaphore> Adopt(const std::string& ticket);
+
+ struct Impl;
+
  private:
-  struct Impl;
   explicit OsSemaphore(Impl* impl) : impl_(impl) {}
+  void ForgetTicket();
   Impl* impl_;
+  std::string ticket_;  // guarded by the ticket registry's lock (os_common.cc)
 };
+
+// The resource tracker's pipe (resource_tracker.ts), one per process: an owned name removed here is unregistered
+// with a line on it. SetTrackerFd keeps the first descriptor it is given and returns the one in effect; TrackerFd is
+// -1 while there is none. Windows has no names and no tracker.
+int64_t SetTrackerFd(int64_t fd);
+int64_t TrackerFd();
+
+// Descriptors (POSIX) or handles (Windows) lent to other threads of this process: Lend gives `value` a ticket, Adopt
+// duplicates what the ticket names (a new descriptor or handle the caller owns), Revoke withdraws the ticket before
+// its owner closes `value`. A ticket never names anything that was not lent and is still open.
+std::string LendDescriptor(uint64_t value);
+void RevokeDescriptor(uint64_t value);
+bool AdoptDescriptor(const std::string& ticket, uint64_t* adopted, OsError* err);
+// A duplicate of a descriptor or handle of this process, owned by the caller (used by AdoptDescriptor).
+bool DuplicateHere(uint64_t value, uint64_t* copy, OsError* err);
+
+// Keeps this addon loaded until the process exits. Node unloads an addon when the last environment that loaded it
+// goes (a worker loaded it, the main thread did not), but the wait hub's threads belong to the process.
+bool PinThisModule(OsError* err);
 
 // Platform error code -> libuv-style name ("EEXIST", "ETIMEDOUT", ...).
 const char* ErrorName(int code);
@@ -84,9 +157,19 @@ int64_t WritePipe(uint64_t handle, const void* buf, size_t length, OsError* err)
 int64_t PipeAvailable(uint64_t handle, OsError* err);
 // The pipe's inbound buffer size as the system granted it (GetNamedPipeInfo on the read end).
 int64_t PipeBufferSize(uint64_t readHandle, OsError* err);
-// Waits until the read end has bytes (or has lost every writer); timeoutMs < 0 waits forever. Windows signals
-// nothing for that on a synchronous pipe: PeekNamedPipe is polled, sleeping between looks.
-WaitResult PollPipe(uint64_t handle, int64_t timeoutMs, OsError* err);
+// Waits until the read end has bytes (or has lost every writer) or `deadlineNs` passes. Windows signals nothing for
+// that on a synchronous pipe: PeekNamedPipe is polled, sleeping between looks.
+WaitResult PollPipe(uint64_t handle, int64_t deadlineNs, OsError* err);
+// Whether the read end has bytes, or has lost every writer (a read will not block); Failed with err on error.
+WaitResult PipeReady(uint64_t handle, OsError* err);
+// Blocks until one of `handles` is signalled (a semaphore's unit is then taken), or `deadlineNs` passes: the index
+// of the handle, kHandlesTimedOut, or kHandlesFailed with err set. At most MAXIMUM_WAIT_OBJECTS (64) handles.
+constexpr int kHandlesTimedOut = -1;
+constexpr int kHandlesFailed = -2;
+int WaitForHandles(const uint64_t* handles, size_t count, int64_t deadlineNs, OsError* err);
+// An auto-reset event (a hub thread's control handle); 0 with err set on failure.
+uint64_t MakeEvent(OsError* err);
+void SignalEvent(uint64_t handle);
 bool CloseHandleValue(uint64_t handle, OsError* err);
 // Duplicates `handle` into process `pid` (OpenProcess(PROCESS_DUP_HANDLE)); returns its value there, in decimal.
 std::string DuplicateHandleInto(uint64_t handle, int pid, OsError* err);
@@ -99,10 +182,12 @@ bool MakeSocketPair(int fds[2], int capacity, OsError* err);
 bool SetNonBlocking(int fd, bool on, OsError* err);
 bool SetCloseOnExec(int fd, bool on, OsError* err);
 bool CloseFd(int fd, OsError* err);
+// A duplicate of `fd`, close-on-exec; -1 with err set on failure.
+int DupFd(int fd, OsError* err);
 // Ends this process at once, without running exit handlers.
 [[noreturn]] void ExitNow(int code);
-// Waits until fd is readable (or writable); timeoutMs < 0 waits forever. Returns Acquired when ready.
-WaitResult PollFd(int fd, bool forWrite, int64_t timeoutMs, OsError* err);
+// Waits until fd is readable (or writable) or `deadlineNs` passes. Returns Acquired when ready.
+WaitResult PollFd(int fd, bool forWrite, int64_t deadlineNs, OsError* err);
 // One read()/write() on a descriptor, retrying EINTR: the bytes moved (read: 0 at end of file), or kWouldBlock
 // when a non-blocking descriptor has no data (no room). Queue readers and writers wait with poll instead.
 int64_t ReadFd(int fd, void* buf, size_t length, OsError* err);
@@ -118,6 +203,24 @@ int64_t WriteFdv(int fd, const WriteBuffer* buffers, size_t count, OsError* err)
 int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err);
 // Creates a named pipe (mode 0600) that processes of this host open by path: a Manager's kernel queues.
 bool MakeFifo(const std::string& path, OsError* err);
+#endif
+
+#ifdef __linux__
+// Futex words a hub thread sleeps on: it returns when one is woken or differs from `expected`.
+struct WordWait {
+  uint32_t* word;
+  uint32_t expected;
+  bool shared;
+};
+// How many words one WaitForWords call can watch: 128 with futex_waitv (Linux 5.16), else 1 (a plain futex wait).
+size_t WordWaitCapacity();
+// Blocks until one of `waits` is woken or differs from its expected value, or `deadlineNs` passes: the index of
+// the word woken, kWordsChanged (a word differed, or a spurious wake: look again), kWordsTimedOut or kWordsFailed.
+constexpr int kWordsChanged = -1;
+constexpr int kWordsTimedOut = -2;
+constexpr int kWordsFailed = -3;
+int WaitForWords(const WordWait* waits, size_t count, int64_t deadlineNs, OsError* err);
+void WakeWord(uint32_t* word, bool shared, int count);
 #endif
 
 }  // namespace mp

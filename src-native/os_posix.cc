@@ -3,23 +3,33 @@
 #ifndef _WIN32
 #include "os.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <semaphore.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
 
+#include <atomic>
+#include <mutex>
+#include <unordered_set>
+#include <vector>
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
+
 #if defined(__linux__) && defined(__GLIBC__) && (defined(__x86_64__) || defined(__aarch64__)) && \
     !defined(MULTIPROC_EMULATE_DARWIN)
-#include <linux/futex.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #define MP_SHARED_WORDS 1
 #endif
 
@@ -32,7 +42,22 @@ namespace mp {
 
 struct OsSemaphore::Impl {
   sem_t* sem;
+  int32_t* words;    // glibc's [value, waiters] when the layout is the one we know, else nullptr
+  std::string name;  // what Create/Open was given
+  bool owner;        // Create made the name: it goes when this object goes (or at UnlinkOwned)
 };
+
+// Names this process owns, for ProcessExiting. Leaked on purpose: hub threads may still destroy semaphores while
+// static destructors run at exit.
+static std::mutex& OwnedMutex() {
+  static std::mutex* mutex = new std::mutex();
+  return *mutex;
+}
+static std::unordered_set<OsSemaphore*>& Owned() {
+  static auto* owned = new std::unordered_set<OsSemaphore*>();
+  return *owned;
+}
+static std::atomic<bool> exiting{false};
 
 #ifdef MULTIPROC_EMULATE_DARWIN
 // macOS's sem_open refuses names longer than PSEMNAMLEN (31) with ENAMETOOLONG; the emulation refuses them too, so
@@ -46,6 +71,32 @@ static bool NameFitsDarwin(const std::string& name, OsError* err) {
 static bool NameFitsDarwin(const std::string&, OsError*) { return true; }
 #endif
 
+#ifdef MP_SHARED_WORDS
+// glibc (2.21+, 64-bit atomics): struct new_sem { uint64_t data; int private; int pad; }, where data holds the
+// value in its low 32 bits and the waiter count in its high 32 bits.
+static_assert(sizeof(sem_t) == 32, "unexpected sem_t size");
+
+static int32_t* WordsOf(sem_t* sem) {
+  int value = 0;
+  auto* words = reinterpret_cast<int32_t*>(sem);
+  if (sem_getvalue(sem, &value) != 0 || words[0] != value) return nullptr;  // not the layout we know
+  return words;
+}
+#else
+static int32_t* WordsOf(sem_t*) { return nullptr; }
+#endif
+
+// What Create and Open wrap; allocation failures end up as std::bad_alloc in the caller's guard, after sem_close.
+static std::unique_ptr<OsSemaphore::Impl> Wrap(sem_t* sem, const std::string& name, bool owner) {
+  try {
+    return std::unique_ptr<OsSemaphore::Impl>(new OsSemaphore::Impl{sem, WordsOf(sem), name, owner});
+  } catch (...) {
+    sem_close(sem);
+    if (owner) sem_unlink(name.c_str());
+    throw;
+  }
+}
+
 std::unique_ptr<OsSemaphore> OsSemaphore::Create(const std::string& name, uint32_t value, uint32_t maxValue,
                                                  OsError* err) {
   (void)maxValue;  // POSIX semaphores have no maximum; BoundedSemaphore checks it in lib/.
@@ -55,7 +106,10 @@ std::unique_ptr<OsSemaphore> OsSemaphore::Create(const std::string& name, uint32
     err->set("sem_open", errno);
     return nullptr;
   }
-  return std::unique_ptr<OsSemaphore>(new OsSemaphore(new Impl{sem}));
+  std::unique_ptr<OsSemaphore> made(new OsSemaphore(Wrap(sem, name, true).release()));
+  std::lock_guard<std::mutex> lock(OwnedMutex());
+  Owned().insert(made.get());
+  return made;
 }
 
 std::unique_ptr<OsSemaphore> OsSemaphore::Open(const std::string& name, OsError* err) {
@@ -65,7 +119,7 @@ std::unique_ptr<OsSemaphore> OsSemaphore::Open(const std::string& name, OsError*
     err->set("sem_open", errno);
     return nullptr;
   }
-  return std::unique_ptr<OsSemaphore>(new OsSemaphore(new Impl{sem}));
+  return std::unique_ptr<OsSemaphore>(new OsSemaphore(Wrap(sem, name, false).release()));
 }
 
 bool OsSemaphore::Unlink(const std::string& name, OsError* err) {
@@ -76,16 +130,99 @@ bool OsSemaphore::Unlink(const std::string& name, OsError* err) {
   return true;
 }
 
+// Unregistering lines for the resource tracker, written kTrackerBatch bytes at a time (one write each, atomic
+// within PIPE_BUF): a name unlinked here and not yet unregistered only makes the tracker try to unlink it again. A
+// tracker killed from outside (EPIPE) is ignored: names are still removed by their owners.
+static std::atomic<int64_t> trackerFd{-1};
+constexpr size_t kTrackerBatch = 2048;
+
+static std::mutex& TrackerMutex() {
+  static std::mutex* mutex = new std::mutex();
+  return *mutex;
+}
+
+static std::string& TrackerLines() {
+  static std::string* lines = new std::string();
+  return *lines;
+}
+
+static void FlushTracker() {  // with TrackerMutex held
+  std::string& lines = TrackerLines();
+  int64_t fd = trackerFd.load();
+  if (fd >= 0 && !lines.empty()) {
+    while (write(static_cast<int>(fd), lines.data(), lines.size()) < 0 && errno == EINTR) {
+    }
+  }
+  lines.clear();
+}
+
+static void Unregister(const std::string& name) {
+  if (trackerFd.load() < 0 || name.size() > 250) return;  // no tracker, or not a name of ours
+  std::lock_guard<std::mutex> lock(TrackerMutex());
+  std::string& lines = TrackerLines();
+  try {
+    lines.reserve(kTrackerBatch + 256);
+    lines.append("U").append(name).append("\n");
+  } catch (const std::bad_alloc&) {
+    return;  // the tracker then tries to unlink a name that is gone: harmless
+  }
+  if (lines.size() >= kTrackerBatch) FlushTracker();
+}
+
+int64_t SetTrackerFd(int64_t fd) {
+  int64_t expected = -1;
+  return trackerFd.compare_exchange_strong(expected, fd) ? fd : expected;
+}
+
+int64_t TrackerFd() { return trackerFd.load(); }
+
+bool OsSemaphore::UnlinkOwned(OsError* err) {
+  {
+    std::lock_guard<std::mutex> lock(OwnedMutex());
+    if (!impl_->owner) return true;
+    impl_->owner = false;
+    Owned().erase(this);
+  }
+  bool ok = Unlink(impl_->name, err);
+  Unregister(impl_->name);  // gone, or already removed by someone else: the tracker may forget it either way
+  return ok;
+}
+
+void OsSemaphore::ProcessExiting() {
+  exiting = true;
+  std::vector<OsSemaphore*> owned;
+  {
+    std::lock_guard<std::mutex> lock(OwnedMutex());
+    owned.assign(Owned().begin(), Owned().end());
+  }
+  for (OsSemaphore* sem : owned) {
+    OsError ignored;  // already removed by hand: nothing to clean
+    sem->UnlinkOwned(&ignored);
+  }
+  std::lock_guard<std::mutex> lock(TrackerMutex());
+  FlushTracker();
+}
+
 OsSemaphore::~OsSemaphore() {
-  // A failing sem_close leaves nothing to recover; the mapping goes away with the process.
-  sem_close(impl_->sem);
+  ForgetTicket();
+  OsError ignored;  // a name removed from outside leaves nothing to do
+  UnlinkOwned(&ignored);
+  // A failing sem_close leaves nothing to recover. At exit the process's end unmaps everything, faster.
+  if (!exiting) sem_close(impl_->sem);
   delete impl_;
 }
 
-static int64_t MonotonicMs() {
+int64_t MonotonicNs() {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+static struct timespec TimespecOf(int64_t ns) {
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000);
+  return ts;
 }
 
 WaitResult OsSemaphore::TryWait(OsError* err) {
@@ -101,23 +238,53 @@ WaitResult OsSemaphore::TryWait(OsError* err) {
 
 #ifdef MP_NO_TIMEDWAIT
 // macOS has no sem_timedwait: poll with sem_trywait and a growing sleep, as CPython does there.
-WaitResult OsSemaphore::Wait(int64_t timeoutMs, OsError* err) {
-  const int64_t deadline = timeoutMs < 0 ? -1 : MonotonicMs() + timeoutMs;
-  int64_t sleepUs = 20;
+WaitResult OsSemaphore::Wait(int64_t deadlineNs, OsError* err) {
+  int64_t sleepNs = 20000;
   for (;;) {
     WaitResult r = TryWait(err);
     if (r != WaitResult::TimedOut) return r;
-    int64_t left = deadline < 0 ? sleepUs : (deadline - MonotonicMs()) * 1000;
-    if (left <= 0) return WaitResult::TimedOut;
-    int64_t us = left < sleepUs ? left : sleepUs;
-    struct timespec ts = {static_cast<time_t>(us / 1000000), static_cast<long>((us % 1000000) * 1000)};
+    int64_t ns = sleepNs;
+    if (deadlineNs != kNoDeadline) {
+      int64_t left = deadlineNs - MonotonicNs();
+      if (left <= 0) return WaitResult::TimedOut;
+      if (left < ns) ns = left;
+    }
+    struct timespec ts = TimespecOf(ns);
     nanosleep(&ts, nullptr);  // EINTR only shortens the sleep
-    if (sleepUs < 20000) sleepUs *= 2;
+    if (sleepNs < 20000000) sleepNs *= 2;
   }
 }
 #else
-WaitResult OsSemaphore::Wait(int64_t timeoutMs, OsError* err) {
-  if (timeoutMs < 0) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+// glibc 2.30+: the deadline counts on CLOCK_MONOTONIC itself, so setting the wall clock cannot move it.
+static int TimedWait(sem_t* sem, int64_t deadlineNs, const char** call) {
+  *call = "sem_clockwait";
+  struct timespec ts = TimespecOf(deadlineNs);
+  return sem_clockwait(sem, CLOCK_MONOTONIC, &ts);
+}
+#else
+// Elsewhere sem_timedwait takes a CLOCK_REALTIME deadline: wait in slices of at most a second measured on the wall
+// clock, and decide on CLOCK_MONOTONIC whether the time is up, so a wall clock set back costs at most a slice.
+static int TimedWait(sem_t* sem, int64_t deadlineNs, const char** call) {
+  *call = "sem_timedwait";
+  for (;;) {
+    int64_t left = deadlineNs - MonotonicNs();
+    if (left <= 0) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t slice = left < 1000000000 ? left : 1000000000;
+    struct timespec ts = TimespecOf(static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec + slice);
+    if (sem_timedwait(sem, &ts) == 0) return 0;
+    if (errno != ETIMEDOUT) return -1;
+  }
+}
+#endif
+
+WaitResult OsSemaphore::Wait(int64_t deadlineNs, OsError* err) {
+  if (deadlineNs == kNoDeadline) {
     while (sem_wait(impl_->sem) != 0) {
       if (errno != EINTR) {
         err->set("sem_wait", errno);
@@ -126,19 +293,11 @@ WaitResult OsSemaphore::Wait(int64_t timeoutMs, OsError* err) {
     }
     return WaitResult::Acquired;
   }
-  if (timeoutMs == 0) return TryWait(err);
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);  // sem_timedwait takes a CLOCK_REALTIME deadline
-  deadline.tv_sec += static_cast<time_t>(timeoutMs / 1000);
-  deadline.tv_nsec += static_cast<long>((timeoutMs % 1000) * 1000000);
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec += 1;
-    deadline.tv_nsec -= 1000000000L;
-  }
-  while (sem_timedwait(impl_->sem, &deadline) != 0) {
+  const char* call = nullptr;
+  while (TimedWait(impl_->sem, deadlineNs, &call) != 0) {
     if (errno == ETIMEDOUT) return WaitResult::TimedOut;
     if (errno != EINTR) {
-      err->set("sem_timedwait", errno);
+      err->set(call, errno);
       return WaitResult::Failed;
     }
   }
@@ -190,39 +349,86 @@ int64_t OsSemaphore::Value(OsError* err) {
 #endif
 }
 
-#ifdef MP_SHARED_WORDS
-// glibc (2.21+, 64-bit atomics): struct new_sem { uint64_t data; int private; int pad; }, where data holds the
-// value in its low 32 bits and the waiter count in its high 32 bits.
-static_assert(sizeof(sem_t) == 32, "unexpected sem_t size");
+int32_t* OsSemaphore::SharedWords() { return impl_->words; }
 
-int32_t* OsSemaphore::SharedWords() {
-  int value = 0;
-  auto* words = reinterpret_cast<int32_t*>(impl_->sem);
-  if (sem_getvalue(impl_->sem, &value) != 0 || words[0] != value) return nullptr;  // not the layout we know
-  return words;
-}
+#ifdef MP_SHARED_WORDS
+// glibc's __lll_private_flag: `private` holds 0 for process-private and FUTEX_PRIVATE_FLAG for shared futexes
+static bool SharedFutex(const int32_t* words) { return (words[2] & FUTEX_PRIVATE_FLAG) != 0; }
 
 bool OsSemaphore::WakeWaiter(OsError* err) {
-  // glibc's __lll_private_flag: `private` holds 0 for process-private and FUTEX_PRIVATE_FLAG for shared futexes
-  int op = (FUTEX_WAKE | FUTEX_PRIVATE_FLAG) ^ reinterpret_cast<int32_t*>(impl_->sem)[2];
-  if (syscall(SYS_futex, reinterpret_cast<uint32_t*>(impl_->sem), op, 1, nullptr, nullptr, 0) < 0) {
+  int32_t* words = impl_->words;
+  if (words == nullptr) {
+    err->set("futex", ENOSYS);
+    return false;
+  }
+  int op = SharedFutex(words) ? FUTEX_WAKE : FUTEX_WAKE | FUTEX_PRIVATE_FLAG;
+  if (syscall(SYS_futex, reinterpret_cast<uint32_t*>(words), op, 1, nullptr, nullptr, 0) < 0) {
     err->set("futex", errno);
     return false;
   }
   return true;
 }
-#else
-int32_t* OsSemaphore::SharedWords() { return nullptr; }
 
+WaitTarget OsSemaphore::HubTarget() {
+  WaitTarget target;
+  if (impl_->words) {
+    target.kind = WaitTarget::kWord;
+    target.word = reinterpret_cast<uint32_t*>(impl_->words);
+    target.shared = SharedFutex(impl_->words);
+  }
+  return target;
+}
+
+// The waiter count is the high half of glibc's 64-bit `data`: adding to that 32-bit word is what sem_wait's
+// 64-bit add does, and sem_post reads it in the same atomic operation that raises the value.
+void OsSemaphore::AddSleeper() {
+  if (impl_->words) __atomic_add_fetch(&impl_->words[1], 1, __ATOMIC_SEQ_CST);
+}
+
+void OsSemaphore::RemoveSleeper() {
+  if (!impl_->words) return;
+  __atomic_sub_fetch(&impl_->words[1], 1, __ATOMIC_SEQ_CST);
+  PassOnWake(false);
+}
+
+void OsSemaphore::PassOnWake(bool counted) {
+  int32_t* words = impl_->words;
+  if (!words) return;
+  int32_t others = __atomic_load_n(&words[1], __ATOMIC_SEQ_CST) - (counted ? 1 : 0);
+  if (others > 0 && __atomic_load_n(&words[0], __ATOMIC_SEQ_CST) > 0) {
+    OsError ignored;  // a wake nobody needs is harmless; one that fails leaves them to the next post
+    WakeWaiter(&ignored);
+  }
+}
+#else
 bool OsSemaphore::WakeWaiter(OsError* err) {
   err->set("futex", ENOSYS);
   return false;
 }
+
+WaitTarget OsSemaphore::HubTarget() { return WaitTarget(); }
+void OsSemaphore::AddSleeper() {}
+void OsSemaphore::RemoveSleeper() {}
+void OsSemaphore::PassOnWake(bool) {}
 #endif
 
 std::string OsSemaphore::DuplicateInto(int, OsError* err) {
   err->set("DuplicateHandle", ENOSYS);
   return std::string();
+}
+
+bool PinThisModule(OsError* err) {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&PinThisModule), &info) == 0 || info.dli_fname == nullptr) {
+    err->set("dladdr", ENOENT);
+    return false;
+  }
+  // One more reference, never closed, and RTLD_NODELETE: no dlclose unmaps the code while hub threads run it.
+  if (dlopen(info.dli_fname, RTLD_LAZY | RTLD_NODELETE) == nullptr) {
+    err->set("dlopen", ENOENT);
+    return false;
+  }
+  return true;
 }
 
 const char* ErrorName(int code) { return uv_err_name(uv_translate_sys_error(code)); }
@@ -285,15 +491,27 @@ bool CloseFd(int fd, OsError* err) {
   return true;
 }
 
+int DupFd(int fd, OsError* err) {
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) err->set("fcntl", errno);
+  return copy;
+}
+
+bool DuplicateHere(uint64_t value, uint64_t* copy, OsError* err) {
+  int fd = DupFd(static_cast<int>(value), err);
+  if (fd < 0) return false;
+  *copy = static_cast<uint64_t>(fd);
+  return true;
+}
+
 void ExitNow(int code) { _exit(code); }
 
-WaitResult PollFd(int fd, bool forWrite, int64_t timeoutMs, OsError* err) {
-  const int64_t deadline = timeoutMs < 0 ? -1 : MonotonicMs() + timeoutMs;
+WaitResult PollFd(int fd, bool forWrite, int64_t deadlineNs, OsError* err) {
   struct pollfd p = {fd, static_cast<short>(forWrite ? POLLOUT : POLLIN), 0};
   for (;;) {
     int wait = -1;
-    if (deadline >= 0) {
-      int64_t left = deadline - MonotonicMs();
+    if (deadlineNs != kNoDeadline) {
+      int64_t left = (deadlineNs - MonotonicNs() + 999999) / 1000000;  // rounded up: never wake before the deadline
       wait = left < 0 ? 0 : static_cast<int>(left > 0x7fffffff ? 0x7fffffff : left);
     }
     int n = poll(&p, 1, wait);
@@ -392,6 +610,71 @@ bool MakeFifo(const std::string& path, OsError* err) {
   }
   return true;
 }
+
+#ifdef __linux__
+// futex_waitv (Linux 5.16): one sleep on up to 128 futex words. Declared here for older kernel headers.
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+struct FutexWaitv {
+  uint64_t val;
+  uint64_t uaddr;
+  uint32_t flags;
+  uint32_t reserved;
+};
+constexpr uint32_t kFutex2SizeU32 = 0x02;
+constexpr uint32_t kFutex2Private = 128;
+constexpr size_t kFutexWaitvMax = 128;
+
+size_t WordWaitCapacity() {
+  // MULTIPROC_NO_FUTEX_WAITV=1 makes this kernel look like one before 5.16, to test the fallback.
+  static const size_t capacity = [] {
+    const char* off = getenv("MULTIPROC_NO_FUTEX_WAITV");
+    if (off != nullptr && strcmp(off, "1") == 0) return size_t(1);
+    // No futexes: EINVAL where the call exists, ENOSYS where it does not.
+    return syscall(SYS_futex_waitv, nullptr, 0, 0, nullptr, 0) < 0 && errno == ENOSYS ? size_t(1) : kFutexWaitvMax;
+  }();
+  return capacity;
+}
+
+int WaitForWords(const WordWait* waits, size_t count, int64_t deadlineNs, OsError* err) {
+  struct timespec ts;
+  if (deadlineNs != kNoDeadline) ts = TimespecOf(deadlineNs);
+  struct timespec* timeout = deadlineNs == kNoDeadline ? nullptr : &ts;
+  long r;
+  if (count == 1) {
+    // FUTEX_WAIT_BITSET takes an absolute deadline on CLOCK_MONOTONIC, as futex_waitv does.
+    int op = waits[0].shared ? FUTEX_WAIT_BITSET : FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG;
+    r = syscall(SYS_futex, waits[0].word, op, waits[0].expected, timeout, nullptr, FUTEX_BITSET_MATCH_ANY);
+  } else {
+    FutexWaitv vector[kFutexWaitvMax];
+    if (count > kFutexWaitvMax) count = kFutexWaitvMax;
+    for (size_t i = 0; i < count; i++) {
+      vector[i].val = waits[i].expected;
+      vector[i].uaddr = reinterpret_cast<uintptr_t>(waits[i].word);
+      vector[i].flags = kFutex2SizeU32 | (waits[i].shared ? 0 : kFutex2Private);
+      vector[i].reserved = 0;
+    }
+    r = syscall(SYS_futex_waitv, vector, count, 0, timeout, CLOCK_MONOTONIC);
+  }
+  if (r >= 0) return static_cast<int>(r);
+  switch (errno) {
+    case EAGAIN:  // a word no longer held its expected value
+    case EINTR:
+    case EFAULT:  // a word's memory went away between the look and the sleep: look again
+      return kWordsChanged;
+    case ETIMEDOUT:
+      return kWordsTimedOut;
+    default:
+      err->set(count == 1 ? "futex" : "futex_waitv", errno);
+      return kWordsFailed;
+  }
+}
+
+void WakeWord(uint32_t* word, bool shared, int count) {
+  syscall(SYS_futex, word, shared ? FUTEX_WAKE : FUTEX_WAKE | FUTEX_PRIVATE_FLAG, count, nullptr, nullptr, 0);
+}
+#endif
 
 }  // namespace mp
 #endif  // !_WIN32

@@ -41,24 +41,46 @@ std::unique_ptr<OsSemaphore> OsSemaphore::Open(const std::string& handle, OsErro
 
 bool OsSemaphore::Unlink(const std::string&, OsError*) { return true; }  // unnamed: nothing to remove
 
+bool OsSemaphore::UnlinkOwned(OsError*) { return true; }  // unnamed: nothing to remove
+void OsSemaphore::ProcessExiting() {}
+
 OsSemaphore::~OsSemaphore() {
+  ForgetTicket();
   CloseHandle(impl_->handle);
   delete impl_;
 }
 
-WaitResult OsSemaphore::Wait(int64_t timeoutMs, OsError* err) {
-  const ULONGLONG start = GetTickCount64();
+int64_t SetTrackerFd(int64_t fd) { return fd; }  // no names, no tracker
+int64_t TrackerFd() { return -1; }
+
+int64_t MonotonicNs() {
+  static const int64_t frequency = [] {
+    LARGE_INTEGER f;
+    QueryPerformanceFrequency(&f);  // cannot fail since Windows XP
+    return static_cast<int64_t>(f.QuadPart);
+  }();
+  LARGE_INTEGER now;
+  QueryPerformanceCounter(&now);
+  int64_t ticks = static_cast<int64_t>(now.QuadPart);
+  return ticks / frequency * 1000000000 + ticks % frequency * 1000000000 / frequency;  // without overflow
+}
+
+// Milliseconds for a Win32 wait until `deadlineNs`, rounded up (a wait never ends before its deadline), at most
+// INFINITE - 1; INFINITE without a deadline.
+static DWORD WaitMs(int64_t deadlineNs) {
+  if (deadlineNs == kNoDeadline) return INFINITE;
+  int64_t left = deadlineNs - MonotonicNs();
+  if (left <= 0) return 0;
+  int64_t ms = (left + 999999) / 1000000;
+  return ms >= INFINITE ? INFINITE - 1 : static_cast<DWORD>(ms);
+}
+
+WaitResult OsSemaphore::Wait(int64_t deadlineNs, OsError* err) {
   for (;;) {
-    DWORD wait = INFINITE;
-    if (timeoutMs >= 0) {
-      int64_t left = timeoutMs - static_cast<int64_t>(GetTickCount64() - start);
-      if (left < 0) left = 0;
-      wait = left >= INFINITE ? INFINITE - 1 : static_cast<DWORD>(left);
-    }
-    DWORD r = WaitForSingleObjectEx(impl_->handle, wait, FALSE);
+    DWORD r = WaitForSingleObjectEx(impl_->handle, WaitMs(deadlineNs), FALSE);
     if (r == WAIT_OBJECT_0) return WaitResult::Acquired;
     if (r == WAIT_TIMEOUT) {
-      if (timeoutMs >= 0 && static_cast<int64_t>(GetTickCount64() - start) >= timeoutMs) return WaitResult::TimedOut;
+      if (deadlineNs != kNoDeadline && MonotonicNs() >= deadlineNs) return WaitResult::TimedOut;
       continue;  // a wait longer than one DWORD of milliseconds
     }
     err->set("WaitForSingleObjectEx", static_cast<int>(GetLastError()));
@@ -66,7 +88,13 @@ WaitResult OsSemaphore::Wait(int64_t timeoutMs, OsError* err) {
   }
 }
 
-WaitResult OsSemaphore::TryWait(OsError* err) { return Wait(0, err); }
+WaitResult OsSemaphore::TryWait(OsError* err) {
+  DWORD r = WaitForSingleObjectEx(impl_->handle, 0, FALSE);
+  if (r == WAIT_OBJECT_0) return WaitResult::Acquired;
+  if (r == WAIT_TIMEOUT) return WaitResult::TimedOut;
+  err->set("WaitForSingleObjectEx", static_cast<int>(GetLastError()));
+  return WaitResult::Failed;
+}
 
 PostResult OsSemaphore::Post(int64_t, OsError* err) {
   if (!ReleaseSemaphore(impl_->handle, 1, nullptr)) {
@@ -96,6 +124,51 @@ int32_t* OsSemaphore::SharedWords() { return nullptr; }  // kernel objects: no u
 bool OsSemaphore::WakeWaiter(OsError* err) {
   err->set("WakeWaiter", ERROR_NOT_SUPPORTED);
   return false;
+}
+
+WaitTarget OsSemaphore::HubTarget() {
+  WaitTarget target;
+  target.kind = WaitTarget::kHandle;
+  target.handle = reinterpret_cast<uintptr_t>(impl_->handle);
+  return target;
+}
+
+void OsSemaphore::AddSleeper() {}  // the kernel counts waiters on a handle itself, and wakes them itself
+void OsSemaphore::RemoveSleeper() {}
+void OsSemaphore::PassOnWake(bool) {}
+
+int WaitForHandles(const uint64_t* handles, size_t count, int64_t deadlineNs, OsError* err) {
+  HANDLE list[MAXIMUM_WAIT_OBJECTS] = {};
+  if (count > MAXIMUM_WAIT_OBJECTS) count = MAXIMUM_WAIT_OBJECTS;
+  for (size_t i = 0; i < count; i++) list[i] = ToHandle(handles[i]);
+  DWORD r = WaitForMultipleObjectsEx(static_cast<DWORD>(count), list, FALSE, WaitMs(deadlineNs), FALSE);
+  if (r < WAIT_OBJECT_0 + count) return static_cast<int>(r - WAIT_OBJECT_0);
+  if (r >= WAIT_ABANDONED_0 && r < WAIT_ABANDONED_0 + count) return static_cast<int>(r - WAIT_ABANDONED_0);
+  if (r == WAIT_TIMEOUT) return kHandlesTimedOut;  // the caller compares with its deadline
+  err->set("WaitForMultipleObjectsEx", static_cast<int>(GetLastError()));
+  return kHandlesFailed;
+}
+
+uint64_t MakeEvent(OsError* err) {
+  HANDLE event = CreateEventW(nullptr, FALSE, FALSE, nullptr);
+  if (event == nullptr) {
+    err->set("CreateEventW", static_cast<int>(GetLastError()));
+    return 0;
+  }
+  return reinterpret_cast<uintptr_t>(event);
+}
+
+void SignalEvent(uint64_t handle) { SetEvent(ToHandle(handle)); }
+
+bool DuplicateHere(uint64_t value, uint64_t* copy, OsError* err) {
+  HANDLE self = GetCurrentProcess();
+  HANDLE duplicate = nullptr;
+  if (!DuplicateHandle(self, ToHandle(value), self, &duplicate, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+    err->set("DuplicateHandle", static_cast<int>(GetLastError()));
+    return false;
+  }
+  *copy = reinterpret_cast<uintptr_t>(duplicate);
+  return true;
 }
 
 std::string OsSemaphore::DuplicateInto(int pid, OsError* err) {
@@ -220,15 +293,17 @@ int64_t WritePipe(uint64_t handle, const void* buf, size_t length, OsError* err)
   return put == 0 && want > 0 ? kWouldBlock : put;
 }
 
-WaitResult PollPipe(uint64_t handle, int64_t timeoutMs, OsError* err) {
-  HANDLE h = ToHandle(handle);
-  const ULONGLONG start = GetTickCount64();
+WaitResult PipeReady(uint64_t handle, OsError* err) {
+  int64_t avail = Available(ToHandle(handle), err);
+  if (avail == -2) return WaitResult::Failed;
+  return avail != 0 ? WaitResult::Acquired : WaitResult::TimedOut;  // bytes, or the end of the file
+}
+
+WaitResult PollPipe(uint64_t handle, int64_t deadlineNs, OsError* err) {
   for (int looks = 0;; looks++) {
-    int64_t avail = Available(h, err);
-    if (avail == -2) return WaitResult::Failed;
-    if (avail != 0) return WaitResult::Acquired;  // bytes, or the end of the file: a read will not block
-    int64_t waited = static_cast<int64_t>(GetTickCount64() - start);
-    if (timeoutMs >= 0 && waited >= timeoutMs) return WaitResult::TimedOut;
+    WaitResult r = PipeReady(handle, err);
+    if (r != WaitResult::TimedOut) return r;
+    if (deadlineNs != kNoDeadline && MonotonicNs() >= deadlineNs) return WaitResult::TimedOut;
     // A writer that is mid-frame usually comes back within microseconds: yield a few times before sleeping.
     Sleep(looks < 16 ? 0 : 1);
   }
@@ -237,6 +312,16 @@ WaitResult PollPipe(uint64_t handle, int64_t timeoutMs, OsError* err) {
 bool CloseHandleValue(uint64_t handle, OsError* err) {
   if (!CloseHandle(ToHandle(handle))) {
     err->set("CloseHandle", static_cast<int>(GetLastError()));
+    return false;
+  }
+  return true;
+}
+
+bool PinThisModule(OsError* err) {
+  HMODULE module = nullptr;
+  if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                          reinterpret_cast<LPCWSTR>(&PinThisModule), &module)) {
+    err->set("GetModuleHandleExW", static_cast<int>(GetLastError()));
     return false;
   }
   return true;

@@ -34,10 +34,11 @@ function runInChild(body, { args = [], stdio = ['ignore', 'pipe', 'inherit'] } =
   const child = spawn(process.execPath, ['-e', script, ...args], { stdio });
   let output = '';
   child.stdout.on('data', (chunk) => { output += chunk; });
-  return new Promise((resolve, reject) => {
+  const exited = new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (code, signal) => resolve({ code, signal, output }));
   });
+  return Object.assign(exited, { child });
 }
 
 function waitAsync(sem, timeoutMs, then) {
@@ -46,9 +47,15 @@ function waitAsync(sem, timeoutMs, then) {
   });
 }
 
-function pollAsync(fd, forWrite, timeoutMs) {
+/** Resolves once `fd` is readable, as the event loop reports it (no thread involved). */
+function readable(fd) {
+  const watcher = new native.FdWatcher(fd, false);
   return new Promise((resolve, reject) => {
-    native.pollAsync(fd, forWrite, timeoutMs, (err, ready) => (err ? reject(err) : resolve(ready)));
+    watcher.start((err) => {
+      watcher.close();
+      if (err) reject(err);
+      else resolve(true);
+    });
   });
 }
 
@@ -91,12 +98,31 @@ describe('native Semaphore', () => {
 
   test('system call failures carry syscall, code and errno', () => {
     const name = uniqueName();
-    Semaphore.create(name, 0, 1).close();
+    const first = Semaphore.create(name, 0, 1);
     expect(() => Semaphore.create(name, 0, 1)).toThrow(expect.objectContaining({
       code: 'EEXIST', syscall: 'sem_open', errno: expect.any(Number), message: expect.stringContaining('EEXIST'),
     }));
-    Semaphore.unlink(name);
+    first.close(); // its creator's last reference: the name goes with it
     expect(() => Semaphore.unlink(name)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'sem_unlink' }));
+  });
+
+  test('a name goes with the last reference of its creator, not before: shared and lent references keep it', () => {
+    const name = uniqueName();
+    const created = Semaphore.create(name, 0, 1);
+    const shared = created.share();
+    const adopted = Semaphore.adopt(created.lend());
+    created.close();
+    shared.close();
+    Semaphore.open(name).close(); // still there: `adopted` holds it
+    adopted.post();
+    expectNativeValue(adopted, 1);
+    adopted.close();
+    expect(() => Semaphore.open(name)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    const opened = Semaphore.create(uniqueName(), 0, 1);
+    const ticket = opened.lend();
+    opened.close();
+    expect(() => Semaphore.adopt(ticket)).toThrow(expect.objectContaining({ code: 'ERR_MP_CLOSED' }));
+    expect(() => Semaphore.adopt('s1')).toThrow(expect.objectContaining({ code: 'ERR_MP_CLOSED' }));
   });
 
   test('wrong argument types and a closed semaphore throw instead of crashing', () => {
@@ -125,13 +151,84 @@ describe('native Semaphore', () => {
     expect(await acquired).toBe(true);
     expectNativeValue(sem, 0);
 
-    const waiter = sem.waitAsync(-1, () => { throw new Error('a cancelled wait called back'); });
-    expect(waiter.cancel()).toBe(true);
+    const id = sem.waitAsync(-1, () => { throw new Error('a cancelled wait called back'); });
+    expect(native.cancelWait(id)).toBe(true);
+    expect(native.cancelWait(id)).toBe(false);
     sem.post();
     await new Promise((resolve) => setTimeout(resolve, 100));
     expectNativeValue(sem, 1); // the abandoned waiter gave back anything it took
     sem.close();
     then.close();
+  });
+
+  test('a wait whose `then` is its own semaphore leaves the unit free; timed out, it posts nothing', async () => {
+    const sem = Semaphore.create(uniqueName(), 0, 4);
+    const free = waitAsync(sem, -1, sem);
+    sem.post();
+    expect(await free).toBe(true);
+    expectNativeValue(sem, 1); // the hub gave the unit straight back
+    expect(sem.tryWait()).toBe(true);
+    expect(await waitAsync(sem, 20, sem)).toBe(false);
+    expectNativeValue(sem, 0); // nothing taken, nothing posted
+    sem.close();
+  });
+
+  test('close() fails the async waits made through that reference with ERR_MP_CLOSED', async () => {
+    const sem = Semaphore.create(uniqueName(), 0, 1);
+    const other = sem.share();
+    const failing = waitAsync(sem, -1);
+    const served = waitAsync(other, -1);
+    sem.close();
+    await expect(failing).rejects.toMatchObject({ code: 'ERR_MP_CLOSED' });
+    other.post();
+    expect(await served).toBe(true);
+    other.close();
+  });
+
+  // Before the wait hub, the native deadline of a huge timeout overflowed: these waits returned false at once.
+  test('timeout-overflow: a timeout too large for a deadline waits forever, async and sync', async () => {
+    const sem = Semaphore.create(uniqueName(), 0, 1);
+    const pending = [1e13, 1e300, Number.MAX_VALUE].map((timeout) => waitAsync(sem, timeout));
+    const settled = await Promise.race([...pending, new Promise((resolve) => setTimeout(resolve, 300, 'pending'))]);
+    expect(settled).toBe('pending');
+    for (let i = 0; i < pending.length; i++) sem.post();
+    expect(await Promise.all(pending)).toEqual([true, true, true]);
+    sem.close();
+    const name = uniqueName();
+    const never = Semaphore.create(name, 0, 1);
+    const child = runInChild((addon, name) => {
+      setTimeout(() => process.exit(3), 500).unref(); // not reached while the wait blocks this thread
+      process.stdout.write(String(addon.Semaphore.open(name).wait(1e300)));
+    }, { args: [name] });
+    const result = await Promise.race([child, new Promise((resolve) => setTimeout(resolve, 1500, 'blocked'))]);
+    child.child.kill('SIGKILL');
+    expect(result).toBe('blocked');
+    expect((await child).signal).toBe('SIGKILL');
+    never.close();
+  });
+
+  // Before the hub, each pending wait had a thread of its own: 2,000 pending acquires made 2,007 threads.
+  test('thread-per-wait: 2,000 pending waits on 500 semaphores share a few hub threads, and cancel at once', async () => {
+    const sems = Array.from({ length: 500 }, () => Semaphore.create(uniqueName(), 0, 4));
+    const threads = () => (fs.existsSync('/proc/self/task') ? fs.readdirSync('/proc/self/task').length : 0);
+    const threadsBefore = threads();
+    const ids = [];
+    const results = [];
+    for (let i = 0; i < 2000; i++) {
+      ids.push(sems[i % 500].waitAsync(-1, (err, ok) => results.push(err ? err.code : ok)));
+    }
+    expect(threads() - threadsBefore).toBeLessThanOrEqual(Math.ceil(500 / 127) + 1);
+    expect(native.hubThreads()).toBeLessThanOrEqual(Math.ceil(500 / 127) + 1 + 1); // + the polling thread, if any
+    const started = performance.now();
+    for (let i = 0; i < 1000; i++) expect(native.cancelWait(ids[i])).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1000);
+    for (let i = 1000; i < 2000; i++) sems[i % 500].post();
+    while (results.length < 1000) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(results).toEqual(Array(1000).fill(true));
+    for (const sem of sems) {
+      expectNativeValue(sem, 0); // the cancelled waits took nothing
+      sem.close();
+    }
   });
 
   test('a unit posted by another process wakes an async wait here, and the reverse', async () => {
@@ -203,27 +300,32 @@ describe('native descriptors', () => {
     native.closeFd(sendFd);
   });
 
-  test('pollAsync sees bytes written by another process through an inherited pipe end', async () => {
+  test('an FdWatcher sees bytes written by another process through an inherited pipe end', async () => {
     const [readFd, writeFd] = native.pipe();
-    expect(await pollAsync(readFd, false, 20)).toBe(false);
     const child = runInChild(() => require('node:fs').writeSync(3, 'from the child'), {
       stdio: ['ignore', 'pipe', 'inherit', writeFd],
     });
-    expect(await pollAsync(readFd, false, 10000)).toBe(true);
+    expect(await readable(readFd)).toBe(true);
     expect((await child).code).toBe(0);
     const buffer = Buffer.alloc(64);
     expect(buffer.toString('utf8', 0, fs.readSync(readFd, buffer))).toBe('from the child');
     native.closeFd(readFd);
     native.closeFd(writeFd);
+    expect(() => native.poll(readFd, false, 0)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'poll' }));
   });
 
-  test('pollAsync can be cancelled; poll on a closed descriptor fails with EBADF', () => {
+  test('a lent descriptor is duplicated for the adopter until its owner revokes it', () => {
     const [readFd, writeFd] = native.pipe();
-    const waiter = native.pollAsync(readFd, false, -1, () => { throw new Error('a cancelled poll called back'); });
-    expect(waiter.cancel()).toBe(true);
+    const ticket = native.lendDescriptor(writeFd);
+    const copy = native.adoptDescriptor(ticket);
+    expect(copy).not.toBe(writeFd);
+    fs.writeSync(copy, 'x');
+    native.closeFd(copy);
+    native.revokeDescriptor(writeFd);
+    expect(() => native.adoptDescriptor(ticket)).toThrow(expect.objectContaining({ code: 'ERR_MP_CLOSED' }));
+    expect(native.poll(readFd, false, 0)).toBe(true);
     native.closeFd(readFd);
     native.closeFd(writeFd);
-    expect(() => native.poll(readFd, false, 0)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'poll' }));
   });
 
   test('a descriptor made inheritable with setCloseOnExec reaches a spawned program; by default it does not', async () => {

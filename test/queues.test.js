@@ -2,11 +2,11 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const {
-  Empty, Full, InvalidArgumentError, JoinableQueue, Lock, NotImplementedError, OutOfRangeError, PicklingError,
+  Empty, Full, InvalidArgumentError, JoinableQueue, Lock, OutOfRangeError, PicklingError,
   Process, Queue, RuntimeError, Semaphore, SimpleQueue, ValueError,
 } = require('../dist');
 const t = require('./fixtures/queue_targets');
-const { canReadValue, expectQueueSize } = require('./semaphore_value');
+const { expectQueueSize } = require('./semaphore_value');
 
 const { STOP } = t;
 
@@ -266,9 +266,10 @@ describe('Queue bad input', () => {
     queue.close();
     await expect(queue.get()).rejects.toMatchObject({ name: 'ValueError', code: 'ERR_MP_QUEUE_CLOSED' });
     expect(() => queue.putNowait(1)).toThrow(ValueError);
-    // the semaphores outlive this process's pipe ends: qsize() answers where the platform can read a value at all
-    if (canReadValue) expect(() => queue.qsize()).not.toThrow();
-    else expect(() => queue.qsize()).toThrow(NotImplementedError);
+    // closed, the queue holds nothing in this process any more: not even its semaphores
+    for (const call of [() => queue.qsize(), () => queue.empty(), () => queue.full()]) {
+      expect(call).toThrow(expect.objectContaining({ name: 'ValueError', code: 'ERR_MP_QUEUE_CLOSED' }));
+    }
   });
 });
 
@@ -280,6 +281,7 @@ describe('Queue resources', () => {
     expect(await joinAll([start(t.fill, queues[1], 3)])).toEqual([0]);
     expect(queues[1].getSync()).toBe(0);
     for (const q of [...queues, results]) q.close();
-    expect(openFds()).toBe(before);
+    // At most: queues other tests dropped may be collected meanwhile, and their descriptors close with them.
+    expect(openFds()).toBeLessThanOrEqual(before);
   });
 });

@@ -71,6 +71,42 @@ async function wake(n, which) {
   return which === 'median' ? samples[samples.length >> 1] : samples[Math.floor(samples.length * 0.99)];
 }
 
+/**
+ * Creates, uses and drops `n` Locks (yielding to the event loop every 1,000, where finalizers run), or with
+ * `closed` closes each one; `which`: 'seconds' it took, or the 'mappings' (/proc/self/maps lines) the process has
+ * right after.
+ */
+async function createDrop(n, which, closed) {
+  const fs = require('node:fs');
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    const lock = new Lock();
+    lock.acquireSync();
+    lock.release();
+    if (closed === 'closed') lock.close();
+    if (i % 1000 === 999) await new Promise((resolve) => setImmediate(resolve));
+  }
+  const seconds = (performance.now() - start) / 1000;
+  return which === 'seconds' ? seconds : fs.readFileSync('/proc/self/maps', 'utf8').split('\n').length - 1;
+}
+
+/**
+ * A process that creates and holds `n` Locks, then exits: how long its exit takes (its whole run, less the creation
+ * it reports), in seconds.
+ */
+function exitAfter(n) {
+  const { execFileSync } = require('node:child_process');
+  const script = `const { Lock } = require(${JSON.stringify(require.resolve('../..'))});
+    const start = performance.now();
+    globalThis.held = Array.from({ length: ${n} }, () => new Lock());
+    process.stdout.write(String(performance.now() - start));`;
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const start = performance.now();
+  const created = Number(execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8' }));
+  return (performance.now() - start - created) / 1000;
+}
+
 function noop() {}
 
 async function startJoin(n) {
@@ -90,7 +126,7 @@ module.exports = { hammer, pong, noop };
 
 if (require.main === module) {
   const [workload, ...args] = process.argv.slice(2);
-  const fns = { uncontended, uncontendedAsync, contended, wake, startJoin };
+  const fns = { uncontended, uncontendedAsync, contended, wake, startJoin, createDrop, exitAfter };
   Promise.resolve(fns[workload](...args.map((a) => (/^\d+$/.test(a) ? Number(a) : a))))
     .then((result) => console.log(JSON.stringify(result)));
 }

@@ -62,6 +62,35 @@ def wake(n, which):
     return samples[len(samples) // 2] if which == 'median' else samples[int(len(samples) * 0.99)]
 
 
+def create_drop(n, which, closed=None):
+    """Creates, uses and drops `n` Locks (CPython finalizes each at once); 'seconds' or the 'mappings' after."""
+    ctx = mp.get_context('spawn')
+    start = time.perf_counter()
+    for _ in range(n):
+        lock = ctx.Lock()
+        lock.acquire()
+        lock.release()
+        del lock
+    seconds = time.perf_counter() - start
+    if which == 'seconds':
+        return seconds
+    with open('/proc/self/maps') as maps:
+        return len(maps.readlines())
+
+
+def exit_after(n):
+    """A process that creates and holds `n` Locks, then exits: its exit time, in seconds."""
+    import subprocess
+    script = ('import multiprocessing as mp, sys, time\n'
+              'ctx = mp.get_context("spawn")\n'
+              'start = time.perf_counter()\n'
+              f'held = [ctx.Lock() for _ in range({n})]\n'
+              'sys.stdout.write(str((time.perf_counter() - start) * 1000))\n')
+    start = time.perf_counter()
+    created = float(subprocess.run([sys.executable, '-c', script], capture_output=True, check=True, text=True).stdout)
+    return (time.perf_counter() - start) - created / 1000
+
+
 def noop():
     pass
 

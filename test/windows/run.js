@@ -462,6 +462,76 @@ test('JoinableQueue: join() waits until a child called taskDone() for every item
   }
 });
 
+test('wait hub: 300 pending async waits on 100 semaphores share WaitForMultipleObjects threads; cancel and close end them', async () => {
+  const sems = Array.from({ length: 100 }, () => native.Semaphore.create('', 0, 10));
+  const results = [];
+  const ids = [];
+  for (let i = 0; i < 300; i++) {
+    ids.push(sems[i % 100].waitAsync(-1, (err, ok) => results.push(err ? err.code : ok)));
+  }
+  assert.ok(native.hubThreads() <= Math.ceil(100 / 63) + 1, `${native.hubThreads()} hub threads`);
+  for (let i = 0; i < 100; i++) assert.equal(native.cancelWait(ids[i]), true);
+  const settled = async (n) => {
+    while (results.length < n) await new Promise((resolve) => setTimeout(resolve, 10));
+  };
+  for (let i = 100; i < 200; i++) sems[i % 100].post();
+  await settled(100);
+  for (let i = 0; i < 50; i++) sems[i].close(); // their third waits fail with ERR_MP_CLOSED
+  for (let i = 50; i < 100; i++) sems[i].post();
+  await settled(200);
+  assert.equal(results.filter((r) => r === true).length, 150);
+  assert.equal(results.filter((r) => r === 'ERR_MP_CLOSED').length, 50);
+  for (let i = 50; i < 100; i++) {
+    assert.equal(sems[i].value(), 0); // cancelled waits took nothing
+    sems[i].close();
+  }
+});
+
+test('a timeout too large for a deadline waits forever (it timed out at once before)', async () => {
+  const lock = new mp.Lock();
+  lock.acquireSync();
+  const pending = [1e13, 1e300].map((timeout) => lock.acquire({ timeout }));
+  const settled = await Promise.race([...pending, new Promise((resolve) => setTimeout(resolve, 300, 'pending'))]);
+  assert.equal(settled, 'pending');
+  lock.release();
+  lock.release();
+  assert.deepEqual(await Promise.all(pending), [true, true]);
+  lock.close();
+});
+
+test('worker threads: forThread objects work in a worker; a worker terminated while it waits is harmless', async () => {
+  const { Worker } = require('node:worker_threads');
+  const lock = new mp.Lock();
+  const queue = new mp.Queue();
+  const event = new mp.Event();
+  lock.acquireSync();
+  const body = `
+    const { fromThread } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist'))});
+    const { workerData, parentPort } = require('node:worker_threads');
+    const { lock, queue, event } = fromThread(workerData);
+    (async () => {
+      await queue.put('ready');
+      event.wait();
+      await lock.acquire();
+      lock.release();
+      await queue.put('done');
+    })();
+  `;
+  const worker = new Worker(body, { eval: true, workerData: mp.forThread({ lock, queue, event }) });
+  assert.equal(await queue.get({ timeout: 20000 }), 'ready');
+  lock.release();
+  assert.equal(await queue.get({ timeout: 20000 }), 'done');
+  lock.acquireSync();
+  const waiting = new Worker(body, { eval: true, workerData: mp.forThread({ lock, queue, event }) });
+  assert.equal(await queue.get({ timeout: 20000 }), 'ready');
+  await waiting.terminate(); // with an Event wait and (soon) an acquire pending
+  lock.release();
+  assert.equal(lock.acquireSync({ timeout: 5000 }), true);
+  await worker.terminate();
+  for (const object of [lock, queue, event]) object.close();
+  assert.throws(() => lock.acquireSync(), { code: 'ERR_MP_CLOSED' });
+});
+
 async function main() {
   let passed = 0;
   let failed = 0;
