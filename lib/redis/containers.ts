@@ -6,7 +6,7 @@
  * WATCH/MULTI transaction, retried if another client changed the list meanwhile.
  */
 import { InvalidArgumentError, ValueError } from '../errors';
-import { ListObject } from '../manager_objects';
+import { ListObject } from '../server_containers';
 import { checkInteger, describe } from '../validate';
 import { decodeValue, encodeValue } from './codec';
 import { RedisProxy, registerProxyType } from './proxy';

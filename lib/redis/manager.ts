@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, ManagerError, ValueError } from '../errors';
-import { semaphoreValue } from '../manager_objects';
+import { semaphoreValue } from '../server_synchronize';
 import { checkInteger, checkOptions, describe } from '../validate';
 import { addressOf, RedisAddress, RedisConnection } from './client';
 import type { RedisSettings } from './credentials';
