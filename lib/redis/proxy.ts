@@ -8,6 +8,7 @@ import { inspect } from 'node:util';
 import { InvalidArgumentError, ManagerError } from '../errors';
 import { reduce, Reduced, registerRebuilder } from '../reduction';
 import { addressKey, isRedisAddress, RedisAddress, RedisConnection } from './client';
+import { REDIS_PROXY_REBUILDER } from './rebuilder';
 
 export interface RedisToken {
   typeid: string;
@@ -17,8 +18,6 @@ export interface RedisToken {
   /** Lease length of locks and queue consumers, in ms. */
   leaseMs: number;
 }
-
-const REBUILDER = 'multiproc.redis-proxy';
 
 type ProxyType = new (token: RedisToken) => RedisProxy;
 const proxyTypes = new Map<string, ProxyType>();
@@ -67,7 +66,7 @@ export class RedisProxy {
 
   /** Only the token travels: the receiving process connects with its own settings (credentials.ts). */
   [reduce](): Reduced {
-    return [REBUILDER, [this.#token]];
+    return [REDIS_PROXY_REBUILDER, [this.#token]];
   }
 
   [inspect.custom](): string {
@@ -80,7 +79,9 @@ export function isToken(token: RedisToken): boolean {
     isRedisAddress(token.address) && typeof token.key === 'string' && Number.isSafeInteger(token.leaseMs) && token.leaseMs > 0;
 }
 
-registerRebuilder(REBUILDER, (token: RedisToken) => {
+/** A proxy from the token it travelled as (its class registered by its module: load './index' first). */
+export function rebuildProxy(token: RedisToken): RedisProxy {
   if (!isToken(token)) throw new InvalidArgumentError('malformed Redis proxy token');
   return makeProxy(token);
-});
+}
+registerRebuilder(REDIS_PROXY_REBUILDER, rebuildProxy);
