@@ -7,6 +7,10 @@ export {
 export type { SystemCallError } from './errors';
 export { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, SemLock } from './synchronize';
 export type { AcquireOptions, AcquireSyncOptions, Guard, WaitOptions, WaitSyncOptions } from './synchronize';
+export { NamedLock } from './named_lock';
+export type { OpenOptions } from './named_lock';
+export { NamedSemaphore } from './named_semaphore';
+export type { SemaphoreOpenOptions } from './named_semaphore';
 export { assertSpawning, reduce } from './reduction';
 export type { Reducible, Reduced } from './reduction';
 export type { FunctionRef } from './reference';

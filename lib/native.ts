@@ -86,6 +86,15 @@ export interface NativeAddon {
   revokeDescriptor(value: number): void;
   /** A duplicate, owned by the caller, of what was lent under `ticket`; ERR_MP_CLOSED once it was revoked. */
   adoptDescriptor(ticket: string): number;
+  // Lock files (named_lock.ts): descriptors (POSIX) or handles (Windows), owned as by ownDescriptor
+  /** Opens a lock file for reading and writing, mode 0600 (create: if missing; exclusive: EEXIST if present). */
+  lockFileOpen(path: string, create: boolean, exclusive: boolean): number;
+  /** Takes the file's lock (flock / LockFileEx): wait blocks this thread until it is free; else false when held. */
+  lockFile(file: number, wait: boolean): boolean;
+  unlockFile(file: number): void;
+  /** The byte at offset 0 of a lock file (0 when empty): only its holder reads or writes it. */
+  lockMark(file: number): number;
+  setLockMark(file: number, mark: number): void;
   // POSIX descriptors (queues, resource tracker)
   pipe(): [number, number];
   /** Creates a named pipe, mode 0600. */

@@ -4,17 +4,21 @@
  * blocks the calling thread like Python.
  */
 import { inspect } from 'node:util';
-import { AssertionError, BrokenBarrierError, InvalidArgumentError, TimeoutError, ValueError } from './errors';
+import { AssertionError, BrokenBarrierError, InvalidArgumentError, ValueError } from './errors';
 import { assertSpawning, functionReference, reduce, Reduced, registerRebuilder } from './reduction';
 import {
   AcquireOptions, AcquireSyncOptions, defineInheritanceGuard, OsSemaphore, RECURSIVE_MUTEX, registerSemLockClass,
   SEM_VALUE_MAX, SEMAPHORE, SemLock, waitAsync, waitUntilFree,
 } from './semlock';
+import { guardOf, guardSyncOf, Guard } from './guard';
+import { NamedLock, OpenOptions } from './named_lock';
+import { NamedSemaphore, SemaphoreOpenOptions } from './named_semaphore';
 import { deadlineOf, remaining, waitUntil, waitUntilSync } from './timeouts';
 import { abortReason, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 import { native, WaitId } from './native';
 
 export type { AcquireOptions, AcquireSyncOptions } from './semlock';
+export type { Guard } from './guard';
 export { SemLock } from './semlock';
 
 export interface WaitOptions {
@@ -23,37 +27,6 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 export type WaitSyncOptions = Omit<WaitOptions, 'signal'>;
-
-/** Held while in scope: `using guard = lock.guardSync()` or `await using guard = await lock.guard()`. */
-export interface Guard extends Disposable {
-  release(): void;
-}
-
-interface Acquirable {
-  acquire(options?: AcquireOptions): Promise<boolean>;
-  acquireSync(options?: AcquireSyncOptions): boolean;
-  release(): void;
-}
-
-function makeGuard(lock: Acquirable): Guard {
-  let held = true;
-  const release = () => {
-    if (!held) return;
-    held = false;
-    lock.release();
-  };
-  return { release, [Symbol.dispose]: release };
-}
-
-async function guardOf(lock: Acquirable, options?: AcquireOptions): Promise<Guard> {
-  if (!(await lock.acquire(options))) throw new TimeoutError(`could not acquire ${lock.constructor.name} in time`);
-  return makeGuard(lock);
-}
-
-function guardSyncOf(lock: Acquirable, options?: AcquireSyncOptions): Guard {
-  if (!lock.acquireSync(options)) throw new TimeoutError(`could not acquire ${lock.constructor.name} in time`);
-  return makeGuard(lock);
-}
 
 /** Adds guard()/guardSync() and a readable inspect() to SemLock classes. */
 abstract class GuardedSemLock extends SemLock {
@@ -79,6 +52,14 @@ export class Lock extends GuardedSemLock {
     super(SEMAPHORE, 1, 1, rebuilt instanceof OsSemaphore ? rebuilt : undefined);
   }
 
+  /**
+   * A lock that any process of this user opens by `name` (see docs/kill-safety.md): released by the kernel when its
+   * holder dies, which the next holder sees as `ownerDied`.
+   */
+  static open(name: string, options?: OpenOptions): NamedLock {
+    return new NamedLock(name, options, false);
+  }
+
   protected describeState(): string {
     return this._isMine() ? 'owner=this process' : 'owner=unknown';
   }
@@ -88,6 +69,11 @@ export class Lock extends GuardedSemLock {
 export class RLock extends GuardedSemLock {
   constructor(/** @internal */ rebuilt?: OsSemaphore) {
     super(RECURSIVE_MUTEX, 1, 1, rebuilt instanceof OsSemaphore ? rebuilt : undefined);
+  }
+
+  /** Lock.open's recursive twin: the object that holds it may acquire it again. */
+  static open(name: string, options?: OpenOptions): NamedLock {
+    return new NamedLock(name, options, true);
   }
 
   protected describeState(): string {
@@ -106,6 +92,14 @@ export class Semaphore extends GuardedSemLock {
   constructor(value = 1, /** @internal */ rebuilt?: OsSemaphore, /** @internal */ maxvalue = SEM_VALUE_MAX) {
     const os = rebuilt instanceof OsSemaphore ? rebuilt : undefined;
     super(SEMAPHORE, os ? 0 : checkInitialValue(value), maxvalue, os);
+  }
+
+  /**
+   * A semaphore that any process of this user opens by `name` (see docs/kill-safety.md): the units of a holder that
+   * dies come back, and their next taker sees `ownerDied`.
+   */
+  static open(name: string, options?: SemaphoreOpenOptions): NamedSemaphore {
+    return new NamedSemaphore(name, options);
   }
 
   /** The current value; NotImplementedError on macOS (no sem_getvalue), like Python's get_value(). */

@@ -502,6 +502,67 @@ Napi::Value OwnDescriptorJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// lockFileOpen(path, create, exclusive) -> descriptor or handle, owned by this environment (see ownDescriptor)
+Napi::Value LockFileOpenJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_string, napi_boolean, napi_boolean})) return info.Env().Undefined();
+  OsError err;
+  int64_t file = OpenLockFile(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Boolean>(),
+                              info[2].As<Napi::Boolean>(), &err);
+  if (file < 0) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  if (info.Env().GetInstanceData<AddonData>()->owned.insert(static_cast<uint64_t>(file)).second) {
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), kDescriptorCost);
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(file));
+}
+
+uint64_t FileArg(const Napi::CallbackInfo& info) {
+  return static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+}
+
+// lockFile(file, wait) -> acquired (false: held elsewhere, and wait was false)
+Napi::Value LockFileJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_boolean})) return info.Env().Undefined();
+  OsError err;
+  WaitResult r = LockFile(FileArg(info), info[1].As<Napi::Boolean>(), &err);
+  if (r == WaitResult::Failed) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  return Napi::Boolean::New(info.Env(), r == WaitResult::Acquired);
+}
+
+Napi::Value UnlockFileJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+  OsError err;
+  if (!UnlockFile(FileArg(info), &err)) ThrowOsError(info.Env(), err);
+  return info.Env().Undefined();
+}
+
+// lockMark(file) -> the byte at offset 0
+Napi::Value LockMarkJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+  OsError err;
+  int mark = ReadLockMark(FileArg(info), &err);
+  if (mark < 0) {
+    ThrowOsError(info.Env(), err);
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), mark);
+}
+
+// setLockMark(file, byte)
+Napi::Value SetLockMarkJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_number, napi_number})) return info.Env().Undefined();
+  OsError err;
+  if (!WriteLockMark(FileArg(info), static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value()), &err)) {
+    ThrowOsError(info.Env(), err);
+  }
+  return info.Env().Undefined();
+}
+
 // Registered when the addon loads, before any FdWatcher: it runs after their hooks stopped watching.
 void CloseOwned(void* arg) {
   auto* data = static_cast<AddonData*>(arg);
@@ -527,6 +588,11 @@ void InitDescriptors(Napi::Env env, Napi::Object exports) {
   MP_FUNCTION("lendDescriptor", LendDescriptorJs);
   MP_FUNCTION("revokeDescriptor", RevokeDescriptorJs);
   MP_FUNCTION("adoptDescriptor", AdoptDescriptorJs);
+  MP_FUNCTION("lockFileOpen", LockFileOpenJs);
+  MP_FUNCTION("lockFile", LockFileJs);
+  MP_FUNCTION("unlockFile", UnlockFileJs);
+  MP_FUNCTION("lockMark", LockMarkJs);
+  MP_FUNCTION("setLockMark", SetLockMarkJs);
 #ifdef _WIN32
   MP_FUNCTION("pipeCreate", PipeCreateJs);
   MP_FUNCTION("pipeRead", PipeTransferJs<false>);

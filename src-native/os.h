@@ -205,6 +205,22 @@ int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err);
 bool MakeFifo(const std::string& path, OsError* err);
 #endif
 
+// Lock files, for locks that unrelated processes open by name (lib/named_lock.ts): a whole-file lock that the
+// kernel drops when its holder's descriptor closes, whatever ends the process. POSIX: flock(), which belongs to one
+// open file description, so two opens exclude each other even in one process; Windows: LockFileEx on the first
+// byte of one handle. The file is carried to JS as its descriptor or handle value (close-on-exec, not inheritable;
+// closed with closeFd / closeHandle).
+// Opens (create: creates if missing, exclusive: fails with EEXIST if it exists) `path` for reading and writing,
+// mode 0600; -1 with err set on failure.
+int64_t OpenLockFile(const std::string& path, bool create, bool exclusive, OsError* err);
+// Takes the lock: wait blocks until it is free; else TimedOut at once when another open holds it.
+WaitResult LockFile(uint64_t file, bool wait, OsError* err);
+bool UnlockFile(uint64_t file, OsError* err);
+// The byte at offset 0 (0 when the file is empty), or -1 with err set; and writing it. Only the lock's holder uses
+// them (Windows' byte-range lock keeps everyone else out of that byte).
+int ReadLockMark(uint64_t file, OsError* err);
+bool WriteLockMark(uint64_t file, uint8_t mark, OsError* err);
+
 #ifdef __linux__
 // Futex words a hub thread sleeps on: it returns when one is woken or differs from `expected`.
 struct WordWait {

@@ -10,6 +10,7 @@
 #include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -609,6 +610,52 @@ bool MakeFifo(const std::string& path, OsError* err) {
     return false;
   }
   return true;
+}
+
+int64_t OpenLockFile(const std::string& path, bool create, bool exclusive, OsError* err) {
+  int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0) | (create && exclusive ? O_EXCL : 0);
+  int fd;
+  do fd = open(path.c_str(), flags, 0600);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) err->set("open", errno);
+  return fd;
+}
+
+WaitResult LockFile(uint64_t file, bool wait, OsError* err) {
+  for (;;) {
+    if (flock(static_cast<int>(file), LOCK_EX | (wait ? 0 : LOCK_NB)) == 0) return WaitResult::Acquired;
+    if (errno == EINTR) continue;
+    if (!wait && errno == EWOULDBLOCK) return WaitResult::TimedOut;
+    err->set("flock", errno);
+    return WaitResult::Failed;
+  }
+}
+
+bool UnlockFile(uint64_t file, OsError* err) {
+  if (flock(static_cast<int>(file), LOCK_UN) == 0) return true;
+  err->set("flock", errno);
+  return false;
+}
+
+int ReadLockMark(uint64_t file, OsError* err) {
+  uint8_t mark = 0;
+  ssize_t n;
+  do n = pread(static_cast<int>(file), &mark, 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    err->set("pread", errno);
+    return -1;
+  }
+  return n == 0 ? 0 : mark;
+}
+
+bool WriteLockMark(uint64_t file, uint8_t mark, OsError* err) {
+  ssize_t n;
+  do n = pwrite(static_cast<int>(file), &mark, 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n == 1) return true;
+  err->set("pwrite", n < 0 ? errno : EIO);
+  return false;
 }
 
 #ifdef __linux__

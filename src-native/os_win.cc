@@ -193,19 +193,80 @@ std::string DuplicateHandleInto(uint64_t handle, int pid, OsError* err) {
   return std::to_string(reinterpret_cast<uintptr_t>(remote));
 }
 
-// --- queue pipes ----------------------------------------------------------------------------------------------
-
-bool MakeNamedPipe(const std::string& name, uint32_t capacity, uint64_t ends[2], OsError* err) {
-  int wide = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name.c_str(), -1, nullptr, 0);
+// A UTF-8 string as the UTF-16 the W functions take (with its terminator).
+static bool Utf16Of(const std::string& utf8, std::wstring* out, OsError* err) {
+  int wide = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.c_str(), -1, nullptr, 0);
   if (wide <= 0) {
     err->set("MultiByteToWideChar", static_cast<int>(GetLastError()));
     return false;
   }
-  std::wstring path(static_cast<size_t>(wide), L'\0');
-  if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name.c_str(), -1, &path[0], wide) != wide) {
+  out->assign(static_cast<size_t>(wide), L'\0');
+  if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.c_str(), -1, &(*out)[0], wide) != wide) {
     err->set("MultiByteToWideChar", static_cast<int>(GetLastError()));
     return false;
   }
+  return true;
+}
+
+// --- lock files ------------------------------------------------------------------------------------------------
+
+int64_t OpenLockFile(const std::string& path, bool create, bool exclusive, OsError* err) {
+  std::wstring wide;
+  if (!Utf16Of(path, &wide, err)) return -1;
+  DWORD disposition = !create ? OPEN_EXISTING : exclusive ? CREATE_NEW : OPEN_ALWAYS;
+  // Shared for reading and writing (every user opens it); not for deletion: a name in use cannot be removed.
+  HANDLE h = CreateFileW(wide.c_str(), GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr,
+                         disposition, FILE_ATTRIBUTE_NORMAL, nullptr);
+  if (h == INVALID_HANDLE_VALUE) {
+    err->set("CreateFileW", static_cast<int>(GetLastError()));
+    return -1;
+  }
+  return static_cast<int64_t>(reinterpret_cast<uintptr_t>(h));
+}
+
+WaitResult LockFile(uint64_t file, bool wait, OsError* err) {
+  OVERLAPPED at = {};
+  DWORD flags = LOCKFILE_EXCLUSIVE_LOCK | (wait ? 0 : LOCKFILE_FAIL_IMMEDIATELY);
+  if (LockFileEx(ToHandle(file), flags, 0, 1, 0, &at)) return WaitResult::Acquired;
+  DWORD code = GetLastError();
+  if (!wait && code == ERROR_LOCK_VIOLATION) return WaitResult::TimedOut;
+  err->set("LockFileEx", static_cast<int>(code));
+  return WaitResult::Failed;
+}
+
+bool UnlockFile(uint64_t file, OsError* err) {
+  OVERLAPPED at = {};
+  if (UnlockFileEx(ToHandle(file), 0, 1, 0, &at)) return true;
+  err->set("UnlockFileEx", static_cast<int>(GetLastError()));
+  return false;
+}
+
+int ReadLockMark(uint64_t file, OsError* err) {
+  OVERLAPPED at = {};
+  uint8_t mark = 0;
+  DWORD n = 0;
+  if (!ReadFile(ToHandle(file), &mark, 1, &n, &at)) {
+    DWORD code = GetLastError();
+    if (code == ERROR_HANDLE_EOF) return 0;
+    err->set("ReadFile", static_cast<int>(code));
+    return -1;
+  }
+  return n == 0 ? 0 : mark;
+}
+
+bool WriteLockMark(uint64_t file, uint8_t mark, OsError* err) {
+  OVERLAPPED at = {};
+  DWORD n = 0;
+  if (WriteFile(ToHandle(file), &mark, 1, &n, &at) && n == 1) return true;
+  err->set("WriteFile", static_cast<int>(GetLastError()));
+  return false;
+}
+
+// --- queue pipes ----------------------------------------------------------------------------------------------
+
+bool MakeNamedPipe(const std::string& name, uint32_t capacity, uint64_t ends[2], OsError* err) {
+  std::wstring path;
+  if (!Utf16Of(name, &path, err)) return false;
   HANDLE reader = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_INBOUND | FILE_FLAG_FIRST_PIPE_INSTANCE,
                                    PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1, 0,
                                    capacity, 0, nullptr);

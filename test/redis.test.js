@@ -316,9 +316,11 @@ function suite() {
       expect(await within(5000, lock.acquire(), 'acquire after the holder died')).toBe(true);
       expect(performance.now() - started).toBeLessThan(600 + 500); // one lease, plus slack for a loaded machine
       expect(lock.lastAcquire).toEqual({ fencingToken: 3, ownerDied: true });
+      expect(lock.ownerDied).toBe(true); // as a kill-safe local lock (Lock.open) tells it
       await lock.release();
       expect(await lock.acquire()).toBe(true);
       expect(lock.lastAcquire).toEqual({ fencingToken: 4, ownerDied: false }); // told once
+      expect(lock.ownerDied).toBe(false);
       await lock.release();
     });
 

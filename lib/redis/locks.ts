@@ -56,6 +56,11 @@ abstract class RedisAcquirer extends RedisProxy {
     return this.#lastAcquire;
   }
 
+  /** As a kill-safe local lock's (`Lock.open`): whether this proxy's latest successful acquire found a dead holder's unit. */
+  get ownerDied(): boolean {
+    return this.#lastAcquire?.ownerDied ?? false;
+  }
+
   async acquire(options?: AcquireOptions): Promise<boolean> {
     const waiting = waitingOf(options, 'blocking', 'acquire options');
     return (await this._acquire(waiting)) !== null;

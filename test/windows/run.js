@@ -14,6 +14,7 @@ const s = require('../fixtures/sync_targets');
 const tasks = require('../fixtures/pool_tasks');
 const q = require('../fixtures/queue_targets');
 const scenarios = require('../../dist-examples/examples/scenarios');
+const named = require('../fixtures/named_lock_scenarios');
 
 const PER_TEST_MS = 60000;
 const ZERO_TO_NINE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -532,10 +533,60 @@ test('worker threads: forThread objects work in a worker; a worker terminated wh
   assert.throws(() => lock.acquireSync(), { code: 'ERR_MP_CLOSED' });
 });
 
+test('named lock: a waiter in acquireSync (LockFileEx) takes over from a TerminateProcess-ed holder, told ownerDied', async () => {
+  await named.killedHolderHandsOver('sync');
+});
+
+test('named lock: an async waiter takes over from a killed holder, told ownerDied', async () => {
+  await named.killedHolderHandsOver('async');
+});
+
+test('named lock: kill storm of 4 unrelated processes, never two inside, every death told', async () => {
+  const { kills } = await named.killStorm(8000); // a Node start takes seconds under Wine
+  assert.ok(kills >= 1, `only ${kills} kills`);
+});
+
+test('named lock: two opens exclude each other; ENOENT, EEXIST, a name in use cannot be removed, bad names', () => {
+  const name = named.uniqueName();
+  assert.throws(() => mp.Lock.open(name), { code: 'ENOENT' });
+  const a = mp.Lock.open(name, { create: true, exclusive: true });
+  assert.throws(() => mp.Lock.open(name, { create: true, exclusive: true }), { code: 'EEXIST' });
+  const b = mp.RLock.open(name);
+  assert.equal(a.acquireSync(), true);
+  assert.equal(b.acquireSync({ timeout: 20 }), false);
+  assert.throws(() => mp.NamedLock.unlink(name), (err) => ['EBUSY', 'EPERM'].includes(err.code));
+  a.close(); // abandoned while held
+  assert.equal(b.acquireSync({ timeout: 1000 }), true);
+  assert.equal(b.ownerDied, true);
+  b.release();
+  b.close();
+  mp.NamedLock.unlink(name);
+  assert.throws(() => mp.Lock.open('Upper'), { code: 'ERR_MP_LOCK_NAME' });
+});
+
+test('named semaphore: 2 units; the unit of a killed holder comes back to a waiter, told ownerDied', async () => {
+  const name = named.uniqueName();
+  const holders = [await named.startChild(['semhold', name], 'held'), await named.startChild(['semhold', name], 'held')];
+  const sem = mp.Semaphore.open(name);
+  assert.equal(sem.value, 2);
+  assert.equal(sem.acquireSync({ blocking: false }), false);
+  const acquired = sem.acquire({ timeout: 30000 });
+  holders[1].kill('SIGKILL');
+  assert.equal(await acquired, true);
+  assert.equal(sem.ownerDied, true);
+  sem.release();
+  sem.close();
+  holders[0].kill('SIGKILL');
+  await Promise.all(holders.map((h) => h.exited));
+  mp.NamedSemaphore.unlink(name);
+  assert.throws(() => mp.Semaphore.open(name), { code: 'ENOENT' });
+});
+
 async function main() {
   let passed = 0;
   let failed = 0;
-  for (const { name, fn } of tests) {
+  const only = process.argv[2]; // `run.js <substring>`: only the tests whose name contains it
+  for (const { name, fn } of tests.filter((t) => !only || t.name.includes(only))) {
     const began = performance.now();
     let timer;
     try {
