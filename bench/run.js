@@ -66,12 +66,13 @@ async function main() {
       // ratio > 1 always means multiproc is better: time ratio for "lower is better", rate ratio otherwise
       const ratio = p === null ? null : workload.better === 'lower' ? p / o : o / p;
       table.push({ suite: suite.title, workload: workload.name, unit: workload.unit, multiproc: o, python: p,
-        advantage: ratio, goal: workload.goal ?? '', extra: workload.extra?.() ?? '' });
+        advantage: ratio, goal: workload.goal ?? '', extra: workload.extra?.() ?? '', rival: workload.rival });
     }
   }
-  const rows = [['suite', 'workload', 'unit', 'multiproc', 'Python', 'multiproc advantage', 'goal']];
+  const rows = [['suite', 'workload', 'unit', 'multiproc', 'Python (or the rival named)', 'multiproc advantage', 'goal']];
   for (const r of table) {
-    rows.push([r.suite, r.workload + (r.extra ? ` (${r.extra})` : ''), r.unit, fmt(r.multiproc), fmt(r.python),
+    rows.push([r.suite, r.workload + (r.extra ? ` (${r.extra})` : '') + (r.rival ? `, vs ${r.rival}` : ''), r.unit,
+      fmt(r.multiproc), fmt(r.python),
       r.advantage === null ? '—' : `${r.advantage.toFixed(2)}×`, r.goal]);
   }
   console.log('\n' + rows.map((r) => `| ${r.join(' | ')} |`).join('\n').replace(/\n/, `\n|${rows[0].map(() => ' --- ').join('|')}|\n`));

@@ -1,7 +1,10 @@
 /**
  * `npm start`: the original question answered with real processes. `npm start -- 3` runs only scenario 3.
  * Why can a Lock be given to a Process but not to a Pool task, and when is a Manager needed?
+ * `npm start -- --redis` runs scenarios 2 and 4 unchanged on a RedisManager, against a throwaway redis-server.
  */
+import { RedisManager } from 'multiproc';
+import { RedisServer } from './redis_server';
 import * as scenarios from './scenarios';
 
 interface Scenario {
@@ -69,27 +72,59 @@ const list: Scenario[] = [
   },
 ];
 
+/** Scenarios 2 and 4 with their Lock and Queue in Redis instead of a Manager server process. */
+async function mainOnRedis(): Promise<void> {
+  let server: RedisServer;
+  try {
+    server = await RedisServer.start();
+  } catch (err) {
+    console.error(`npm start -- --redis needs a redis-server to start: ${(err as Error).message}`);
+    process.exitCode = 1;
+    return;
+  }
+  console.log(`a throwaway redis-server (pid ${server.pid}) listens on ${server.url}`);
+  const onRedis = () => new RedisManager({ url: server.url, prefix: 'multiproc-example:' });
+  try {
+    for (const index of [1, 3]) {
+      const scenario = list[index];
+      await runScenario(index, {
+        title: `${scenario.title}, on Redis`,
+        what: `${scenario.what} Here they live in Redis (RedisManager), and the proxies name their keys.`,
+        run: () => (scenario.run as (m: () => scenarios.ManagerLike) => Promise<number[]>)(onRedis),
+        verdict: { ...scenario.verdict, ok: 'a Redis proxy is only the server\'s address and a key: it travels in any message' },
+      });
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+async function runScenario(index: number, scenario: Scenario): Promise<void> {
+  console.log(`\n━━ ${index + 1}. ${scenario.title}`);
+  console.log(`   ${scenario.what}`);
+  const start = performance.now();
+  let line: string;
+  try {
+    const got = await scenario.run();
+    line = `   indices read: [${got.join(', ')}]\n   ✔ worked (${ms(start)}): ${scenario.verdict.ok}`;
+  } catch (err) {
+    const e = err as Error;
+    line = `   ${e.name}: ${e.message}\n   ✘ failed (${ms(start)}): ${scenario.verdict.failed}`;
+  }
+  console.log(line);
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === '--redis') return mainOnRedis();
   const only = process.argv[2] === undefined ? undefined : Number(process.argv[2]);
   if (only !== undefined && !(only >= 1 && only <= list.length)) {
-    console.error(`usage: npm start [-- N]   (N from 1 to ${list.length})`);
+    console.error(`usage: npm start [-- N]   (N from 1 to ${list.length}), or npm start -- --redis`);
     process.exitCode = 2;
     return;
   }
   for (const [index, scenario] of list.entries()) {
     if (only !== undefined && only !== index + 1) continue;
-    console.log(`\n━━ ${index + 1}. ${scenario.title}`);
-    console.log(`   ${scenario.what}`);
-    const start = performance.now();
-    let line: string;
-    try {
-      const got = await scenario.run();
-      line = `   indices read: [${got.join(', ')}]\n   ✔ worked (${ms(start)}): ${scenario.verdict.ok}`;
-    } catch (err) {
-      const e = err as Error;
-      line = `   ${e.name}: ${e.message}\n   ✘ failed (${ms(start)}): ${scenario.verdict.failed}`;
-    }
-    console.log(line);
+    await runScenario(index, scenario);
   }
 }
 

@@ -3,7 +3,16 @@
  * Each returns the indices the parent read from the queue.
  */
 import { Lock, Manager, Pool, Process, Queue } from 'multiproc';
-import { initWorker, printBlock, printBlockInherited, printBlockWithQueueArg } from './tasks';
+import { initWorker, LockLike, printBlock, printBlockInherited, printBlockWithQueueArg, QueueLike } from './tasks';
+
+/** What scenarios 2 and 4 need of a manager: a Manager, or a RedisManager (`npm start -- --redis`). */
+export interface ManagerLike {
+  start(): Promise<void>;
+  shutdown(): Promise<void>;
+  Lock(): Promise<LockLike>;
+  Queue(): Promise<QueueLike & { get(): Promise<unknown> }>;
+}
+const newManager = (): ManagerLike => new Manager();
 
 const TASKS = 10;
 const indices = () => Array.from({ length: TASKS }, (_, i) => i);
@@ -34,8 +43,8 @@ export function poolWithLockInArgs(): Promise<number[]> {
 }
 
 /** 2. The same Pool with a Manager's Lock and Queue: proxies are addresses, they travel anywhere. */
-export async function poolWithManagerObjects(): Promise<number[]> {
-  const manager = new Manager();
+export async function poolWithManagerObjects(makeManager = newManager): Promise<number[]> {
+  const manager = makeManager();
   await manager.start();
   const pool = new Pool({ processes: 3 });
   try {
@@ -74,8 +83,8 @@ export async function processesWithLock(): Promise<number[]> {
 }
 
 /** 4. The same with a Manager's Lock and Queue. */
-export async function processesWithManagerObjects(): Promise<number[]> {
-  const manager = new Manager();
+export async function processesWithManagerObjects(makeManager = newManager): Promise<number[]> {
+  const manager = makeManager();
   await manager.start();
   try {
     return await tenProcesses(await manager.Lock(), await manager.Queue());

@@ -11,6 +11,15 @@ import { errorInfo } from './errors';
 import './synchronize';
 import './queues';
 import './manager_proxy_types';
+import { registerRebuilder } from './reduction';
+import { REDIS_PROXY_REBUILDER } from './redis/rebuilder';
+import type { RedisToken } from './redis/proxy';
+
+// Redis proxies' modules (lib/redis/, and ioredis behind them) load only in a child given one.
+registerRebuilder(REDIS_PROXY_REBUILDER, (token: RedisToken) => {
+  require('./redis'); // the proxy classes, and the real rebuilder in place of this one
+  return (require('./redis/proxy') as typeof import('./redis/proxy')).rebuildProxy(token);
+});
 
 type ChildMain = (payload: ChildPayload, channel: FramedSocket) => Promise<void> | void;
 

@@ -34,3 +34,8 @@ export { ManagerError } from './errors';
 export { AsyncResult, MAX_INITIALIZER_ATTEMPTS, Pool } from './pool';
 export { TIMEOUT_MAX } from './timeouts';
 export type { AsyncResultOptions, MapOptions, PoolOptions } from './pool';
+export {
+  RedisBoundedSemaphoreProxy, RedisDictProxy, RedisEventProxy, RedisJoinableQueueProxy, RedisListProxy, RedisLockProxy,
+  RedisManager, RedisNamespaceProxy, RedisQueueProxy, RedisRLockProxy, RedisSemaphoreProxy, RedisValueProxy,
+} from './redis';
+export type { AcquireInfo, Delivery, RedisAddress, RedisGuard, RedisManagerOptions, RedisShutdownOptions, RedisToken } from './redis';

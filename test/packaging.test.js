@@ -194,7 +194,7 @@ afterAll(() => {
 describe('the npm package', () => {
   test('ships the build, the prebuild and the sources for a fallback compile; no tests, benchmarks or intermediates', () => {
     const files = packJson(['--dry-run']).files.map((file) => file.path).sort();
-    const allowed = /^(package\.json|README\.md|LICENSE|binding\.gyp|src-native\/[^/]+\.(cc|h)|dist\/[^/]+\.(js|mjs|d\.ts)|prebuilds\/[^/]+\/[^/]+\.node)$/;
+    const allowed = /^(package\.json|README\.md|LICENSE|binding\.gyp|src-native\/[^/]+\.(cc|h)|dist\/([a-z_]+\/)?[^/]+\.(js|mjs|d\.ts)|prebuilds\/[^/]+\/[^/]+\.node)$/;
     expect(files.filter((file) => !allowed.test(file))).toEqual([]);
     expect(files).toEqual(expect.arrayContaining([
       'binding.gyp', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'src-native/binding.cc',
