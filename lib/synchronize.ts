@@ -135,8 +135,9 @@ type AnyLock = Lock | RLock;
  * A critical section written once as a generator and driven synchronously or asynchronously: it runs with the
  * condition's lock held and yields a timeout whenever it must sleep until notified; it is resumed with whether
  * it was notified (false: timed out), holding the lock again. It wakes sleepers with _wakeAllOnRelease(), in its
- * last step only. The async driver takes the lock in the very continuation that runs the section (see #lockAsync),
- * and holds it across an await only while sleepers it woke acknowledge (see #collectAcks).
+ * last step only. The async driver takes the lock in the very run that resumes the section and begins its next sleep
+ * or its unlock (see #lockAsync, #advance), and holds it across an await only while sleepers it woke acknowledge
+ * (see #collectAcks).
  */
 export type Section<T> = Generator<number | undefined, T, boolean>;
 
@@ -219,7 +220,7 @@ export class Condition {
     try {
       return await this.#sleep(timeout, signal);
     } finally {
-      for (let i = 0; i < count; i++) await this.#lockAsync(undefined, undefined);
+      for (let i = 0; i < count; i++) await this.#lockAsync(undefined, undefined, () => true);
     }
   }
 
@@ -265,28 +266,47 @@ export class Condition {
    */
   async _runSection<T>(section: Section<T>, signal: AbortSignal | undefined, deadline: number | undefined,
                        onTimeout: () => T): Promise<T> {
-    if (!(await this.#lockAsync(deadline, signal))) return onTimeout();
-    let held = true;
-    let step: IteratorResult<number | undefined, T>;
-    try {
-      step = section.next();
-      while (!step.done) {
-        let notified = false;
-        let failure: { error: unknown } | undefined;
-        held = false;
-        try {
-          notified = await this.#sleep(step.value, signal);
-        } catch (error) {
-          failure = { error };
-        }
-        await this.#lockAsync(undefined, undefined);
-        held = true;
-        step = failure ? section.throw(failure.error) : section.next(notified);
+    let resume = (): IteratorResult<number | undefined, T> => section.next();
+    let lockDeadline = deadline;
+    let lockSignal = signal;
+    for (;;) {
+      const next = await this.#lockAsync(lockDeadline, lockSignal, () => this.#advance(section, resume, signal));
+      if (next === undefined) return onTimeout();
+      if ('ended' in next) return next.ended;
+      lockDeadline = undefined; // a section that began runs to its end
+      lockSignal = undefined;
+      try {
+        const notified = await next.slept;
+        resume = () => section.next(notified);
+      } catch (error) {
+        resume = () => section.throw(error);
       }
-    } finally {
-      if (held) await this.#unlockAsync();
     }
-    return step.value;
+  }
+
+  /**
+   * Holding the lock, in the run that took it: resumes the section with `resume`, then begins its next sleep (which
+   * lets the lock go) or, once it ended, the unlock. A sleep that cannot begin is thrown into the section at once.
+   */
+  #advance<T>(section: Section<T>, resume: () => IteratorResult<number | undefined, T>,
+              signal: AbortSignal | undefined): { slept: Promise<boolean> } | { ended: Promise<T> } {
+    for (;;) {
+      let step: IteratorResult<number | undefined, T>;
+      try {
+        step = resume();
+      } catch (error) {
+        return { ended: this.#unlockAsync().then(() => Promise.reject(error)) };
+      }
+      if (step.done) {
+        const { value } = step;
+        return { ended: this.#unlockAsync().then(() => value) };
+      }
+      try {
+        return { slept: this.#sleep(step.value, signal) };
+      } catch (error) {
+        resume = () => section.throw(error);
+      }
+    }
   }
 
   /** @internal The same, blocking this thread. */
@@ -312,37 +332,43 @@ export class Condition {
 
   /**
    * Takes the lock without blocking the event loop, and without the wait hub holding it for us while other
-   * callbacks of this thread run (see waitUntilFree). False when `deadline` passes first.
+   * callbacks of this thread run (see waitUntilFree), then runs `then` in the same synchronous run: the lock is
+   * never held across an await for its taker, where a synchronous call of this thread would wait forever for it and
+   * a worker terminated in between would keep it. Undefined when `deadline` passes first.
    */
-  async #lockAsync(deadline: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+  async #lockAsync<R>(deadline: number | undefined, signal: AbortSignal | undefined, then: () => R): Promise<R | undefined> {
     const lock = this.#lock;
     for (;;) {
       if (signal?.aborted) throw abortReason(signal);
-      if (lock.acquireSync({ blocking: false })) return true;
+      if (lock.acquireSync({ blocking: false })) return then();
       const timeout = remaining(deadline);
-      if (timeout === 0) return false;
+      if (timeout === 0) return undefined;
       await waitUntilFree(lock._os.sem, timeout, signal);
     }
   }
 
-  /** Lets the lock go after an async section, waking the sleepers it asked to wake. */
-  async #unlockAsync(): Promise<void> {
+  /**
+   * Lets the lock go after an async section, waking the sleepers it asked to wake: at once when they acknowledge
+   * within the spin (an await would hold the lock until a later continuation), else once they all did.
+   */
+  #unlockAsync(): Promise<void> {
     if (this.#wakeAllPending) {
       this.#wakeAllPending = false;
       const woken = this.#postWakeups(Number.MAX_SAFE_INTEGER);
-      if (woken > 0 && !(await this.#collectAcks(woken))) return; // taken over: the lock is let go already
+      const left = woken > 0 ? this.#spinForAcks(woken) : 0;
+      if (left > 0) {
+        return this.#collectAcks(left).then((held) => {
+          if (held) this.#lock.release(); // else taken over: the lock is let go already
+        });
+      }
+      if (woken > 0) this.#rezeroWait();
     }
     this.#lock.release();
+    return Promise.resolve();
   }
 
-  /**
-   * The second half of notify() for an async section: waits, holding the lock, until `count` woken sleepers
-   * acknowledge. Their wait hubs do so within microseconds, unless their process is stopped (or
-   * died: then this waits forever, as CPython's notify does, but without blocking the event loop). A synchronous call
-   * of this thread that needs the lock meanwhile finishes this wait itself (#finishAcksSync): it cannot wait for this
-   * continuation, which cannot run while it blocks. Returns false when that happened.
-   */
-  async #collectAcks(count: number): Promise<boolean> {
+  /** Takes what it can of `count` acknowledgements by trying for ACK_SPIN_MS; returns how many are still due. */
+  #spinForAcks(count: number): number {
     const woken = this.#woken._os.sem;
     let left = count;
     const until = deadlineOf(ACK_SPIN_MS);
@@ -350,24 +376,34 @@ export class Condition {
       if (woken.tryWaitPolling()) left--;
       else if (remaining(until) === 0) break;
     }
-    if (left > 0) {
-      const pending: PendingAcks = { left, waiter: null, resume: () => undefined, takenOver: false };
-      this.#acks = pending;
-      try {
-        while (pending.left > 0) {
-          await new Promise<void>((resolve, reject) => {
-            pending.resume = resolve;
-            pending.waiter = woken.waitAsync(-1, (err) => (err ? reject(err) : resolve()));
-          });
-          if (pending.takenOver) return false;
-          pending.left--;
-        }
-      } catch (err) {
+    return left;
+  }
+
+  /**
+   * The second half of notify() for an async section: waits, holding the lock, until `count` more woken sleepers
+   * acknowledge. Their wait hubs do so within microseconds, unless their process is stopped (or
+   * died: then this waits forever, as CPython's notify does, but without blocking the event loop). A synchronous call
+   * of this thread that needs the lock meanwhile finishes this wait itself (#finishAcksSync): it cannot wait for this
+   * continuation, which cannot run while it blocks. Returns false when that happened.
+   */
+  async #collectAcks(count: number): Promise<boolean> {
+    const woken = this.#woken._os.sem;
+    const pending: PendingAcks = { left: count, waiter: null, resume: () => undefined, takenOver: false };
+    this.#acks = pending;
+    try {
+      while (pending.left > 0) {
+        await new Promise<void>((resolve, reject) => {
+          pending.resume = resolve;
+          pending.waiter = woken.waitAsync(-1, (err) => (err ? reject(err) : resolve()));
+        });
         if (pending.takenOver) return false;
-        throw err;
-      } finally {
-        if (this.#acks === pending) this.#acks = null;
+        pending.left--;
       }
+    } catch (err) {
+      if (pending.takenOver) return false;
+      throw err;
+    } finally {
+      if (this.#acks === pending) this.#acks = null;
     }
     this.#rezeroWait();
     return true;

@@ -1,4 +1,5 @@
 'use strict';
+const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const mp = require('../dist');
@@ -282,5 +283,19 @@ describe('Barrier', () => {
     expect((await Promise.all([first, second])).sort()).toEqual([0, 1]);
     barrier.abort();
     await expect(barrier.wait()).rejects.toThrow(mp.BrokenBarrierError);
+  });
+});
+
+describe('section-lock-held-across-await', () => {
+  // An async Event.wait or Barrier.wait held the object's inner lock across an await — from taking it to running its
+  // section, and from the section's end to letting it go — so a synchronous call of the same thread in between
+  // (event.isSet(), barrier.broken) waited forever for it. In a process of its own: a regression fails at the bound.
+  test('synchronous calls right after async Event.wait and Barrier.wait of the same thread do not wait forever', async () => {
+    const fixture = path.join(__dirname, 'fixtures', 'section_lock.js');
+    const { code, signal, stdout, stderr } = await new Promise((resolve) => {
+      execFile(process.execPath, [fixture], { timeout: 20000 }, (err, out, errOut) =>
+        resolve({ code: err ? err.code : 0, signal: err?.signal ?? null, stdout: out, stderr: errOut }));
+    });
+    expect({ code, signal, stdout: stdout.trim(), stderr }).toEqual({ code: 0, signal: null, stdout: 'done', stderr: '' });
   });
 });

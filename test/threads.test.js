@@ -138,12 +138,38 @@ describe('worker threads terminated with waits pending', () => {
     expect({ code, signal, stdout: stdout.trim() }).toEqual({ code: 0, signal: null, stdout: 'done' });
   });
 
+  test('event-lock-lost-with-terminated-worker: a worker terminated just after its Event.wait and Barrier.wait began leaves both usable', async () => {
+    // The async wait took the inner lock and ran its section only in a later continuation: a worker terminated in
+    // between kept the lock, and the next event.set() of this thread blocked it for good. The inner locks are made
+    // here so that they are checked without waiting.
+    const eventLock = new mp.Lock();
+    const barrierLock = new mp.Lock();
+    const o = {
+      event: new mp.Event([new mp.Condition(eventLock), new mp.Semaphore(0)]),
+      barrier: new mp.Barrier(64, undefined, undefined, [new mp.Condition(barrierLock), new mp.Semaphore(2), new mp.Semaphore(0)]),
+    };
+    for (let i = 0; i < 8; i++) {
+      const w = runWorker('sectionWaiter', mp.forThread(o));
+      await w.next('waiting');
+      await w.worker.terminate();
+      // Nobody else uses them: free at once, or never.
+      expect(eventLock.acquireSync({ blocking: false })).toBe(true);
+      eventLock.release();
+      expect(barrierLock.acquireSync({ blocking: false })).toBe(true);
+      barrierLock.release();
+    }
+    o.event.set();
+    expect(await o.event.wait({ timeout: 30000 })).toBe(true);
+    for (const object of [...Object.values(o), eventLock, barrierLock]) object.close();
+  }, 60000);
+
   test('workers waiting on shared objects are terminated at random moments while threads and a process use them: counts exact', async () => {
     const file = path.join(tmpDir('mp-threads-'), 'counter');
     fs.writeFileSync(file, '0');
+    const eventLock = new mp.Lock(); // the Event's inner lock, made here so that this thread waits for it bounded
     const o = {
-      lock: new mp.Lock(), queue: new mp.Queue(), event: new mp.Event(), gate: new mp.Semaphore(0),
-      late: new mp.Queue(), cond: new mp.Condition(),
+      lock: new mp.Lock(), queue: new mp.Queue(), event: new mp.Event([new mp.Condition(eventLock), new mp.Semaphore(0)]),
+      gate: new mp.Semaphore(0), late: new mp.Queue(), cond: new mp.Condition(),
     };
     const n = 60;
     const items = 20;
@@ -170,10 +196,17 @@ describe('worker threads terminated with waits pending', () => {
     for (let i = 0; i < 2 * items; i++) received.push(await o.queue.get({ timeout: 30000 }));
     await disposables;
     // Every disposable waiter is gone: what the survivors wait for now goes to them, exactly once each, and a
-    // notify does not wait for sleepers whose threads are gone.
-    o.cond.acquireSync();
+    // notify does not wait for sleepers whose threads are gone. This thread's waits are bounded (a lost unit fails
+    // the test instead of blocking the run): the locks are checked by async acquires first, and notifyAll waits only
+    // for acknowledgements the wait hub already gave for each gone sleeper.
+    expect(await o.cond.acquire({ timeout: 30000 })).toBe(true);
+    const [, sleeping, woken] = o.cond._semaphores();
+    expectSemaphoreValue(sleeping, 16);
+    expectSemaphoreValue(woken, 16);
     o.cond.notifyAll();
     o.cond.release();
+    expect(await eventLock.acquire({ timeout: 30000 })).toBe(true); // no gone thread keeps the Event's inner lock
+    eventLock.release();
     o.event.set();
     for (let i = 0; i < 2; i++) o.gate.release();
     for (let i = 0; i < 2; i++) await o.late.put(`late-${i}`);
@@ -187,6 +220,6 @@ describe('worker threads terminated with waits pending', () => {
     expect(o.gate.acquireSync({ blocking: false })).toBe(false); // nobody gone took a unit
     expect(o.late.empty()).toBe(true);
     await survivorWorker.worker.terminate();
-    for (const object of Object.values(o)) object.close();
+    for (const object of [...Object.values(o), eventLock]) object.close();
   }, 60000);
 });
