@@ -138,6 +138,11 @@ abstract class SharedCType {
     return this.#type.code;
   }
 
+  /** @internal the segment's name */
+  get _segment(): string {
+    return this.#shm.name;
+  }
+
   /** @internal */
   get _type(): ElementType {
     return this.#type;
