@@ -1,6 +1,6 @@
 // multiproc side of bench/shared_memory.bench.js: one workload per run, one JSON number on the last line.
 'use strict';
-const { Array: SharedArray, Barrier, Event, Process, Queue, SharedMemory, Value, notify, wait } = require('../..');
+const { Array: SharedArray, Barrier, Event, Process, Queue, SharedMemory, Value, notify, wait, waitSync } = require('../..');
 
 function increment(value, n, barrier) {
   barrier.waitSync();
@@ -26,7 +26,8 @@ async function valueIncrement(procs, n) {
   return (procs * n) / seconds;
 }
 
-function sumAndDouble(array, go, done) {
+function sumAndDouble(array, ready, go, done) {
+  ready.set();
   go.waitSync();
   const values = array.getObj();
   let sum = 0;
@@ -40,10 +41,12 @@ function sumAndDouble(array, go, done) {
 /** Array('d', n): the parent fills it, a child sums it and writes back: GB/s of the array (8n bytes) per round. */
 async function arrayRound(n) {
   const array = SharedArray('d', n, { lock: false });
+  const ready = new Event();
   const go = new Event();
   const done = new Event();
-  const child = new Process({ target: sumAndDouble, args: [array, go, done] });
+  const child = new Process({ target: sumAndDouble, args: [array, ready, go, done] });
   await child.start();
+  await ready.wait(); // timed from here: the child runs and waits for its go
   const start = performance.now();
   const values = array.getObj();
   for (let i = 0; i < n; i++) values[i] = i;
@@ -96,27 +99,36 @@ function createAttach(n) {
   return times[times.length >> 1];
 }
 
-async function pong(shm, n) {
+async function pong(shm, n, sync) {
   const words = shm.view(Int32Array);
   for (let i = 1; i <= n; i++) {
-    while (Atomics.load(words, 0) < i) await wait(words, 0, i - 1);
+    while (Atomics.load(words, 0) < i) {
+      if (sync === 'sync') waitSync(words, 0, i - 1);
+      else await wait(words, 0, i - 1);
+    }
     Atomics.store(words, 1, i);
     notify(words, 1);
   }
 }
 
-/** notify -> wake of an async wait in another process, ping-pong: median or p99 µs of one wake. */
-async function wake(n, which) {
+/**
+ * notify -> wake of a wait in another process, ping-pong: median or p99 µs of one wake. `sync`: both sides block in
+ * waitSync (as Python's semaphores do); else both wait asynchronously (through the hub and the event loop).
+ */
+async function wake(n, which, sync) {
   const shm = new SharedMemory({ size: 8 });
   const words = shm.view(Int32Array);
-  const p = new Process({ target: pong, args: [shm, n + 50] });
+  const p = new Process({ target: pong, args: [shm, n + 50, sync] });
   await p.start();
   const samples = [];
   for (let i = 1; i <= n + 50; i++) {
     const t0 = process.hrtime.bigint();
     Atomics.store(words, 0, i);
     notify(words, 0);
-    while (Atomics.load(words, 1) < i) await wait(words, 1, i - 1);
+    while (Atomics.load(words, 1) < i) {
+      if (sync === 'sync') waitSync(words, 1, i - 1);
+      else await wait(words, 1, i - 1);
+    }
     if (i > 50) samples.push(Number(process.hrtime.bigint() - t0) / 2 / 1000);
   }
   await p.join();
