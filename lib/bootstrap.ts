@@ -1,29 +1,28 @@
 /**
  * The first code a child runs (CPython's spawn.py): read the payload on descriptor 3, rebuild what was inherited,
- * watch the parent, then run the target (or hand over to a pool worker / manager server loop).
+ * watch the parent, then run the child's main: a Process target, a pool worker's loop or a manager server. Nothing imports this
+ * module: it is the entry point of the script a child starts with (process.ts: BOOTSTRAP).
  */
-import * as net from 'node:net';
 import * as v8 from 'node:v8';
-import { ChildPayload, exitWithParent, readPayloadSync } from './child';
-import { FramedSocket } from './connection';
+import { ChildPayload, openChild, rebuildPayload } from './child';
+import type { FramedSocket } from './framing';
 import { errorInfo } from './errors';
-import { CONTROL_FD } from './process';
-import { preloadRebuilders, rebuildValue } from './reduction';
-
-export type { ChildPayload } from './child';
+// The modules whose rebuilders a payload may name (library objects a child inherits): registered before it is rebuilt.
+import './synchronize';
+import './queues';
+import './manager_proxy_types';
+import './shared_memory';
+import './sharedctypes';
+import './shareable_list';
 
 type ChildMain = (payload: ChildPayload, channel: FramedSocket) => Promise<void> | void;
-const mains = new Map<string, () => ChildMain>([
-  ['process', () => runTarget],
-]);
 
-// Imported only once `mains` exists: modules it loads (pool, managers) register their child kinds as they load.
-import './index'; // registers every library rebuilder before the payload is rebuilt
-
-/** Child-side entry points of other modules (pool workers, manager servers) register here. @internal */
-export function registerChildMain(kind: string, load: () => ChildMain): void {
-  mains.set(kind, load);
-}
+/** Every kind of child this bootstrap starts, and its main, loaded only by the children of that kind. */
+const CHILD_MAINS: Record<string, () => ChildMain> = {
+  process: () => runTarget,
+  'pool-worker': () => (require('./pool_worker') as typeof import('./pool_worker')).runWorker,
+  'manager-server': () => (require('./manager_server') as typeof import('./manager_server')).serve,
+};
 
 async function runTarget(payload: ChildPayload, channel: FramedSocket): Promise<void> {
   const target = payload.target as (...args: unknown[]) => unknown;
@@ -46,31 +45,13 @@ function reportStartFailure(channel: FramedSocket | undefined, err: unknown): vo
   process.exitCode = 1;
 }
 
-/**
- * The first steps of every child, whatever its main (also the manager server's): read the payload, watch the
- * parent, open the control channel. @internal
- */
-export function openChild(): { raw: ChildPayload; channel: FramedSocket } {
-  const raw = readPayloadSync();
-  exitWithParent(raw); // a child never outlives its parent, as Python's daemons and pool workers
-  const channel = new FramedSocket(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
-  channel.socket.unref();
-  return { raw, channel };
-}
-
-/** Loads the modules the payload refers to and rebuilds it. @internal */
-export async function rebuildPayload(raw: ChildPayload): Promise<ChildPayload> {
-  await preloadRebuilders(raw);
-  return rebuildValue(raw) as ChildPayload;
-}
-
 async function main(): Promise<void> {
   let channel: FramedSocket | undefined;
   try {
     const opened = openChild();
     channel = opened.channel;
     const payload = await rebuildPayload(opened.raw);
-    const load = mains.get(payload.kind);
+    const load = Object.hasOwn(CHILD_MAINS, payload.kind) ? CHILD_MAINS[payload.kind] : undefined;
     if (!load) throw new Error(`unknown child kind ${payload.kind}`);
     await load()(payload, channel);
   } catch (err) {

@@ -1,10 +1,11 @@
 /** The child side of spawning: reading what the parent sent on descriptor 3 and adopting it. */
-import { readFrameSync } from './connection';
+import * as net from 'node:net';
+import { FramedSocket, readFrameSync } from './framing';
 import { deserialize } from './deserialize';
 import { RuntimeError } from './errors';
 import { native } from './native';
 import { adoptIdentity, CONTROL_FD, FORK_PRELOAD, PARENT_DIED_EXIT_CODE, ProcessIdentity } from './process';
-import { FIRST_PASSED_FD, rebuildValue } from './reduction';
+import { FIRST_PASSED_FD, preloadRebuilders, rebuildValue } from './reduction';
 import { adoptTracker } from './resource_tracker';
 
 export interface ChildPayload {
@@ -44,6 +45,24 @@ export function readPayloadSync(): ChildPayload {
   if (raw.tracker !== null) adoptTracker(raw.tracker); // first: whatever we create from now on is tracked
   adoptIdentity(raw.self, raw.parent, () => !parentGone);
   return raw;
+}
+
+/**
+ * The first steps of every child, whatever its main (also the manager server's): read the payload, watch the
+ * parent, open the control channel. @internal
+ */
+export function openChild(): { raw: ChildPayload; channel: FramedSocket } {
+  const raw = readPayloadSync();
+  exitWithParent(raw); // a child never outlives its parent, as Python's daemons and pool workers
+  const channel = new FramedSocket(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
+  channel.socket.unref();
+  return { raw, channel };
+}
+
+/** Loads the modules the payload refers to and rebuilds it. @internal */
+export async function rebuildPayload(raw: ChildPayload): Promise<ChildPayload> {
+  await preloadRebuilders(raw);
+  return rebuildValue(raw) as ChildPayload;
 }
 
 /** Where a fork() child's preload leaves its payload for inherited(): shared by every copy of the library it loads. */

@@ -184,6 +184,21 @@ export function remoteError(info: ErrorInfo): RemoteError {
   return new RemoteError(info.message, info.stack, info.name, info.code);
 }
 
+/**
+ * The error a Manager server reported: a library error comes back as its own class (so `instanceof Empty` works
+ * across a proxy), with the remote stack; any other as a RemoteError.
+ */
+export function decodeError(info: ErrorInfo): Error {
+  const Class = Object.prototype.hasOwnProperty.call(TYPED, info.name) ? TYPED[info.name] : undefined;
+  if (!Class) return remoteError(info);
+  const err = Object.create(Class.prototype) as MultiprocError & { remoteStack: string };
+  Object.assign(err, { message: info.message, code: info.code ?? 'ERR_MP_REMOTE', remoteStack: info.stack });
+  Error.captureStackTrace(err, decodeError);
+  err.stack = `${info.name}: ${info.message}\n    [remote stack]\n${info.stack}\n    [local stack]\n` +
+    (err.stack ?? '').split('\n').slice(1).join('\n');
+  return err;
+}
+
 /** An operating-system call failed; `syscall` and `code` (errno name) say which and why. */
 export interface SystemCallError extends Error {
   code: string;
@@ -198,3 +213,9 @@ export interface SystemCallError extends Error {
  * (ERR_MP_MANAGER_RELEASED), or a kernel queue cannot be opened here (ERR_MP_MANAGER_KERNEL_OBJECT).
  */
 export class ManagerError extends MultiprocError {}
+
+/** The library errors decodeError gives back as their own class. */
+const TYPED: Record<string, new (...args: never[]) => MultiprocError> = {
+  AbortError, AssertionError, BrokenBarrierError, Empty, Full, InvalidArgumentError, ManagerError, OutOfRangeError,
+  PicklingError, RuntimeError, TimeoutError, UnpicklingError, ValueError,
+};

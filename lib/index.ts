@@ -17,12 +17,15 @@ export { forThread, fromThread } from './threads';
 export type { ThreadHandover } from './threads';
 export { JoinableQueue, Queue, SimpleQueue } from './queues';
 export type { GetOptions, GetSyncOptions, PutOptions, PutSyncOptions } from './queues';
+export { BaseManager, Manager, SyncManager } from './managers';
+export type { Address, ManagerOptions, RegisterOptions, ServerInfo, Token } from './managers';
+export { AutoProxy, BaseProxy } from './manager_proxy';
 export {
-  ArrayProxy, AutoProxy, BarrierProxy, BaseManager, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy, EventProxy,
-  JoinableQueueProxy, ListProxy, LockProxy, Manager, NamespaceProxy, QueueProxy, RLockProxy, SemaphoreProxy, SyncManager,
-  ValueProxy,
-} from './managers';
-export type { Address, AsyncGuard, ManagerOptions, RegisterOptions, ServerInfo, Token } from './managers';
+  BarrierProxy, BoundedSemaphoreProxy, ConditionProxy, EventProxy, LockProxy, RLockProxy, SemaphoreProxy,
+} from './manager_sync_proxies';
+export type { AsyncGuard } from './manager_sync_proxies';
+export { JoinableQueueProxy, QueueProxy } from './manager_queue_proxies';
+export { ArrayProxy, DictProxy, ListProxy, NamespaceProxy, ValueProxy } from './manager_container_proxies';
 export { ManagerError } from './errors';
 export { AsyncResult, MAX_INITIALIZER_ATTEMPTS, Pool } from './pool';
 export { TIMEOUT_MAX } from './timeouts';

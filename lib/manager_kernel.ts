@@ -16,9 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import { AssertionError, ManagerError, ValueError } from './errors';
-import {
-  blockingOf, Caller, CallerAware, NOT_ACQUIRED_FOR_WAIT, semaphoreValue, ServerLock, Session,
-} from './manager_objects';
+import { NOT_ACQUIRED_FOR_WAIT, semaphoreValue, ServerLock } from './server_synchronize';
+import { blockingOf, Caller, CallerAware, Session } from './server_waiters';
 import { native } from './native';
 import { FramePipe } from './pipe';
 import { JoinableQueue, Queue } from './queues';
@@ -33,7 +32,7 @@ export interface KernelDescriptor {
   maxvalue: number;
 }
 
-function describe(sem: SemLock): KernelDescriptor {
+function descriptorOf(sem: SemLock): KernelDescriptor {
   return { name: sem._os.name, maxvalue: sem._maxvalue };
 }
 
@@ -78,7 +77,7 @@ class KernelSemaphore extends CallerAware implements Disposable {
   }
 
   get kernel(): KernelDescriptor {
-    return describe(this.sem);
+    return descriptorOf(this.sem);
   }
 
   /** The server dropped the object: proxies that opened the semaphore keep it, nobody new can open it. */
@@ -137,7 +136,7 @@ abstract class KernelOwnedLock extends ServerLock implements Disposable {
   protected abstract readonly recursive: boolean;
 
   get kernel(): KernelDescriptor {
-    return describe(this.sem);
+    return descriptorOf(this.sem);
   }
 
   async acquire(caller: Caller, options?: unknown): Promise<boolean> {

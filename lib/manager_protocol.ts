@@ -9,9 +9,8 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as os from 'node:os';
-import { FramedSocket } from './connection';
-import * as errors from './errors';
-import { AuthenticationError, ErrorInfo, ManagerError, RemoteError } from './errors';
+import { FramedSocket } from './framing';
+import { AuthenticationError, ManagerError } from './errors';
 import type { KernelDescriptor, KernelQueueDescriptor } from './manager_kernel';
 
 /** Where a manager listens: a Unix socket path or Windows pipe name, or [host, port] for TCP. */
@@ -192,30 +191,6 @@ export async function authenticateServer(conn: FramedSocket, authkey: Buffer, de
   await answerChallenge(conn, inbox, authkey, deadline);
   await deliverChallenge(conn, inbox, authkey, deadline);
   return inbox;
-}
-
-// --- errors -----------------------------------------------------------------------------------------------------
-
-export type { ErrorInfo } from './errors';
-
-// Library errors come back as their own class (so `instanceof Empty` works across a proxy); others as RemoteError.
-type ErrorClass = new (...args: never[]) => errors.MultiprocError;
-const TYPED: Record<string, ErrorClass> = {
-  AbortError: errors.AbortError, AssertionError: errors.AssertionError, BrokenBarrierError: errors.BrokenBarrierError,
-  Empty: errors.Empty, Full: errors.Full, InvalidArgumentError: errors.InvalidArgumentError, ManagerError,
-  OutOfRangeError: errors.OutOfRangeError, PicklingError: errors.PicklingError, RuntimeError: errors.RuntimeError,
-  TimeoutError: errors.TimeoutError, UnpicklingError: errors.UnpicklingError, ValueError: errors.ValueError,
-};
-
-export function decodeError(info: ErrorInfo): Error {
-  const Class = Object.prototype.hasOwnProperty.call(TYPED, info.name) ? TYPED[info.name] : undefined;
-  if (!Class) return new RemoteError(info.message, info.stack, info.name, info.code);
-  const err = Object.create(Class.prototype) as errors.MultiprocError & { remoteStack: string };
-  Object.assign(err, { message: info.message, code: info.code ?? 'ERR_MP_REMOTE', remoteStack: info.stack });
-  Error.captureStackTrace(err, decodeError);
-  err.stack = `${info.name}: ${info.message}\n    [remote stack]\n${info.stack}\n    [local stack]\n` +
-    (err.stack ?? '').split('\n').slice(1).join('\n');
-  return err;
 }
 
 /** A fresh private name for a listener: a socket in a 0700 directory (POSIX) or a random pipe name (Windows). */

@@ -14,8 +14,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { isPromise } from 'node:util/types';
 import * as v8 from 'node:v8';
-import { openChild, rebuildPayload } from './bootstrap';
-import { FramedSocket } from './connection';
+import type { ChildPayload } from './child';
+import { FramedSocket } from './framing';
 import { deserialize } from './deserialize';
 import { errorInfo, ManagerError } from './errors';
 import { timeoutSignal } from './timeouts';
@@ -23,9 +23,8 @@ import {
   KernelBoundedSemaphoreObject, kernelDescriptorOf, KernelJoinableQueueObject, KernelLockObject, KernelQueue,
   KernelQueueObject, KernelRLockObject, KernelSemaphoreObject, setFifoDirectory,
 } from './manager_kernel';
-import {
-  BUILTIN_TYPES, Caller, LOCK_METHODS, publicMethods, QUEUE_METHODS, SEMAPHORE_METHODS, ServerType, Session, takesCaller,
-} from './manager_objects';
+import { BUILTIN_TYPES, LOCK_METHODS, publicMethods, QUEUE_METHODS, SEMAPHORE_METHODS, ServerType } from './server_types';
+import { Caller, Session, takesCaller } from './server_waiters';
 import {
   Address, authenticateClient, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, privateSocketName, sendBatched, PROXY_REBUILDER, ServerInfo, Token,
 } from './manager_protocol';
@@ -430,13 +429,13 @@ export class ManagerServer {
 }
 
 /** The server child's main: listen, report the address to the parent, serve until told to stop or orphaned. */
-async function serve(): Promise<void> {
-  const { raw, channel } = openChild();
+/** The main of a manager server process (bootstrap.ts starts it for a payload of kind 'manager-server'). @internal */
+export async function serve(payload: ChildPayload, channel: FramedSocket): Promise<void> {
   let dir: string | null = null;
   process.on('exit', () => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); }); // also when orphaned
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => process.exit(0));
   try {
-    const options = (await rebuildPayload(raw)).server as ServerOptions;
+    const options = payload.server as ServerOptions;
     // A private directory (mode 0700) holds the default socket, so only this user can even reach the handshake,
     // and the named pipes of kernel queues.
     if (process.platform !== 'win32') {
@@ -456,5 +455,3 @@ async function serve(): Promise<void> {
     channel.close();
   }
 }
-
-if (require.main === module) void serve();

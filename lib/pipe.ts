@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
-import { MAX_FRAME_BYTES } from './connection';
+import { MAX_FRAME_BYTES } from './framing';
 import { HostObjectHooks, OwnedDeserializer, readValue } from './deserialize';
 import { MultiprocError, PicklingError, UnpicklingError, ValueError } from './errors';
 import { native, NativeFdWatcher } from './native';

@@ -9,18 +9,18 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import * as v8 from 'node:v8';
-import { ChildPayload, registerChildMain } from './bootstrap';
-import type { FramedSocket } from './connection';
+import type { FramedSocket } from './framing';
 import { deserialize } from './deserialize';
-import {
-  ErrorInfo, errorInfo, InvalidArgumentError, MultiprocError, remoteError, TimeoutError, ValueError, WorkerLostError,
-} from './errors';
+import { InvalidArgumentError, MultiprocError, remoteError, ValueError, WorkerLostError } from './errors';
+import { encode, FromWorker, ToWorker } from './pool_protocol';
+import { AsyncResult, AsyncResultOptions, IMapIterator, Job, Outcome } from './pool_results';
 import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, SpawnFailed, spawnWithInheritance, Target } from './process';
-import { functionReference, preloadRebuilders, rebuildValue, Reducible, reduceValue } from './reduction';
-import type { Root } from './travel';
-import { AnyFunction, loadReference, referenceOf, ResolvedRef } from './reference';
-import { setLongTimeout } from './timeouts';
-import { checkInteger, checkOptions, checkTimeout, describe } from './validate';
+import { functionReference, rebuildValue, Reducible } from './reduction';
+import { referenceOf } from './reference';
+import { checkInteger, checkOptions, describe } from './validate';
+
+export { AsyncResult } from './pool_results';
+export type { AsyncResultOptions } from './pool_results';
 
 export interface PoolOptions {
   /** Number of worker processes; defaults to cpuCount(). */
@@ -36,11 +36,6 @@ export interface PoolOptions {
 export interface MapOptions {
   /** Tasks sent to a worker at once. map/starmap default: ceil(length / (4 × processes)); imap: 1. */
   chunksize?: number;
-}
-
-export interface AsyncResultOptions<T> {
-  callback?: (value: T) => void;
-  errorCallback?: (error: Error) => void;
 }
 
 /**
@@ -63,14 +58,6 @@ const RESPAWN_BACKOFF_MAX_MS = 5000;
  */
 const QUICK_TASK_MS = 2;
 
-type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
-
-/** What a pool call is waiting for: one settlement per chunk, or an abort when the pool can no longer run it. */
-interface Job {
-  settle(index: number, outcome: Outcome): void;
-  abort(error: Error): void;
-}
-
 interface Chunk {
   job: Job;
   index: number;
@@ -82,220 +69,6 @@ interface Chunk {
   /** When it was handed to a worker (performance.now()). */
   sentAt: number;
 }
-
-// --- messages ---------------------------------------------------------------------------------------------------
-
-/** Task arguments or results: `plain` when they skipped the reduce pass (see encode), so need no rebuild. */
-interface Values { plain: boolean; values: ArrayLike<unknown> }
-type ToWorker = { op: 'def'; fn: number; ref: ResolvedRef } | ({ op: 'run'; fn: number; star: boolean } & Values) |
-  { op: 'stop' };
-type FromWorker = { ready: true } | { initError: ErrorInfo } | ({ ok: true } & Values) |
-  { ok: false; error: ErrorInfo } | { error: ErrorInfo }; // the last: the bootstrap could not start the worker at all
-
-function isPrimitive(value: unknown): boolean {
-  return value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol');
-}
-
-/**
- * Whether values need no reduce pass: true for primitives and arrays of primitives, the common case of
- * many small tasks, whose per-message cost then is v8.serialize alone. Anything else takes the general path.
- */
-function isPlain(values: unknown[]): boolean {
-  for (const value of values) {
-    if (isPrimitive(value)) continue;
-    if (!Array.isArray(value)) return false;
-    for (const inner of value) if (!isPrimitive(inner)) return false;
-  }
-  return true;
-}
-
-/**
- * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). All-number
- * values travel as one Float64Array: lossless for JS numbers, and a copy instead of a walk on both sides.
- */
-function encode<M extends Values>(message: M, root: Root): Buffer {
-  const values = message.values as unknown[];
-  message.plain = isPlain(values);
-  if (!message.plain) {
-    message.values = reduceValue(values, root) as unknown[];
-    return v8.serialize(message);
-  }
-  if (values.length > 1 && values.every((v) => typeof v === 'number')) {
-    message.values = Float64Array.from(values as number[]);
-  }
-  return v8.serialize(message);
-}
-
-// --- results ----------------------------------------------------------------------------------------------------
-
-/** The result of applyAsync/mapAsync/starmapAsync: Python's AsyncResult, with Promises. */
-export class AsyncResult<T> implements Job {
-  /** Chunks not settled yet. */
-  #pending: number;
-  #values: unknown[];
-  readonly #chunksize: number;
-  readonly #single: boolean;
-  #firstError: Error | undefined;
-  #outcome: Outcome | undefined;
-  #waiters: (() => void)[] = [];
-  readonly #callbacks: AsyncResultOptions<T>;
-
-  /** @internal */
-  constructor(length: number, chunksize: number, single: boolean, callbacks: AsyncResultOptions<T>) {
-    this.#pending = Math.ceil(length / chunksize);
-    this.#values = new Array(length);
-    this.#chunksize = chunksize;
-    this.#single = single;
-    this.#callbacks = callbacks;
-    if (this.#pending === 0) this.#finish({ ok: true, value: [] });
-  }
-
-  /** @internal Like Python's MapResult: the first error wins, but the result is ready only once every chunk is. */
-  settle(index: number, outcome: Outcome): void {
-    if (this.#outcome) return;
-    if (outcome.ok) {
-      const values = outcome.value as ArrayLike<unknown>;
-      for (let i = 0; i < values.length; i++) this.#values[index * this.#chunksize + i] = values[i];
-    } else {
-      this.#firstError ??= outcome.error;
-    }
-    if (--this.#pending === 0) {
-      this.#finish(this.#firstError ? { ok: false, error: this.#firstError }
-        : { ok: true, value: this.#single ? this.#values[0] : this.#values });
-    }
-  }
-
-  /** @internal */
-  abort(error: Error): void {
-    if (!this.#outcome) this.#finish({ ok: false, error: this.#firstError ?? error });
-  }
-
-  #finish(outcome: Outcome): void {
-    this.#outcome = outcome;
-    this.#values = [];
-    for (const wake of this.#waiters.splice(0)) wake();
-    // Like Python's result handler, callbacks run outside the pool's own bookkeeping; a throw is the caller's.
-    const { callback, errorCallback } = this.#callbacks;
-    if (outcome.ok && callback) queueMicrotask(() => callback(outcome.value as T));
-    if (!outcome.ok && errorCallback) queueMicrotask(() => errorCallback(outcome.error));
-  }
-
-  ready(): boolean {
-    return this.#outcome !== undefined;
-  }
-
-  /** Whether the call completed without error; throws ValueError while it is not ready, as in Python. */
-  successful(): boolean {
-    if (!this.#outcome) throw new ValueError('the result is not ready', 'ERR_MP_RESULT_NOT_READY');
-    return this.#outcome.ok;
-  }
-
-  /** Resolves true once ready, or false after `timeoutMs`. */
-  wait(timeoutMs?: number): Promise<boolean> {
-    const timeout = checkTimeout(timeoutMs, 'wait timeout');
-    if (this.#outcome) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      let stopTimer: (() => void) | undefined;
-      const wake = () => {
-        stopTimer?.();
-        resolve(true);
-      };
-      this.#waiters.push(wake);
-      if (timeout !== undefined) {
-        stopTimer = setLongTimeout(() => {
-          this.#waiters.splice(this.#waiters.indexOf(wake), 1);
-          resolve(false);
-        }, timeout);
-      }
-    });
-  }
-
-  /** The value, or the task's error; TimeoutError if not ready within `timeoutMs`. */
-  async get(timeoutMs?: number): Promise<T> {
-    if (!(await this.wait(timeoutMs))) throw new TimeoutError(`the result was not ready within ${timeoutMs} ms`);
-    const outcome = this.#outcome!;
-    if (!outcome.ok) throw outcome.error;
-    return outcome.value as T;
-  }
-}
-
-/** The async iterable returned by imap/imapUnordered: results stream as chunks complete. */
-class IMapIterator<T> implements Job, AsyncIterableIterator<T> {
-  readonly #chunkCount: number;
-  readonly #ordered: boolean;
-  /** Items ready to be yielded, in yield order; a failed chunk is one failed entry. */
-  #ready: Outcome[] = [];
-  #head = 0;
-  /** Ordered mode: chunks that completed ahead of an earlier one. */
-  #early = new Map<number, Outcome[]>();
-  #delivered = 0;
-  #aborted: Error | undefined;
-  #abandoned = false;
-  #waiters: (() => void)[] = [];
-
-  constructor(chunkCount: number, ordered: boolean) {
-    this.#chunkCount = chunkCount;
-    this.#ordered = ordered;
-  }
-
-  settle(index: number, outcome: Outcome): void {
-    if (this.#abandoned) return;
-    const entries: Outcome[] = outcome.ok ? Array.from(outcome.value as ArrayLike<unknown>, (value) => ({ ok: true, value }))
-      : [outcome];
-    if (!this.#ordered) {
-      this.#deliver(entries);
-    } else {
-      this.#early.set(index, entries);
-      for (let next = this.#early.get(this.#delivered); next; next = this.#early.get(this.#delivered)) {
-        this.#early.delete(this.#delivered);
-        this.#deliver(next);
-      }
-    }
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-
-  #deliver(entries: Outcome[]): void {
-    for (const entry of entries) this.#ready.push(entry);
-    this.#delivered++;
-  }
-
-  abort(error: Error): void {
-    this.#aborted = error;
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-
-  async next(): Promise<IteratorResult<T>> {
-    for (;;) {
-      if (this.#head < this.#ready.length) {
-        const entry = this.#ready[this.#head];
-        this.#ready[this.#head++] = undefined as never; // let yielded values be collected
-        if (this.#head === this.#ready.length) {
-          this.#ready = [];
-          this.#head = 0;
-        }
-        if (!entry.ok) throw entry.error;
-        return { value: entry.value as T, done: false };
-      }
-      if (this.#abandoned || this.#delivered === this.#chunkCount) return { value: undefined, done: true };
-      if (this.#aborted) throw this.#aborted;
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
-  }
-
-  /** Leaving a for-await loop early: results still to come are dropped. */
-  async return(): Promise<IteratorResult<T>> {
-    this.#abandoned = true;
-    this.#ready = [];
-    this.#early.clear();
-    return { value: undefined, done: true };
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-}
-
-// --- the parent side --------------------------------------------------------------------------------------------
 
 interface Worker {
   child: ChildProcess;
@@ -727,69 +500,3 @@ function toArray(iterable: unknown, what: string): unknown[] {
 function toArgsArrays(iterable: unknown): unknown[] {
   return toArray(iterable, 'starmap').map((args) => toArray(args, 'starmap: each item'));
 }
-
-// --- the worker side --------------------------------------------------------------------------------------------
-
-/** A worker's main loop (CPython's pool.worker): initializer, then chunks one at a time, results in order. */
-async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<void> {
-  const inbox: Buffer[] = [];
-  let wake: (() => void) | undefined;
-  channel.on('frame', (frame: Buffer) => {
-    inbox.push(frame);
-    wake?.();
-  });
-  channel.socket.ref(); // the bootstrap unrefs it; a worker lives until told to stop (or its parent is gone)
-  const initializer = payload.initializer as AnyFunction | null;
-  try {
-    if (initializer) await initializer(...(payload.initargs as unknown[]));
-  } catch (err) {
-    channel.send(v8.serialize({ initError: errorInfo(err) } satisfies FromWorker));
-    return; // the parent ends this worker
-  }
-  channel.send(v8.serialize({ ready: true } satisfies FromWorker));
-  const functions = new Map<number, AnyFunction | Error>();
-  for (;;) {
-    if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
-    wake = undefined;
-    const raw = deserialize(inbox.shift()!) as ToWorker;
-    if (raw.op === 'stop') return exitAfterOutput();
-    if (raw.op === 'def') {
-      // A function that cannot be loaded fails each task that uses it, not the worker.
-      functions.set(raw.fn, await loadReference(raw.ref).catch((err: Error) => err));
-      continue;
-    }
-    let reply: Buffer;
-    try {
-      if (!raw.plain) await preloadRebuilders(raw.values); // user classes from ES modules are imported first
-      const fn = functions.get(raw.fn)!;
-      if (fn instanceof Error) throw fn;
-      const results = await runChunk(fn, raw.plain ? raw.values : rebuildValue(raw.values) as unknown[], raw.star);
-      reply = encode({ ok: true, plain: false, values: results } satisfies FromWorker,
-        (i) => (results.length === 1 ? 'result' : `result ${i + 1} of ${results.length} in its chunk`));
-    } catch (err) {
-      reply = v8.serialize({ ok: false, error: errorInfo(err) } satisfies FromWorker);
-    }
-    channel.send(reply);
-  }
-}
-
-/**
- * Exits once what tasks printed has been written: on pipes, stdout and stderr are asynchronous, and process.exit()
- * would drop the tail. (Exiting rather than letting the event loop drain: a task may have left a timer running.)
- */
-function exitAfterOutput(): void {
-  process.stdout.write('', () => process.stderr.write('', () => process.exit(0)));
-}
-
-/** Runs a chunk; synchronous tasks run back to back without a trip through the event loop. */
-async function runChunk(fn: AnyFunction, items: ArrayLike<unknown>, star: boolean): Promise<unknown[]> {
-  const results = new Array(items.length);
-  for (let i = 0; i < items.length; i++) {
-    let result = star ? fn(...(items[i] as unknown[])) : fn(items[i]);
-    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') result = await result;
-    results[i] = result;
-  }
-  return results;
-}
-
-registerChildMain('pool-worker', () => runWorker);

@@ -6,7 +6,7 @@ import { ChildProcess, spawn, SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FramedSocket } from './connection';
+import { FramedSocket } from './framing';
 import { deserialize } from './deserialize';
 import { ErrorInfo, InvalidArgumentError, MultiprocError, remoteError, ValueError } from './errors';
 import { native } from './native';

@@ -8,7 +8,7 @@ import { AssertionError, NotImplementedError, ValueError } from './errors';
 import { native, NativeSemaphore, WaitCallback, WaitId } from './native';
 import { assertSpawning, isLent, Lent, reduce, Reduced, registerRebuilder, requireAdoption, spawningContext } from './reduction';
 import * as tracker from './resource_tracker';
-import { setLongTimeout, whenAborted } from './timeouts';
+import { deadlineOf, remaining, setLongTimeout, whenAborted } from './timeouts';
 import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
 
 export const RECURSIVE_MUTEX = 0;
@@ -106,10 +106,10 @@ export class SemaphoreHandle implements NativeSemaphore {
   spin(ms: number): boolean {
     if (this.tryWait()) return true;
     if (ms <= 0) return false;
-    const until = performance.now() + ms;
+    const until = deadlineOf(ms);
     do {
       for (let i = 0; i < 32; i++) if (this.tryWaitPolling()) return true;
-    } while (performance.now() < until);
+    } while (remaining(until) > 0);
     return false;
   }
 

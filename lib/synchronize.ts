@@ -10,7 +10,7 @@ import {
   AcquireOptions, AcquireSyncOptions, defineInheritanceGuard, OsSemaphore, RECURSIVE_MUTEX, registerSemLockClass,
   SEM_VALUE_MAX, SEMAPHORE, SemLock, waitAsync, waitUntilFree,
 } from './semlock';
-import { deadlineOf, remaining } from './timeouts';
+import { deadlineOf, remaining, waitUntil, waitUntilSync } from './timeouts';
 import { abortReason, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 import { native, WaitId } from './native';
 
@@ -351,10 +351,10 @@ export class Condition {
   async #collectAcks(count: number): Promise<boolean> {
     const woken = this.#woken._os.sem;
     let left = count;
-    const until = performance.now() + ACK_SPIN_MS;
+    const until = deadlineOf(ACK_SPIN_MS);
     while (left > 0) {
       if (woken.tryWaitPolling()) left--;
-      else if (performance.now() >= until) break;
+      else if (remaining(until) === 0) break;
     }
     if (left > 0) {
       const pending: PendingAcks = { left, waiter: null, resume: () => undefined, takenOver: false };
@@ -399,28 +399,12 @@ export class Condition {
     const opts = checkOptions<WaitOptions>(options, 'waitFor options');
     const timeout = checkTimeout(opts.timeout);
     checkSignal(opts.signal);
-    const end = timeout === undefined ? undefined : performance.now() + timeout;
-    let result = await predicate();
-    while (!result) {
-      const left = end === undefined ? undefined : end - performance.now();
-      if (left !== undefined && left <= 0) break;
-      await this.wait({ timeout: left, signal: opts.signal });
-      result = await predicate();
-    }
-    return result;
+    return waitUntil(predicate, timeout, (left) => this.wait({ timeout: left, signal: opts.signal }));
   }
 
   waitForSync<T>(predicate: () => T, options?: WaitSyncOptions): T {
     const timeout = checkTimeout(checkOptions<WaitSyncOptions>(options, 'waitForSync options').timeout);
-    const end = timeout === undefined ? undefined : performance.now() + timeout;
-    let result = predicate();
-    while (!result) {
-      const left = end === undefined ? undefined : end - performance.now();
-      if (left !== undefined && left <= 0) break;
-      this.waitSync({ timeout: left });
-      result = predicate();
-    }
-    return result;
+    return waitUntilSync(predicate, timeout, (left) => this.waitSync({ timeout: left }));
   }
 
   /** Wakes up to `n` waiters (in any process) and returns once they are awake. */

@@ -14,11 +14,15 @@ export const TIMEOUT_MAX = 2 ** 42;
 const TIMER_MAX = 0x7fffffff;
 
 /** The moment (performance.now()) a timeout ends; undefined for no timeout. */
+export function deadlineOf(timeout: number): number;
+export function deadlineOf(timeout: number | undefined): number | undefined;
 export function deadlineOf(timeout: number | undefined): number | undefined {
   return timeout === undefined ? undefined : performance.now() + timeout;
 }
 
 /** Milliseconds left until `deadline` (undefined: forever), never negative. */
+export function remaining(deadline: number): number;
+export function remaining(deadline: number | undefined): number | undefined;
 export function remaining(deadline: number | undefined): number | undefined {
   return deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
 }
@@ -36,11 +40,11 @@ export function setLongTimeout(fn: () => void, ms: number, ref = true): () => vo
   if (ms <= TIMER_MAX) {
     arm(fn, ms);
   } else {
-    const due = performance.now() + ms;
+    const due = deadlineOf(ms);
     const step = (): void => {
-      const left = due - performance.now();
+      const left = remaining(due);
       if (left > TIMER_MAX) arm(step, TIMER_MAX);
-      else arm(fn, Math.max(0, left));
+      else arm(fn, left);
     };
     step();
   }
@@ -88,4 +92,34 @@ export function whenAborted(signal: AbortSignal, onAbort: () => void): () => voi
     abortWatches.delete(signal);
     signal.removeEventListener('abort', listener);
   };
+}
+
+/**
+ * Python's Condition.wait_for: evaluates `predicate` until it is truthy, calling `wait` with the time left between
+ * tries, and gives up once `timeout` has passed; returns the predicate's last value. (The Sync twin below.)
+ */
+export async function waitUntil<T>(predicate: () => T | Promise<T>, timeout: number | undefined,
+                                   wait: (timeout: number | undefined) => Promise<unknown>): Promise<T> {
+  const deadline = deadlineOf(timeout);
+  let result = await predicate();
+  while (!result) {
+    const left = remaining(deadline);
+    if (left === 0) break;
+    await wait(left);
+    result = await predicate();
+  }
+  return result;
+}
+
+/** waitUntil's synchronous twin. */
+export function waitUntilSync<T>(predicate: () => T, timeout: number | undefined, wait: (timeout: number | undefined) => unknown): T {
+  const deadline = deadlineOf(timeout);
+  let result = predicate();
+  while (!result) {
+    const left = remaining(deadline);
+    if (left === 0) break;
+    wait(left);
+    result = predicate();
+  }
+  return result;
 }

@@ -1,0 +1,50 @@
+/**
+ * What a Pool and its workers say to each other (one channel per worker): task functions by reference, chunks of
+ * arguments, results. Plain values skip the reduce pass; all-number values travel as one Float64Array.
+ */
+import * as v8 from 'node:v8';
+import type { ErrorInfo } from './errors';
+import { reduceValue } from './reduction';
+import type { ResolvedRef } from './reference';
+import type { Root } from './travel';
+
+/** Task arguments or results: `plain` when they skipped the reduce pass (see encode), so need no rebuild. */
+export interface Values { plain: boolean; values: ArrayLike<unknown> }
+export type ToWorker = { op: 'def'; fn: number; ref: ResolvedRef } | ({ op: 'run'; fn: number; star: boolean } & Values) |
+  { op: 'stop' };
+export type FromWorker = { ready: true } | { initError: ErrorInfo } | ({ ok: true } & Values) |
+  { ok: false; error: ErrorInfo } | { error: ErrorInfo }; // the last: the bootstrap could not start the worker at all
+
+function isPrimitive(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol');
+}
+
+/**
+ * Whether values need no reduce pass: true for primitives and arrays of primitives, the common case of
+ * many small tasks, whose per-message cost then is v8.serialize alone. Anything else takes the general path.
+ */
+function isPlain(values: unknown[]): boolean {
+  for (const value of values) {
+    if (isPrimitive(value)) continue;
+    if (!Array.isArray(value)) return false;
+    for (const inner of value) if (!isPrimitive(inner)) return false;
+  }
+  return true;
+}
+
+/**
+ * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). All-number
+ * values travel as one Float64Array: lossless for JS numbers, and a copy instead of a walk on both sides.
+ */
+export function encode<M extends Values>(message: M, root: Root): Buffer {
+  const values = message.values as unknown[];
+  message.plain = isPlain(values);
+  if (!message.plain) {
+    message.values = reduceValue(values, root) as unknown[];
+    return v8.serialize(message);
+  }
+  if (values.length > 1 && values.every((v) => typeof v === 'number')) {
+    message.values = Float64Array.from(values as number[]);
+  }
+  return v8.serialize(message);
+}

@@ -1,0 +1,71 @@
+/** The worker side of a Pool (CPython's pool.worker): what a pool worker process runs after the bootstrap. */
+import * as v8 from 'node:v8';
+import type { ChildPayload } from './child';
+import type { FramedSocket } from './framing';
+import { deserialize } from './deserialize';
+import { errorInfo } from './errors';
+import { encode, FromWorker, ToWorker } from './pool_protocol';
+import { preloadRebuilders, rebuildValue } from './reduction';
+import { AnyFunction, loadReference } from './reference';
+
+/** A worker's main loop (CPython's pool.worker): initializer, then chunks one at a time, results in order. */
+export async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<void> {
+  const inbox: Buffer[] = [];
+  let wake: (() => void) | undefined;
+  channel.on('frame', (frame: Buffer) => {
+    inbox.push(frame);
+    wake?.();
+  });
+  channel.socket.ref(); // the bootstrap unrefs it; a worker lives until told to stop (or its parent is gone)
+  const initializer = payload.initializer as AnyFunction | null;
+  try {
+    if (initializer) await initializer(...(payload.initargs as unknown[]));
+  } catch (err) {
+    channel.send(v8.serialize({ initError: errorInfo(err) } satisfies FromWorker));
+    return; // the parent ends this worker
+  }
+  channel.send(v8.serialize({ ready: true } satisfies FromWorker));
+  const functions = new Map<number, AnyFunction | Error>();
+  for (;;) {
+    if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
+    wake = undefined;
+    const raw = deserialize(inbox.shift()!) as ToWorker;
+    if (raw.op === 'stop') return exitAfterOutput();
+    if (raw.op === 'def') {
+      // A function that cannot be loaded fails each task that uses it, not the worker.
+      functions.set(raw.fn, await loadReference(raw.ref).catch((err: Error) => err));
+      continue;
+    }
+    let reply: Buffer;
+    try {
+      if (!raw.plain) await preloadRebuilders(raw.values); // user classes from ES modules are imported first
+      const fn = functions.get(raw.fn)!;
+      if (fn instanceof Error) throw fn;
+      const results = await runChunk(fn, raw.plain ? raw.values : rebuildValue(raw.values) as unknown[], raw.star);
+      reply = encode({ ok: true, plain: false, values: results } satisfies FromWorker,
+        (i) => (results.length === 1 ? 'result' : `result ${i + 1} of ${results.length} in its chunk`));
+    } catch (err) {
+      reply = v8.serialize({ ok: false, error: errorInfo(err) } satisfies FromWorker);
+    }
+    channel.send(reply);
+  }
+}
+
+/**
+ * Exits once what tasks printed has been written: on pipes, stdout and stderr are asynchronous, and process.exit()
+ * would drop the tail. (Exiting rather than letting the event loop drain: a task may have left a timer running.)
+ */
+function exitAfterOutput(): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(0)));
+}
+
+/** Runs a chunk; synchronous tasks run back to back without a trip through the event loop. */
+async function runChunk(fn: AnyFunction, items: ArrayLike<unknown>, star: boolean): Promise<unknown[]> {
+  const results = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    let result = star ? fn(...(items[i] as unknown[])) : fn(items[i]);
+    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') result = await result;
+    results[i] = result;
+  }
+  return results;
+}
