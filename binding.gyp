@@ -3,7 +3,8 @@
     {
       "target_name": "multiproc",
       "sources": ["src-native/binding.cc", "src-native/semaphore.cc", "src-native/descriptors.cc", "src-native/wait_hub.cc",
-                  "src-native/os_common.cc", "src-native/os_posix.cc", "src-native/os_win.cc"],
+                  "src-native/os_common.cc", "src-native/os_posix.cc", "src-native/os_win.cc",
+                  "src-native/shared_memory.cc", "src-native/shm_posix.cc", "src-native/shm_win.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

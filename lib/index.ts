@@ -39,3 +39,12 @@ export {
   RedisManager, RedisNamespaceProxy, RedisQueueProxy, RedisRLockProxy, RedisSemaphoreProxy, RedisValueProxy,
 } from './redis';
 export type { AcquireInfo, Delivery, RedisAddress, RedisGuard, RedisManagerOptions, RedisShutdownOptions, RedisToken } from './redis';
+export { SharedMemory } from './shared_memory';
+export type { SharedMemoryOptions } from './shared_memory';
+export { notify, wait, waitSync } from './atomics_wait';
+export type { SharedWaitOptions, SharedWaitSyncOptions, WaitResult } from './atomics_wait';
+export { RawArray, RawValue, SharedArray as Array, SynchronizedArray, SynchronizedValue, Value } from './sharedctypes';
+export type { SynchronizedOptions, TypeCode } from './sharedctypes';
+export { ShareableList } from './shareable_list';
+export type { ShareableItem } from './shareable_list';
+export { SharedMemoryManager } from './shared_memory_manager';

@@ -143,6 +143,27 @@ export interface NativeAddon {
   /** pipePoll through the wait hub (its polling thread); cancelled with cancelWait. */
   pipePollAsync(handle: number, timeoutMs: number, callback: WaitCallback): WaitId;
   closeHandle(handle: number): void;
+  // Shared memory (shared_memory.ts, atomics_wait.ts). A buffer stays mapped until it is collected or detached.
+  /** Creates the segment `name` (it must not exist) of `size` bytes, mode 0600: an ArrayBuffer over all of it. */
+  shmCreate(name: string, size: number): ArrayBuffer;
+  /** Maps the existing segment `name`: an ArrayBuffer over all of it. */
+  shmOpen(name: string): ArrayBuffer;
+  /** Removes the name (POSIX); whoever has it mapped keeps it. */
+  shmUnlink(name: string): void;
+  /** The tracker's removal: true when removed, false when a process still holds it (ENOENT when gone already). */
+  shmUnlinkUnused(name: string): boolean;
+  /** POSIX: a descriptor holding a shared lock on the segment, which keeps shmUnlinkUnused away while open. */
+  shmHold(name: string): number;
+  /** Detaches a buffer of shmCreate/shmOpen: its views see no memory from then on. */
+  shmDetach(buffer: ArrayBuffer): void;
+  /** Blocks this thread while view[index] holds `expected`: 0 woken ("ok"), 1 "not-equal", 2 "timed-out". */
+  wordWait(view: Int32Array, index: number, expected: number, timeoutMs: number): 0 | 1 | 2;
+  /** wordWait through the wait hub: callback(err, woken) unless cancelWait(id) wins first. */
+  wordWaitAsync(view: Int32Array, index: number, expected: number, timeoutMs: number, callback: WaitCallback): WaitId;
+  /** Wakes up to `count` waiters of view[index] in any process: how many woke (0 where the platform cannot tell). */
+  wordNotify(view: Int32Array, index: number, count: number): number;
+  /** Whether wordNotify wakes waits (Linux futexes), or waits only see the value change (polled). */
+  sharedWordWakes: boolean;
   /** DuplicateHandle into process `pid`; returns the handle's value there. */
   duplicateHandle(handle: number, pid: number): string;
 }

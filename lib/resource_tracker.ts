@@ -12,6 +12,11 @@
  * At a million semaphores the tracker's lines are the cost that matters: names are registered NAME_BATCH at a time
  * (one write, before any of them exists) and the addon unregisters them in batches too. A name registered and never
  * created, or unlinked and not yet unregistered, only makes the tracker try to unlink a name that is not there.
+ *
+ * Shared-memory segments (shared_memory.ts) are registered as `shm:` names by every process that creates or attaches
+ * a library-named one, so several trees' trackers may know one segment. Each tracker holds the segments it knows
+ * with a shared lock while its tree lives, and at the end removes only those no process holds or maps any more:
+ * whichever tree ends last removes the name (python/cpython#82300 removed segments that others still used).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -60,6 +65,8 @@ export function trackerProcessId(): number | undefined {
 /** Lines per registering write: within PIPE_BUF (4096 bytes), so each write is atomic. */
 const NAME_BATCH = 64;
 const TRACKER_PIPE_BYTES = 1 << 20;
+/** How often the tracker looks for segments it holds that another tree removed (their memory can then go). */
+const SWEEP_MS = 5000;
 const registered: string[] = [];
 
 /**
@@ -80,6 +87,18 @@ export function unregister(name: string): void {
   if (fd >= 0) send(fd, `U${name}\n`);
 }
 
+const SEGMENT = 'shm:';
+
+/** A shared-memory segment (its OS name) this process created or attached: the tree's tracker holds it. */
+export function registerSegment(osName: string): void {
+  send(trackerDescriptor(), `R${SEGMENT}${osName}\n`);
+}
+
+/** The segment was unlinked here. */
+export function unregisterSegment(osName: string): void {
+  unregister(`${SEGMENT}${osName}`);
+}
+
 function send(fd: number, line: string): void {
   try {
     fs.writeSync(fd, line);
@@ -92,17 +111,59 @@ function send(fd: number, line: string): void {
 function main(): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
   const names = new Set<string>();
+  // Segments: the descriptor that holds each (a shared lock), or undefined until it exists.
+  const segments = new Map<string, number | undefined>();
+  const hold = (name: string): void => {
+    if (segments.get(name) !== undefined) return;
+    try {
+      segments.set(name, native.shmHold(name));
+    } catch {
+      segments.set(name, undefined); // not created yet (registered first), or removed already
+    }
+  };
+  const release = (name: string): void => {
+    const fd = segments.get(name);
+    if (fd !== undefined) native.closeFd(fd);
+    segments.delete(name);
+  };
+  // A segment unlinked by a process of another tree: nothing to hold any more (its memory goes once unmapped).
+  const sweep = (): void => {
+    for (const [name, fd] of segments) {
+      try {
+        if (fd === undefined) hold(name);
+        else if (fs.fstatSync(fd).nlink === 0) release(name);
+      } catch {
+        // looked at again next time
+      }
+    }
+  };
+  setInterval(sweep, SWEEP_MS).unref();
   let pending = '';
   process.stdin.setEncoding('utf8');
   process.stdin.on('data', (chunk: string) => {
     const lines = (pending + chunk).split('\n');
     pending = lines.pop() ?? '';
     for (const line of lines) {
-      if (line[0] === 'R') names.add(line.slice(1));
-      else if (line[0] === 'U') names.delete(line.slice(1));
+      const name = line.slice(1);
+      if (name.startsWith(SEGMENT)) {
+        if (line[0] === 'R') hold(name.slice(SEGMENT.length));
+        else if (line[0] === 'U') release(name.slice(SEGMENT.length));
+      } else if (line[0] === 'R') {
+        names.add(name);
+      } else if (line[0] === 'U') {
+        names.delete(name);
+      }
     }
   });
   process.stdin.on('end', () => {
+    for (const name of [...segments.keys()]) {
+      release(name);
+      try {
+        native.shmUnlinkUnused(name); // left alone while a process of another tree holds or maps it
+      } catch {
+        // removed already
+      }
+    }
     for (const name of names) {
       try {
         native.Semaphore.unlink(name);

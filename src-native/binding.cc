@@ -276,6 +276,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setTrackerFd", Napi::Function::New<Guarded<SetTrackerFdJs>>(env, "setTrackerFd"));
   exports.Set("trackerFd", Napi::Function::New<Guarded<TrackerFdJs>>(env, "trackerFd"));
   InitDescriptors(env, exports);
+  InitSharedMemory(env, exports);
   return exports;
 }
 

@@ -44,7 +44,8 @@ int64_t DeadlineAfterMs(double timeoutMs);
 struct WaitTarget {
   enum Kind { kPolled, kWord, kHandle };
   Kind kind = kPolled;
-  uint32_t* word = nullptr;  // kWord: sleep while it holds 0
+  uint32_t* word = nullptr;  // kWord: sleep while it holds sleepValue
+  uint32_t sleepValue = 0;   // kWord: 0 for a semaphore (no unit free); a shared-memory wait's expected value
   bool shared = false;       // kWord: a futex shared between processes
   uint64_t handle = 0;       // kHandle: signalled when a unit is free; a wait that returns it took the unit
 };

@@ -181,6 +181,9 @@ bool HubThread::Pass(std::vector<WaitPtr>* done, Group* signalled, Group* woken,
   }
   // Words and polled targets are looked at all at once (a compare-and-swap or a non-blocking try each); a handle
   // thread learns from its sleep which handle to serve.
+  if (woken != nullptr && woken->owner == this) {
+    for (const WaitPtr& wait : woken->waits) wait->Woken();
+  }
   if (kind != WaitTarget::kHandle) {
     for (Group* group : groups) Serve(group, false, done);
   }
@@ -195,7 +198,9 @@ bool HubThread::Pass(std::vector<WaitPtr>* done, Group* signalled, Group* woken,
     Group* group = groups[i];
     Expire(group, now, done);
     if (group->waits.empty()) {
-      if (group->lingerUntil == kNoDeadline && group->armed) group->lingerUntil = now + kLingerNs;
+      if (group->lingerUntil == kNoDeadline && group->armed && group->anchor->Lingers()) {
+        group->lingerUntil = now + kLingerNs;
+      }
       if (group->lingerUntil == kNoDeadline || now >= group->lingerUntil) {
         RemoveGroup(group);  // erases it from `groups`
         continue;
@@ -292,9 +297,10 @@ class WordThread : public HubThread {
     size_t n = 0;
     if (!Fallback() || groups.empty()) waits[n++] = {ControlWord(), control_.load(), false};
     for (Group* group : groups) {
-      // A group with waits sleeps while the value is 0. A lingering one (no waits) sleeps until any change,
-      // whatever the value: it does not want a unit, only to stay armed.
-      uint32_t expected = group->waits.empty() ? __atomic_load_n(group->target.word, __ATOMIC_SEQ_CST) : 0;
+      // A group with waits sleeps while the value is its sleep value. A lingering one (no waits) sleeps until any
+      // change, whatever the value: it does not want a unit, only to stay armed.
+      uint32_t expected =
+          group->waits.empty() ? __atomic_load_n(group->target.word, __ATOMIC_SEQ_CST) : group->target.sleepValue;
       order[n] = group;
       waits[n++] = {group->target.word, expected, group->target.shared};
     }
@@ -401,7 +407,8 @@ class PollThread : public HubThread {
 };
 
 // A thread with room for a target of `kind`, started if need be; the polling thread when the others are full.
-HubThread* ThreadFor(WaitTarget::Kind kind, OsError* err) {
+HubThread* ThreadFor(const WaitTarget& target, OsError* err) {
+  WaitTarget::Kind kind = target.kind;
   Hub& hub = TheHub();
   bool blocking = false;
 #ifdef __linux__
@@ -412,7 +419,12 @@ HubThread* ThreadFor(WaitTarget::Kind kind, OsError* err) {
 #endif
   if (blocking) {
     for (HubThread* thread : hub.threads) {
-      if (thread->kind == kind && thread->groups.size() < thread->Capacity()) return thread;
+      // Two sleeps of one futex_waitv on the same word would take two wakes and report one: a word gets one
+      // group per thread (several groups per word come from waits on shared memory, each its own group).
+      if (thread->kind != kind || thread->groups.size() >= thread->Capacity()) continue;
+      bool sameWord = kind == WaitTarget::kWord && std::any_of(thread->groups.begin(), thread->groups.end(),
+                                                               [&](const Group* g) { return g->target.word == target.word; });
+      if (!sameWord) return thread;
     }
     if (hub.threads.size() < kMaxHubThreads) {
       hub.threads.reserve(hub.threads.size() + 1);
@@ -488,7 +500,7 @@ bool HubAdd(const WaitPtr& wait, OsError* err) {
   group->target = wait->Target();
   group->anchor = wait;
   group->waits.push_back(wait);
-  HubThread* thread = ThreadFor(group->target.kind, err);
+  HubThread* thread = ThreadFor(group->target, err);
   if (thread == nullptr) return false;
   // Room first, so that nothing can fail once the group is in: RemoveGroup moves it to `retired` without failing.
   thread->groups.reserve(thread->groups.size() + 1);

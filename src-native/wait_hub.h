@@ -50,6 +50,11 @@ class HubWait {
   // A wake reached this process for the target while none of its waits could use it: passes it on to another
   // sleeper of the target, if there is one (`armed`: this process is counted among the sleepers).
   virtual void PassOn(bool armed) { (void)armed; }
+  // Under the hub's lock: the target's word was woken for this wait's group (before TryTake is asked).
+  virtual void Woken() {}
+  // Whether the group's slot stays armed for kLingerNs after its last wait (semaphores); a plain wait on a word must
+  // not linger, or its sleeper would take a wake meant for another.
+  virtual bool Lingers() const { return true; }
   // Takes what the wait waits for if it is there now (Acquired), else TimedOut; Failed with err on error. For a
   // handle target the hub's wait itself took it: TryTake is used only when such a target is polled.
   virtual WaitResult TryTake(OsError* err) = 0;

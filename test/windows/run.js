@@ -13,6 +13,7 @@ const t = require('../fixtures/targets');
 const s = require('../fixtures/sync_targets');
 const tasks = require('../fixtures/pool_tasks');
 const q = require('../fixtures/queue_targets');
+const shmTargets = require('../fixtures/shm_targets');
 const scenarios = require('../../dist-examples/examples/scenarios');
 const named = require('../fixtures/named_lock_scenarios');
 
@@ -232,6 +233,32 @@ test('the fix: Lock and Queue through initializer/initargs read 0..9; a Queue in
   assert.deepEqual(await scenarios.poolWithInitargs(), ZERO_TO_NINE);
   await assert.rejects(scenarios.poolWithInitargsQueueInArgs(), {
     name: 'RuntimeError', message: 'Queue objects should only be shared between processes through inheritance' });
+});
+
+test('SharedMemory: a named file mapping a child attaches by name; its store ends a parent wait (polled)', async () => {
+  const shm = new mp.SharedMemory({ size: 64 });
+  const other = mp.SharedMemory.attach(shm.name);
+  assert.ok(other.size >= 64); // whole pages on Windows
+  const words = shm.view(Int32Array);
+  const woken = mp.wait(words, 0, 0, { timeout: 30000 });
+  const p = await started(shmTargets.storeWord, [shm, 0, 5]);
+  assert.equal(await woken, 'ok');
+  await p.join();
+  assert.equal(other.view(Int32Array)[0], 5);
+  assert.equal(mp.waitSync(words, 0, 5, { timeout: 1 }), 'timed-out');
+  other.close();
+  shm.close();
+  assert.equal(words.length, 0);
+  assert.throws(() => shm.buffer, { code: 'ERR_MP_CLOSED' });
+  shm.unlink();
+});
+
+test('Value under its lock: 2 processes x 200 increments, the count is exact', async () => {
+  const counter = mp.Value('i', 0);
+  const procs = await Promise.all([0, 1].map(() => started(shmTargets.increment, [counter, 200])));
+  await Promise.all(procs.map((p) => p.join()));
+  assert.equal(counter.value, 400);
+  counter.close();
 });
 
 test('pipe handles: create, non-blocking read and write, end of file, errors name their Win32 call', () => {

@@ -1,0 +1,102 @@
+"""Python side of bench/shared_memory.bench.js: one workload per run, one JSON number on the last line."""
+import json
+import multiprocessing as mp
+import sys
+import time
+from multiprocessing import shared_memory
+
+
+def increment(value, n, barrier):
+    barrier.wait()
+    lock = value.get_lock()
+    for _ in range(n):
+        with lock:
+            value.value += 1
+
+
+def value_increment(procs, n):
+    ctx = mp.get_context('spawn')
+    value = ctx.Value('i', 0)
+    barrier = ctx.Barrier(procs + 1)
+    workers = [ctx.Process(target=increment, args=(value, n, barrier)) for _ in range(procs)]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for w in workers:
+        w.join()
+    seconds = time.perf_counter() - start
+    assert value.value == procs * n, value.value
+    return procs * n / seconds
+
+
+def sum_and_double(array, ready, go, done):
+    ready.set()
+    go.wait()
+    total = 0.0
+    sums = []
+    for x in array:
+        total += x
+        sums.append(total)
+    array[:] = sums  # writes back
+    done.set()
+
+
+def array_round(n):
+    ctx = mp.get_context('spawn')
+    array = ctx.Array('d', n, lock=False)
+    ready, go, done = ctx.Event(), ctx.Event(), ctx.Event()
+    child = ctx.Process(target=sum_and_double, args=(array, ready, go, done))
+    child.start()
+    ready.wait()  # timed from here: the child runs and waits for its go
+    start = time.perf_counter()
+    array[:] = range(n)
+    go.set()
+    done.wait()
+    seconds = time.perf_counter() - start
+    child.join()
+    return 8 * n / seconds / 1e9
+
+
+def create_attach(n):
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        shm = shared_memory.SharedMemory(create=True, size=4096)
+        other = shared_memory.SharedMemory(name=shm.name)
+        other.close()
+        shm.close()
+        shm.unlink()
+        times.append((time.perf_counter_ns() - t0) / 1000)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def pong(ping, pong_, n):
+    for _ in range(n):
+        ping.acquire()
+        pong_.release()
+
+
+def wake(n, which):
+    """Python has no wait/notify across processes: the nearest is a Semaphore ping-pong."""
+    ctx = mp.get_context('spawn')
+    ping, pong_ = ctx.Semaphore(0), ctx.Semaphore(0)
+    p = ctx.Process(target=pong, args=(ping, pong_, n + 50))
+    p.start()
+    samples = []
+    for i in range(n + 50):
+        t0 = time.perf_counter_ns()
+        ping.release()
+        pong_.acquire()
+        if i >= 50:
+            samples.append((time.perf_counter_ns() - t0) / 2 / 1000)
+    p.join()
+    samples.sort()
+    return samples[len(samples) // 2] if which == 'median' else samples[int(len(samples) * 0.99)]
+
+
+if __name__ == '__main__':
+    workload = sys.argv[1]
+    args = [int(a) if a.isdigit() else a for a in sys.argv[2:]]
+    print(json.dumps(globals()[workload](*args)))

@@ -1,0 +1,129 @@
+/**
+ * wait/notify on an Int32Array over shared memory, across processes: Atomics.wait/Atomics.notify for words other
+ * processes write. Linux: a futex without FUTEX_PRIVATE_FLAG, so a notify wakes waiters in every process that maps
+ * the segment. Async waits go through the addon's wait hub (each its own futex sleep, never a libuv pool thread);
+ * waitSync blocks the calling thread, as Atomics.wait does. Where the platform has no futex across processes
+ * (macOS, Windows) words are polled: a wait ends when the value changes, and notify wakes nothing by itself.
+ */
+import { InvalidArgumentError, OutOfRangeError, ValueError } from './errors';
+import { native } from './native';
+import { whenAborted } from './timeouts';
+import { abortReason, checkOptions, checkSignal, checkTimeout, describe } from './validate';
+
+export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
+
+export interface SharedWaitOptions {
+  /** Milliseconds to wait at most; undefined waits until notified. */
+  timeout?: number;
+  /** Rejects the pending wait with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export type SharedWaitSyncOptions = Omit<SharedWaitOptions, 'signal'>;
+
+/** Buffers over mappings of this thread, and the cancellers of the async waits pending on each. */
+const mapped = new WeakMap<ArrayBuffer, Set<(err: Error) => void>>();
+/** Buffers closed by their SharedMemory: calls on their views say so. */
+const closed = new WeakSet<ArrayBuffer>();
+
+/** @internal shared_memory.ts registers each buffer it maps. */
+export function registerMapping(buffer: ArrayBuffer): void {
+  mapped.set(buffer, new Set());
+}
+
+/** @internal Before a buffer is detached: its pending waits reject with `err` (the SharedMemory's closed error). */
+export function closeMapping(buffer: ArrayBuffer, err: Error): void {
+  const waits = mapped.get(buffer);
+  closed.add(buffer);
+  mapped.delete(buffer);
+  for (const cancel of waits ?? []) cancel(err);
+}
+
+function checkWord(view: unknown, index: unknown, what: string): { view: Int32Array; index: number } {
+  if (!(view instanceof Int32Array)) {
+    throw new InvalidArgumentError(`${what} needs an Int32Array over SharedMemory, got ${describe(view)}`);
+  }
+  const buffer = view.buffer as ArrayBuffer;
+  if (closed.has(buffer)) throw new ValueError('SharedMemory is closed', 'ERR_MP_CLOSED');
+  if (!mapped.has(buffer)) {
+    throw new InvalidArgumentError(`${what} needs an Int32Array over SharedMemory (other memory is not shared with other processes); ` +
+      'for a SharedArrayBuffer use Atomics.wait/Atomics.notify');
+  }
+  if (typeof index !== 'number' || !Number.isInteger(index)) {
+    throw new InvalidArgumentError(`index must be an integer, got ${describe(index)}`);
+  }
+  if (index < 0 || index >= view.length) {
+    throw new OutOfRangeError(`index ${index} is out of range for an Int32Array of length ${view.length}`);
+  }
+  return { view, index };
+}
+
+function checkExpected(expected: unknown): number {
+  if (typeof expected !== 'number' || !Number.isFinite(expected)) {
+    throw new InvalidArgumentError(`expected must be a number, got ${describe(expected)}`);
+  }
+  return expected | 0; // as Atomics.wait: ToInt32
+}
+
+const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out'];
+
+/**
+ * Blocks the calling thread while `view[index]` holds `expected`, until notify() from any process (or thread), or
+ * `timeout` ms: 'ok', 'not-equal' (it did not hold `expected`) or 'timed-out', as Atomics.wait.
+ */
+export function waitSync(view: Int32Array, index: number, expected: number, options?: SharedWaitSyncOptions): WaitResult {
+  const word = checkWord(view, index, 'waitSync');
+  const value = checkExpected(expected);
+  const timeout = checkTimeout(checkOptions<SharedWaitSyncOptions>(options, 'waitSync options').timeout);
+  return RESULTS[native.wordWait(word.view, word.index, value, timeout === undefined ? -1 : timeout)];
+}
+
+/**
+ * wait() without blocking: resolves 'ok' when notified (or, as with futexes, when the value changed before the
+ * wait went to sleep), 'not-equal' at once when `view[index]` does not hold `expected`, 'timed-out' after `timeout`
+ * ms. Rejects with an AbortError on `signal`, and with ValueError (ERR_MP_CLOSED) when the SharedMemory is closed.
+ */
+export function wait(view: Int32Array, index: number, expected: number, options?: SharedWaitOptions): Promise<WaitResult> {
+  try {
+    const word = checkWord(view, index, 'wait');
+    const value = checkExpected(expected);
+    const opts = checkOptions<SharedWaitOptions>(options, 'wait options');
+    const timeout = checkTimeout(opts.timeout);
+    const signal = checkSignal(opts.signal);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    if (Atomics.load(word.view, word.index) !== value) return Promise.resolve('not-equal');
+    if (timeout === 0) return Promise.resolve('timed-out');
+    const cancellers = mapped.get(word.view.buffer as ArrayBuffer)!;
+    return new Promise<WaitResult>((resolve, reject) => {
+      let stopListening: (() => void) | undefined;
+      const settle = (err: Error | null, result?: WaitResult): void => {
+        cancellers.delete(cancel);
+        stopListening?.();
+        if (err) reject(err);
+        else resolve(result!);
+      };
+      const id = native.wordWaitAsync(word.view, word.index, value, timeout === undefined ? -1 : timeout,
+        (err, woken) => settle(err, woken ? 'ok' : 'timed-out'));
+      const cancel = (err: Error): void => {
+        if (native.cancelWait(id)) settle(err);
+      };
+      cancellers.add(cancel);
+      if (signal) stopListening = whenAborted(signal, () => cancel(abortReason(signal)));
+    });
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/**
+ * Wakes up to `count` (default: all) waiters of `view[index]`, in every process and thread that maps the segment;
+ * returns how many woke. Where words are polled (macOS, Windows) it wakes nothing itself and returns 0: waiters
+ * there see the value change that should come with every notify.
+ */
+export function notify(view: Int32Array, index: number, count = Infinity): number {
+  const word = checkWord(view, index, 'notify');
+  if (typeof count !== 'number' || Number.isNaN(count) || count < 0) {
+    throw new OutOfRangeError(`count must be a number >= 0, got ${describe(count)}`);
+  }
+  return native.wordNotify(word.view, word.index, Math.floor(count));
+}
