@@ -1,12 +1,14 @@
 /**
  * wait/notify on an Int32Array over shared memory, across processes: Atomics.wait/Atomics.notify for words other
  * processes write. Linux: a futex without FUTEX_PRIVATE_FLAG, so a notify wakes waiters in every process that maps
- * the segment. Async waits go through the addon's wait hub (each its own futex sleep, never a libuv pool thread);
- * waitSync blocks the calling thread, as Atomics.wait does. Where the platform has no futex across processes
- * (macOS, Windows) words are polled: a wait ends when the value changes, and notify wakes nothing by itself.
+ * the segment. Async waits spin briefly (spin.ts), then sleep in the addon's wait hub (each its own futex sleep,
+ * never a libuv pool thread); waitSync blocks the calling thread, as Atomics.wait does. Where the platform has no
+ * futex across processes (macOS, Windows) words are polled: a wait ends when the value changes, and notify wakes
+ * nothing by itself.
  */
 import { InvalidArgumentError, OutOfRangeError, ValueError } from './errors';
 import { native } from './native';
+import { SpinPolicy } from './spin';
 import { whenAborted } from './timeouts';
 import { abortReason, checkOptions, checkSignal, checkTimeout, describe } from './validate';
 
@@ -68,6 +70,22 @@ function checkExpected(expected: unknown): number {
 const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out'];
 
 /**
+ * An async wait first spins this long for the word to change (when spins have been catching changes and the machine
+ * has a core to spare: spin.ts), since a wake-up through the hub and the event loop costs tens of microseconds.
+ */
+const WAIT_SPIN_MS = 0.05;
+const waitSpin = new SpinPolicy(WAIT_SPIN_MS);
+
+/** Whether `view[index]` stops holding `value` within `ms`. */
+function changesWithin(view: Int32Array, index: number, value: number, ms: number): boolean {
+  const deadline = performance.now() + ms;
+  do {
+    if (Atomics.load(view, index) !== value) return true;
+  } while (performance.now() < deadline);
+  return false;
+}
+
+/**
  * Blocks the calling thread while `view[index]` holds `expected`, until notify() from any process (or thread), or
  * `timeout` ms: 'ok', 'not-equal' (it did not hold `expected`) or 'timed-out', as Atomics.wait.
  */
@@ -93,6 +111,8 @@ export function wait(view: Int32Array, index: number, expected: number, options?
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (Atomics.load(word.view, word.index) !== value) return Promise.resolve('not-equal');
     if (timeout === 0) return Promise.resolve('timed-out');
+    const spinMs = (ms: number): number => (timeout === undefined ? ms : Math.min(ms, timeout));
+    if (waitSpin.spinOn((ms) => changesWithin(word.view, word.index, value, spinMs(ms)))) return Promise.resolve('ok');
     const cancellers = mapped.get(word.view.buffer as ArrayBuffer)!;
     return new Promise<WaitResult>((resolve, reject) => {
       let stopListening: (() => void) | undefined;

@@ -5,12 +5,9 @@
  * that expects a frame soon read for it on its own thread for a few microseconds (spin) instead of paying for an
  * event-loop wake-up: docs/manager-calls.md has the measurements. Windows named pipes keep the net.Socket path.
  *
- * Spinning is bounded three ways: each spin lasts at most a few tens of microseconds; a side spins again only while
- * spins catch what they wait for (after a miss, one chance in SPIN_PROBE); and the spins of one event-loop turn
- * together hold the thread for at most SPIN_TURN_MS before the event loop runs again.
+ * How long and how often a side spins is lib/spin.ts's rule.
  */
 import { EventEmitter } from 'node:events';
-import * as os from 'node:os';
 import type { Socket } from 'node:net';
 import { FramedSocket, HEADER_BYTES } from './framing';
 import { native, NativeFdWatcher } from './native';
@@ -79,57 +76,6 @@ const READ_BYTES = 64 << 10;
 const JOIN_BYTES = 64 << 10;
 const READABLE = 1;
 const WRITABLE = 2;
-
-/** Spinning: the longest one spin lasts, and what all the spins of one event-loop turn may take together. */
-export const SPIN_TURN_MS = 1;
-/** After a spin that caught nothing, one flush in SPIN_PROBE spins again. */
-const SPIN_PROBE = 16;
-
-/**
- * Whether the machine has a core to spare for a spin: its 1-minute load average is below its cores (plus half a
- * core, for the two sides of the connection). On a loaded machine the peer a spin waits for needs the CPU the spin
- * takes, and waiting on it costs more than the wake-up it saves (docs/manager-calls.md). Read once a second.
- */
-function machineHasRoom(now: number): boolean {
-  if (now - loadCheckedAt > 1000) {
-    loadCheckedAt = now;
-    roomToSpin = os.loadavg()[0] < os.availableParallelism() + 0.5;
-  }
-  return roomToSpin;
-}
-let loadCheckedAt = -Infinity;
-let roomToSpin = false;
-
-let turnStarted = -1;
-/** Whether this event-loop turn may still spin: its spins began less than SPIN_TURN_MS ago. */
-function turnMaySpin(now: number): boolean {
-  if (turnStarted < 0) {
-    turnStarted = now;
-    setImmediate(() => { turnStarted = -1; }); // the event loop has had its turn
-  }
-  return now - turnStarted < SPIN_TURN_MS;
-}
-
-/**
- * When a side spins: after it sent frames and waits for an answer. It keeps spinning while spins catch that
- * answer; after a miss (the peer is slow, busy or descheduled: spinning would only take its CPU), it tries again
- * once in SPIN_PROBE.
- */
-export class SpinPolicy {
-  #worth = true;
-  #skipped = 0;
-
-  constructor(readonly spinMs: number) {}
-
-  /** Spins on `channel` if worth it now; true when a frame came in during the spin. */
-  spinOn(channel: DescriptorChannel): boolean {
-    if (!this.#worth && ++this.#skipped % SPIN_PROBE !== 0) return false;
-    const now = performance.now();
-    if (!machineHasRoom(now) || !turnMaySpin(now)) return false;
-    this.#worth = channel.spin(this.spinMs);
-    return this.#worth;
-  }
-}
 
 interface WriteWaiter {
   /** Total bytes written when this frame is all in the kernel. */

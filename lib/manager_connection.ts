@@ -5,7 +5,8 @@
  */
 import * as net from 'node:net';
 import * as v8 from 'node:v8';
-import { DescriptorChannel, FrameChannel, rawDescriptors, SocketChannel, SpinPolicy, takeDescriptor } from './manager_channel';
+import { DescriptorChannel, FrameChannel, rawDescriptors, SocketChannel, takeDescriptor } from './manager_channel';
+import { SpinPolicy } from './spin';
 import { deserialize } from './deserialize';
 import { AbortError, decodeError, ErrorInfo, ManagerError } from './errors';
 import {
@@ -168,7 +169,7 @@ export class ManagerConnection {
       const channel = conn;
       // Requests just written: their replies may be read here sooner than the event loop would wake for them.
       channel.afterFlush = () => {
-        if (this.#pending.size) this.#spin.spinOn(channel);
+        if (this.#pending.size) this.#spin.spinOn((ms) => channel.spin(ms));
       };
     }
     inbox.deliverTo((frame) => this.#onReply(frame));

@@ -29,7 +29,8 @@ import {
   Address, authenticateClient, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, privateSocketName, PROXY_REBUILDER, ServerInfo, Token,
 } from './manager_protocol';
 import { decodeCompact, encodeCompact, isCompact } from './manager_codec';
-import { DescriptorChannel, FrameChannel, rawDescriptors, SocketChannel, SpinPolicy, takeDescriptor } from './manager_channel';
+import { DescriptorChannel, FrameChannel, rawDescriptors, SocketChannel, takeDescriptor } from './manager_channel';
+import { SpinPolicy } from './spin';
 import { native } from './native';
 import { isWholeFrame } from './pipe';
 import { isMarker, makeMarker, MARK, Marker, reduceValue } from './reduction';
@@ -223,7 +224,7 @@ export class ManagerServer {
       const channel = conn;
       // Replies just written: a busy client's next request may be read here sooner than the event loop would wake.
       const spin = new SpinPolicy(REQUEST_SPIN_MS);
-      channel.afterFlush = () => spin.spinOn(channel);
+      channel.afterFlush = () => spin.spinOn((ms) => channel.spin(ms));
     }
     conn.once('close', () => this.#disconnect(client));
     const deadline = timeoutSignal(this.#options.handshakeTimeoutMs);

@@ -182,6 +182,42 @@ describe('wait and notify across processes', () => {
     }
   });
 
+  // Async waits spin before they sleep only when the machine's load leaves a core to spare (lib/spin.ts): here both
+  // processes are told the machine is idle, so the spin path runs whatever the load of the test machine.
+  test('spin-caught waits: a ping-pong of async waits with spinning on never says ok for an unchanged word', async () => {
+    const os = require('node:os');
+    const loadavg = os.loadavg;
+    const nodeOptions = process.env.NODE_OPTIONS;
+    const idle = path.join(__dirname, 'fixtures', 'idle_machine.js');
+    os.loadavg = () => [0, 0, 0];
+    process.env.NODE_OPTIONS = `${nodeOptions ?? ''} --require ${JSON.stringify(idle)}`;
+    const shm = new mp.SharedMemory({ size: 8 });
+    const words = shm.view(Int32Array);
+    const queue = new mp.Queue();
+    const n = 2000;
+    try {
+      const p = new mp.Process({ target: t.pingPong, args: [shm, n, queue] });
+      await p.start();
+      let wrong = 0;
+      for (let i = 1; i <= n; i++) {
+        Atomics.store(words, 0, i);
+        mp.notify(words, 0);
+        while (Atomics.load(words, 1) < i) {
+          if (await mp.wait(words, 1, i - 1, { timeout: 30000 }) === 'ok' && Atomics.load(words, 1) === i - 1) wrong++;
+        }
+      }
+      expect([wrong, await queue.get({ timeout: 30000 })]).toEqual([0, 0]);
+      await p.join();
+    } finally {
+      os.loadavg = loadavg;
+      if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = nodeOptions;
+      queue.close();
+      shm.close();
+      shm.unlink();
+    }
+  }, 60000);
+
   test('an AbortSignal rejects a pending wait; close() rejects the waits on its buffer with ERR_MP_CLOSED', async () => {
     const shm = new mp.SharedMemory({ size: 8 });
     const words = shm.view(Int32Array);

@@ -26,33 +26,43 @@ async function valueIncrement(procs, n) {
   return (procs * n) / seconds;
 }
 
-function sumAndDouble(array, ready, go, done) {
+function sumAndDouble(array, ready, go, done, rounds) {
   ready.set();
-  go.waitSync();
   const values = array.getObj();
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) {
-    sum += values[i];
-    values[i] = sum; // writes back
+  for (let r = 0; r < rounds; r++) {
+    go.waitSync();
+    go.clear();
+    let sum = 0;
+    for (let i = 0; i < values.length; i++) {
+      sum += values[i];
+      values[i] = sum; // writes back
+    }
+    done.set();
   }
-  done.set();
 }
 
-/** Array('d', n): the parent fills it, a child sums it and writes back: GB/s of the array (8n bytes) per round. */
-async function arrayRound(n) {
+/**
+ * Array('d', n): the parent fills it, a child sums it and writes back, `rounds` times: GB/s of the array (8n bytes)
+ * in the last round (the first touches fresh pages and runs code the JIT has not optimized yet).
+ */
+async function arrayRound(n, rounds) {
   const array = SharedArray('d', n, { lock: false });
   const ready = new Event();
   const go = new Event();
   const done = new Event();
-  const child = new Process({ target: sumAndDouble, args: [array, ready, go, done] });
+  const child = new Process({ target: sumAndDouble, args: [array, ready, go, done, rounds] });
   await child.start();
   await ready.wait(); // timed from here: the child runs and waits for its go
-  const start = performance.now();
   const values = array.getObj();
-  for (let i = 0; i < n; i++) values[i] = i;
-  go.set();
-  await done.wait();
-  const seconds = (performance.now() - start) / 1000;
+  let seconds = 0;
+  for (let r = 0; r < rounds; r++) {
+    const start = performance.now();
+    for (let i = 0; i < n; i++) values[i] = i + r;
+    go.set();
+    await done.wait();
+    done.clear();
+    seconds = (performance.now() - start) / 1000;
+  }
   await child.join();
   return (8 * n) / seconds / 1e9;
 }

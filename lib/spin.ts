@@ -1,0 +1,60 @@
+/**
+ * When a thread that expects something from another process soon may spin for it instead of going to sleep: a
+ * wake-up through the event loop costs tens of microseconds, a spin that catches the peer a few. Manager calls
+ * (manager_channel.ts) and cross-process word waits (atomics_wait.ts) use it.
+ *
+ * Spinning is bounded three ways: each spin lasts at most a few tens of microseconds; a site spins again only while
+ * its spins catch what they wait for (after a miss, one chance in SPIN_PROBE); the spins of one event-loop turn
+ * together hold the thread for at most SPIN_TURN_MS; and nobody spins while the machine has no core to spare.
+ */
+import * as os from 'node:os';
+
+/** What all the spins of one event-loop turn may take together. */
+export const SPIN_TURN_MS = 1;
+/** After a spin that caught nothing, one chance in SPIN_PROBE spins again. */
+const SPIN_PROBE = 16;
+
+/**
+ * Whether the machine has a core to spare for a spin: its 1-minute load average is below its cores (plus half a
+ * core, for the two sides). On a loaded machine the peer a spin waits for needs the CPU the spin takes, and waiting
+ * on it costs more than the wake-up it saves (docs/manager-calls.md). Read once a second.
+ */
+function machineHasRoom(now: number): boolean {
+  if (now - loadCheckedAt > 1000) {
+    loadCheckedAt = now;
+    roomToSpin = os.loadavg()[0] < os.availableParallelism() + 0.5;
+  }
+  return roomToSpin;
+}
+let loadCheckedAt = -Infinity;
+let roomToSpin = false;
+
+let turnStarted = -1;
+/** Whether this event-loop turn may still spin: its spins began less than SPIN_TURN_MS ago. */
+function turnMaySpin(now: number): boolean {
+  if (turnStarted < 0) {
+    turnStarted = now;
+    setImmediate(() => { turnStarted = -1; }); // the event loop has had its turn
+  }
+  return now - turnStarted < SPIN_TURN_MS;
+}
+
+/** One spinning site's memory of whether its spins pay. */
+export class SpinPolicy {
+  #worth = true;
+  #skipped = 0;
+
+  constructor(readonly spinMs: number) {}
+
+  /**
+   * Runs `spin(spinMs)` (which spins at most that long and says whether it caught what it waited for) when a spin
+   * is worth it now; true when it caught it.
+   */
+  spinOn(spin: (ms: number) => boolean): boolean {
+    if (!this.#worth && ++this.#skipped % SPIN_PROBE !== 0) return false;
+    const now = performance.now();
+    if (!machineHasRoom(now) || !turnMaySpin(now)) return false;
+    this.#worth = spin(this.spinMs);
+    return this.#worth;
+  }
+}
