@@ -14,7 +14,7 @@ module.exports = {
     { name: "Array('d', 1e6): the same, fifth round", unit: 'GB/s', better: 'higher', goal: '≥ 1×, near memory bandwidth',
       run: versus('shared_memory', 'arrayRound', [1000000, 5], 'array_round') },
     { name: 'the same 8 MB round through our Queue (Python: Array)', unit: 'GB/s', better: 'higher', goal: 'report',
-      run: versus('shared_memory', 'arrayQueue', [1000000], 'array_round') },
+      run: versus('shared_memory', 'arrayQueue', [1000000], 'array_round', [1000000, 1]) },
     { name: 'SharedMemory create + attach + close + unlink, median', unit: 'µs', better: 'lower', goal: '≥ 1×',
       run: versus('shared_memory', 'createAttach', [2000], 'create_attach') },
     { name: 'notify → wake across processes, waitSync, median (Python: Semaphore)', unit: 'µs', better: 'lower', goal: '≥ 1×',

@@ -5,6 +5,9 @@ import sys
 import time
 from multiprocessing import shared_memory
 
+# Python has no wait/notify across processes: the wake rows use the Semaphore ping-pong of the lock rows.
+from synchronize import wake  # noqa: F401 (a workload of this file)
+
 
 def increment(value, n, barrier):
     barrier.wait()
@@ -75,30 +78,6 @@ def create_attach(n):
         times.append((time.perf_counter_ns() - t0) / 1000)
     times.sort()
     return times[len(times) // 2]
-
-
-def pong(ping, pong_, n):
-    for _ in range(n):
-        ping.acquire()
-        pong_.release()
-
-
-def wake(n, which):
-    """Python has no wait/notify across processes: the nearest is a Semaphore ping-pong."""
-    ctx = mp.get_context('spawn')
-    ping, pong_ = ctx.Semaphore(0), ctx.Semaphore(0)
-    p = ctx.Process(target=pong, args=(ping, pong_, n + 50))
-    p.start()
-    samples = []
-    for i in range(n + 50):
-        t0 = time.perf_counter_ns()
-        ping.release()
-        pong_.acquire()
-        if i >= 50:
-            samples.append((time.perf_counter_ns() - t0) / 2 / 1000)
-    p.join()
-    samples.sort()
-    return samples[len(samples) // 2] if which == 'median' else samples[int(len(samples) * 0.99)]
 
 
 if __name__ == '__main__':
