@@ -1,10 +1,10 @@
 /**
  * wait/notify on an Int32Array over shared memory, across processes: Atomics.wait/Atomics.notify for words other
  * processes write. Linux: a futex without FUTEX_PRIVATE_FLAG, so a notify wakes waiters in every process that maps
- * the segment. Async waits spin briefly (spin.ts), then sleep in the addon's wait hub (each its own futex sleep,
- * never a libuv pool thread); waitSync blocks the calling thread, as Atomics.wait does. Where the platform has no
- * futex across processes (macOS, Windows) words are polled: a wait ends when the value changes, and notify wakes
- * nothing by itself.
+ * the segment. Waits spin briefly first (spin.ts); then async waits sleep in the addon's wait hub (each its own
+ * futex sleep, never a libuv pool thread) and waitSync blocks the calling thread, as Atomics.wait does. Where the
+ * platform has no futex across processes (macOS, Windows) words are polled: a wait ends when the value changes,
+ * and notify wakes nothing by itself.
  */
 import { InvalidArgumentError, OutOfRangeError, ValueError } from './errors';
 import { native } from './native';
@@ -70,11 +70,18 @@ function checkExpected(expected: unknown): number {
 const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out'];
 
 /**
- * An async wait first spins this long for the word to change (when spins have been catching changes and the machine
- * has a core to spare: spin.ts), since a wake-up through the hub and the event loop costs tens of microseconds.
+ * A wait first spins this long for the word to change (when spins have been catching changes and the machine has a
+ * core to spare: spin.ts): a futex sleep and wake cost several microseconds of system calls, and an async wait's
+ * wake-up through the hub and the event loop tens.
  */
 const WAIT_SPIN_MS = 0.05;
 const waitSpin = new SpinPolicy(WAIT_SPIN_MS);
+const waitSyncSpin = new SpinPolicy(WAIT_SPIN_MS, true);
+
+/** A spin lasts no longer than the wait's timeout. */
+function spinFor(ms: number, timeout: number | undefined): number {
+  return timeout === undefined ? ms : Math.min(ms, timeout);
+}
 
 /** Whether `view[index]` stops holding `value` within `ms`. */
 function changesWithin(view: Int32Array, index: number, value: number, ms: number): boolean {
@@ -93,6 +100,9 @@ export function waitSync(view: Int32Array, index: number, expected: number, opti
   const word = checkWord(view, index, 'waitSync');
   const value = checkExpected(expected);
   const timeout = checkTimeout(checkOptions<SharedWaitSyncOptions>(options, 'waitSync options').timeout);
+  if (Atomics.load(word.view, word.index) !== value) return 'not-equal';
+  const changed = (ms: number): boolean => changesWithin(word.view, word.index, value, spinFor(ms, timeout));
+  if (timeout !== 0 && waitSyncSpin.spinOn(changed)) return 'ok';
   return RESULTS[native.wordWait(word.view, word.index, value, timeout === undefined ? -1 : timeout)];
 }
 
@@ -111,8 +121,7 @@ export function wait(view: Int32Array, index: number, expected: number, options?
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (Atomics.load(word.view, word.index) !== value) return Promise.resolve('not-equal');
     if (timeout === 0) return Promise.resolve('timed-out');
-    const spinMs = (ms: number): number => (timeout === undefined ? ms : Math.min(ms, timeout));
-    if (waitSpin.spinOn((ms) => changesWithin(word.view, word.index, value, spinMs(ms)))) return Promise.resolve('ok');
+    if (waitSpin.spinOn((ms) => changesWithin(word.view, word.index, value, spinFor(ms, timeout)))) return Promise.resolve('ok');
     const cancellers = mapped.get(word.view.buffer as ArrayBuffer)!;
     return new Promise<WaitResult>((resolve, reject) => {
       let stopListening: (() => void) | undefined;

@@ -5,7 +5,8 @@
  *
  * Spinning is bounded three ways: each spin lasts at most a few tens of microseconds; a site spins again only while
  * its spins catch what they wait for (after a miss, one chance in SPIN_PROBE); the spins of one event-loop turn
- * together hold the thread for at most SPIN_TURN_MS; and nobody spins while the machine has no core to spare.
+ * together hold the thread for at most SPIN_TURN_MS (unless the thread would block anyway); and nobody spins while
+ * the machine has no core to spare.
  */
 import * as os from 'node:os';
 
@@ -44,7 +45,11 @@ export class SpinPolicy {
   #worth = true;
   #skipped = 0;
 
-  constructor(readonly spinMs: number) {}
+  /**
+   * `beforeSleep`: the site would otherwise block its thread (waitSync), so its spins take nothing from the event
+   * loop and the per-turn budget does not apply to them.
+   */
+  constructor(readonly spinMs: number, private readonly beforeSleep = false) {}
 
   /**
    * Runs `spin(spinMs)` (which spins at most that long and says whether it caught what it waited for) when a spin
@@ -53,7 +58,7 @@ export class SpinPolicy {
   spinOn(spin: (ms: number) => boolean): boolean {
     if (!this.#worth && ++this.#skipped % SPIN_PROBE !== 0) return false;
     const now = performance.now();
-    if (!machineHasRoom(now) || !turnMaySpin(now)) return false;
+    if (!machineHasRoom(now) || (!this.beforeSleep && !turnMaySpin(now))) return false;
     this.#worth = spin(this.spinMs);
     return this.#worth;
   }

@@ -182,9 +182,9 @@ describe('wait and notify across processes', () => {
     }
   });
 
-  // Async waits spin before they sleep only when the machine's load leaves a core to spare (lib/spin.ts): here both
+  // Waits spin before they sleep only when the machine's load leaves a core to spare (lib/spin.ts): here both
   // processes are told the machine is idle, so the spin path runs whatever the load of the test machine.
-  test('spin-caught waits: a ping-pong of async waits with spinning on never says ok for an unchanged word', async () => {
+  test.each([['wait', false], ['waitSync', true]])('spin-caught waits: a ping-pong of %s with spinning on never says ok for an unchanged word', async (_, sync) => {
     const os = require('node:os');
     const loadavg = os.loadavg;
     const nodeOptions = process.env.NODE_OPTIONS;
@@ -196,14 +196,15 @@ describe('wait and notify across processes', () => {
     const queue = new mp.Queue();
     const n = 2000;
     try {
-      const p = new mp.Process({ target: t.pingPong, args: [shm, n, queue] });
+      const p = new mp.Process({ target: t.pingPong, args: [shm, n, queue, sync] });
       await p.start();
       let wrong = 0;
       for (let i = 1; i <= n; i++) {
         Atomics.store(words, 0, i);
         mp.notify(words, 0);
         while (Atomics.load(words, 1) < i) {
-          if (await mp.wait(words, 1, i - 1, { timeout: 30000 }) === 'ok' && Atomics.load(words, 1) === i - 1) wrong++;
+          const result = sync ? mp.waitSync(words, 1, i - 1, { timeout: 30000 }) : await mp.wait(words, 1, i - 1, { timeout: 30000 });
+          if (result === 'ok' && Atomics.load(words, 1) === i - 1) wrong++;
         }
       }
       expect([wrong, await queue.get({ timeout: 30000 })]).toEqual([0, 0]);

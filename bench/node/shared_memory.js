@@ -109,15 +109,31 @@ function createAttach(n) {
   return times[times.length >> 1];
 }
 
+/**
+ * The futex idiom both sides follow (a semaphore counts its sleepers the same way): word `at` is a counter, word
+ * `at + 2` says its reader may be asleep. A writer calls notify() (a system call) only when the reader said so.
+ */
+function post(words, at, value) {
+  Atomics.store(words, at, value);
+  if (Atomics.load(words, at + 2) !== 0) notify(words, at);
+}
+
+async function until(words, at, value, sync) {
+  while (Atomics.load(words, at) < value) {
+    Atomics.store(words, at + 2, 1);
+    if (Atomics.load(words, at) < value) {
+      if (sync === 'sync') waitSync(words, at, value - 1);
+      else await wait(words, at, value - 1);
+    }
+    Atomics.store(words, at + 2, 0);
+  }
+}
+
 async function pong(shm, n, sync) {
   const words = shm.view(Int32Array);
   for (let i = 1; i <= n; i++) {
-    while (Atomics.load(words, 0) < i) {
-      if (sync === 'sync') waitSync(words, 0, i - 1);
-      else await wait(words, 0, i - 1);
-    }
-    Atomics.store(words, 1, i);
-    notify(words, 1);
+    await until(words, 0, i, sync);
+    post(words, 1, i);
   }
 }
 
@@ -126,19 +142,15 @@ async function pong(shm, n, sync) {
  * waitSync (as Python's semaphores do); else both wait asynchronously (through the hub and the event loop).
  */
 async function wake(n, which, sync) {
-  const shm = new SharedMemory({ size: 8 });
+  const shm = new SharedMemory({ size: 16 });
   const words = shm.view(Int32Array);
   const p = new Process({ target: pong, args: [shm, n + 50, sync] });
   await p.start();
   const samples = [];
   for (let i = 1; i <= n + 50; i++) {
     const t0 = process.hrtime.bigint();
-    Atomics.store(words, 0, i);
-    notify(words, 0);
-    while (Atomics.load(words, 1) < i) {
-      if (sync === 'sync') waitSync(words, 1, i - 1);
-      else await wait(words, 1, i - 1);
-    }
+    post(words, 0, i);
+    await until(words, 1, i, sync);
     if (i > 50) samples.push(Number(process.hrtime.bigint() - t0) / 2 / 1000);
   }
   await p.join();
