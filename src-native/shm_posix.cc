@@ -95,6 +95,21 @@ std::shared_ptr<OsMapping> OsMapping::Create(const std::string& name, size_t siz
   return MapFd(fd, size, name.c_str(), err, &OsMapping::Adopt);
 }
 
+// Whether the segment open as `fd` (fstat: `st`) still has its name. Linux: an unlinked inode has no link left.
+// Elsewhere (macOS shm objects have no link count) the name is opened again and compared.
+static bool StillNamed(const std::string& name, const struct stat& st) {
+#if defined(__linux__)
+  (void)name;
+  return st.st_nlink > 0;
+#else
+  int again = shm_open(name.c_str(), O_RDONLY, 0);
+  struct stat now;
+  bool same = again >= 0 && fstat(again, &now) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev;
+  if (again >= 0) close(again);
+  return same;
+#endif
+}
+
 std::shared_ptr<OsMapping> OsMapping::Open(const std::string& name, OsError* err) {
   if (!NameFits(name, err)) return nullptr;
   int fd = shm_open(name.c_str(), O_RDWR, 0);
@@ -103,18 +118,14 @@ std::shared_ptr<OsMapping> OsMapping::Open(const std::string& name, OsError* err
     return nullptr;
   }
   struct stat st;
-  if (fstat(fd, &st) != 0 || !LockShared(fd, err)) {
+  if (!LockShared(fd, err) || fstat(fd, &st) != 0) {
     if (!err->failed()) err->set("fstat", errno);
     close(fd);
     return nullptr;
   }
   // The tracker may have removed the name between our open and our lock (it saw no lock): then the segment is on
   // its way out and attaching must fail as if it had been gone already.
-  int again = shm_open(name.c_str(), O_RDONLY, 0);
-  struct stat now;
-  bool same = again >= 0 && fstat(again, &now) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev;
-  if (again >= 0) close(again);
-  if (!same) {
+  if (!StillNamed(name, st)) {
     err->set("shm_open", ENOENT);
     close(fd);
     return nullptr;
