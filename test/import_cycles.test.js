@@ -7,14 +7,22 @@ const path = require('node:path');
 
 const LIB = path.join(__dirname, '..', 'lib');
 
-/** The lib/ modules each lib/ module imports (static, dynamic, require, re-export; type-only included). */
+/**
+ * The lib/ modules each lib/ module imports (static, dynamic, require, re-export; type-only included), subfolders
+ * too (lib/redis/): keys and targets are paths relative to `dir`, a folder import meaning its index.ts.
+ */
 function importGraph(dir) {
   const graph = new Map();
-  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))) {
+  const files = fs.readdirSync(dir, { recursive: true }).map((f) => f.split(path.sep).join('/'))
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
+  const specifier = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"](\.\.?\/[\w./-]+)['"]/gm;
+  for (const file of files) {
     const source = fs.readFileSync(path.join(dir, file), 'utf8');
     const targets = new Set();
-    const specifier = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"](\.\/[\w.-]+)['"]/gm;
-    for (const [, spec] of source.matchAll(specifier)) targets.add(`${spec.slice(2).replace(/\.(js|ts)$/, '')}.ts`);
+    for (const [, spec] of source.matchAll(specifier)) {
+      const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec)).replace(/\.(js|ts)$/, '');
+      targets.add(files.includes(`${target}.ts`) ? `${target}.ts` : `${target}/index.ts`);
+    }
     graph.set(file, [...targets]);
   }
   return graph;
@@ -47,15 +55,24 @@ describe('import-cycle', () => {
   });
 
   test('lib/ has no import cycle', () => {
-    expect(cyclesOf(importGraph(LIB))).toEqual([]);
+    const graph = importGraph(LIB);
+    expect([...graph.keys()]).toEqual(expect.arrayContaining(['index.ts', 'redis/index.ts', 'redis/locks.ts']));
+    const unresolved = [...graph].flatMap(([file, targets]) => targets.filter((t) => !graph.has(t)).map((t) => `${file} -> ${t}`));
+    expect(unresolved).toEqual([]); // every import was read as the file it names
+    expect(cyclesOf(graph)).toEqual([]);
   });
 
-  test('the checker sees a cycle, through a type-only or a lazy import too', () => {
+  test('the checker sees a cycle, through a type-only or a lazy import too, and through subfolders', () => {
     const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'mp-cycles-'));
     try {
       fs.writeFileSync(path.join(dir, 'a.ts'), "import type { B } from './b';\nexport const a = 1;\n");
       fs.writeFileSync(path.join(dir, 'b.ts'), "export type B = number;\nconst lazy = () => require('./a');\n");
       expect(cyclesOf(importGraph(dir))).toEqual(['a.ts -> b.ts -> a.ts']);
+      fs.mkdirSync(path.join(dir, 'sub'));
+      fs.writeFileSync(path.join(dir, 'b.ts'), "export { c } from './sub';\n");
+      fs.writeFileSync(path.join(dir, 'sub', 'index.ts'), "export { c } from './c';\n");
+      fs.writeFileSync(path.join(dir, 'sub', 'c.ts'), "import { a } from '../a';\nexport const c = a;\n");
+      expect(cyclesOf(importGraph(dir))).toEqual(['a.ts -> b.ts -> sub/index.ts -> sub/c.ts -> a.ts']);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
