@@ -130,6 +130,26 @@ describe('SharedMemory', () => {
       shm.unlink();
     }
   }, 30000);
+
+  test('travels through a Manager: a child takes it out of a dict proxy and writes into it', async () => {
+    const shm = new mp.SharedMemory({ size: 64 });
+    const manager = new mp.Manager();
+    await manager.start();
+    try {
+      const d = await manager.dict();
+      await d.set('segment', shm);
+      const queue = await manager.Queue();
+      const p = new mp.Process({ target: t.writeTextFromDict, args: [d, 'via the manager', queue] });
+      await p.start();
+      expect(await queue.get({ timeout: 20000 })).toBe(shm.name);
+      await p.join();
+      expect(shm.buf.toString('utf8', 0, 15)).toBe('via the manager');
+    } finally {
+      await manager.shutdown();
+      shm.close();
+      shm.unlink();
+    }
+  }, 30000);
 });
 
 describe('wait and notify across processes', () => {
