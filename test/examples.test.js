@@ -52,5 +52,5 @@ describe('the original question', () => {
       expect(lines[i + 1]).toContain(`task ${task}`);
       expect(lines[i + 2]).toContain(`task ${task}`);
     }
-  });
+  }, 150000); // the command's own upper bound (120 s), not jest's default: npm start runs six scenarios in fresh processes
 });
