@@ -7,11 +7,13 @@ import type { ErrorInfo } from './errors';
 import { reduceValue } from './reduction';
 import type { ResolvedRef } from './reference';
 import type { Root } from './travel';
+import type { CancelReason } from './pool_task';
 
 /** Task arguments or results: `plain` when they skipped the reduce pass (see encode), so need no rebuild. */
 export interface Values { plain: boolean; values: ArrayLike<unknown> }
+/** `cancel` names a run message by its number on the channel (the first is 0). */
 export type ToWorker = { op: 'def'; fn: number; ref: ResolvedRef } | ({ op: 'run'; fn: number; star: boolean } & Values) |
-  { op: 'stop' };
+  { op: 'cancel'; seq: number; reason: CancelReason } | { op: 'stop' };
 export type FromWorker = { ready: true } | { initError: ErrorInfo } | ({ ok: true } & Values) |
   { ok: false; error: ErrorInfo } | { error: ErrorInfo }; // the last: the bootstrap could not start the worker at all
 

@@ -7,13 +7,24 @@ import { errorInfo } from './errors';
 import { encode, FromWorker, ToWorker } from './pool_protocol';
 import { preloadRebuilders, rebuildValue } from './reduction';
 import { AnyFunction, loadReference } from './reference';
+import { CancelReason, RunningChunk, setRunningChunk } from './pool_task';
 
 /** A worker's main loop (CPython's pool.worker): initializer, then chunks one at a time, results in order. */
 export async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<void> {
-  const inbox: Buffer[] = [];
+  const inbox: ToWorker[] = [];
   let wake: (() => void) | undefined;
+  /** Chunks are numbered by arrival; the parent cancels one by its number, running or still in the inbox. */
+  let received = 0;
+  let running: RunningChunk | undefined;
+  const cancelled = new Map<number, CancelReason>();
   channel.on('frame', (frame: Buffer) => {
-    inbox.push(frame);
+    const message = deserialize(frame) as ToWorker;
+    if (message.op === 'cancel') { // handled at once: the running task may be waiting on its signal
+      if (running?.seq === message.seq) running.cancel(message.reason);
+      else if (message.seq >= received) cancelled.set(message.seq, message.reason);
+      return;
+    }
+    inbox.push(message);
     wake?.();
   });
   channel.socket.ref(); // the bootstrap unrefs it; a worker lives until told to stop (or its parent is gone)
@@ -29,24 +40,33 @@ export async function runWorker(payload: ChildPayload, channel: FramedSocket): P
   for (;;) {
     if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
     wake = undefined;
-    const raw = deserialize(inbox.shift()!) as ToWorker;
+    const raw = inbox.shift()!;
     if (raw.op === 'stop') return exitAfterOutput();
     if (raw.op === 'def') {
       // A function that cannot be loaded fails each task that uses it, not the worker.
       functions.set(raw.fn, await loadReference(raw.ref).catch((err: Error) => err));
       continue;
     }
+    if (raw.op !== 'run') continue;
+    const seq = received++;
+    running = new RunningChunk(seq, cancelled.get(seq));
+    cancelled.delete(seq);
+    setRunningChunk(running);
     let reply: Buffer;
     try {
+      if (running.reason) throw running.reason; // cancelled before it started
       if (!raw.plain) await preloadRebuilders(raw.values); // user classes from ES modules are imported first
       const fn = functions.get(raw.fn)!;
       if (fn instanceof Error) throw fn;
-      const results = await runChunk(fn, raw.plain ? raw.values : rebuildValue(raw.values) as unknown[], raw.star);
+      const values = raw.plain ? raw.values : rebuildValue(raw.values) as unknown[];
+      const results = await runChunk(fn, values, raw.star, running);
       reply = encode({ ok: true, plain: false, values: results } satisfies FromWorker,
         (i) => (results.length === 1 ? 'result' : `result ${i + 1} of ${results.length} in its chunk`));
     } catch (err) {
       reply = v8.serialize({ ok: false, error: errorInfo(err) } satisfies FromWorker);
     }
+    running = undefined;
+    setRunningChunk(undefined);
     channel.send(reply);
   }
 }
@@ -59,10 +79,15 @@ function exitAfterOutput(): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(0)));
 }
 
-/** Runs a chunk; synchronous tasks run back to back without a trip through the event loop. */
-async function runChunk(fn: AnyFunction, items: ArrayLike<unknown>, star: boolean): Promise<unknown[]> {
+/**
+ * Runs a chunk; synchronous tasks run back to back without a trip through the event loop. Once the chunk is
+ * cancelled, the tasks not yet started are skipped.
+ */
+async function runChunk(fn: AnyFunction, items: ArrayLike<unknown>, star: boolean,
+                        chunk: RunningChunk): Promise<unknown[]> {
   const results = new Array(items.length);
   for (let i = 0; i < items.length; i++) {
+    if (chunk.reason) throw chunk.reason;
     let result = star ? fn(...(items[i] as unknown[])) : fn(items[i]);
     if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') result = await result;
     results[i] = result;
