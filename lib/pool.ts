@@ -387,6 +387,10 @@ export class Pool {
         }
       }
       if (feed.source.finished && this.#calls.has(call)) {
+        const { onProgress } = call.settings;
+        if (onProgress && call.total === undefined && call.done > 0) { // the total is news: say it
+          runCallback(onProgress, { done: call.done, total: feed.read });
+        }
         call.total = feed.read;
         (call.job as IMapIterator<unknown>).setChunkCount(call.chunks);
         this.#endIfDone(call);
