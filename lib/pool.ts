@@ -20,7 +20,9 @@ import { encode, FromWorker, ToWorker } from './pool_protocol';
 import { AsyncResult, AsyncResultOptions, IMapIterator, Job, Outcome, runCallback } from './pool_results';
 import { ChunkSource } from './pool_source';
 import type { CancelReason } from './pool_task';
-import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, SpawnFailed, spawnWithInheritance, Target } from './process';
+import {
+  BOOTSTRAP, childExecArgv, cpuCount, exitCodeOf, nextChildIdentity, SpawnFailed, spawnWithInheritance, Target,
+} from './process';
 import { functionReference, rebuildValue, Reducible } from './reduction';
 import { referenceOf } from './reference';
 import { setLongTimeout, whenAborted } from './timeouts';
@@ -46,6 +48,16 @@ export interface PoolOptions {
    * is killed (SIGKILL) and replaced. Default 1000.
    */
   cancelGrace?: number;
+  /**
+   * Bytes of resident memory (RSS) a worker may use: one found above it after a chunk (it measures itself then) is
+   * replaced once that chunk's result is delivered. Catches slow growth (leaks, caches) between tasks.
+   */
+  maxMemoryPerChild?: number;
+  /**
+   * The V8 heap limit of each worker (`--max-old-space-size`, in MiB): a task that outgrows it kills its worker
+   * mid-task, and its call rejects with WorkerLostError saying it ran out of memory; the pool replaces the worker.
+   */
+  maxOldGenerationSizeMb?: number;
 }
 
 /**
@@ -131,6 +143,8 @@ interface Worker {
   knownFunctions: Set<number>;
   /** Asked to stop, or killed by the pool: its exit is expected and fails nothing. */
   leaving: boolean;
+  /** It reported memory above maxMemoryPerChild: it takes no new chunk and is replaced once its chunks are done. */
+  retiring: boolean;
   /** Its running chunk was cancelled: the kill after the grace period, stopped if the chunk ends first. */
   stopGrace: (() => void) | undefined;
   initError?: Error;
@@ -145,6 +159,8 @@ export class Pool {
   readonly #initargs: unknown[];
   readonly #maxtasks: number | undefined;
   readonly #cancelGrace: number;
+  readonly #maxMemory: number | undefined;
+  readonly #heapLimitMb: number | undefined;
   #state: PoolState = 'running';
   /** Set once the initializer failed MAX_INITIALIZER_ATTEMPTS times in a row: every call fails with it. */
   #broken: Error | undefined;
@@ -176,6 +192,10 @@ export class Pool {
     this.#maxtasks = opts.maxtasksperchild === undefined || opts.maxtasksperchild === null ? undefined
       : checkInteger(opts.maxtasksperchild, 'maxtasksperchild', 1);
     this.#cancelGrace = checkTimeout(opts.cancelGrace, 'cancelGrace') ?? DEFAULT_CANCEL_GRACE_MS;
+    this.#maxMemory = opts.maxMemoryPerChild === undefined || opts.maxMemoryPerChild === null ? undefined
+      : checkInteger(opts.maxMemoryPerChild, 'maxMemoryPerChild', 1);
+    this.#heapLimitMb = opts.maxOldGenerationSizeMb === undefined || opts.maxOldGenerationSizeMb === null ? undefined
+      : checkInteger(opts.maxOldGenerationSizeMb, 'maxOldGenerationSizeMb', 1);
     try {
       this.#spawnMissing();
     } catch (err) {
@@ -425,7 +445,7 @@ export class Pool {
       const prefetch = this.#pending.length - this.#pendingHead > this.#processes;
       let best: Worker | undefined;
       for (const w of this.#workers) {
-        if (!w.ready || w.leaving || w.stopGrace || w.inFlight.length >= (prefetch && w.quick ? 2 : 1)) continue;
+        if (!w.ready || w.leaving || w.retiring || w.stopGrace || w.inFlight.length >= (prefetch && w.quick ? 2 : 1)) continue;
         if (this.#maxtasks !== undefined && w.sent >= this.#maxtasks) continue;
         if (!best || w.inFlight.length < best.inFlight.length) best = w;
       }
@@ -531,7 +551,9 @@ export class Pool {
     const identity = nextChildIdentity();
     const spawned = spawnWithInheritance(BOOTSTRAP, [], {
       kind: 'pool-worker', daemon: true, initializer: this.#initializer, initargs: this.#initargs,
-    }, `PoolWorker-${identity.join(':')}`, identity);
+      maxMemory: this.#maxMemory ?? null,
+    }, `PoolWorker-${identity.join(':')}`, identity, this.#heapLimitMb === undefined ? {}
+      : { execArgv: [...childExecArgv(), `--max-old-space-size=${this.#heapLimitMb}`] });
     if (spawned instanceof SpawnFailed) {
       const reported = spawned.error();
       if (++this.#failedStarts === 1) { // once per streak of failures
@@ -544,7 +566,7 @@ export class Pool {
     const { child, channel } = spawned;
     const worker: Worker = {
       child, channel, ready: false, inFlight: [], sent: 0, received: 0, lastReplyAt: 0, quick: false,
-      knownFunctions: new Set(), leaving: false, stopGrace: undefined,
+      knownFunctions: new Set(), leaving: false, retiring: false, stopGrace: undefined,
     };
     this.#workers.add(worker);
     this.#reference(worker, this.#referenced);
@@ -569,12 +591,12 @@ export class Pool {
         this.#settle(chunk.call, chunk.index, chunk.size, !message.ok ? { ok: false, error: remoteError(message.error) }
           : { ok: true, value: message.plain ? message.values : rebuildValue(message.values) });
       }
-      if (this.#maxtasks !== undefined && worker.sent >= this.#maxtasks && worker.inFlight.length === 0) {
-        this.#stopWorker(worker);
-        this.#maintainWorkers();
-      }
+      this.#retireIfSpent(worker);
       this.#dispatch();
       this.#stopIdleWorkers();
+    } else if ('overMemory' in message) {
+      worker.retiring = true;
+      this.#retireIfSpent(worker);
     } else if ('ready' in message) {
       worker.ready = true;
       worker.lastReplyAt = performance.now();
@@ -589,13 +611,24 @@ export class Pool {
     }
   }
 
+  /** A worker past maxtasksperchild or maxMemoryPerChild is replaced once it has no chunk left. */
+  #retireIfSpent(worker: Worker): void {
+    const spent = worker.retiring || (this.#maxtasks !== undefined && worker.sent >= this.#maxtasks);
+    if (!spent || worker.inFlight.length > 0 || worker.leaving) return;
+    this.#stopWorker(worker);
+    this.#maintainWorkers();
+  }
+
   #onWorkerExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     this.#workers.delete(worker);
     worker.stopGrace?.();
     for (const chunk of worker.inFlight) chunk.stopTimer?.();
     const exitCode = exitCodeOf(code, signal);
     const pid = worker.child.pid;
-    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    // V8 aborts the process when the heap is full: with a heap limit set, that is the likely reason.
+    const outOfMemory = this.#heapLimitMb !== undefined && (signal === 'SIGABRT' || code === 134);
+    const how = (signal ? `was killed by ${signal}` : `exited with code ${code}`) + (outOfMemory
+      ? ` (out of memory: its heap reached maxOldGenerationSizeMb, ${this.#heapLimitMb} MiB)` : '');
     if (worker.initError || (!worker.ready && !worker.leaving && !signal)) {
       this.#initializerFailed(worker.initError ??
         new WorkerLostError(`pool worker ${pid} ${how} before it was ready`, pid, exitCode));

@@ -14,8 +14,10 @@ export interface Values { plain: boolean; values: ArrayLike<unknown> }
 /** `cancel` names a run message by its number on the channel (the first is 0). */
 export type ToWorker = { op: 'def'; fn: number; ref: ResolvedRef } | ({ op: 'run'; fn: number; star: boolean } & Values) |
   { op: 'cancel'; seq: number; reason: CancelReason } | { op: 'stop' };
+/** `overMemory`: the worker's RSS, sent before a chunk's reply when above maxMemoryPerChild. */
 export type FromWorker = { ready: true } | { initError: ErrorInfo } | ({ ok: true } & Values) |
-  { ok: false; error: ErrorInfo } | { error: ErrorInfo }; // the last: the bootstrap could not start the worker at all
+  { ok: false; error: ErrorInfo } | { overMemory: number } |
+  { error: ErrorInfo }; // the last: the bootstrap could not start the worker at all
 
 function isPrimitive(value: unknown): boolean {
   return value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol');

@@ -29,6 +29,7 @@ export async function runWorker(payload: ChildPayload, channel: FramedSocket): P
   });
   channel.socket.ref(); // the bootstrap unrefs it; a worker lives until told to stop (or its parent is gone)
   const initializer = payload.initializer as AnyFunction | null;
+  const maxMemory = payload.maxMemory as number | null;
   try {
     if (initializer) await initializer(...(payload.initargs as unknown[]));
   } catch (err) {
@@ -67,6 +68,10 @@ export async function runWorker(payload: ChildPayload, channel: FramedSocket): P
     }
     running = undefined;
     setRunningChunk(undefined);
+    if (maxMemory !== null) { // measured between chunks, said before the reply: then no new chunk comes
+      const rss = process.memoryUsage.rss();
+      if (rss > maxMemory) channel.send(v8.serialize({ overMemory: rss } satisfies FromWorker));
+    }
     channel.send(reply);
   }
 }

@@ -1,0 +1,57 @@
+'use strict';
+// Worker limits (issue #19 §2): maxMemoryPerChild (RSS measured after each chunk) and maxOldGenerationSizeMb
+// (the V8 heap limit of each worker).
+const fs = require('node:fs');
+const path = require('node:path');
+const { OutOfRangeError, Pool, Semaphore, WorkerLostError, cpuCount } = require('../dist');
+const tasks = require('./fixtures/pool_tasks');
+const { tmpDir } = require('./fixtures/tmp');
+
+function lines(file) {
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
+}
+
+test('a worker above maxMemoryPerChild after a task is replaced; that task\'s result is still delivered', async () => {
+  const dir = tmpDir('mp-pool-memory-');
+  const inited = new Semaphore(0);
+  const pool = new Pool({ processes: 1, maxMemoryPerChild: 160 * 1024 * 1024, initializer: tasks.init,
+    initargs: [{ dir, inited }] });
+  try {
+    const first = await pool.apply(tasks.pidOf, []);
+    expect(await pool.apply(tasks.pidOf, [])).toBe(first); // under the limit: the same worker goes on
+    const leaker = await pool.apply(tasks.leak, [200]); // now above it: its result still arrives
+    expect(leaker).toBe(first);
+    expect(await inited.acquire({ timeout: 30000 })).toBe(true);
+    expect(await inited.acquire({ timeout: 30000 })).toBe(true); // the replacement ran the initializer
+    const next = await pool.apply(tasks.pidOf, []);
+    expect(next).not.toBe(first);
+    expect(lines(path.join(dir, 'inits')).map(Number)).toEqual([first, next]);
+  } finally {
+    pool.close();
+    await pool.join();
+  }
+});
+
+test('a task that outgrows maxOldGenerationSizeMb: WorkerLostError saying so; the pool goes on', async () => {
+  const pool = new Pool({ processes: 1, maxOldGenerationSizeMb: 32 });
+  try {
+    const doomed = pool.apply(tasks.exhaustHeap, []);
+    const queued = pool.map(tasks.square, [1, 2, 3]);
+    const err = await doomed.catch((e) => e);
+    expect(err).toBeInstanceOf(WorkerLostError);
+    expect(err.message).toMatch(/out of memory.*maxOldGenerationSizeMb, 32 MiB/);
+    expect(await queued).toEqual([1, 4, 9]);
+  } finally {
+    pool.close();
+    await pool.join();
+  }
+}, 60000);
+
+test('processes defaults to cpuCount(); bad limits get typed errors', async () => {
+  const pool = new Pool();
+  expect(String(pool)).toContain(`pool_size=${cpuCount()}`);
+  pool.terminate();
+  await pool.join();
+  expect(() => new Pool({ maxMemoryPerChild: 0 })).toThrow(OutOfRangeError);
+  expect(() => new Pool({ maxOldGenerationSizeMb: 1.5 })).toThrow(OutOfRangeError);
+});
