@@ -16,7 +16,7 @@ import {
   CallOptions, CallSettings, checkCallbacks, checkCallOptions, checkChunksize, checkMaxChunksInFlight, IMapOptions,
   MapOptions, toArgsArrays, toArray,
 } from './pool_options';
-import { encode, FromWorker, ToWorker } from './pool_protocol';
+import { allNumbers, encode, FromWorker, ToWorker } from './pool_protocol';
 import { AsyncResult, AsyncResultOptions, IMapIterator, Job, Outcome, runCallback } from './pool_results';
 import { ChunkSource } from './pool_source';
 import type { CancelReason } from './pool_task';
@@ -353,11 +353,15 @@ export class Pool {
     const fnId = this.#functionId(fn);
     const call = this.#newCall(job, settings, items.length);
     const chunks: Chunk[] = [];
+    // All numbers (the common case of many small tasks): one copy into a Float64Array, a view of it per chunk.
+    const numbers = !star && items.length > 1 && allNumbers(items) ? Float64Array.from(items as number[]) : undefined;
     for (let start = 0; start < items.length; start += chunksize) {
-      const slice = items.slice(start, start + chunksize);
-      const first = start;
-      const data = encode({ op: 'run', fn: fnId, star, plain: false, values: slice } satisfies ToWorker, (i) => name(first + i));
-      chunks.push(this.#newChunk(call, fnId, data, slice.length));
+      const end = Math.min(start + chunksize, items.length);
+      const data = numbers && end - start > 1
+        ? v8.serialize({ op: 'run', fn: fnId, star, plain: true, values: numbers.subarray(start, end) } satisfies ToWorker)
+        : encode({ op: 'run', fn: fnId, star, plain: false, values: items.slice(start, end) } satisfies ToWorker,
+          (i) => name(start + i), true);
+      chunks.push(this.#newChunk(call, fnId, data, end - start));
     }
     if (chunks.length === 0) return;
     if (settings.signal?.aborted) return job.abort(abortReason(settings.signal));
@@ -396,7 +400,7 @@ export class Pool {
           let data: Buffer;
           try {
             data = encode({ op: 'run', fn: feed.fn, star: false, plain: false, values: items } satisfies ToWorker,
-              (i) => `items[${first + i}]`);
+              (i) => `items[${first + i}]`, true);
           } catch (err) {
             this.#fail(call, err as Error, items.length);
             continue;

@@ -36,19 +36,25 @@ function isPlain(values: unknown[]): boolean {
   return true;
 }
 
+/** Whether every value is a number: one tight loop, cheap even before the JIT has seen it. */
+export function allNumbers(values: ArrayLike<unknown>): boolean {
+  for (let i = 0; i < values.length; i++) if (typeof values[i] !== 'number') return false;
+  return true;
+}
+
 /**
- * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). All-number
- * values travel as one Float64Array: lossless for JS numbers, and a copy instead of a walk on both sides.
+ * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). With
+ * `packNumbers` (task arguments), all-number values travel as one Float64Array: lossless for JS numbers, a copy
+ * instead of a walk on both sides. Results do not: the parent needs a plain array, which V8 rebuilds in C++.
  */
-export function encode<M extends Values>(message: M, root: Root): Buffer {
+export function encode<M extends Values>(message: M, root: Root, packNumbers = false): Buffer {
   const values = message.values as unknown[];
-  message.plain = isPlain(values);
-  if (!message.plain) {
-    message.values = reduceValue(values, root) as unknown[];
+  if (packNumbers && values.length > 1 && allNumbers(values)) {
+    message.plain = true;
+    message.values = Float64Array.from(values as number[]);
     return v8.serialize(message);
   }
-  if (values.length > 1 && values.every((v) => typeof v === 'number')) {
-    message.values = Float64Array.from(values as number[]);
-  }
+  message.plain = isPlain(values);
+  if (!message.plain) message.values = reduceValue(values, root) as unknown[];
   return v8.serialize(message);
 }

@@ -55,12 +55,8 @@ export class AsyncResult<T> implements Job {
   /** @internal Like Python's MapResult: the first error wins, but the result is ready only once every chunk is. */
   settle(index: number, outcome: Outcome): void {
     if (this.#outcome) return;
-    if (outcome.ok) {
-      const values = outcome.value as ArrayLike<unknown>;
-      for (let i = 0; i < values.length; i++) this.#values[index * this.#chunksize + i] = values[i];
-    } else {
-      this.#firstError ??= outcome.error;
-    }
+    if (outcome.ok) copyInto(this.#values, index * this.#chunksize, outcome.value as ArrayLike<unknown>);
+    else this.#firstError ??= outcome.error;
     if (--this.#pending === 0) {
       this.#finish(this.#firstError ? { ok: false, error: this.#firstError }
         : { ok: true, value: this.#single ? this.#values[0] : this.#values });
@@ -119,6 +115,11 @@ export class AsyncResult<T> implements Job {
     if (!outcome.ok) throw outcome.error;
     return outcome.value as T;
   }
+}
+
+/** A chunk's values into the call's result (a chunk of numbers arrives as a Float64Array). */
+function copyInto(out: unknown[], offset: number, values: ArrayLike<unknown>): void {
+  for (let i = 0; i < values.length; i++) out[offset + i] = values[i];
 }
 
 /** What the pool learns from an imap iterator's consumer: items taken (so it may read more input), or leaving. */

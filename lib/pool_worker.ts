@@ -61,8 +61,9 @@ export async function runWorker(payload: ChildPayload, channel: FramedSocket): P
       if (fn instanceof Error) throw fn;
       const values = raw.plain ? raw.values : rebuildValue(raw.values) as unknown[];
       const results = await runChunk(fn, values, raw.star, running);
-      reply = encode({ ok: true, plain: false, values: results } satisfies FromWorker,
-        (i) => (results.length === 1 ? 'result' : `result ${i + 1} of ${results.length} in its chunk`));
+      reply = results instanceof Float64Array ? v8.serialize({ ok: true, plain: true, values: results } satisfies FromWorker)
+        : encode({ ok: true, plain: false, values: results } satisfies FromWorker,
+          (i) => (results.length === 1 ? 'result' : `result ${i + 1} of ${results.length} in its chunk`));
     } catch (err) {
       reply = v8.serialize({ ok: false, error: errorInfo(err) } satisfies FromWorker);
     }
@@ -86,16 +87,27 @@ function exitAfterOutput(): void {
 
 /**
  * Runs a chunk; synchronous tasks run back to back without a trip through the event loop. Once the chunk is
- * cancelled, the tasks not yet started are skipped.
+ * cancelled, the tasks not yet started are skipped. Results that are all numbers (the common case of many small
+ * tasks) are written straight into the Float64Array they travel in: no second pass over them, and a copy rather
+ * than a walk on both sides (on a fresh worker, every loop over the items is slow).
  */
 async function runChunk(fn: AnyFunction, items: ArrayLike<unknown>, star: boolean,
-                        chunk: RunningChunk): Promise<unknown[]> {
-  const results = new Array(items.length);
+                        chunk: RunningChunk): Promise<unknown[] | Float64Array> {
+  let numbers = items.length > 1 ? new Float64Array(items.length) : undefined;
+  let results: unknown[] = numbers ? [] : new Array(items.length);
   for (let i = 0; i < items.length; i++) {
     if (chunk.reason) throw chunk.reason;
     let result = star ? fn(...(items[i] as unknown[])) : fn(items[i]);
     if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') result = await result;
+    if (numbers) {
+      if (typeof result === 'number') {
+        numbers[i] = result;
+        continue;
+      }
+      results = Array.from(numbers.subarray(0, i)); // the first result that is not a number: back to an array
+      numbers = undefined;
+    }
     results[i] = result;
   }
-  return results;
+  return numbers ?? results;
 }

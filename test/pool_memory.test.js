@@ -2,8 +2,9 @@
 // Worker limits (issue #19 §2): maxMemoryPerChild (RSS measured after each chunk) and maxOldGenerationSizeMb
 // (the V8 heap limit of each worker).
 const fs = require('node:fs');
+const { spawn } = require('node:child_process');
 const path = require('node:path');
-const { OutOfRangeError, Pool, Semaphore, WorkerLostError, cpuCount } = require('../dist');
+const { OutOfRangeError, Pool, Semaphore, cpuCount } = require('../dist');
 const tasks = require('./fixtures/pool_tasks');
 const { tmpDir } = require('./fixtures/tmp');
 
@@ -33,18 +34,19 @@ test('a worker above maxMemoryPerChild after a task is replaced; that task\'s re
 });
 
 test('a task that outgrows maxOldGenerationSizeMb: WorkerLostError saying so; the pool goes on', async () => {
-  const pool = new Pool({ processes: 1, maxOldGenerationSizeMb: 32 });
-  try {
-    const doomed = pool.apply(tasks.exhaustHeap, []);
-    const queued = pool.map(tasks.square, [1, 2, 3]);
-    const err = await doomed.catch((e) => e);
-    expect(err).toBeInstanceOf(WorkerLostError);
-    expect(err.message).toMatch(/out of memory.*maxOldGenerationSizeMb, 32 MiB/);
-    expect(await queued).toEqual([1, 4, 9]);
-  } finally {
-    pool.close();
-    await pool.join();
-  }
+  const parent = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'pool_oom_parent.js')],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  parent.stdout.on('data', (d) => { out += d; });
+  parent.stderr.on('data', (d) => { err += d; });
+  expect(await new Promise((resolve) => parent.once('close', resolve))).toBe(0);
+  const result = JSON.parse(out);
+  expect(result.name).toBe('WorkerLostError');
+  expect(result.code).toBe('ERR_MP_WORKER_LOST');
+  expect(result.message).toMatch(/out of memory.*maxOldGenerationSizeMb, 32 MiB/);
+  expect(result.queued).toEqual([1, 4, 9]);
+  expect(err).toContain('heap out of memory'); // V8's own report, from the worker
 }, 60000);
 
 test('processes defaults to cpuCount(); bad limits get typed errors', async () => {
