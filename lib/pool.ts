@@ -8,7 +8,6 @@
  * arguments, so Locks and Queues given there work; in task arguments they are refused before any task runs.
  */
 import type { ChildProcess } from 'node:child_process';
-import * as v8 from 'node:v8';
 import type { FramedSocket } from './framing';
 import { deserialize } from './deserialize';
 import { InvalidArgumentError, MultiprocError, remoteError, TimeoutError, ValueError, WorkerLostError } from './errors';
@@ -16,7 +15,7 @@ import {
   CallOptions, CallSettings, checkCallbacks, checkCallOptions, checkChunksize, checkMaxChunksInFlight, IMapOptions,
   MapOptions, toArgsArrays, toArray,
 } from './pool_options';
-import { allNumbers, encode, FromWorker, ToWorker } from './pool_protocol';
+import { allNumbers, encode, FromWorker, sendFrame, serializeFrame, ToWorker } from './pool_protocol';
 import { AsyncResult, AsyncResultOptions, IMapIterator, Job, Outcome, runCallback } from './pool_results';
 import { ChunkSource } from './pool_source';
 import type { CancelReason } from './pool_task';
@@ -79,6 +78,8 @@ const RESPAWN_BACKOFF_MAX_MS = 5000;
  * blocking task does not hold up a chunk queued behind it while another worker is (or will soon be) free.
  */
 const QUICK_TASK_MS = 2;
+/** How many chunks a quick worker may hold: enough to cover a round trip to the parent with work. */
+const QUICK_DEPTH = 8;
 const DEFAULT_CANCEL_GRACE_MS = 1000;
 
 /** A submitted call while it has work queued, running or still to read from its input. */
@@ -358,7 +359,7 @@ export class Pool {
     for (let start = 0; start < items.length; start += chunksize) {
       const end = Math.min(start + chunksize, items.length);
       const data = numbers && end - start > 1
-        ? v8.serialize({ op: 'run', fn: fnId, star, plain: true, values: numbers.subarray(start, end) } satisfies ToWorker)
+        ? serializeFrame({ op: 'run', fn: fnId, star, plain: true, values: numbers.subarray(start, end) } satisfies ToWorker)
         : encode({ op: 'run', fn: fnId, star, plain: false, values: items.slice(start, end) } satisfies ToWorker,
           (i) => name(start + i), true);
       chunks.push(this.#newChunk(call, fnId, data, end - start));
@@ -437,7 +438,7 @@ export class Pool {
     const key = `${ref.kind}:${ref.specifier}:${ref.exportName}:${ref.source ?? ''}`;
     let id = this.#functionIds.get(key);
     if (id === undefined) {
-      id = this.#functionDefs.push(v8.serialize({ op: 'def', fn: this.#functionDefs.length, ref } satisfies ToWorker)) - 1;
+      id = this.#functionDefs.push(serializeFrame({ op: 'def', fn: this.#functionDefs.length, ref } satisfies ToWorker)) - 1;
       this.#functionIds.set(key, id);
     }
     return id;
@@ -449,7 +450,7 @@ export class Pool {
       const prefetch = this.#pending.length - this.#pendingHead > this.#processes;
       let best: Worker | undefined;
       for (const w of this.#workers) {
-        if (!w.ready || w.leaving || w.retiring || w.stopGrace || w.inFlight.length >= (prefetch && w.quick ? 2 : 1)) continue;
+        if (!w.ready || w.leaving || w.retiring || w.stopGrace || w.inFlight.length >= (prefetch && w.quick ? QUICK_DEPTH : 1)) continue;
         if (this.#maxtasks !== undefined && w.sent >= this.#maxtasks) continue;
         if (!best || w.inFlight.length < best.inFlight.length) best = w;
       }
@@ -457,10 +458,10 @@ export class Pool {
       const chunk = this.#pending[this.#pendingHead];
       this.#pending[this.#pendingHead++] = undefined as never;
       if (!best.knownFunctions.has(chunk.fn)) {
-        best.channel.send(this.#functionDefs[chunk.fn]);
+        sendFrame(best.channel, this.#functionDefs[chunk.fn]);
         best.knownFunctions.add(chunk.fn);
       }
-      best.channel.send(chunk.data);
+      sendFrame(best.channel, chunk.data);
       chunk.sentAt = performance.now();
       chunk.seq = best.received++;
       best.inFlight.push(chunk);
@@ -518,7 +519,7 @@ export class Pool {
         if (chunk.call !== call) return;
         chunk.cancelled = true;
         chunk.stopTimer?.();
-        w.channel.send(v8.serialize({ op: 'cancel', seq: chunk.seq, reason } satisfies ToWorker));
+        sendFrame(w.channel, serializeFrame({ op: 'cancel', seq: chunk.seq, reason } satisfies ToWorker));
         if (i === 0) this.#armGrace(w);
       });
     }
@@ -701,7 +702,7 @@ export class Pool {
 
   #stopWorker(worker: Worker): void {
     worker.leaving = true;
-    worker.channel.send(v8.serialize({ op: 'stop' } satisfies ToWorker));
+    sendFrame(worker.channel, serializeFrame({ op: 'stop' } satisfies ToWorker));
   }
 
   #failEverything(error: Error): void {

@@ -1,10 +1,9 @@
 /** The worker side of a Pool (CPython's pool.worker): what a pool worker process runs after the bootstrap. */
-import * as v8 from 'node:v8';
 import type { ChildPayload } from './child';
 import type { FramedSocket } from './framing';
 import { deserialize } from './deserialize';
 import { errorInfo } from './errors';
-import { encode, FromWorker, ToWorker } from './pool_protocol';
+import { encode, FromWorker, sendFrame, serializeFrame, ToWorker } from './pool_protocol';
 import { preloadRebuilders, rebuildValue } from './reduction';
 import { AnyFunction, loadReference } from './reference';
 import { CancelReason, RunningChunk, setRunningChunk } from './pool_task';
@@ -33,10 +32,10 @@ export async function runWorker(payload: ChildPayload, channel: FramedSocket): P
   try {
     if (initializer) await initializer(...(payload.initargs as unknown[]));
   } catch (err) {
-    channel.send(v8.serialize({ initError: errorInfo(err) } satisfies FromWorker));
+    sendFrame(channel, serializeFrame({ initError: errorInfo(err) } satisfies FromWorker));
     return; // the parent ends this worker
   }
-  channel.send(v8.serialize({ ready: true } satisfies FromWorker));
+  sendFrame(channel, serializeFrame({ ready: true } satisfies FromWorker));
   const functions = new Map<number, AnyFunction | Error>();
   for (;;) {
     if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
@@ -61,19 +60,19 @@ export async function runWorker(payload: ChildPayload, channel: FramedSocket): P
       if (fn instanceof Error) throw fn;
       const values = raw.plain ? raw.values : rebuildValue(raw.values) as unknown[];
       const results = await runChunk(fn, values, raw.star, running);
-      reply = results instanceof Float64Array ? v8.serialize({ ok: true, plain: true, values: results } satisfies FromWorker)
+      reply = results instanceof Float64Array ? serializeFrame({ ok: true, plain: true, values: results } satisfies FromWorker)
         : encode({ ok: true, plain: false, values: results } satisfies FromWorker,
           (i) => (results.length === 1 ? 'result' : `result ${i + 1} of ${results.length} in its chunk`));
     } catch (err) {
-      reply = v8.serialize({ ok: false, error: errorInfo(err) } satisfies FromWorker);
+      reply = serializeFrame({ ok: false, error: errorInfo(err) } satisfies FromWorker);
     }
     running = undefined;
     setRunningChunk(undefined);
     if (maxMemory !== null) { // measured between chunks, said before the reply: then no new chunk comes
       const rss = process.memoryUsage.rss();
-      if (rss > maxMemory) channel.send(v8.serialize({ overMemory: rss } satisfies FromWorker));
+      if (rss > maxMemory) sendFrame(channel, serializeFrame({ overMemory: rss } satisfies FromWorker));
     }
-    channel.send(reply);
+    sendFrame(channel, reply);
   }
 }
 
