@@ -81,6 +81,11 @@ const QUICK_TASK_MS = 2;
 /** How many chunks a quick worker may hold: enough to cover a round trip to the parent with work. */
 const QUICK_DEPTH = 8;
 const DEFAULT_CANCEL_GRACE_MS = 1000;
+/**
+ * imap's default window, per worker: room for a quick worker's QUICK_DEPTH chunks and as many again queued, so that
+ * lazy reading never starves the prefetch that keeps quick tasks from waiting for round trips.
+ */
+const DEFAULT_CHUNKS_IN_FLIGHT_PER_PROCESS = 2 * QUICK_DEPTH;
 
 /** A submitted call while it has work queued, running or still to read from its input. */
 interface Call {
@@ -268,7 +273,7 @@ export class Pool {
     const opts = checkOptions<IMapOptions>(options, 'imap options');
     const settings = checkCallOptions(opts);
     const chunksize = checkChunksize(opts, 1);
-    const maxChunks = checkMaxChunksInFlight(opts, 4 * this.#processes);
+    const maxChunks = checkMaxChunksInFlight(opts, DEFAULT_CHUNKS_IN_FLIGHT_PER_PROCESS * this.#processes);
     this.#checkRunning();
     const fnId = this.#functionId(fn);
     const source = new ChunkSource(iterable, ordered ? 'imap' : 'imapUnordered');

@@ -29,7 +29,7 @@ export interface MapOptions extends CallOptions {
 
 export interface IMapOptions extends MapOptions {
   /**
-   * Chunks read from the input whose results the loop has not taken yet: at most this many (default 4 × processes),
+   * Chunks read from the input whose results the loop has not taken yet: at most this many (default 16 × processes),
    * so an infinite or huge input is read only as fast as results are consumed.
    */
   maxChunksInFlight?: number;

@@ -44,17 +44,9 @@ export class ChunkSource {
     const iterator = this.#iterator as Iterator<unknown>;
     const items: unknown[] = [];
     try {
-      while (items.length < count) {
-        const step = iterator.next();
-        if (step.done) {
-          this.#finished = true;
-          break;
-        }
-        items.push(step.value);
-      }
+      while (items.length < count && this.#took(iterator.next(), items));
     } catch (error) {
-      this.#finished = true;
-      return { items, error, finished: true };
+      return this.#failed(items, error);
     }
     return { items, finished: this.#finished };
   }
@@ -62,20 +54,27 @@ export class ChunkSource {
   async #pullAsync(count: number): Promise<Pulled> {
     const iterator = this.#iterator as AsyncIterator<unknown>;
     const items: unknown[] = [];
-    try {
-      while (items.length < count && !this.#finished) { // close() may come while an item is awaited
-        const step = await iterator.next();
-        if (step.done) {
-          this.#finished = true;
-          break;
-        }
-        items.push(step.value);
-      }
+    try { // close() may come while an item is awaited
+      while (items.length < count && !this.#finished && this.#took(await iterator.next(), items));
     } catch (error) {
-      this.#finished = true;
-      return { items, error, finished: true };
+      return this.#failed(items, error);
     }
     return { items, finished: this.#finished };
+  }
+
+  /** Keeps a step's item; false once the iterable is done. */
+  #took(step: IteratorResult<unknown>, items: unknown[]): boolean {
+    if (step.done) {
+      this.#finished = true;
+      return false;
+    }
+    items.push(step.value);
+    return true;
+  }
+
+  #failed(items: unknown[], error: unknown): Pulled {
+    this.#finished = true;
+    return { items, error, finished: true };
   }
 
   /** The call stopped early: the iterable's return() runs (a generator's finally blocks), and nothing more is read. */

@@ -7,6 +7,7 @@ const {
   Pool, Queue, RemoteError, RuntimeError, Semaphore, TimeoutError, ValueError, WorkerLostError,
 } = require('../dist');
 const tasks = require('./fixtures/pool_tasks');
+const { lines, eventually, collect } = require('./fixtures/pool_helpers');
 const { tmpDir } = require('./fixtures/tmp');
 const { isAlive } = require('./fixtures/alive');
 
@@ -16,19 +17,6 @@ function tempDir() {
   return tmpDir('mp-pool-');
 }
 
-function lines(file) {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
-}
-
-
-/** Polls for a condition only an outside observer can see (another process's death); fails after `ms`. */
-async function eventually(condition, ms, what) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** printBlock's output for items 0..9: ten whole blocks of three lines, none interleaved with another. */
 function expectTenBlocks(printed) {
@@ -49,12 +37,6 @@ async function withPool(options, use) {
     pool.close();
     await pool.join();
   }
-}
-
-async function collect(iterable) {
-  const out = [];
-  for await (const value of iterable) out.push(value);
-  return out;
 }
 
 describe('Pool API', () => {

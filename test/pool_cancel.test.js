@@ -6,21 +6,9 @@ const {
   AbortError, currentTask, InvalidArgumentError, OutOfRangeError, Pool, RuntimeError, Semaphore, Event, TimeoutError,
 } = require('../dist');
 const tasks = require('./fixtures/pool_tasks');
+const { lines, eventually } = require('./fixtures/pool_helpers');
 const { tmpDir } = require('./fixtures/tmp');
 const { isAlive } = require('./fixtures/alive');
-
-function lines(file) {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
-}
-
-/** Polls for a condition only an outside observer can see (another process's death); fails after `ms`. */
-async function eventually(condition, ms, what) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function acquireN(semaphore, n) {
   for (let i = 0; i < n; i++) expect(await semaphore.acquire({ timeout: 30000 })).toBe(true);

@@ -5,6 +5,7 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { Pool } = require('../dist');
 const tasks = require('./fixtures/pool_tasks');
+const { collect } = require('./fixtures/pool_helpers');
 
 let pool;
 beforeAll(() => {
@@ -14,12 +15,6 @@ afterAll(async () => {
   pool.close();
   await pool.join();
 });
-
-async function collect(iterable) {
-  const out = [];
-  for await (const value of iterable) out.push(value);
-  return out;
-}
 
 test('imap maps over a generator of 10,000,000 items in a heap that stays flat (flat-heap)', async () => {
   const count = 10000000;

@@ -1,16 +1,12 @@
 'use strict';
 // Worker limits (issue #19 §2): maxMemoryPerChild (RSS measured after each chunk) and maxOldGenerationSizeMb
 // (the V8 heap limit of each worker).
-const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 const path = require('node:path');
 const { OutOfRangeError, Pool, Semaphore, cpuCount } = require('../dist');
 const tasks = require('./fixtures/pool_tasks');
+const { lines } = require('./fixtures/pool_helpers');
 const { tmpDir } = require('./fixtures/tmp');
-
-function lines(file) {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
-}
 
 test('a worker above maxMemoryPerChild after a task is replaced; that task\'s result is still delivered', async () => {
   const dir = tmpDir('mp-pool-memory-');

@@ -2,16 +2,7 @@
 // piscina by export name, and workerpool registers them when this file runs as its worker script.
 'use strict';
 
-function abs(x) {
-  return Math.abs(x);
-}
-
-/** About 1 ms of CPU: spins until 1 ms has passed. */
-function busy(x) {
-  const end = performance.now() + 1;
-  while (performance.now() < end);
-  return x;
-}
+const { abs, busy } = require('./pool_tasks');
 
 /** A payload's length: the payload travels there, a number comes back. */
 function size(payload) {
