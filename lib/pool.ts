@@ -394,7 +394,6 @@ export class Pool {
       while (this.#calls.has(call) && !feed.source.finished && feed.untaken < feed.window) {
         let pulled = feed.source.pull(feed.chunksize);
         if (pulled instanceof Promise) pulled = await pulled; // a sync input costs no turn of the event loop
-
         if (!this.#calls.has(call)) return;
         const { items } = pulled;
         const first = feed.read;
