@@ -31,9 +31,9 @@ export type { AsyncGuard } from './manager_sync_proxies';
 export { JoinableQueueProxy, QueueProxy } from './manager_queue_proxies';
 export { ArrayProxy, DictProxy, ListProxy, NamespaceProxy, ValueProxy } from './manager_container_proxies';
 export { ManagerError } from './errors';
-export { AsyncResult, MAX_INITIALIZER_ATTEMPTS, Pool } from './pool';
+export { AsyncResult, currentTask, MAX_INITIALIZER_ATTEMPTS, Pool } from './pool';
 export { TIMEOUT_MAX } from './timeouts';
-export type { AsyncResultOptions, MapOptions, PoolOptions } from './pool';
+export type { AsyncResultOptions, CallOptions, IMapOptions, MapOptions, PoolOptions, Progress, TaskContext } from './pool';
 export {
   RedisBoundedSemaphoreProxy, RedisDictProxy, RedisEventProxy, RedisJoinableQueueProxy, RedisListProxy, RedisLockProxy,
   RedisManager, RedisNamespaceProxy, RedisQueueProxy, RedisRLockProxy, RedisSemaphoreProxy, RedisValueProxy,

@@ -8,19 +8,30 @@
  * arguments, so Locks and Queues given there work; in task arguments they are refused before any task runs.
  */
 import type { ChildProcess } from 'node:child_process';
-import * as v8 from 'node:v8';
 import type { FramedSocket } from './framing';
 import { deserialize } from './deserialize';
-import { InvalidArgumentError, MultiprocError, remoteError, ValueError, WorkerLostError } from './errors';
-import { encode, FromWorker, ToWorker } from './pool_protocol';
-import { AsyncResult, AsyncResultOptions, IMapIterator, Job, Outcome } from './pool_results';
-import { BOOTSTRAP, cpuCount, exitCodeOf, nextChildIdentity, SpawnFailed, spawnWithInheritance, Target } from './process';
+import { InvalidArgumentError, MultiprocError, remoteError, TimeoutError, ValueError, WorkerLostError } from './errors';
+import {
+  CallOptions, CallSettings, checkCallbacks, checkCallOptions, checkChunksize, checkMaxChunksInFlight, IMapOptions,
+  MapOptions, toArgsArrays, toArray,
+} from './pool_options';
+import { allNumbers, encode, FromWorker, sendFrame, serializeFrame, ToWorker } from './pool_protocol';
+import { AsyncResult, AsyncResultOptions, IMapIterator, Job, Outcome, runCallback } from './pool_results';
+import { ChunkSource } from './pool_source';
+import type { CancelReason } from './pool_task';
+import {
+  BOOTSTRAP, childExecArgv, cpuCount, exitCodeOf, nextChildIdentity, SpawnFailed, spawnWithInheritance, Target,
+} from './process';
 import { functionReference, rebuildValue, Reducible } from './reduction';
 import { referenceOf } from './reference';
-import { checkInteger, checkOptions, describe } from './validate';
+import { setLongTimeout, whenAborted } from './timeouts';
+import { abortReason, checkInteger, checkOptions, checkTimeout, describe } from './validate';
 
 export { AsyncResult } from './pool_results';
 export type { AsyncResultOptions } from './pool_results';
+export type { CallOptions, IMapOptions, MapOptions, Progress } from './pool_options';
+export { currentTask } from './pool_task';
+export type { TaskContext } from './pool_task';
 
 export interface PoolOptions {
   /** Number of worker processes; defaults to cpuCount(). */
@@ -31,11 +42,21 @@ export interface PoolOptions {
   initargs?: unknown[];
   /** A worker is replaced after completing this many tasks (a chunk counts as one task, as in Python). */
   maxtasksperchild?: number | null;
-}
-
-export interface MapOptions {
-  /** Tasks sent to a worker at once. map/starmap default: ceil(length / (4 × processes)); imap: 1. */
-  chunksize?: number;
+  /**
+   * Milliseconds a cancelled or timed-out task has to stop by itself (see currentTask().signal) before its worker
+   * is killed (SIGKILL) and replaced. Default 1000.
+   */
+  cancelGrace?: number;
+  /**
+   * Bytes of resident memory (RSS) a worker may use: one found above it after a chunk (it measures itself then) is
+   * replaced once that chunk's result is delivered. Catches slow growth (leaks, caches) between tasks.
+   */
+  maxMemoryPerChild?: number;
+  /**
+   * The V8 heap limit of each worker (`--max-old-space-size`, in MiB): a task that outgrows it kills its worker
+   * mid-task, and its call rejects with WorkerLostError saying it ran out of memory; the pool replaces the worker.
+   */
+  maxOldGenerationSizeMb?: number;
 }
 
 /**
@@ -57,17 +78,59 @@ const RESPAWN_BACKOFF_MAX_MS = 5000;
  * blocking task does not hold up a chunk queued behind it while another worker is (or will soon be) free.
  */
 const QUICK_TASK_MS = 2;
+/** How many chunks a quick worker may hold: enough to cover a round trip to the parent with work. */
+const QUICK_DEPTH = 8;
+const DEFAULT_CANCEL_GRACE_MS = 1000;
+/**
+ * imap's default window, per worker: room for a quick worker's QUICK_DEPTH chunks and as many again queued, so that
+ * lazy reading never starves the prefetch that keeps quick tasks from waiting for round trips.
+ */
+const DEFAULT_CHUNKS_IN_FLIGHT_PER_PROCESS = 2 * QUICK_DEPTH;
+
+/** A submitted call while it has work queued, running or still to read from its input. */
+interface Call {
+  job: Job;
+  settings: CallSettings;
+  /** Chunks made so far: the next chunk's index. */
+  chunks: number;
+  /** Chunks made and not yet settled. */
+  left: number;
+  /** Tasks finished, and the call's number of tasks when known (progress). */
+  done: number;
+  total: number | undefined;
+  stopWatching: (() => void) | undefined;
+  /** imap/imapUnordered: the input, read as results are taken (see #read). */
+  feed: Feed | undefined;
+}
+
+interface Feed {
+  source: ChunkSource;
+  fn: number;
+  chunksize: number;
+  /** At most this many items read whose results the loop has not taken. */
+  window: number;
+  /** Items read so far, and of those, the ones whose results the loop has not taken. */
+  read: number;
+  untaken: number;
+  reading: boolean;
+}
 
 interface Chunk {
-  job: Job;
+  call: Call;
   index: number;
   fn: number;
-  /** The serialized run message: arguments were reduced (and refused if they hold a Lock) when the call was made. */
+  /** The serialized run message: arguments were reduced (and refused if they hold a Lock) when it was made. */
   data: Buffer;
   /** Tasks in the chunk. */
   size: number;
   /** When it was handed to a worker (performance.now()). */
   sentAt: number;
+  /** Its number on its worker's channel (the worker cancels by it). */
+  seq: number;
+  /** Its call was cancelled while a worker held it. */
+  cancelled: boolean;
+  /** Stops its call's timeout, armed while it runs. */
+  stopTimer: (() => void) | undefined;
 }
 
 interface Worker {
@@ -76,7 +139,9 @@ interface Worker {
   ready: boolean;
   /** Chunks sent whose results have not arrived, in order: the first is the one running. */
   inFlight: Chunk[];
+  /** Chunks sent and counted towards maxtasksperchild; run messages sent (numbering them for cancel). */
   sent: number;
+  received: number;
   /** When the last result arrived (or the worker became ready): the start of the chunk now running. */
   lastReplyAt: number;
   /** Whether its last chunk's tasks took less than QUICK_TASK_MS each: then it may hold two chunks. */
@@ -84,6 +149,10 @@ interface Worker {
   knownFunctions: Set<number>;
   /** Asked to stop, or killed by the pool: its exit is expected and fails nothing. */
   leaving: boolean;
+  /** It reported memory above maxMemoryPerChild: it takes no new chunk and is replaced once its chunks are done. */
+  retiring: boolean;
+  /** Its running chunk was cancelled: the kill after the grace period, stopped if the chunk ends first. */
+  stopGrace: (() => void) | undefined;
   initError?: Error;
 }
 
@@ -95,6 +164,9 @@ export class Pool {
   readonly #initializer: Reducible | null;
   readonly #initargs: unknown[];
   readonly #maxtasks: number | undefined;
+  readonly #cancelGrace: number;
+  readonly #maxMemory: number | undefined;
+  readonly #heapLimitMb: number | undefined;
   #state: PoolState = 'running';
   /** Set once the initializer failed MAX_INITIALIZER_ATTEMPTS times in a row: every call fails with it. */
   #broken: Error | undefined;
@@ -106,8 +178,8 @@ export class Pool {
   readonly #workers = new Set<Worker>();
   #pending: Chunk[] = [];
   #pendingHead = 0;
-  /** Jobs with chunks not yet settled, and how many. */
-  readonly #jobs = new Map<Job, number>();
+  /** Calls not finished yet. */
+  readonly #calls = new Set<Call>();
   /** Task functions by reference key, numbered in order of first use; the def messages that teach them to workers. */
   readonly #functionIds = new Map<string, number>();
   readonly #functionDefs: Buffer[] = [];
@@ -125,6 +197,11 @@ export class Pool {
     this.#initargs = opts.initargs ?? [];
     this.#maxtasks = opts.maxtasksperchild === undefined || opts.maxtasksperchild === null ? undefined
       : checkInteger(opts.maxtasksperchild, 'maxtasksperchild', 1);
+    this.#cancelGrace = checkTimeout(opts.cancelGrace, 'cancelGrace') ?? DEFAULT_CANCEL_GRACE_MS;
+    this.#maxMemory = opts.maxMemoryPerChild === undefined || opts.maxMemoryPerChild === null ? undefined
+      : checkInteger(opts.maxMemoryPerChild, 'maxMemoryPerChild', 1);
+    this.#heapLimitMb = opts.maxOldGenerationSizeMb === undefined || opts.maxOldGenerationSizeMb === null ? undefined
+      : checkInteger(opts.maxOldGenerationSizeMb, 'maxOldGenerationSizeMb', 1);
     try {
       this.#spawnMissing();
     } catch (err) {
@@ -135,14 +212,16 @@ export class Pool {
   }
 
   /** `fn(...args)` in a worker. */
-  async apply<T>(fn: Target, args: unknown[] = []): Promise<T> {
-    return this.applyAsync<T>(fn, args).get();
+  async apply<T>(fn: Target, args: unknown[] = [], options?: CallOptions): Promise<T> {
+    return this.applyAsync<T>(fn, args, options).get();
   }
 
-  applyAsync<T>(fn: Target, args: unknown[] = [], options?: AsyncResultOptions<T>): AsyncResult<T> {
+  applyAsync<T>(fn: Target, args: unknown[] = [], options?: CallOptions & AsyncResultOptions<T>): AsyncResult<T> {
     if (!Array.isArray(args)) throw new InvalidArgumentError(`apply args must be an array, got ${describe(args)}`);
-    const result = new AsyncResult<T>(1, 1, true, checkCallbacks(options));
-    this.#submit(fn, [args], true, 1, result, () => 'args');
+    const opts = checkOptions<CallOptions & AsyncResultOptions<T>>(options, 'apply options');
+    const settings = checkCallOptions(opts);
+    const result = new AsyncResult<T>(1, 1, true, checkCallbacks(opts));
+    this.#submit(fn, [args], true, 1, result, settings, () => 'args');
     return result;
   }
 
@@ -168,30 +247,53 @@ export class Pool {
   #mapAsync<T>(fn: Target, items: unknown[], star: boolean,
                options?: MapOptions & AsyncResultOptions<T[]>): AsyncResult<T[]> {
     const opts = checkOptions<MapOptions & AsyncResultOptions<T[]>>(options, 'map options');
-    const chunksize = opts.chunksize === undefined ? Math.max(1, Math.ceil(items.length / (4 * this.#processes)))
-      : checkInteger(opts.chunksize, 'chunksize', 1);
+    const settings = checkCallOptions(opts);
+    const chunksize = checkChunksize(opts, Math.max(1, Math.ceil(items.length / (4 * this.#processes))));
     const result = new AsyncResult<T[]>(items.length, chunksize, false, checkCallbacks(opts));
-    this.#submit(fn, items, star, chunksize, result);
+    this.#submit(fn, items, star, chunksize, result, settings);
     return result;
   }
 
-  /** `fn(item)` for every item, as an async iterable yielding results in order as they become available. */
-  imap<T>(fn: Target, iterable: Iterable<unknown>, options?: MapOptions): AsyncIterableIterator<T> {
+  /**
+   * `fn(item)` for every item of an iterable or async iterable (an infinite generator too, read only as fast as
+   * results are taken), as an async iterable yielding results in input order as they become available.
+   */
+  imap<T>(fn: Target, iterable: Iterable<unknown> | AsyncIterable<unknown>, options?: IMapOptions): AsyncIterableIterator<T> {
     return this.#imap<T>(fn, iterable, true, options);
   }
 
   /** Like imap, yielding results in completion order. */
-  imapUnordered<T>(fn: Target, iterable: Iterable<unknown>, options?: MapOptions): AsyncIterableIterator<T> {
+  imapUnordered<T>(fn: Target, iterable: Iterable<unknown> | AsyncIterable<unknown>,
+                   options?: IMapOptions): AsyncIterableIterator<T> {
     return this.#imap<T>(fn, iterable, false, options);
   }
 
-  #imap<T>(fn: Target, iterable: Iterable<unknown>, ordered: boolean, options?: MapOptions): IMapIterator<T> {
-    const opts = checkOptions<MapOptions>(options, 'imap options');
-    const chunksize = opts.chunksize === undefined ? 1 : checkInteger(opts.chunksize, 'chunksize', 1);
-    const items = toArray(iterable, ordered ? 'imap' : 'imapUnordered');
-    const iterator = new IMapIterator<T>(Math.ceil(items.length / chunksize), ordered);
-    this.#submit(fn, items, false, chunksize, iterator);
-    return iterator;
+  #imap<T>(fn: Target, iterable: Iterable<unknown> | AsyncIterable<unknown>, ordered: boolean,
+           options?: IMapOptions): IMapIterator<T> {
+    const opts = checkOptions<IMapOptions>(options, 'imap options');
+    const settings = checkCallOptions(opts);
+    const chunksize = checkChunksize(opts, 1);
+    const maxChunks = checkMaxChunksInFlight(opts, DEFAULT_CHUNKS_IN_FLIGHT_PER_PROCESS * this.#processes);
+    this.#checkRunning();
+    const fnId = this.#functionId(fn);
+    const source = new ChunkSource(iterable, ordered ? 'imap' : 'imapUnordered');
+    const feed: Feed = { source, fn: fnId, chunksize, window: maxChunks * chunksize, read: 0, untaken: 0, reading: false };
+    const call = this.#newCall(undefined as never, settings, source.length, feed);
+    call.job = new IMapIterator<T>(ordered, {
+      taken: (count) => {
+        feed.untaken -= count;
+        this.#read(call);
+      },
+      left: () => this.#cancel(call, undefined, 'abort'),
+    });
+    if (settings.signal?.aborted) {
+      source.close();
+      call.job.abort(abortReason(settings.signal));
+    } else {
+      this.#open(call);
+      this.#read(call);
+    }
+    return call.job as IMapIterator<T>;
   }
 
   /** No more tasks; workers exit once the submitted ones are done. */
@@ -230,25 +332,108 @@ export class Pool {
 
   // --- submitting -----------------------------------------------------------------------------------------------
 
-  /** Checks and serializes the whole call before queueing any of it: a bad argument fails the call, not a task. */
-  /** `name(i)` names item i in errors (a value that cannot travel). */
-  #submit(fn: Target, items: unknown[], star: boolean, chunksize: number, job: Job,
-          name = (i: number) => `items[${i}]`): void {
+  #checkRunning(): void {
     if (this.#broken) throw this.#broken;
     if (this.#state !== 'running') throw new ValueError('Pool not running', 'ERR_MP_POOL_NOT_RUNNING');
+  }
+
+  #newCall(job: Job, settings: CallSettings, total: number | undefined, feed?: Feed): Call {
+    return { job, settings, chunks: 0, left: 0, done: 0, total, stopWatching: undefined, feed };
+  }
+
+  /** The call is under way: its signal is watched until it ends. */
+  #open(call: Call): void {
+    this.#calls.add(call);
+    const { signal } = call.settings;
+    if (signal) call.stopWatching = whenAborted(signal, () => this.#cancel(call, abortReason(signal), 'abort'));
+    this.#updateRefs();
+  }
+
+  /**
+   * map/starmap/apply: checks and serializes the whole call before queueing any of it, so a bad argument fails the
+   * call, not a task. `name(i)` names item i in errors (a value that cannot travel).
+   */
+  #submit(fn: Target, items: unknown[], star: boolean, chunksize: number, job: Job, settings: CallSettings,
+          name = (i: number) => `items[${i}]`): void {
+    this.#checkRunning();
     const fnId = this.#functionId(fn);
+    const call = this.#newCall(job, settings, items.length);
     const chunks: Chunk[] = [];
-    for (let index = 0, start = 0; start < items.length; index++, start += chunksize) {
-      const slice = items.slice(start, start + chunksize);
-      const first = start;
-      const data = encode({ op: 'run', fn: fnId, star, plain: false, values: slice } satisfies ToWorker, (i) => name(first + i));
-      chunks.push({ job, index, fn: fnId, data, size: slice.length, sentAt: 0 });
+    // All numbers (the common case of many small tasks): one copy into a Float64Array, a view of it per chunk.
+    const numbers = !star && items.length > 1 && allNumbers(items) ? Float64Array.from(items as number[]) : undefined;
+    for (let start = 0; start < items.length; start += chunksize) {
+      const end = Math.min(start + chunksize, items.length);
+      const data = numbers && end - start > 1
+        ? serializeFrame({ op: 'run', fn: fnId, star, plain: true, values: numbers.subarray(start, end) } satisfies ToWorker)
+        : encode({ op: 'run', fn: fnId, star, plain: false, values: items.slice(start, end) } satisfies ToWorker,
+          (i) => name(start + i), true);
+      chunks.push(this.#newChunk(call, fnId, data, end - start));
     }
     if (chunks.length === 0) return;
-    this.#jobs.set(job, chunks.length);
+    if (settings.signal?.aborted) return job.abort(abortReason(settings.signal));
+    call.left = chunks.length;
+    this.#open(call);
     for (const chunk of chunks) this.#pending.push(chunk); // not push(...chunks): a million chunks would overflow the stack
-    this.#updateRefs();
     this.#dispatch();
+  }
+
+  #newChunk(call: Call, fn: number, data: Buffer, size: number): Chunk {
+    return { call, index: call.chunks++, fn, data, size, sentAt: 0, seq: 0, cancelled: false, stopTimer: undefined };
+  }
+
+  /**
+   * imap: reads the input a chunk at a time while fewer than `window` items read await being taken by the loop.
+   * An item that cannot travel, or the input throwing, fails the call at that chunk's position (the chunks before
+   * it run; the loop may go on past the error, and then ends).
+   */
+  async #read(call: Call): Promise<void> {
+    const feed = call.feed!;
+    if (feed.reading) return;
+    feed.reading = true;
+    try {
+      while (this.#calls.has(call) && !feed.source.finished && feed.untaken < feed.window) {
+        let pulled = feed.source.pull(feed.chunksize);
+        if (pulled instanceof Promise) pulled = await pulled; // a sync input costs no turn of the event loop
+        if (!this.#calls.has(call)) return;
+        const { items } = pulled;
+        const first = feed.read;
+        feed.read += items.length;
+        feed.untaken += items.length;
+        if ('error' in pulled) { // as in CPython, the error takes the place of the whole chunk it broke
+          this.#fail(call, pulled.error as Error, items.length);
+        } else if (items.length > 0) {
+          let data: Buffer;
+          try {
+            data = encode({ op: 'run', fn: feed.fn, star: false, plain: false, values: items } satisfies ToWorker,
+              (i) => `items[${first + i}]`, true);
+          } catch (err) {
+            this.#fail(call, err as Error, items.length);
+            continue;
+          }
+          call.left++;
+          this.#pending.push(this.#newChunk(call, feed.fn, data, items.length));
+          this.#dispatch();
+        }
+      }
+      if (feed.source.finished && this.#calls.has(call)) {
+        const { onProgress } = call.settings;
+        if (onProgress && call.total === undefined && call.done > 0) { // the total is news: say it
+          runCallback(onProgress, { done: call.done, total: feed.read });
+        }
+        call.total = feed.read;
+        (call.job as IMapIterator<unknown>).setChunkCount(call.chunks);
+        this.#endIfDone(call);
+        this.#stopIdleWorkers();
+      }
+    } finally {
+      feed.reading = false;
+    }
+  }
+
+  /** A chunk of the input that failed in the parent: it settles at its position with `error`. */
+  #fail(call: Call, error: Error, size: number): void {
+    call.left++;
+    this.#settle(call, call.chunks++, size, { ok: false, error });
   }
 
   /** Task functions are resolved once per pool and sent once per worker, then named by number. */
@@ -257,7 +442,7 @@ export class Pool {
     const key = `${ref.kind}:${ref.specifier}:${ref.exportName}:${ref.source ?? ''}`;
     let id = this.#functionIds.get(key);
     if (id === undefined) {
-      id = this.#functionDefs.push(v8.serialize({ op: 'def', fn: this.#functionDefs.length, ref } satisfies ToWorker)) - 1;
+      id = this.#functionDefs.push(serializeFrame({ op: 'def', fn: this.#functionDefs.length, ref } satisfies ToWorker)) - 1;
       this.#functionIds.set(key, id);
     }
     return id;
@@ -269,7 +454,7 @@ export class Pool {
       const prefetch = this.#pending.length - this.#pendingHead > this.#processes;
       let best: Worker | undefined;
       for (const w of this.#workers) {
-        if (!w.ready || w.leaving || w.inFlight.length >= (prefetch && w.quick ? 2 : 1)) continue;
+        if (!w.ready || w.leaving || w.retiring || w.stopGrace || w.inFlight.length >= (prefetch && w.quick ? QUICK_DEPTH : 1)) continue;
         if (this.#maxtasks !== undefined && w.sent >= this.#maxtasks) continue;
         if (!best || w.inFlight.length < best.inFlight.length) best = w;
       }
@@ -277,13 +462,15 @@ export class Pool {
       const chunk = this.#pending[this.#pendingHead];
       this.#pending[this.#pendingHead++] = undefined as never;
       if (!best.knownFunctions.has(chunk.fn)) {
-        best.channel.send(this.#functionDefs[chunk.fn]);
+        sendFrame(best.channel, this.#functionDefs[chunk.fn]);
         best.knownFunctions.add(chunk.fn);
       }
-      best.channel.send(chunk.data);
+      sendFrame(best.channel, chunk.data);
       chunk.sentAt = performance.now();
+      chunk.seq = best.received++;
       best.inFlight.push(chunk);
       best.sent++;
+      if (best.inFlight.length === 1) this.#running(best);
     }
     if (this.#pendingHead === this.#pending.length) {
       this.#pending = [];
@@ -291,21 +478,79 @@ export class Pool {
     }
   }
 
-  /** Chunks a lost worker had not started go back to the front of the queue. */
+  /** Chunks a lost worker had not started go back to the front of the queue (cancelled ones are dropped). */
   #requeue(chunks: Chunk[]): void {
-    this.#pending.splice(this.#pendingHead, 0, ...chunks);
+    this.#pending.splice(this.#pendingHead, 0, ...chunks.filter((chunk) => !chunk.cancelled));
   }
 
-  #settle(chunk: Chunk, outcome: Outcome): void {
-    const left = this.#jobs.get(chunk.job);
-    if (left === undefined) return; // aborted meanwhile
-    chunk.job.settle(chunk.index, outcome);
-    if (left > 1) {
-      this.#jobs.set(chunk.job, left - 1);
-    } else {
-      this.#jobs.delete(chunk.job);
-      this.#updateRefs();
+  /** The worker's first chunk has started: its call's timeout runs, or, cancelled, the grace period. */
+  #running(worker: Worker): void {
+    const chunk = worker.inFlight[0];
+    if (!chunk) return;
+    if (chunk.cancelled) return this.#armGrace(worker);
+    const { timeout } = chunk.call.settings;
+    if (timeout === undefined) return;
+    chunk.stopTimer = setLongTimeout(() => this.#cancel(chunk.call,
+      new TimeoutError(`a task of the call ran longer than its timeout of ${timeout} ms`), 'timeout'), timeout, false);
+  }
+
+  /** A cancelled chunk runs: unless it ends within cancelGrace, its worker is killed (and replaced). */
+  #armGrace(worker: Worker): void {
+    if (worker.stopGrace) return;
+    worker.stopGrace = setLongTimeout(() => {
+      worker.stopGrace = undefined;
+      worker.leaving = true;
+      worker.child.kill('SIGKILL');
+    }, this.#cancelGrace, false);
+  }
+
+  /**
+   * Cancels a call (its signal, its timeout, or leaving an imap loop): queued chunks are dropped, the worker running
+   * one is told (currentTask().signal) and gets the grace period, and the call rejects with `error` once. Other
+   * calls' chunks, queued behind or running elsewhere, are untouched.
+   */
+  #cancel(call: Call, error: Error | undefined, reason: CancelReason): void {
+    if (!this.#calls.has(call)) return;
+    this.#end(call);
+    const kept: Chunk[] = [];
+    for (let i = this.#pendingHead; i < this.#pending.length; i++) {
+      if (this.#pending[i].call !== call) kept.push(this.#pending[i]);
     }
+    this.#pending = kept;
+    this.#pendingHead = 0;
+    for (const w of this.#workers) {
+      w.inFlight.forEach((chunk, i) => {
+        if (chunk.call !== call) return;
+        chunk.cancelled = true;
+        chunk.stopTimer?.();
+        sendFrame(w.channel, serializeFrame({ op: 'cancel', seq: chunk.seq, reason } satisfies ToWorker));
+        if (i === 0) this.#armGrace(w);
+      });
+    }
+    if (error) call.job.abort(error);
+    this.#stopIdleWorkers();
+  }
+
+  #settle(call: Call, index: number, size: number, outcome: Outcome): void {
+    if (!this.#calls.has(call)) return; // cancelled or aborted meanwhile
+    call.left--;
+    call.done += size;
+    const { onProgress } = call.settings;
+    if (onProgress && size > 0) runCallback(onProgress, { done: call.done, total: call.total });
+    call.job.settle(index, outcome, size);
+    this.#endIfDone(call);
+  }
+
+  #endIfDone(call: Call): void {
+    if (call.left === 0 && (!call.feed || call.feed.source.finished) && this.#calls.has(call)) this.#end(call);
+  }
+
+  /** The call needs nothing more from the pool. */
+  #end(call: Call): void {
+    this.#calls.delete(call);
+    call.stopWatching?.();
+    call.feed?.source.close();
+    this.#updateRefs();
   }
 
   // --- workers --------------------------------------------------------------------------------------------------
@@ -315,7 +560,9 @@ export class Pool {
     const identity = nextChildIdentity();
     const spawned = spawnWithInheritance(BOOTSTRAP, [], {
       kind: 'pool-worker', daemon: true, initializer: this.#initializer, initargs: this.#initargs,
-    }, `PoolWorker-${identity.join(':')}`, identity);
+      maxMemory: this.#maxMemory ?? null,
+    }, `PoolWorker-${identity.join(':')}`, identity, this.#heapLimitMb === undefined ? {}
+      : { execArgv: [...childExecArgv(), `--max-old-space-size=${this.#heapLimitMb}`] });
     if (spawned instanceof SpawnFailed) {
       const reported = spawned.error();
       if (++this.#failedStarts === 1) { // once per streak of failures
@@ -327,8 +574,8 @@ export class Pool {
     }
     const { child, channel } = spawned;
     const worker: Worker = {
-      child, channel, ready: false, inFlight: [], sent: 0, lastReplyAt: 0, quick: false, knownFunctions: new Set(),
-      leaving: false,
+      child, channel, ready: false, inFlight: [], sent: 0, received: 0, lastReplyAt: 0, quick: false,
+      knownFunctions: new Set(), leaving: false, retiring: false, stopGrace: undefined,
     };
     this.#workers.add(worker);
     this.#reference(worker, this.#referenced);
@@ -345,14 +592,20 @@ export class Pool {
       const now = performance.now();
       worker.quick = now - Math.max(worker.lastReplyAt, chunk.sentAt) < QUICK_TASK_MS * chunk.size;
       worker.lastReplyAt = now;
-      this.#settle(chunk, !message.ok ? { ok: false, error: remoteError(message.error) }
-        : { ok: true, value: message.plain ? message.values : rebuildValue(message.values) });
-      if (this.#maxtasks !== undefined && worker.sent >= this.#maxtasks && worker.inFlight.length === 0) {
-        this.#stopWorker(worker);
-        this.#maintainWorkers();
+      chunk.stopTimer?.();
+      worker.stopGrace?.();
+      worker.stopGrace = undefined;
+      this.#running(worker);
+      if (!chunk.cancelled) {
+        this.#settle(chunk.call, chunk.index, chunk.size, !message.ok ? { ok: false, error: remoteError(message.error) }
+          : { ok: true, value: message.plain ? message.values : rebuildValue(message.values) });
       }
+      this.#retireIfSpent(worker);
       this.#dispatch();
       this.#stopIdleWorkers();
+    } else if ('overMemory' in message) {
+      worker.retiring = true;
+      this.#retireIfSpent(worker);
     } else if ('ready' in message) {
       worker.ready = true;
       worker.lastReplyAt = performance.now();
@@ -367,11 +620,24 @@ export class Pool {
     }
   }
 
+  /** A worker past maxtasksperchild or maxMemoryPerChild is replaced once it has no chunk left. */
+  #retireIfSpent(worker: Worker): void {
+    const spent = worker.retiring || (this.#maxtasks !== undefined && worker.sent >= this.#maxtasks);
+    if (!spent || worker.inFlight.length > 0 || worker.leaving) return;
+    this.#stopWorker(worker);
+    this.#maintainWorkers();
+  }
+
   #onWorkerExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     this.#workers.delete(worker);
+    worker.stopGrace?.();
+    for (const chunk of worker.inFlight) chunk.stopTimer?.();
     const exitCode = exitCodeOf(code, signal);
     const pid = worker.child.pid;
-    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    // V8 aborts the process when the heap is full: with a heap limit set, that is the likely reason.
+    const outOfMemory = this.#heapLimitMb !== undefined && (signal === 'SIGABRT' || code === 134);
+    const how = (signal ? `was killed by ${signal}` : `exited with code ${code}`) + (outOfMemory
+      ? ` (out of memory: its heap reached maxOldGenerationSizeMb, ${this.#heapLimitMb} MiB)` : '');
     if (worker.initError || (!worker.ready && !worker.leaving && !signal)) {
       this.#initializerFailed(worker.initError ??
         new WorkerLostError(`pool worker ${pid} ${how} before it was ready`, pid, exitCode));
@@ -382,7 +648,7 @@ export class Pool {
       worker.inFlight = [];
       this.#requeue(unstarted);
       const error = new WorkerLostError(`pool worker ${pid} ${how} while running a task`, pid, exitCode);
-      this.#settle(lost, { ok: false, error });
+      this.#settle(lost.call, lost.index, lost.size, { ok: false, error });
     }
     this.#maintainWorkers();
     this.#dispatch();
@@ -405,7 +671,7 @@ export class Pool {
    */
   #maintainWorkers(): void {
     if (this.#broken || this.#state === 'terminated' || this.#respawnTimer) return;
-    if (this.#state === 'closed' && this.#jobs.size === 0) return;
+    if (this.#state === 'closed' && this.#calls.size === 0) return;
     let working = 0;
     for (const w of this.#workers) if (!w.leaving) working++;
     if (working >= this.#processes) return;
@@ -423,7 +689,7 @@ export class Pool {
 
   #spawnMissing(): void {
     if (this.#broken || this.#state === 'terminated') return;
-    if (this.#state === 'closed' && this.#jobs.size === 0) return;
+    if (this.#state === 'closed' && this.#calls.size === 0) return;
     let working = 0;
     for (const w of this.#workers) if (!w.leaving) working++;
     for (; working < this.#processes; working++) {
@@ -434,33 +700,37 @@ export class Pool {
   /** After close(), idle workers are told to exit once nothing is queued. */
   #stopIdleWorkers(): void {
     if (this.#state !== 'closed' || this.#pendingHead < this.#pending.length) return;
+    for (const call of this.#calls) if (call.feed && !call.feed.source.finished) return; // more input may come
     for (const w of this.#workers) if (!w.leaving && w.inFlight.length === 0) this.#stopWorker(w);
   }
 
   #stopWorker(worker: Worker): void {
     worker.leaving = true;
-    worker.channel.send(v8.serialize({ op: 'stop' } satisfies ToWorker));
+    sendFrame(worker.channel, serializeFrame({ op: 'stop' } satisfies ToWorker));
   }
 
   #failEverything(error: Error): void {
     clearTimeout(this.#respawnTimer);
     this.#respawnTimer = undefined;
-    const jobs = [...this.#jobs.keys()];
-    this.#jobs.clear();
+    const calls = [...this.#calls];
+    for (const call of calls) this.#end(call);
     this.#pending = [];
     this.#pendingHead = 0;
     for (const w of this.#workers) {
+      w.stopGrace?.();
+      w.stopGrace = undefined;
+      for (const chunk of w.inFlight) chunk.stopTimer?.();
       w.inFlight = [];
       w.leaving = true;
       w.child.kill('SIGTERM');
     }
-    for (const job of jobs) job.abort(error);
+    for (const call of calls) call.job.abort(error);
     this.#updateRefs();
   }
 
   /** The pool keeps Node's event loop alive only while it has calls to finish or a join() waiting. */
   #updateRefs(): void {
-    const wanted = this.#jobs.size > 0 || this.#joiners.length > 0;
+    const wanted = this.#calls.size > 0 || this.#joiners.length > 0;
     if (wanted === this.#referenced) return;
     this.#referenced = wanted;
     for (const w of this.#workers) this.#reference(w, wanted);
@@ -477,26 +747,4 @@ export class Pool {
       worker.channel.socket.unref();
     }
   }
-}
-
-function checkCallbacks<T>(options: AsyncResultOptions<T> | undefined): AsyncResultOptions<T> {
-  const opts = checkOptions<AsyncResultOptions<T>>(options, 'options');
-  for (const name of ['callback', 'errorCallback'] as const) {
-    if (opts[name] !== undefined && typeof opts[name] !== 'function') {
-      throw new InvalidArgumentError(`${name} must be a function, got ${describe(opts[name])}`);
-    }
-  }
-  return { callback: opts.callback, errorCallback: opts.errorCallback };
-}
-
-function toArray(iterable: unknown, what: string): unknown[] {
-  if (Array.isArray(iterable)) return iterable;
-  if (typeof (iterable as Iterable<unknown> | null | undefined)?.[Symbol.iterator] !== 'function') {
-    throw new InvalidArgumentError(`${what} needs an iterable of items, got ${describe(iterable)}`);
-  }
-  return [...(iterable as Iterable<unknown>)];
-}
-
-function toArgsArrays(iterable: unknown): unknown[] {
-  return toArray(iterable, 'starmap').map((args) => toArray(args, 'starmap: each item'));
 }

@@ -3,17 +3,22 @@
  * arguments, results. Plain values skip the reduce pass; all-number values travel as one Float64Array.
  */
 import * as v8 from 'node:v8';
-import type { ErrorInfo } from './errors';
+import { ValueError, type ErrorInfo } from './errors';
+import { type FramedSocket, HEADER_BYTES, MAX_FRAME_BYTES } from './framing';
 import { reduceValue } from './reduction';
 import type { ResolvedRef } from './reference';
 import type { Root } from './travel';
+import type { CancelReason } from './pool_task';
 
 /** Task arguments or results: `plain` when they skipped the reduce pass (see encode), so need no rebuild. */
 export interface Values { plain: boolean; values: ArrayLike<unknown> }
+/** `cancel` names a run message by its number on the channel (the first is 0). */
 export type ToWorker = { op: 'def'; fn: number; ref: ResolvedRef } | ({ op: 'run'; fn: number; star: boolean } & Values) |
-  { op: 'stop' };
+  { op: 'cancel'; seq: number; reason: CancelReason } | { op: 'stop' };
+/** `overMemory`: the worker's RSS, sent before a chunk's reply when above maxMemoryPerChild. */
 export type FromWorker = { ready: true } | { initError: ErrorInfo } | ({ ok: true } & Values) |
-  { ok: false; error: ErrorInfo } | { error: ErrorInfo }; // the last: the bootstrap could not start the worker at all
+  { ok: false; error: ErrorInfo } | { overMemory: number } |
+  { error: ErrorInfo }; // the last: the bootstrap could not start the worker at all
 
 function isPrimitive(value: unknown): boolean {
   return value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol');
@@ -32,19 +37,49 @@ function isPlain(values: unknown[]): boolean {
   return true;
 }
 
+/** Whether every value is a number: one tight loop, cheap even before the JIT has seen it. */
+export function allNumbers(values: ArrayLike<unknown>): boolean {
+  for (let i = 0; i < values.length; i++) if (typeof values[i] !== 'number') return false;
+  return true;
+}
+
 /**
- * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). All-number
- * values travel as one Float64Array: lossless for JS numbers, and a copy instead of a walk on both sides.
+ * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). With
+ * `packNumbers` (task arguments), all-number values travel as one Float64Array: lossless for JS numbers, a copy
+ * instead of a walk on both sides. Results do not: the parent needs a plain array, which V8 rebuilds in C++.
  */
-export function encode<M extends Values>(message: M, root: Root): Buffer {
+export function encode<M extends Values>(message: M, root: Root, packNumbers = false): Buffer {
   const values = message.values as unknown[];
-  message.plain = isPlain(values);
-  if (!message.plain) {
-    message.values = reduceValue(values, root) as unknown[];
-    return v8.serialize(message);
-  }
-  if (values.length > 1 && values.every((v) => typeof v === 'number')) {
+  if (packNumbers && values.length > 1 && allNumbers(values)) {
+    message.plain = true;
     message.values = Float64Array.from(values as number[]);
+    return serializeFrame(message);
   }
-  return v8.serialize(message);
+  message.plain = isPlain(values);
+  if (!message.plain) message.values = reduceValue(values, root) as unknown[];
+  return serializeFrame(message);
+}
+
+const HEADER_PLACEHOLDER = Buffer.alloc(HEADER_BYTES);
+
+/**
+ * v8.serialize with the frame header (framing.ts) written in front, so the message goes out as it is: framing it
+ * afterwards would copy it into fresh memory, and large fresh allocations cost page faults (on a VM, more than the
+ * copy itself).
+ */
+export function serializeFrame(message: unknown): Buffer {
+  const serializer = new v8.DefaultSerializer();
+  serializer.writeRawBytes(HEADER_PLACEHOLDER);
+  serializer.writeHeader();
+  serializer.writeValue(message);
+  const frame = serializer.releaseBuffer();
+  const length = frame.length - HEADER_BYTES;
+  if (length > MAX_FRAME_BYTES) throw new ValueError(`message of ${length} bytes is too large to send`);
+  frame.writeUInt32BE(length, 0);
+  return frame;
+}
+
+/** Sends what serializeFrame made; the peer's FramedSocket reads it as any frame. */
+export function sendFrame(channel: FramedSocket, frame: Buffer): void {
+  channel.socket.write(frame);
 }

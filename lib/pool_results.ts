@@ -11,9 +11,22 @@ export interface AsyncResultOptions<T> {
 /** How a chunk ended: its values, or the error of its first failing task. */
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
 
+/**
+ * Runs a user's callback inside the pool's bookkeeping: a throw is the caller's (it surfaces as an uncaught
+ * exception, as an EventEmitter listener's would), never the pool's.
+ */
+export function runCallback<A>(callback: (arg: A) => void, arg: A): void {
+  try {
+    callback(arg);
+  } catch (err) {
+    queueMicrotask(() => { throw err; });
+  }
+}
+
 /** What a pool call is waiting for: one settlement per chunk, or an abort when the pool can no longer run it. */
 export interface Job {
-  settle(index: number, outcome: Outcome): void;
+  /** `size`: the tasks the chunk stood for. */
+  settle(index: number, outcome: Outcome, size: number): void;
   abort(error: Error): void;
 }
 
@@ -42,12 +55,8 @@ export class AsyncResult<T> implements Job {
   /** @internal Like Python's MapResult: the first error wins, but the result is ready only once every chunk is. */
   settle(index: number, outcome: Outcome): void {
     if (this.#outcome) return;
-    if (outcome.ok) {
-      const values = outcome.value as ArrayLike<unknown>;
-      for (let i = 0; i < values.length; i++) this.#values[index * this.#chunksize + i] = values[i];
-    } else {
-      this.#firstError ??= outcome.error;
-    }
+    if (outcome.ok) copyInto(this.#values, index * this.#chunksize, outcome.value as ArrayLike<unknown>);
+    else this.#firstError ??= outcome.error;
     if (--this.#pending === 0) {
       this.#finish(this.#firstError ? { ok: false, error: this.#firstError }
         : { ok: true, value: this.#single ? this.#values[0] : this.#values });
@@ -62,11 +71,11 @@ export class AsyncResult<T> implements Job {
   #finish(outcome: Outcome): void {
     this.#outcome = outcome;
     this.#values = [];
-    for (const wake of this.#waiters.splice(0)) wake();
-    // Like Python's result handler, callbacks run outside the pool's own bookkeeping; a throw is the caller's.
+    // As in Python, the callback has run by the time wait() or get() returns.
     const { callback, errorCallback } = this.#callbacks;
-    if (outcome.ok && callback) queueMicrotask(() => callback(outcome.value as T));
-    if (!outcome.ok && errorCallback) queueMicrotask(() => errorCallback(outcome.error));
+    if (outcome.ok && callback) runCallback(callback, outcome.value as T);
+    if (!outcome.ok && errorCallback) runCallback(errorCallback, outcome.error);
+    for (const wake of this.#waiters.splice(0)) wake();
   }
 
   ready(): boolean {
@@ -108,29 +117,53 @@ export class AsyncResult<T> implements Job {
   }
 }
 
-/** The async iterable returned by imap/imapUnordered: results stream as chunks complete. */
+/** A chunk's values into the call's result (a chunk of numbers arrives as a Float64Array). */
+function copyInto(out: unknown[], offset: number, values: ArrayLike<unknown>): void {
+  for (let i = 0; i < values.length; i++) out[offset + i] = values[i];
+}
+
+/** What the pool learns from an imap iterator's consumer: items taken (so it may read more input), or leaving. */
+export interface IMapFeedback {
+  taken(count: number): void;
+  left(): void;
+}
+
+/**
+ * The async iterable returned by imap/imapUnordered: results stream as chunks complete. The number of chunks is
+ * known once the input is exhausted (setChunkCount).
+ */
 export class IMapIterator<T> implements Job, AsyncIterableIterator<T> {
-  readonly #chunkCount: number;
+  #chunkCount = Infinity;
   readonly #ordered: boolean;
-  /** Items ready to be yielded, in yield order; a failed chunk is one failed entry. */
-  #ready: Outcome[] = [];
+  readonly #feedback: IMapFeedback;
+  /** Items ready to be yielded, in yield order; a failed chunk is one failed entry standing for `count` items. */
+  #ready: (Outcome & { count?: number })[] = [];
   #head = 0;
   /** Ordered mode: chunks that completed ahead of an earlier one. */
-  #early = new Map<number, Outcome[]>();
+  #early = new Map<number, (Outcome & { count?: number })[]>();
   #delivered = 0;
+  /** Why the call stopped early (cancelled, timed out, terminated): thrown once, then the iterator is done. */
   #aborted: Error | undefined;
-  #abandoned = false;
+  #finished = false;
   #waiters: (() => void)[] = [];
 
-  constructor(chunkCount: number, ordered: boolean) {
-    this.#chunkCount = chunkCount;
+  /** @internal */
+  constructor(ordered: boolean, feedback: IMapFeedback) {
     this.#ordered = ordered;
+    this.#feedback = feedback;
   }
 
-  settle(index: number, outcome: Outcome): void {
-    if (this.#abandoned) return;
-    const entries: Outcome[] = outcome.ok ? Array.from(outcome.value as ArrayLike<unknown>, (value) => ({ ok: true, value }))
-      : [outcome];
+  /** @internal */
+  setChunkCount(count: number): void {
+    this.#chunkCount = count;
+    this.#wake();
+  }
+
+  /** @internal `count`: the items a failed chunk stands for. */
+  settle(index: number, outcome: Outcome, count = 1): void {
+    if (this.#finished) return;
+    const entries = outcome.ok ? Array.from(outcome.value as ArrayLike<unknown>, (value) => ({ ok: true as const, value }))
+      : [{ ...outcome, count }];
     if (!this.#ordered) {
       this.#deliver(entries);
     } else {
@@ -140,21 +173,32 @@ export class IMapIterator<T> implements Job, AsyncIterableIterator<T> {
         this.#deliver(next);
       }
     }
-    for (const wake of this.#waiters.splice(0)) wake();
+    this.#wake();
   }
 
-  #deliver(entries: Outcome[]): void {
+  #deliver(entries: (Outcome & { count?: number })[]): void {
     for (const entry of entries) this.#ready.push(entry);
     this.#delivered++;
   }
 
-  abort(error: Error): void {
-    this.#aborted = error;
+  #wake(): void {
     for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** @internal */
+  abort(error: Error): void {
+    if (this.#finished || this.#aborted) return;
+    this.#aborted = error;
+    this.#wake();
   }
 
   async next(): Promise<IteratorResult<T>> {
     for (;;) {
+      if (this.#finished) return { value: undefined, done: true };
+      if (this.#aborted) {
+        this.#finish();
+        throw this.#aborted;
+      }
       if (this.#head < this.#ready.length) {
         const entry = this.#ready[this.#head];
         this.#ready[this.#head++] = undefined as never; // let yielded values be collected
@@ -162,20 +206,30 @@ export class IMapIterator<T> implements Job, AsyncIterableIterator<T> {
           this.#ready = [];
           this.#head = 0;
         }
+        this.#feedback.taken(entry.ok ? 1 : entry.count ?? 1);
         if (!entry.ok) throw entry.error;
         return { value: entry.value as T, done: false };
       }
-      if (this.#abandoned || this.#delivered === this.#chunkCount) return { value: undefined, done: true };
-      if (this.#aborted) throw this.#aborted;
+      if (this.#delivered === this.#chunkCount) {
+        this.#finish();
+        continue;
+      }
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
   }
 
-  /** Leaving a for-await loop early: results still to come are dropped. */
-  async return(): Promise<IteratorResult<T>> {
-    this.#abandoned = true;
+  #finish(): void {
+    this.#finished = true;
     this.#ready = [];
     this.#early.clear();
+  }
+
+  /** Leaving a for-await loop early: the call is cancelled, results still to come are dropped. */
+  async return(): Promise<IteratorResult<T>> {
+    if (!this.#finished) {
+      this.#finish();
+      this.#feedback.left();
+    }
     return { value: undefined, done: true };
   }
 

@@ -87,7 +87,7 @@ export function adoptIdentity(identity: ProcessIdentity, parentInfo: { name: str
 // Flags that must not reach a child: they would debug, evaluate or watch instead of running the bootstrap.
 const UNINHERITABLE = /^--?(inspect|debug|eval|print|e$|p$|i$|interactive|check|c$|test|watch)/;
 
-function childExecArgv(): string[] {
+export function childExecArgv(): string[] {
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {

@@ -53,4 +53,12 @@ describe('the original question', () => {
       expect(lines[i + 2]).toContain(`task ${task}`);
     }
   }, 150000); // the command's own upper bound (120 s), not jest's default: npm start runs six scenarios in fresh processes
+
+  test('the progress example (npm run example:progress) runs every task and prints the throughput', async () => {
+    const example = path.join(__dirname, '..', 'dist-examples', 'examples', 'progress.js');
+    const stdout = await new Promise((resolve, reject) => {
+      execFile(process.execPath, [example, '200'], { timeout: 120000 }, (err, out) => (err ? reject(err) : resolve(out)));
+    });
+    expect(stdout).toMatch(/^200 tasks in \d+\.\d\d s: \d+ tasks\/s on \d+ processes \(\d+ primes counted\)$/m);
+  }, 150000); // as above: the command's own upper bound
 });

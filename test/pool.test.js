@@ -7,6 +7,7 @@ const {
   Pool, Queue, RemoteError, RuntimeError, Semaphore, TimeoutError, ValueError, WorkerLostError,
 } = require('../dist');
 const tasks = require('./fixtures/pool_tasks');
+const { lines, eventually, collect } = require('./fixtures/pool_helpers');
 const { tmpDir } = require('./fixtures/tmp');
 const { isAlive } = require('./fixtures/alive');
 
@@ -16,19 +17,6 @@ function tempDir() {
   return tmpDir('mp-pool-');
 }
 
-function lines(file) {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
-}
-
-
-/** Polls for a condition only an outside observer can see (another process's death); fails after `ms`. */
-async function eventually(condition, ms, what) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** printBlock's output for items 0..9: ten whole blocks of three lines, none interleaved with another. */
 function expectTenBlocks(printed) {
@@ -49,12 +37,6 @@ async function withPool(options, use) {
     pool.close();
     await pool.join();
   }
-}
-
-async function collect(iterable) {
-  const out = [];
-  for await (const value of iterable) out.push(value);
-  return out;
 }
 
 describe('Pool API', () => {
@@ -146,6 +128,45 @@ describe('Pool API', () => {
     expect(failed).toBeInstanceOf(RemoteError);
     const mapped = await new Promise((resolve) => pool.mapAsync(tasks.square, [1, 2], { callback: resolve }));
     expect(mapped).toEqual([1, 4]);
+  });
+
+  test('callbacks have run by the time wait() or get() resolves, as in Python (callback-after-wait)', async () => {
+    let mapped;
+    const result = pool.mapAsync(tasks.square, [1, 2, 3], { callback: (value) => { mapped = value; } });
+    expect(await result.wait()).toBe(true);
+    expect(mapped).toEqual([1, 4, 9]);
+    let failed;
+    const failing = pool.applyAsync(tasks.fail, ['x'], { errorCallback: (error) => { failed = error; } });
+    expect(await failing.wait()).toBe(true);
+    expect(failed).toBeInstanceOf(RemoteError);
+    let applied;
+    expect(await pool.applyAsync(tasks.square, [3], { callback: (value) => { applied = value; } }).get()).toBe(9);
+    expect(applied).toBe(9);
+  });
+
+  test('imap over an iterable that throws yields the chunks before it, then raises at its position (iterable-exception)', async () => {
+    class SayWhenError extends Error {}
+    // CPython's exception_throwing_generator: throws when the item `when` is due (-1: at once)
+    function* throwing(total, when) {
+      if (when === -1) throw new SayWhenError('Somebody said when');
+      for (let i = 0; i < total; i++) {
+        if (i === when) throw new SayWhenError('Somebody said when');
+        yield i;
+      }
+    }
+    await expect(pool.imap(tasks.square, throwing(1, -1)).next()).rejects.toThrow(SayWhenError);
+    for (const [total, when, chunksize, before] of [[10, 3, 1, 3], [20, 7, 2, 6], [20, 7, 4, 4]]) {
+      const iterator = pool.imap(tasks.square, throwing(total, when), { chunksize });
+      for (let i = 0; i < before; i++) expect(await iterator.next()).toEqual({ value: i * i, done: false });
+      await expect(iterator.next()).rejects.toThrow(SayWhenError);
+      expect(await iterator.next()).toEqual({ value: undefined, done: true });
+    }
+    const seen = [];
+    const err = await (async () => {
+      for await (const value of pool.imapUnordered(tasks.square, throwing(10, 3))) seen.push(value);
+    })().catch((e) => e);
+    expect(err).toBeInstanceOf(SayWhenError);
+    expect(seen.every((value) => [0, 1, 4].includes(value))).toBe(true);
   });
 
   test('get(timeout) rejects with TimeoutError while the task runs; wait(timeout) resolves false', async () => {

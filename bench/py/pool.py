@@ -33,6 +33,15 @@ def bench_map(ctx, processes):
     return statistics.median(rates)
 
 
+def bench_map_cold(ctx, processes):
+    with ctx.Pool(processes) as pool:
+        items = list(range(-50000, 50000))
+        pool.map(abs, items[:1000])
+        t0 = time.perf_counter()
+        pool.map(abs, items)
+        return len(items) / (time.perf_counter() - t0)
+
+
 def bench_imap(ctx, processes):
     with ctx.Pool(processes) as pool:
         pool.map(abs, [1, 2, 3, 4])
@@ -59,4 +68,4 @@ def bench_start(ctx, processes):
 if __name__ == '__main__':
     workload, processes = sys.argv[1], int(sys.argv[2])
     ctx = mp.get_context('spawn')
-    print(json.dumps({'map': bench_map, 'imap': bench_imap, 'start': bench_start}[workload](ctx, processes)))
+    print(json.dumps({'map': bench_map, 'mapCold': bench_map_cold, 'imap': bench_imap, 'start': bench_start}[workload](ctx, processes)))
