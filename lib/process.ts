@@ -310,6 +310,15 @@ export class Process {
     return this.#state === 'started';
   }
 
+  /**
+   * Resolves when the child has exited (Python's sentinel, as a promise): what connection.wait() waits on. Unlike
+   * join(), it keeps nothing alive.
+   */
+  get sentinel(): Promise<void> {
+    if (!this.#exited) throw new ValueError('process not started', 'ERR_MP_PROCESS_STATE');
+    return this.#exited;
+  }
+
   get pid(): number | undefined {
     return this.#child?.pid;
   }

@@ -24,7 +24,7 @@ import { decodePayload, decodeSmallFrame, encodeFrame, encodeNumberNow, Frame, F
   PIPE_ATOMIC_BYTES, Readiness } from './pipe';
 import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
 import {
-  assertSpawning, isLent, Lent, passedDescriptor, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
+  adoptFds, assertSpawning, Lent, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
 } from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, SemLock, SPIN_MS, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Section, Semaphore } from './synchronize';
@@ -146,18 +146,6 @@ type PipeReadiness = Readiness | PipeReadable | PipeWritable;
 function passPipe(pipe: QueuePipe, ctx: SpawningContext): (number | string | Lent)[] {
   if (pipe instanceof WinFramePipe) return pipe.duplicateInto(ctx);
   return pipe.fds.map((fd) => ctx.passFd(fd));
-}
-
-/** The descriptors a rebuilt queue was passed (or lent); nothing leaks if one of them cannot be adopted. */
-function adoptFds(ends: (number | Lent)[]): number[] {
-  const fds: number[] = [];
-  try {
-    for (const end of ends) fds.push(passedDescriptor(end) as number);
-  } catch (err) {
-    fds.forEach((fd, i) => isLent(ends[i]) && native.closeFd(fd)); // the duplicates made here
-    throw err;
-  }
-  return fds;
 }
 
 /** A queue collected without close(): its descriptors close then (its semaphores close as they are collected). */
