@@ -192,6 +192,8 @@ export class SimpleQueue<T = unknown> {
   /** Aborts this process's pending waits when close() is called. */
   readonly #closing = new AbortController();
   #closed = false;
+  /** Whether this process ever put or got through it (empty() on a queue closed unused is true, as in Python). */
+  #used = false;
   #running = 0;
   #released = false;
 
@@ -294,6 +296,7 @@ export class SimpleQueue<T = unknown> {
 
   /** True when no item is waiting to be claimed. As in Python, another process may change that at once. */
   empty(): boolean {
+    if (this.#closed && !this.#used) return true; // as in Python: a queue closed unused has nothing to report
     this.#checkOpen();
     return this.#items._isZero();
   }
@@ -333,6 +336,7 @@ export class SimpleQueue<T = unknown> {
    * a bounded queue, the write lock, room in the pipe. False (nothing done) otherwise; #putSteps then waits.
    */
   #putNow(frame: Frame): boolean {
+    this.#used = true;
     if (frame.length > PIPE_ATOMIC_BYTES) return false;
     const slots = this.#slotsSem;
     if (slots && !slots.tryWait()) return false;
@@ -347,6 +351,7 @@ export class SimpleQueue<T = unknown> {
    * whole in the pipe yet is finished by #readClaimed.
    */
   #getNow(): unknown {
+    this.#used = true;
     if (!this.#itemsSem.tryWait()) return NOT_NOW;
     // From here this process owns the next frame in the pipe and reads it whatever happens.
     if (!this.#rlockSem.tryWait()) return new Claimed(this.#readClaimed(false));
@@ -486,6 +491,7 @@ export class SimpleQueue<T = unknown> {
     const block = checkBoolean(opts.block, 'block', true);
     const timeout = checkTimeout(opts.timeout);
     this.#checkOpen();
+    this.#used = true;
     const run = steps(block && timeout !== 0);
     this.#running++;
     try {
@@ -507,6 +513,7 @@ export class SimpleQueue<T = unknown> {
       userSignal = checkSignal(opts.signal);
       if (userSignal?.aborted) throw abortReason(userSignal);
       this.#checkOpen();
+      this.#used = true;
       run = steps(timeout !== 0);
       this.#running++;
       try {
