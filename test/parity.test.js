@@ -91,6 +91,19 @@ describe('Manager', () => {
   });
   afterAll(() => manager.shutdown());
 
+  test('proxy-iteration: for await…of over a list proxy (items) and a dict proxy (entries, as a Map)', async () => {
+    const list = await manager.list([1, 'two', { three: 3 }]);
+    const items = [];
+    for await (const item of list) items.push(item);
+    expect(items).toEqual([1, 'two', { three: 3 }]);
+    const dict = await manager.dict();
+    await dict.set('a', 1);
+    await dict.set('b', [2]);
+    const entries = [];
+    for await (const entry of dict) entries.push(entry);
+    expect(entries).toEqual([['a', 1], ['b', [2]]]);
+  });
+
   test("manager-value-typecode: manager.Value takes any typecode ('c', 'u', a ctypes name), as CPython's", async () => {
     for (const [typecode, value] of [['c', 'x'], ['u', 'é'], ['i', 3], ['ctypes.c_wchar_p', 'text'], ['whatever', { a: 1 }]]) {
       const v = await manager.Value(typecode, value);
