@@ -48,9 +48,9 @@ export interface ConnectionSettings {
 
 interface Outgoing {
   chunks: Uint8Array[];
-  /** The chunk being written, and how far. */
-  index: number;
-  offset: number;
+  /** Bytes in all, and written so far. */
+  length: number;
+  sent: number;
   done?: (err?: Error) => void;
 }
 
@@ -139,8 +139,9 @@ export class Connection {
     if (length > MAX_FRAME_BYTES) throw new ValueError(`message of ${length} bytes is too large to send`);
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     header.writeUInt32BE(length, 0);
-    if (length <= JOIN_BYTES) return { chunks: [Buffer.concat([header, ...chunks], HEADER_BYTES + length)], index: 0, offset: 0 };
-    return { chunks: [header, ...chunks], index: 0, offset: 0 };
+    const total = HEADER_BYTES + length;
+    if (length <= JOIN_BYTES) return { chunks: [Buffer.concat([header, ...chunks], total)], length: total, sent: 0 };
+    return { chunks: [header, ...chunks], length: total, sent: 0 };
   }
 
   #sendAsync(out: Outgoing): Promise<void> {
@@ -172,17 +173,10 @@ export class Connection {
     try {
       while (this.#out.length) {
         const out = this.#out[0];
-        while (out.index < out.chunks.length) {
-          const chunk = out.chunks[out.index];
-          if (out.offset < chunk.length) {
-            const n = transport.write(chunk, out.offset, chunk.length - out.offset);
-            if (n < 0) return false;
-            out.offset += n;
-          }
-          if (out.offset === chunk.length) {
-            out.index++;
-            out.offset = 0;
-          }
+        while (out.sent < out.length) {
+          const n = transport.writeChunks(out.chunks, out.sent);
+          if (n < 0) return false;
+          out.sent += n;
         }
         this.#out.shift();
         out.done?.();

@@ -24,6 +24,8 @@ export interface Transport {
   read(buf: Buffer, offset: number, length: number): number;
   /** One write: bytes written, -1 when there is no room now. Throws (EPIPE, ECONNRESET) when the peer is gone. */
   write(chunk: Uint8Array, offset: number, length: number): number;
+  /** Writes `chunks` taken end to end from byte `from` on, as far as there is room now: bytes written, or -1. */
+  writeChunks(chunks: Uint8Array[], from: number): number;
   /** Blocks this thread until readable (or end of file); timeoutMs < 0 waits forever. */
   waitReadableSync(timeoutMs: number): boolean;
   /** Resolves true when readable, false when `timeout` passes; rejects with AbortError on `signal`. */
@@ -33,6 +35,24 @@ export interface Transport {
   /** What a child being spawned (a thread) needs to rebuild this transport. */
   pass(ctx: SpawningContext): (number | string | Lent)[];
   close(): void;
+}
+
+/** writeChunks for transports without a gathering write: chunk after chunk, until one finds no room. */
+function writeEach(transport: Transport, chunks: Uint8Array[], from: number): number {
+  let start = 0;
+  let written = 0;
+  for (const chunk of chunks) {
+    const end = start + chunk.length;
+    if (from + written < end) {
+      const offset = from + written - start;
+      const n = transport.write(chunk, offset, chunk.length - offset);
+      if (n < 0) return written === 0 ? -1 : written;
+      written += n;
+      if (from + written < end) return written;
+    }
+    start = end;
+  }
+  return written;
 }
 
 const READABLE = 1;
@@ -122,6 +142,11 @@ export class FdTransport implements Transport {
     return native.write(this.fd, chunk, offset, length);
   }
 
+  writeChunks(chunks: Uint8Array[], from: number): number {
+    // One writev(): a message's header and body leave together, and the reader wakes once for both.
+    return chunks.length === 1 ? native.write(this.fd, chunks[0], from, chunks[0].length - from) : native.writev(this.fd, chunks, from);
+  }
+
   waitReadableSync(timeoutMs: number): boolean {
     return native.poll(this.fd, false, timeoutMs);
   }
@@ -182,6 +207,10 @@ export class WinPipeTransport implements Transport {
 
   write(chunk: Uint8Array, offset: number, length: number): number {
     return native.pipeWrite(this.#writeHandle, chunk, offset, Math.min(length, WIN_WRITE_CHUNK_BYTES));
+  }
+
+  writeChunks(chunks: Uint8Array[], from: number): number {
+    return writeEach(this, chunks, from);
   }
 
   waitReadableSync(timeoutMs: number): boolean {
@@ -270,6 +299,10 @@ export class SocketTransport implements Transport {
     }
     this.#socket.write(Buffer.from(chunk.buffer, chunk.byteOffset + offset, length));
     return length;
+  }
+
+  writeChunks(chunks: Uint8Array[], from: number): number {
+    return writeEach(this, chunks, from);
   }
 
   waitReadableSync(timeoutMs: number): boolean {
