@@ -239,12 +239,12 @@ export class Connection {
    */
   async recvBytesInto(buffer: ArrayBufferView | ArrayBuffer, offset = 0): Promise<number> {
     const target = this.#intoTarget(buffer, offset);
-    return this.#copyInto(await this.#receive(undefined), target, offset);
+    return this.#copyInto(await this.#receive(undefined, target.subarray(offset)), target, offset);
   }
 
   recvBytesIntoSync(buffer: ArrayBufferView | ArrayBuffer, offset = 0): number {
     const target = this.#intoTarget(buffer, offset);
-    return this.#copyInto(this.#receiveSync(undefined), target, offset);
+    return this.#copyInto(this.#receiveSync(undefined, target.subarray(offset)), target, offset);
   }
 
   #intoTarget(buffer: ArrayBufferView | ArrayBuffer, offset: number): Uint8Array {
@@ -259,7 +259,7 @@ export class Connection {
 
   #copyInto(message: Buffer, target: Uint8Array, offset: number): number {
     if (message.length > target.length - offset) throw new BufferTooShort(message, target.length - offset);
-    target.set(message, offset);
+    if (message.buffer !== target.buffer) target.set(message, offset); // else it was read in place
     return message.length;
   }
 
@@ -309,7 +309,8 @@ export class Connection {
     return this.#transport.waitReadable(undefined, signal).catch(() => undefined);
   }
 
-  #receive(maxLength: number | undefined): Promise<Buffer> {
+  /** `into`: where a message that fits is read in place (recvBytesInto), instead of into memory of its own. */
+  #receive(maxLength: number | undefined, into?: Uint8Array): Promise<Buffer> {
     try {
       this.#checkReadable();
     } catch (err) {
@@ -318,7 +319,7 @@ export class Connection {
     this.#readers++;
     const turn = this.#readTurn.then(async () => {
       for (;;) {
-        const message = this.#step(maxLength, BURST_BYTES);
+        const message = this.#step(maxLength, BURST_BYTES, into);
         if (message) return message;
         try {
           await this.#transport!.waitReadable(undefined, this.#closing.signal);
@@ -331,20 +332,20 @@ export class Connection {
     return turn;
   }
 
-  #receiveSync(maxLength: number | undefined): Buffer {
+  #receiveSync(maxLength: number | undefined, into?: Uint8Array): Buffer {
     this.#checkReadable();
     if (this.#readers > 0) {
       throw new ValueError('an async receive of this connection is pending: a Sync one would take its message', 'ERR_MP_CONNECTION_BUSY');
     }
     for (;;) {
-      const message = this.#step(maxLength, Infinity);
+      const message = this.#step(maxLength, Infinity, into);
       if (message) return message;
       this.#transport!.waitReadableSync(-1);
     }
   }
 
   /** Reads what is there now (up to `burst` bytes): the whole next message, or null when more must come first. */
-  #step(maxLength: number | undefined, burst: number): Buffer | null {
+  #step(maxLength: number | undefined, burst: number, into?: Uint8Array): Buffer | null {
     const transport = this.#transport;
     if (!transport) throw closedError();
     let read = 0;
@@ -361,8 +362,9 @@ export class Connection {
           throw new ValueError(`bad message length: ${size} bytes, more than the ${Math.min(maxLength ?? Infinity,
             this.#settings.maxMessageBytes)} accepted`, 'ERR_MP_BAD_MESSAGE_LENGTH');
         }
-        // Its own memory (never Node's shared pool, which .buffer would show), filled whole before anyone sees it.
-        this.#body = Buffer.allocUnsafeSlow(size);
+        // The caller's buffer if it fits (recvBytesInto), else memory of its own (never Node's shared pool, which
+        // .buffer would show), filled whole before anyone sees it.
+        this.#body = into && size <= into.length ? Buffer.from(into.buffer, into.byteOffset, size) : Buffer.allocUnsafeSlow(size);
         this.#bodyGot = 0;
       }
       const body = this.#body;

@@ -112,6 +112,27 @@ describe('Pipe', () => {
     b.close();
   });
 
+  test('recvBytesInto a large message, async and Sync, from a child: whole, at the offset, the rest untouched', async () => {
+    const [a, b] = Pipe();
+    const size = (2 << 20) + 4;
+    const child = await started(t.sendPattern, b, size, 7);
+    const expected = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4) expected.writeUInt32LE((i * 2654435761 + 7) >>> 0, i);
+    const into = Buffer.alloc(size + 16, 0xee);
+    expect(await a.recvBytesInto(into, 8)).toBe(size);
+    expect(into.subarray(8, 8 + size).equals(expected)).toBe(true);
+    expect(into[7]).toBe(0xee);
+    expect(into[8 + size]).toBe(0xee);
+    await child.join();
+    const second = await started(t.sendPattern, b, size, 7);
+    const view = new Uint8Array(size);
+    expect(a.recvBytesIntoSync(view)).toBe(size);
+    expect(Buffer.from(view).equals(expected)).toBe(true);
+    await second.join();
+    a.close();
+    b.close();
+  });
+
   test('recvBytes(maxLength): a longer message closes the connection with ERR_MP_BAD_MESSAGE_LENGTH', async () => {
     const [a, b] = Pipe();
     a.sendBytesSync(Buffer.alloc(100));
