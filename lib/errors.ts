@@ -118,6 +118,22 @@ export class AuthenticationError extends MultiprocError {
   }
 }
 
+/** Python's EOFError: a Connection's peer closed its end, and every message it sent has been received. */
+export class EOFError extends MultiprocError {
+  constructor(message = 'the other end of the connection is closed') {
+    super('ERR_MP_EOF', message);
+  }
+}
+
+/** Python's BufferTooShort: recvBytesInto's buffer cannot hold the message, which is in `data` (not lost). */
+export class BufferTooShort extends MultiprocError {
+  readonly data: Buffer;
+  constructor(data: Buffer, room: number) {
+    super('ERR_MP_BUFFER_TOO_SHORT', `a message of ${data.length} bytes does not fit in the ${room} bytes given`);
+    this.data = data;
+  }
+}
+
 /** A pool worker died while it ran a task. */
 export class WorkerLostError extends MultiprocError {
   readonly pid: number | undefined;

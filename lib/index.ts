@@ -1,6 +1,6 @@
 /** multiproc: Python's multiprocessing model for Node.js, on real OS primitives. */
 export {
-  AbortError, AssertionError, AuthenticationError, BrokenBarrierError, Empty, Full, InvalidArgumentError,
+  AbortError, AssertionError, AuthenticationError, BrokenBarrierError, BufferTooShort, Empty, EOFError, Full, InvalidArgumentError,
   MultiprocError, NotImplementedError, OutOfRangeError, PicklingError, RemoteError, RuntimeError, TimeoutError, UnpicklingError, ValueError,
   WorkerLostError,
 } from './errors';
@@ -20,6 +20,10 @@ export { inherited } from './child';
 export { forThread, fromThread } from './threads';
 export type { ThreadHandover } from './threads';
 export { JoinableQueue, Queue, SimpleQueue } from './queues';
+export { Connection, Pipe } from './connection';
+export { Client, Listener } from './connection_listener';
+export type { ClientOptions, ListenerOptions } from './connection_listener';
+export * as connection from './connection_namespace';
 export type { GetOptions, GetSyncOptions, PutOptions, PutSyncOptions } from './queues';
 export { BaseManager, Manager, SyncManager } from './managers';
 export type { Address, ManagerOptions, RegisterOptions, ServerInfo, Token } from './managers';

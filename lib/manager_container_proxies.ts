@@ -23,6 +23,14 @@ export class DictProxy<K = unknown, V = unknown> extends BaseProxy {
   get size(): Promise<number> {
     return this._callMethod('size') as Promise<number>;
   }
+
+  /**
+   * `for await (const [key, value] of dict)`: the entries, as a Map iterates, from one snapshot taken in one round
+   * trip (a synchronous for…of cannot wait for the server).
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<[K, V], void, undefined> {
+    yield* (await this.entries());
+  }
 }
 forward(DictProxy, ['get', 'set', 'has', 'delete', 'clear', 'keys', 'values', 'entries', 'update', 'pop', 'setdefault',
   'popitem', 'copy']);
@@ -53,6 +61,11 @@ export interface ListProxy<T = unknown> {
 export class ListProxy<T = unknown> extends BaseProxy {
   get length(): Promise<number> {
     return this._callMethod('length') as Promise<number>;
+  }
+
+  /** `for await (const item of list)`: the items of one snapshot taken in one round trip. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    yield* (await this.toArray());
   }
 }
 forward(ListProxy, ['get', 'set', 'push', 'append', 'extend', 'insert', 'pop', 'shift', 'unshift', 'splice', 'slice',

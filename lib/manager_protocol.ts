@@ -2,15 +2,16 @@
  * The Manager wire protocol, shared by the server and its clients (CPython's connection.py challenge and the
  * message half of managers.py).
  *
- * A connection starts with a mutual HMAC-SHA256 challenge on the shared authkey (the server challenges first, then
- * the client). After it, every frame is an array, v8.serialize'd or in the compact encoding of manager_codec.ts:
+ * A connection starts with a mutual HMAC-SHA256 challenge on the shared authkey (connection_auth.ts: the server
+ * challenges first, then the client). After it, every frame is an array, v8.serialize'd or in the compact encoding of manager_codec.ts:
  * requests `[op, ...]`, replies `[requestId, ok, value]`. v8.deserialize runs no code, and the server never rebuilds client markers other than
  * proxies of its own objects, so a client can make the server run nothing but exposed methods.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import type { FrameChannel } from './manager_channel';
-import { AuthenticationError, ManagerError } from './errors';
+import { authenticateAsClient, authenticateAsServer, ChallengePeer, DEFAULT_HANDSHAKE_TIMEOUT_MS, HANDSHAKE_MAX_BYTES } from './connection_auth';
+import { ManagerError } from './errors';
 import type { KernelDescriptor, KernelQueueDescriptor } from './manager_kernel';
 
 /** Where a manager listens: a Unix socket path or Windows pipe name, or [host, port] for TCP. */
@@ -18,8 +19,8 @@ export type Address = string | [host: string, port: number];
 
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 /** Handshake frames are tiny: until a peer has authenticated, nothing larger is even buffered. */
-export const HANDSHAKE_MAX_FRAME_BYTES = 256;
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+export const HANDSHAKE_MAX_FRAME_BYTES = HANDSHAKE_MAX_BYTES;
+export { DEFAULT_HANDSHAKE_TIMEOUT_MS };
 
 /** Request operations (client → server). */
 export const enum Op {
@@ -82,11 +83,6 @@ export function isAddress(value: unknown): value is Address {
 
 // --- authentication ---------------------------------------------------------------------------------------------
 
-const CHALLENGE = Buffer.from('#MPCHALLENGE#');
-const WELCOME = Buffer.from('#MPWELCOME#');
-const FAILURE = Buffer.from('#MPFAILURE#');
-const NONCE_BYTES = 32;
-
 /**
  * Frames as they arrive, taken one at a time during the handshake and handed to a handler after it. A frame that
  * arrives together with the last handshake frame (a client sends its first request right after) is kept, not lost.
@@ -139,47 +135,22 @@ export class Inbox {
   }
 }
 
-function digest(authkey: Buffer, message: Buffer): Buffer {
-  return createHmac('sha256', authkey).update(message).digest();
-}
-
-/** Challenges the peer to prove it knows `authkey`; throws AuthenticationError (after telling it) if not. */
-async function deliverChallenge(conn: FrameChannel, inbox: Inbox, authkey: Buffer, deadline?: AbortSignal): Promise<void> {
-  const message = Buffer.concat([CHALLENGE, randomBytes(NONCE_BYTES)]);
-  conn.send(message);
-  const response = await inbox.next(deadline);
-  const expected = digest(authkey, message);
-  if (response.length !== expected.length || !timingSafeEqual(response, expected)) {
-    conn.send(FAILURE);
-    throw new AuthenticationError('digest received was wrong');
-  }
-  conn.send(WELCOME);
-}
-
-/** Answers the peer's challenge; throws AuthenticationError if the peer says our digest was wrong. */
-async function answerChallenge(conn: FrameChannel, inbox: Inbox, authkey: Buffer, deadline?: AbortSignal): Promise<void> {
-  const message = await inbox.next(deadline);
-  if (message.length !== CHALLENGE.length + NONCE_BYTES || !message.subarray(0, CHALLENGE.length).equals(CHALLENGE)) {
-    throw new AuthenticationError(`protocol error: expected a challenge, got ${message.length} bytes`);
-  }
-  conn.send(digest(authkey, message));
-  const verdict = await inbox.next(deadline);
-  if (!verdict.equals(WELCOME)) throw new AuthenticationError('digest sent was rejected');
+/** The handshake's messages over a Manager connection's frames. */
+function peerOf(conn: FrameChannel, inbox: Inbox): ChallengePeer {
+  return { send: (message) => conn.send(message), next: (deadline) => inbox.next(deadline) };
 }
 
 /** Server side: challenge first (so an unauthenticated peer learns nothing), then prove ourselves. */
 export async function authenticateClient(conn: FrameChannel, authkey: Buffer, deadline: AbortSignal): Promise<Inbox> {
   const inbox = new Inbox(conn);
-  await deliverChallenge(conn, inbox, authkey, deadline);
-  await answerChallenge(conn, inbox, authkey, deadline);
+  await authenticateAsServer(peerOf(conn, inbox), authkey, deadline);
   return inbox;
 }
 
 /** Client side: the mirror image, so a client also knows it reached the real server. */
 export async function authenticateServer(conn: FrameChannel, authkey: Buffer, deadline: AbortSignal): Promise<Inbox> {
   const inbox = new Inbox(conn);
-  await answerChallenge(conn, inbox, authkey, deadline);
-  await deliverChallenge(conn, inbox, authkey, deadline);
+  await authenticateAsClient(peerOf(conn, inbox), authkey, deadline);
   return inbox;
 }
 

@@ -305,7 +305,7 @@ export class SyncManager extends BaseManager {
     return this.create('list', ...(init === undefined ? [] : [init]));
   }
 
-  /** typecode: one of b B h H i I l L q Q f d (kept for Python compatibility; the value is stored as given). */
+  /** typecode: any string, kept as CPython's managers.Value keeps it ('c', 'u', 'i', …); the value is stored as given. */
   Value<T = unknown>(typecode: string, value: T): Promise<ValueProxy<T>> {
     return this.create('Value', typecode, value);
   }

@@ -235,9 +235,10 @@ export function isWholeFrame(bytes: Uint8Array): boolean {
 
 /**
  * Rebuilds a value from a frame's payload and the length of its v8 part (the header's second field). A payload
- * that does not decode is an UnpicklingError.
+ * that does not decode is an UnpicklingError. `rebuild` false: markers are left as they arrived, for a caller that
+ * does not trust the peer to name code (connection.ts refuses them).
  */
-export function decodePayload(payload: Buffer, inBand: number): unknown {
+export function decodePayload(payload: Buffer, inBand: number, rebuild = true): unknown {
   if (inBand === NUMBER_FRAME) {
     if (payload.length !== 8) throw new UnpicklingError(`a number frame of ${payload.length} bytes instead of 8`);
     return payload.readDoubleLE(0);
@@ -245,7 +246,8 @@ export function decodePayload(payload: Buffer, inBand: number): unknown {
   if (inBand > payload.length) {
     throw new UnpicklingError(`a frame of ${payload.length} bytes says its v8 part is ${inBand} bytes long`);
   }
-  return rebuildValue(readValue(new FrameDeserializer(payload, inBand)));
+  const value = readValue(new FrameDeserializer(payload, inBand));
+  return rebuild ? rebuildValue(value) : value;
 }
 
 /** Waits for a descriptor to become readable (writable); one event-loop watcher serves every waiter in this process. */

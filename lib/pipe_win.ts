@@ -105,7 +105,8 @@ export class PipeWritable {
   close(): void {}
 }
 
-function handleValue(value: unknown): number {
+/** The handle a child was passed (or a thread lent) for a pipe end. */
+export function handleValue(value: unknown): number {
   const passed = passedDescriptor(value as string | Lent);
   const handle = typeof passed === 'string' ? Number(passed) : typeof passed === 'number' ? passed : NaN;
   if (!Number.isSafeInteger(handle) || handle <= 0) {

@@ -204,7 +204,7 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
   return signal ? -(os.constants.signals[signal] ?? 1) : 1;
 }
 
-type State = 'initial' | 'started' | 'stopped';
+type State = 'initial' | 'started' | 'stopped' | 'closed';
 
 /** A child process running `target(...args)`: Python's multiprocessing.Process. */
 export class Process {
@@ -243,6 +243,7 @@ export class Process {
    * OS's error (code EMFILE, EAGAIN, …) if no child could be created: then this Process can be started again.
    */
   start(): Promise<void> {
+    this.#checkNotClosed();
     if (this.#state !== 'initial') throw new ValueError('cannot start a process twice', 'ERR_MP_PROCESS_STATE');
     if (self.daemon) throw new ValueError('daemonic processes are not allowed to have children', 'ERR_MP_PROCESS_STATE');
     const target = functionReference(this.#target, 'Process target');
@@ -285,7 +286,9 @@ export class Process {
 
   /** Resolves when the child has exited, or after `timeoutMs` (then exitCode is still null). */
   async join(timeoutMs?: number): Promise<void> {
-    const timeout = checkTimeout(timeoutMs, 'join timeout');
+    this.#checkNotClosed();
+    // As in Python, a negative timeout is none left: join returns at once.
+    const timeout = checkTimeout(typeof timeoutMs === 'number' && timeoutMs < 0 ? 0 : timeoutMs, 'join timeout');
     if (this.#state === 'initial') throw new ValueError('can only join a started process', 'ERR_MP_PROCESS_STATE');
     this.#joins++; // whoever awaits join() waits for the child, daemon or not
     this.#updateRef();
@@ -302,12 +305,44 @@ export class Process {
 
   /** A daemon keeps this process alive only until it reports its start, and while a join() waits for it. */
   #updateRef(): void {
+    if (!this.#child) return; // closed
     if (this.#joins > 0 || !this.daemon || !this.#reported) this.#child!.ref();
     else this.#child!.unref();
   }
 
   isAlive(): boolean {
+    this.#checkNotClosed();
     return this.#state === 'started';
+  }
+
+  /**
+   * Python's Process.close(): lets go of the child's resources. A process still running cannot be closed
+   * (ValueError: join or terminate it first); once closed, most calls throw ValueError. Idempotent.
+   */
+  close(): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'started') {
+      throw new ValueError('Cannot close a process while it is still running. You should first call join() or terminate().',
+        'ERR_MP_PROCESS_STATE');
+    }
+    this.#child?.removeAllListeners();
+    this.#child?.stdio.forEach((stream) => stream?.destroy());
+    this.#child = undefined;
+    this.#state = 'closed';
+  }
+
+  #checkNotClosed(): void {
+    if (this.#state === 'closed') throw new ValueError('process object is closed', 'ERR_MP_PROCESS_STATE');
+  }
+
+  /**
+   * Resolves when the child has exited (Python's sentinel, as a promise): what connection.wait() waits on. Unlike
+   * join(), it keeps nothing alive.
+   */
+  get sentinel(): Promise<void> {
+    this.#checkNotClosed();
+    if (!this.#exited) throw new ValueError('process not started', 'ERR_MP_PROCESS_STATE');
+    return this.#exited;
   }
 
   get pid(): number | undefined {
@@ -316,6 +351,7 @@ export class Process {
 
   /** null while running; the exit code, or minus the signal that ended it. */
   get exitCode(): number | null {
+    this.#checkNotClosed();
     return this.#exitCode;
   }
 
@@ -329,12 +365,19 @@ export class Process {
     this.#signal('SIGKILL');
   }
 
+  /** Sends SIGINT, as Ctrl-C would (Python's Process.interrupt()): the child's handler runs, if it has one. */
+  interrupt(): void {
+    this.#signal('SIGINT');
+  }
+
   #signal(signal: NodeJS.Signals): void {
+    this.#checkNotClosed();
     if (this.#state === 'started') this.#child!.kill(signal);
   }
 
   toString(): string {
-    const status = this.#state === 'initial' ? 'initial' : this.#state === 'started' ? 'started' : `stopped exitcode=${this.#exitCode}`;
+    const status = this.#state === 'initial' || this.#state === 'started' || this.#state === 'closed' ? this.#state
+      : `stopped exitcode=${this.#exitCode}`;
     return `<Process name='${this.name}' ${this.pid ? `pid=${this.pid} ` : ''}${status}${this.daemon ? ' daemon' : ''}>`;
   }
 }

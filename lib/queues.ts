@@ -24,7 +24,7 @@ import { decodePayload, decodeSmallFrame, encodeFrame, encodeNumberNow, Frame, F
   PIPE_ATOMIC_BYTES, Readiness } from './pipe';
 import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
 import {
-  assertSpawning, isLent, Lent, passedDescriptor, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
+  adoptFds, assertSpawning, Lent, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
 } from './reduction';
 import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, SemLock, SPIN_MS, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Section, Semaphore } from './synchronize';
@@ -148,18 +148,6 @@ function passPipe(pipe: QueuePipe, ctx: SpawningContext): (number | string | Len
   return pipe.fds.map((fd) => ctx.passFd(fd));
 }
 
-/** The descriptors a rebuilt queue was passed (or lent); nothing leaks if one of them cannot be adopted. */
-function adoptFds(ends: (number | Lent)[]): number[] {
-  const fds: number[] = [];
-  try {
-    for (const end of ends) fds.push(passedDescriptor(end) as number);
-  } catch (err) {
-    fds.forEach((fd, i) => isLent(ends[i]) && native.closeFd(fd)); // the duplicates made here
-    throw err;
-  }
-  return fds;
-}
-
 /** A queue collected without close(): its descriptors close then (its semaphores close as they are collected). */
 const collected = new FinalizationRegistry<QueuePipe>((pipe) => pipe.close());
 
@@ -204,6 +192,8 @@ export class SimpleQueue<T = unknown> {
   /** Aborts this process's pending waits when close() is called. */
   readonly #closing = new AbortController();
   #closed = false;
+  /** Whether this process ever put or got through it (empty() on a queue closed unused is true, as in Python). */
+  #used = false;
   #running = 0;
   #released = false;
 
@@ -306,6 +296,7 @@ export class SimpleQueue<T = unknown> {
 
   /** True when no item is waiting to be claimed. As in Python, another process may change that at once. */
   empty(): boolean {
+    if (this.#closed && !this.#used) return true; // as in Python: a queue closed unused has nothing to report
     this.#checkOpen();
     return this.#items._isZero();
   }
@@ -345,6 +336,7 @@ export class SimpleQueue<T = unknown> {
    * a bounded queue, the write lock, room in the pipe. False (nothing done) otherwise; #putSteps then waits.
    */
   #putNow(frame: Frame): boolean {
+    this.#used = true;
     if (frame.length > PIPE_ATOMIC_BYTES) return false;
     const slots = this.#slotsSem;
     if (slots && !slots.tryWait()) return false;
@@ -359,6 +351,7 @@ export class SimpleQueue<T = unknown> {
    * whole in the pipe yet is finished by #readClaimed.
    */
   #getNow(): unknown {
+    this.#used = true;
     if (!this.#itemsSem.tryWait()) return NOT_NOW;
     // From here this process owns the next frame in the pipe and reads it whatever happens.
     if (!this.#rlockSem.tryWait()) return new Claimed(this.#readClaimed(false));
@@ -498,6 +491,7 @@ export class SimpleQueue<T = unknown> {
     const block = checkBoolean(opts.block, 'block', true);
     const timeout = checkTimeout(opts.timeout);
     this.#checkOpen();
+    this.#used = true;
     const run = steps(block && timeout !== 0);
     this.#running++;
     try {
@@ -519,6 +513,7 @@ export class SimpleQueue<T = unknown> {
       userSignal = checkSignal(opts.signal);
       if (userSignal?.aborted) throw abortReason(userSignal);
       this.#checkOpen();
+      this.#used = true;
       run = steps(timeout !== 0);
       this.#running++;
       try {

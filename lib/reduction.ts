@@ -112,6 +112,18 @@ export function passedDescriptor(passed: number | string | Lent): number | strin
   return native.adoptDescriptor(passed.lent);
 }
 
+/** The descriptors a rebuilt object (a queue, a connection) was passed (or lent); nothing leaks if one of them cannot be adopted. */
+export function adoptFds(ends: (number | Lent)[]): number[] {
+  const fds: number[] = [];
+  try {
+    for (const end of ends) fds.push(passedDescriptor(end) as number);
+  } catch (err) {
+    fds.forEach((fd, i) => isLent(ends[i]) && native.closeFd(fd)); // the duplicates made here
+    throw err;
+  }
+  return fds;
+}
+
 let current: SpawningContext | null = null;
 
 /** Runs `fn` with `ctx` as the open spawning context. */
@@ -364,6 +376,16 @@ function markerParts(marker: Marker): [string | ResolvedRef, unknown[]] {
     throw new UnpicklingError('a reduce marker that is not [rebuild, args]');
   }
   return mark;
+}
+
+/** Whether a deserialized value holds a marker anywhere: what a peer not trusted to name code may not send. */
+export function holdsMarker(value: unknown, seen = new Set<object>()): boolean {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return false;
+  seen.add(value);
+  if (isMarker(value)) return true;
+  const children = isMap(value) ? [...value.keys(), ...value.values()] : isSet(value) ? [...value]
+    : Array.isArray(value) ? value : isPlainObject(value) ? Object.values(value) : [];
+  return children.some((child) => holdsMarker(child, seen));
 }
 
 /** Loads (imports) every user rebuild function a deserialized value refers to, so rebuildValue can run. */

@@ -228,8 +228,10 @@ export class ValueObject {
   readonly #typecode: string;
   #value: unknown;
 
+  /** Any typecode, as CPython's managers.Value (it only keeps it): 'c', 'u', a ctypes name. */
   constructor(typecode: unknown, value: unknown) {
-    this.#typecode = checkTypecode(typecode);
+    if (typeof typecode !== 'string') throw new InvalidArgumentError(`typecode must be a string, got ${describe(typecode)}`);
+    this.#typecode = typecode;
     this.#value = value;
   }
 

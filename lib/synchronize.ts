@@ -60,6 +60,11 @@ export class Lock extends GuardedSemLock {
     return new NamedLock(name, options, false);
   }
 
+  /** Whether any process (or thread) holds it now: Python's Lock.locked(). Another may change that at once. */
+  locked(): boolean {
+    return this._isZero();
+  }
+
   protected describeState(): string {
     return this._isMine() ? 'owner=this process' : 'owner=unknown';
   }
@@ -74,6 +79,11 @@ export class RLock extends GuardedSemLock {
   /** Lock.open's recursive twin: the object that holds it may acquire it again. */
   static open(name: string, options?: OpenOptions): NamedLock {
     return new NamedLock(name, options, true);
+  }
+
+  /** Whether any process (or thread) holds it now: Python's RLock.locked(). Another may change that at once. */
+  locked(): boolean {
+    return this._isZero();
   }
 
   protected describeState(): string {

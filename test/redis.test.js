@@ -224,7 +224,7 @@ function suite() {
           await record(value.set({ any: 'thing' }));
           await record(value.get());
           await record(value.typecode());
-          await record(m.Value('z', 1));
+          await record(m.Value(7, 1));
           const ns = await m.Namespace({ a: 1 });
           await record(ns.set('b', [2]));
           await record(ns.get('a'));

@@ -177,11 +177,9 @@ export class RedisManager {
     return this.#create('list', (key) => [['hset', key('meta'), 'type', 'list'], ...(items.length ? [['rpush', key('items'), ...items]] : [])]);
   }
 
-  /** typecode: one of b B h H i I l L q Q f d (kept for Python compatibility; the value is stored as given). */
+  /** typecode: any string, kept as CPython's managers.Value keeps it ('c', 'u', 'i', …); the value is stored as given. */
   async Value<T = unknown>(typecode: string, value: T): Promise<RedisValueProxy<T>> {
-    if (typeof typecode !== 'string' || !/^[bBhHiIlLqQfd]$/.test(typecode)) {
-      throw new InvalidArgumentError(`typecode must be one of b B h H i I l L q Q f d, got ${describe(typecode)}`);
-    }
+    if (typeof typecode !== 'string') throw new InvalidArgumentError(`typecode must be a string, got ${describe(typecode)}`);
     const encoded = encodeValue(value, 'Value() arguments[1]');
     return this.#create('Value', (key) => [['hset', key('meta'), 'typecode', typecode, 'value', encoded]]);
   }

@@ -16,6 +16,7 @@ const q = require('../fixtures/queue_targets');
 const shmTargets = require('../fixtures/shm_targets');
 const scenarios = require('../../dist-examples/examples/scenarios');
 const named = require('../fixtures/named_lock_scenarios');
+const conn = require('../fixtures/connection_targets');
 
 const PER_TEST_MS = 180000; // an upper bound only: Wine on 2 busy cores ran seed scenario 3 past 60 s
 const ZERO_TO_NINE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -607,6 +608,69 @@ test('named semaphore: 2 units; the unit of a killed holder comes back to a wait
   await Promise.all(holders.map((h) => h.exited));
   mp.NamedSemaphore.unlink(name);
   assert.throws(() => mp.Semaphore.open(name), { code: 'ENOENT' });
+});
+
+test('Pipe: a child echoes values over a duplex Pipe (handles duplicated into it), async and Sync; EOF after it closes', async () => {
+  for (const sync of [false, true]) {
+    const [a, b] = mp.Pipe();
+    try {
+      const child = await started(conn.echo, [b, sync]);
+      b.close();
+      for (const value of [1, 'two', { three: [3] }, Buffer.alloc(300000, 7)]) {
+        await a.send(value);
+        assert.deepEqual(await a.recv(), value);
+      }
+      a.sendSync('sync');
+      assert.equal(a.recvSync(), 'sync');
+      await a.send(null);
+      await assert.rejects(a.recv(), { code: 'ERR_MP_EOF' });
+      await child.join();
+      assert.equal(child.exitCode, 0);
+    } finally {
+      a.close();
+      b.close();
+    }
+  }
+});
+
+test('Pipe: 3 MiB messages larger than the pipe cross whole (sha256); connection.wait on a Process and on Connections', async () => {
+  const [a, b] = mp.Pipe();
+  const child = await started(conn.hashBytes, [b]);
+  b.close();
+  const data = require('node:crypto').randomBytes(3 << 20);
+  await a.sendBytes(data);
+  assert.ok((await a.recvBytes()).equals(require('node:crypto').createHash('sha256').update(data).digest()));
+  a.sendBytesSync(Buffer.alloc(0)); // the child returns
+  assert.deepEqual(await mp.connection.wait([child], 60000), [child]);
+  assert.deepEqual(await mp.connection.wait([a], 60000), [a]); // end of file
+  a.close();
+  const [r, w] = mp.Pipe(false);
+  assert.deepEqual(await mp.connection.wait([r], 20), []);
+  w.sendSync('one way');
+  assert.deepEqual(await mp.connection.wait([r], 20000), [r]);
+  assert.equal(r.recvSync(), 'one way');
+  w.close();
+  assert.throws(() => r.recvSync(), { code: 'ERR_MP_EOF' });
+  r.close();
+});
+
+test('Listener/Client over a named pipe with the HMAC challenge; a wrong key is AuthenticationError', async () => {
+  const listener = new mp.Listener({ authkey: 'key' });
+  try {
+    await listener.ready;
+    assert.match(listener.address, /^\\\\\.\\pipe\\/);
+    const [s, c] = await Promise.all([listener.accept(), mp.Client(listener.address, { authkey: 'key' })]);
+    await c.send({ hello: 1 });
+    assert.deepEqual(await s.recv(), { hello: 1 });
+    await s.send('back');
+    assert.equal(await c.recv(), 'back');
+    s.close();
+    c.close();
+    const results = await Promise.allSettled([listener.accept(), mp.Client(listener.address, { authkey: 'wrong' })]);
+    assert.deepEqual(results.map((r) => r.reason?.name), ['AuthenticationError', 'AuthenticationError']);
+  } finally {
+    listener.close();
+  }
 });
 
 async function main() {
