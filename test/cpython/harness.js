@@ -1,0 +1,76 @@
+// How the port registers its tests. A CPython test keeps its name and becomes one of:
+//   cpython(name, fn)               it passes, as in CPython;
+//   deviation(name, key, fn?)       an intended difference (reason in deviations.js, listed in the docs); fn, when
+//                                   given, asserts multiproc's own behaviour;
+//   notApplicable(name, reason)     nothing in multiproc or Node corresponds;
+//   pending(name, reason, fn)       written, but waits for a feature another branch adds (or a bug the lead decides).
+// tally_reporter.js counts them by the marker in the title.
+'use strict';
+const { Manager, Process } = require('../../dist');
+const { DEVIATIONS } = require('./deviations');
+const { MARK } = require('./marks');
+const { MODES, LABELS, ops, factories } = require('./variants');
+
+
+const cpython = (name, fn, timeout) => test(name, fn, timeout);
+
+function deviation(name, key, fn, timeout) {
+  const reason = DEVIATIONS[key];
+  if (reason === undefined) throw new Error(`no deviation ${key} in deviations.js`);
+  const title = `${name}${MARK.deviation}${reason}`;
+  return fn ? test(title, fn, timeout) : test.skip(title, () => {});
+}
+
+const notApplicable = (name, reason) => test.skip(`${name}${MARK.notApplicable}${reason}`, () => {});
+const pending = (name, reason, fn = () => {}) => test.skip(`${name}${MARK.pending}${reason}`, fn);
+
+/**
+ * Runs `body(v)` once per mode inside its own describe, as CPython instantiates a class per type. `v` holds the
+ * mode, its ops (`v.o`), its factories (`v.make`), and for the manager mode a Manager started for the block.
+ * `modes` narrows the set (CPython's ALLOWED_TYPES).
+ */
+function eachVariant(className, body, modes = MODES) {
+  for (const mode of modes) {
+    describe(`${className} [${LABELS[mode]}]`, () => {
+      let manager;
+      if (mode === 'manager') {
+        beforeAll(async () => {
+          manager = new Manager();
+          await manager.start();
+        });
+        afterAll(() => manager?.shutdown());
+      }
+      body({ mode, o: ops(mode), make: factories(mode, () => manager), local: mode !== 'manager' });
+    });
+  }
+}
+
+/** Starts a process on `target(mode, ...args)` and waits until it runs it. */
+async function spawn(mode, target, args, options = {}) {
+  const p = new Process({ target, args: [mode, ...args], ...options });
+  await p.start();
+  return p;
+}
+
+/**
+ * CPython's Bunch/run_threads with processes: `parties - 1` children and this process run `target(mode, ...args)`
+ * together; resolves once every child exited 0.
+ */
+async function runParties(mode, parties, target, args) {
+  const children = [];
+  for (let i = 0; i < parties - 1; i++) children.push(await spawn(mode, target, args, { daemon: true }));
+  try {
+    await target(mode, ...args);
+  } finally {
+    await Promise.all(children.map((p) => p.join()));
+  }
+  expect(children.map((p) => p.exitCode)).toEqual(children.map(() => 0));
+}
+
+/** Joins a child and expects it to have exited 0 (CPython's join_process, plus the exit code its asserts imply). */
+async function joinOk(p) {
+  await p.join();
+  expect(p.exitCode).toBe(0);
+}
+
+module.exports = { cpython, deviation, notApplicable, pending, eachVariant, spawn, runParties, joinOk };

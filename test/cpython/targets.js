@@ -1,0 +1,214 @@
+// Child-process targets of the CPython port (CPython's classmethod targets of each _Test class). Each takes the
+// variant's mode first and uses variants.js's ops, so one target serves the async, Sync and manager variants. A
+// failed expectation throws: the child exits 1 and prints why, and the parent checks the exit code.
+'use strict';
+const { strict: assert } = require('node:assert');
+const mp = require('../../dist');
+const { ops, holding, valueGet, valueSet, countAppend, countLength } = require('./variants');
+
+// _TestLock
+
+/** _test_lock_locked_2processes: takes the lock, records what locked() says from here, signals. */
+async function lockLocked2Processes(mode, lock, event, res) {
+  const o = ops(mode);
+  await o.acquire(lock);
+  await valueSet(res, (await lock.locked()) ? 1 : 0);
+  await o.set(event);
+}
+
+/** Holds the lock until `release` is set (CPython's _acquire_event without its sleep). */
+async function holdUntil(mode, lock, held, release) {
+  const o = ops(mode);
+  await o.acquire(lock);
+  await o.set(held);
+  await o.wait(release, 30000);
+  await o.release(lock);
+}
+
+// _TestCondition
+
+/** CPython's f: sleeps in cond.wait(timeout), then reports it woke. */
+async function conditionSleeper(mode, cond, sleeping, woken, timeout) {
+  const o = ops(mode);
+  await o.acquire(cond);
+  await o.release(sleeping);
+  await o.wait(cond, timeout);
+  await o.release(woken);
+  await o.release(cond);
+}
+
+/** _test_waitfor_f */
+async function waitforChild(mode, cond, state) {
+  const o = ops(mode);
+  await holding(o, cond, async () => {
+    await valueSet(state, 0);
+    await o.notify(cond);
+    const predicate = mode === 'manager' ? async () => (await valueGet(state)) === 4 : () => state.value === 4;
+    const result = await o.waitFor(cond, predicate);
+    assert.ok(result && (await valueGet(state)) === 4, 'wait_for returned without state 4');
+  });
+}
+
+/** _test_waitfor_timeout_f: wait_for gives up (returns falsy) after its timeout. */
+async function waitforTimeoutChild(mode, cond, state, success, sem) {
+  const o = ops(mode);
+  await o.release(sem);
+  await holding(o, cond, async () => {
+    const predicate = mode === 'manager' ? async () => (await valueGet(state)) === 4 : () => state.value === 4;
+    const result = await o.waitFor(cond, predicate, 100);
+    if (!result) await valueSet(success, 1);
+  });
+}
+
+/** _test_wait_result: notifies once, then (instead of a second's sleep and a SIGINT) sets `done`. */
+async function waitResultChild(mode, cond) {
+  const o = ops(mode);
+  await holding(o, cond, () => o.notify(cond));
+}
+
+// _TestEvent
+
+/** _test_event: sets the event (CPython sleeps first; the parent's wait does not depend on it). */
+async function setEvent(mode, event) {
+  await ops(mode).set(event);
+}
+
+// _TestBarrier
+
+const N = 5;
+
+/** multipass: two counters advance in lockstep through the barrier, `passes` times. */
+async function multipass(mode, barrier, results, passes) {
+  const o = ops(mode);
+  assert.equal(await o.parties(barrier), N);
+  for (let i = 0; i < passes; i++) {
+    await countAppend(results[0]);
+    assert.equal(await countLength(results[1]), i * N);
+    await o.wait(barrier);
+    await countAppend(results[1]);
+    assert.equal(await countLength(results[0]), (i + 1) * N);
+    await o.wait(barrier);
+  }
+  assert.equal(await o.nWaiting(barrier), 0);
+  assert.equal(await o.broken(barrier), false);
+}
+
+/** _test_wait_return_f */
+async function waitReturn(mode, barrier, queue) {
+  const o = ops(mode);
+  await o.put(queue, await o.wait(barrier));
+}
+
+// AppendTrue(results): a Barrier action takes no arguments and must be exported, so the counter it appends to is
+// the one the process's party handed over before waiting.
+let actionResults;
+function appendTrue() {
+  countAppend(actionResults);
+}
+
+/** _test_action_f */
+async function actionParty(mode, barrier, results) {
+  actionResults = results;
+  await ops(mode).wait(barrier);
+  assert.equal(await countLength(results), 1);
+}
+
+/** _test_abort_f */
+async function abortParty(mode, barrier, results1, results2) {
+  const o = ops(mode);
+  try {
+    const i = await o.wait(barrier);
+    if (i === Math.floor(N / 2)) {
+      await o.abort(barrier);
+      return;
+    }
+    await o.wait(barrier);
+    await countAppend(results1);
+  } catch (err) {
+    if (!(err instanceof mp.BrokenBarrierError)) throw err;
+    await countAppend(results2);
+  }
+}
+
+/** Resolves once `n` parties wait in the barrier (CPython polls n_waiting with 1 ms sleeps; this polls a state). */
+async function untilWaiting(o, barrier, n) {
+  const deadline = Date.now() + 30000;
+  while ((await o.nWaiting(barrier)) < n) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${n} parties reached the barrier in 30 s`);
+    if (o.mode !== 'sync') await new Promise(setImmediate);
+  }
+}
+
+/** _test_reset_f */
+async function resetParty(mode, barrier, results1, results2, results3) {
+  const o = ops(mode);
+  const i = await o.wait(barrier);
+  if (i === Math.floor(N / 2)) {
+    await untilWaiting(o, barrier, N - 1);
+    await o.reset(barrier);
+  } else {
+    try {
+      await o.wait(barrier);
+      await countAppend(results1);
+    } catch (err) {
+      if (!(err instanceof mp.BrokenBarrierError)) throw err;
+      await countAppend(results2);
+    }
+  }
+  await o.wait(barrier);
+  await countAppend(results3);
+}
+
+/** _test_abort_and_reset_f */
+async function abortAndResetParty(mode, barrier, barrier2, results1, results2, results3) {
+  const o = ops(mode);
+  try {
+    const i = await o.wait(barrier);
+    if (i === Math.floor(N / 2)) {
+      await o.abort(barrier);
+    } else {
+      await o.wait(barrier);
+      await countAppend(results1);
+    }
+  } catch (err) {
+    if (!(err instanceof mp.BrokenBarrierError)) throw err;
+    await countAppend(results2);
+  }
+  if ((await o.wait(barrier2)) === Math.floor(N / 2)) await o.reset(barrier);
+  await o.wait(barrier2);
+  await o.wait(barrier);
+  await countAppend(results3);
+}
+
+/**
+ * _test_timeout_f / _test_default_timeout_f: one party is late. CPython makes it late with a sleep longer than the
+ * others' timeout; here it waits on `late` (a second barrier) that the others reach only after theirs timed out.
+ */
+async function lateParty(mode, barrier, late, results, timeout) {
+  const o = ops(mode);
+  const i = await o.wait(barrier, 30000);
+  const isLate = i === Math.floor(N / 2);
+  if (isLate) await o.wait(late, 30000);
+  try {
+    await o.wait(barrier, timeout);
+  } catch (err) {
+    if (!(err instanceof mp.BrokenBarrierError)) throw err;
+    await countAppend(results);
+  }
+  if (!isLate) await o.wait(late, 30000);
+}
+
+/** _test_thousand_f: `passes` barrier rounds, each party reporting its round under the lock. */
+async function thousandParty(mode, barrier, passes, queue, lock) {
+  const o = ops(mode);
+  for (let i = 0; i < passes; i++) {
+    await o.wait(barrier);
+    await holding(o, lock, () => o.put(queue, i));
+  }
+}
+
+module.exports = {
+  lockLocked2Processes, holdUntil, conditionSleeper, waitforChild, waitforTimeoutChild, waitResultChild, setEvent,
+  multipass, waitReturn, appendTrue, actionParty, abortParty, resetParty, abortAndResetParty, lateParty, thousandParty,
+  N,
+};
