@@ -212,3 +212,20 @@ module.exports = {
   multipass, waitReturn, appendTrue, actionParty, abortParty, resetParty, abortAndResetParty, lateParty, thousandParty,
   N,
 };
+
+/**
+ * One party of every _TestBarrier scenario, in order: CPython's Bunch spawns fresh threads per test, here N - 1
+ * processes spawned once per variant play each test in turn (a process start costs what a whole test does), and
+ * report each scenario's end (or its error) on `done`.
+ */
+async function barrierParty(mode, done, scenarios) {
+  for (const [name, args] of scenarios) {
+    try {
+      await module.exports[name](mode, ...args);
+      done.putSync('ok');
+    } catch (err) {
+      done.putSync(`${name}: ${err && err.stack}`);
+    }
+  }
+}
+module.exports.barrierParty = barrierParty;
