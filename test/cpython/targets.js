@@ -229,3 +229,40 @@ async function barrierParty(mode, done, scenarios) {
   }
 }
 module.exports.barrierParty = barrierParty;
+
+// _TestQueue
+
+/** _test_put: once allowed, empties the full queue and says so. */
+async function queuePutChild(mode, queue, childCanStart, parentCanContinue) {
+  const o = ops(mode);
+  await o.wait(childCanStart);
+  for (let i = 0; i < 6; i++) await o.get(queue);
+  await o.set(parentCanContinue);
+}
+
+/** _test_get: once allowed, puts 2..5 and says so. */
+async function queueGetChild(mode, queue, childCanStart, parentCanContinue) {
+  const o = ops(mode);
+  await o.wait(childCanStart);
+  for (const item of [2, 3, 4, 5]) await o.put(queue, item);
+  await o.set(parentCanContinue);
+}
+
+/** _test_fork */
+async function queueForkChild(mode, queue) {
+  const o = ops(mode);
+  for (let i = 10; i < 20; i++) await o.put(queue, i);
+}
+
+/** _test_task_done: marks every item done until the end marker (null, Python's None). */
+async function taskDoneWorker(mode, queue) {
+  const o = ops(mode);
+  for (let item = await o.get(queue); item !== null; item = await o.get(queue)) await o.taskDone(queue);
+}
+
+/** _join_worker */
+async function joinWorker(mode, queue) {
+  await ops(mode).join(queue);
+}
+
+Object.assign(module.exports, { queuePutChild, queueGetChild, queueForkChild, taskDoneWorker, joinWorker });
