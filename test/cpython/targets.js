@@ -266,3 +266,108 @@ async function joinWorker(mode, queue) {
 }
 
 Object.assign(module.exports, { queuePutChild, queueGetChild, queueForkChild, taskDoneWorker, joinWorker });
+
+// _TestProcess
+
+const forever = () => new Promise(() => setInterval(() => {}, 1 << 30));
+
+/** _test_args */
+async function putArg(mode, q, arg) {
+  await ops(mode).put(q, arg);
+}
+
+/** _test: reports its arguments, name, authkey and pid (`options` stands for CPython's kwargs). */
+async function reportSelf(mode, q, a, b, options) {
+  const o = ops(mode);
+  const me = mp.currentProcess();
+  await o.put(q, [a, b]);
+  await o.put(q, options);
+  await o.put(q, me.name);
+  await o.put(q, me.authkey);
+  await o.put(q, me.pid);
+}
+
+/** _test_send_parent_process */
+async function sendParent(mode, q) {
+  const parent = mp.parentProcess();
+  await ops(mode).put(q, [parent.pid, parent.name]);
+}
+
+/** _test_create_grandchild_process */
+async function createGrandchild(mode, q) {
+  await new mp.Process({ target: reportParentStatus, args: [mode, q] }).start();
+  await forever();
+}
+
+/** _test_report_parent_status, first half: the parent is alive; then it stays until something ends it. */
+async function reportParentStatus(mode, q) {
+  await ops(mode).put(q, [mp.parentProcess().isAlive() ? 'alive' : 'not alive', process.pid]);
+  await forever();
+}
+
+/** _sleep_some_event */
+async function setThenSleep(mode, event) {
+  await ops(mode).set(event);
+  await forever();
+}
+
+/** _sleep_no_int_handler: SIGINT keeps its default action (the process dies of it). */
+async function setThenSleepNoIntHandler(mode, event) {
+  process.removeAllListeners('SIGINT');
+  await setThenSleep(mode, event);
+}
+
+/** _sleep_some_event with Python's default SIGINT handler: the signal raises (an uncaught error: exit code 1). */
+async function setThenSleepRaisingOnInt(mode, event) {
+  process.on('SIGINT', () => {
+    throw new Error('KeyboardInterrupt');
+  });
+  await setThenSleep(mode, event);
+}
+
+/** event.wait as a target */
+async function waitEvent(mode, event) {
+  await ops(mode).wait(event);
+}
+
+/** _test_recursion: a tree two levels deep, each node reporting its path before starting its children. */
+async function recursion(mode, q, id) {
+  await ops(mode).put(q, id);
+  if (id.length < 2) {
+    for (const i of [0, 1]) {
+      const p = new mp.Process({ target: recursion, args: [mode, q, [...id, i]] });
+      await p.start();
+      await p.join();
+    }
+  }
+}
+
+/** _test_sleep (without the sleep: the child only has to start and exit) */
+function exitAtOnce() {}
+
+/** _test_child_fd_inflation: reports its count of open descriptors, then waits. */
+async function reportFdCount(mode, evt, q) {
+  const o = ops(mode);
+  await o.put(q, require('node:fs').readdirSync('/dev/fd').length);
+  await o.wait(evt);
+}
+
+/**
+ * _test_wait_for_threads: a child exits once its pending work is done, as a Python child waits for its non-daemon
+ * threads; an unref'd timer (a daemon thread) does not hold it.
+ */
+function setEventLater(mode, evt) {
+  setTimeout(() => evt.set(), 100);
+  setTimeout(() => evt.clear(), 20000).unref();
+}
+
+/** _test_error_on_stdio_flush with broken standard streams (Node: destroyed) */
+async function breakStdio(mode, evt, streamName) {
+  process[streamName].destroy();
+  await ops(mode).set(evt);
+}
+
+Object.assign(module.exports, {
+  putArg, reportSelf, sendParent, createGrandchild, reportParentStatus, setThenSleep, setThenSleepNoIntHandler,
+  setThenSleepRaisingOnInt, waitEvent, recursion, exitAtOnce, reportFdCount, setEventLater, breakStdio,
+});
