@@ -1,18 +1,18 @@
 // CPython's _TestCondition and _TestEvent (Lib/test/_test_multiprocessing.py), ported: behaviour, not text.
 // CPython's sleepers are half processes, half threads; here all are processes (its 'threads' are multiprocessing.dummy,
-// which multiproc does not have). Its "reaches eventually" polls become blocking acquires of the `woken` semaphore,
-// which prove the same wake-ups without sleeping.
+// which multiproc does not have), three spawned once per variant that play every test's part (harness.js stage()).
+// Its "reaches eventually" polls become blocking acquires of the `woken` semaphore, which prove the same wake-ups
+// without sleeping.
 'use strict';
 const { inspect } = require('node:util');
-const { cpython, deviation, eachVariant, spawn, joinOk } = require('./harness');
+const { cpython, deviation, eachVariant, spawn, joinOk, stage } = require('./harness');
 const { holding, valueGet, valueSet, valueIfImplemented } = require('./variants');
 const t = require('./targets');
 
 const LONG = 30000; // an upper bound only: every wait below ends long before it unless something is broken
 
 eachVariant('_TestCondition', ({ mode, o, make }) => {
-  const startSleepers = (n, cond, sleeping, woken, timeout) =>
-    Promise.all(Array.from({ length: n }, () => spawn(mode, t.conditionSleeper, [cond, sleeping, woken, timeout], { daemon: true })));
+  const { scene } = stage(mode, make, 3);
   const acquireN = async (sem, n) => {
     for (let i = 0; i < n; i++) expect(await o.acquire(sem, { timeout: LONG })).toBe(true);
   };
@@ -21,10 +21,14 @@ eachVariant('_TestCondition', ({ mode, o, make }) => {
     if (actual !== undefined) expect(actual).toBe(value);
   };
   const notifyUnderLock = (cond, n) => holding(o, cond, () => (n === 'all' ? o.notifyAll(cond) : o.notify(cond, n)));
+  const sleepers = async () => ({ cond: await make.Condition(), sleeping: await make.Semaphore(0), woken: await make.Semaphore(0) });
+  const sleeperParts = (n, timeout) => ({ cond, sleeping, woken }) =>
+    Array.from({ length: n }, () => ['conditionSleeper', [cond, sleeping, woken, timeout]]);
 
+  const notify = scene(sleepers, sleeperParts(2));
   cpython('test_notify', async () => {
-    const [cond, sleeping, woken] = [await make.Condition(), await make.Semaphore(0), await make.Semaphore(0)];
-    const sleepers = await startSleepers(2, cond, sleeping, woken);
+    const { cond, sleeping, woken } = notify.objects;
+    await notify.go();
     await acquireN(sleeping, 2);
     await expectValue(woken, 0);
     await notifyUnderLock(cond);
@@ -32,27 +36,31 @@ eachVariant('_TestCondition', ({ mode, o, make }) => {
     await expectValue(woken, 0);
     await notifyUnderLock(cond);
     await acquireN(woken, 1);
-    for (const p of sleepers) await joinOk(p);
+    await notify.finished();
   });
 
+  const notifyAllTimingOut = scene(sleepers, sleeperParts(3, 100));
+  const notifyAll = scene(() => notifyAllTimingOut.objects, sleeperParts(3));
   cpython('test_notify_all', async () => {
-    const [cond, sleeping, woken] = [await make.Condition(), await make.Semaphore(0), await make.Semaphore(0)];
-    const timingOut = await startSleepers(3, cond, sleeping, woken, 100);
+    const { cond, sleeping, woken } = notifyAll.objects;
+    await notifyAllTimingOut.go();
     await acquireN(sleeping, 3);
     await acquireN(woken, 3); // they all timed out
     await expectValue(woken, 0);
-    const sleepers = await startSleepers(3, cond, sleeping, woken);
+    await notifyAllTimingOut.finished();
+    await notifyAll.go();
     await acquireN(sleeping, 3);
     await expectValue(woken, 0);
     await notifyUnderLock(cond, 'all');
     await acquireN(woken, 3);
     await expectValue(woken, 0);
-    for (const p of [...timingOut, ...sleepers]) await joinOk(p);
+    await notifyAll.finished();
   });
 
+  const notifyN = scene(sleepers, sleeperParts(3));
   cpython('test_notify_n', async () => {
-    const [cond, sleeping, woken] = [await make.Condition(), await make.Semaphore(0), await make.Semaphore(0)];
-    const sleepers = await startSleepers(3, cond, sleeping, woken);
+    const { cond, sleeping, woken } = notifyN.objects;
+    await notifyN.go();
     await acquireN(sleeping, 3);
     await expectValue(woken, 0);
     await notifyUnderLock(cond, 2);
@@ -62,7 +70,7 @@ eachVariant('_TestCondition', ({ mode, o, make }) => {
     await acquireN(woken, 1);
     await notifyUnderLock(cond, 3); // nobody left to wake
     await expectValue(woken, 0);
-    for (const p of sleepers) await joinOk(p);
+    await notifyN.finished();
   });
 
   cpython('test_timeout', async () => {
@@ -73,54 +81,49 @@ eachVariant('_TestCondition', ({ mode, o, make }) => {
     expect(res).toBe(false);
   });
 
-  const readState = (state) => (mode === 'sync' ? () => state.value : () => valueGet(state));
-
-  cpython('test_waitfor', async () => {
-    const cond = await make.Condition();
-    const state = await make.Value('i', -1);
-    const p = await spawn(mode, t.waitforChild, [cond, state], { daemon: true });
-    const read = readState(state);
-    await holding(o, cond, async () => {
-      const result = await o.waitFor(cond, mode === 'sync' ? () => read() === 0 : async () => (await read()) === 0, LONG);
-      expect(result).toBeTruthy();
-      expect(await valueGet(state)).toBe(0);
-    });
-    for (let i = 0; i < 4; i++) {
-      await holding(o, cond, async () => {
-        await valueSet(state, (await valueGet(state)) + 1);
-        await o.notify(cond);
-      });
-    }
-    await joinOk(p);
+  const increment = (cond, state) => holding(o, cond, async () => {
+    await valueSet(state, (await valueGet(state)) + 1);
+    await o.notify(cond);
   });
 
+  const waitfor = scene(async () => ({ cond: await make.Condition(), state: await make.Value('i', -1) }),
+    ({ cond, state }) => [['waitforChild', [cond, state]]]);
+  cpython('test_waitfor', async () => {
+    const { cond, state } = waitfor.objects;
+    await waitfor.go();
+    await holding(o, cond, async () => {
+      const predicate = mode === 'sync' ? () => state.value === 0 : async () => (await valueGet(state)) === 0;
+      expect(await o.waitFor(cond, predicate, LONG)).toBeTruthy();
+      expect(await valueGet(state)).toBe(0);
+    });
+    for (let i = 0; i < 4; i++) await increment(cond, state);
+    await waitfor.finished();
+  });
+
+  const waitforTimeout = scene(async () => ({ cond: await make.Condition(), state: await make.Value('i', 0),
+    success: await make.Value('i', 0), sem: await make.Semaphore(0) }),
+  ({ cond, state, success, sem }) => [['waitforTimeoutChild', [cond, state, success, sem]]]);
   cpython('test_waitfor_timeout', async () => {
-    const cond = await make.Condition();
-    const [state, success] = [await make.Value('i', 0), await make.Value('i', 0)];
-    const sem = await make.Semaphore(0);
-    const p = await spawn(mode, t.waitforTimeoutChild, [cond, state, success, sem], { daemon: true });
+    const { cond, state, success, sem } = waitforTimeout.objects;
+    await waitforTimeout.go();
     expect(await o.acquire(sem, { timeout: LONG })).toBe(true);
-    for (let i = 0; i < 3; i++) { // state never reaches 4
-      await holding(o, cond, async () => {
-        await valueSet(state, (await valueGet(state)) + 1);
-        await o.notify(cond);
-      });
-    }
-    await joinOk(p);
+    for (let i = 0; i < 3; i++) await increment(cond, state); // state never reaches 4
+    await waitforTimeout.finished();
     expect(await valueGet(success)).toBe(1);
   });
 
   // The second half of CPython's test (a SIGINT turning a wait into KeyboardInterrupt) has no Node counterpart: a
   // signal runs a listener on the event loop, it does not raise inside a wait.
+  const waitResult = scene(async () => ({ c: await make.Condition() }), ({ c }) => [['waitResultChild', [c]]]);
   cpython('test_wait_result', async () => {
-    const c = await make.Condition();
+    const { c } = waitResult.objects;
     await holding(o, c, async () => {
       expect(await o.wait(c, 0)).toBe(false);
       expect(await o.wait(c, 100)).toBe(false);
-      const p = await spawn(mode, t.waitResultChild, [c]);
+      await waitResult.go();
       expect(await o.wait(c, 60000)).toBe(true);
-      await joinOk(p);
     });
+    await waitResult.finished();
   });
 });
 

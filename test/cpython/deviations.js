@@ -3,7 +3,7 @@
 'use strict';
 
 const DEVIATIONS = {
-  repr: 'inspect() says whether this process holds a lock (`owner=this process`), else `owner=unknown`; it does not name another process or thread',
+  repr: 'inspect() output is multiproc\'s own (`<Lock(owner=this process)>`, `<Lock(owner=unknown)>`, `<Event(set)>`): it does not name the process or thread that holds a lock',
   managerRepr: "a proxy inspects as `<EventProxy typeid='Event' id=… at address>`, not CPython's `<EventProxy object, typeid 'Event' at 0x…>`",
   setExecutable: 'children run the Node.js binary and `execArgv` of their parent; there is no set_executable()',
   childDiesWithParent: 'every child exits (code 129) when its parent dies, even by SIGKILL: a grandchild cannot outlive its parent to see it dead',

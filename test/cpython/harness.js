@@ -53,19 +53,47 @@ async function spawn(mode, target, args, options = {}) {
 }
 
 /**
- * CPython's Bunch/run_threads with processes: `parties - 1` children and this process run `target(mode, ...args)`
- * together; resolves once every child exited 0.
+ * Children spawned once per variant that play the parts of several tests ("scenes") in turn: a process start costs
+ * what a whole test does on a loaded machine. `scene(setup, parts)` declares a scene before the tests run: `setup()`
+ * makes its objects (they travel at spawn), `parts(objects)` lists one `[targetName, args]` per player it needs.
+ * In the test, `await s.go()` lets its players start (where CPython spawns them) and `await s.finished()` waits for
+ * each to report that its part ended without error (where CPython joins them and checks their work).
  */
-async function runParties(mode, parties, target, args) {
-  const children = [];
-  for (let i = 0; i < parties - 1; i++) children.push(await spawn(mode, target, args, { daemon: true }));
-  try {
-    await target(mode, ...args);
-  } finally {
-    await Promise.all(children.map((p) => p.join()));
-  }
-  expect(children.map((p) => p.exitCode)).toEqual(children.map(() => 0));
+function stage(mode, make, playerCount) {
+  const { Queue } = require('../../dist');
+  const done = new Queue();
+  const scenes = [];
+  let players = [];
+  beforeAll(async () => {
+    for (const s of scenes) {
+      s.objects = await s.setup();
+      s.goEvent = await make.Event();
+      s.list = s.parts(s.objects);
+    }
+    const plans = Array.from({ length: playerCount }, (_, k) =>
+      scenes.map((s) => (s.list[k] ? [s.goEvent, ...s.list[k]] : null)));
+    players = await Promise.all(plans.map((plan) => spawn(mode, targets().playScenes, [done, plan], { daemon: true })));
+  });
+  afterAll(async () => {
+    for (const p of players) if (p.exitCode === null) p.kill();
+    await Promise.all(players.map((p) => p.join()));
+    done.close();
+  });
+  return {
+    scene(setup, parts) {
+      const s = { setup, parts };
+      s.go = () => s.goEvent.set();
+      s.finished = async () => {
+        const reports = [];
+        for (let i = 0; i < s.list.length; i++) reports.push(await done.get({ timeout: 30000 }));
+        expect(reports).toEqual(reports.map(() => 'ok'));
+      };
+      scenes.push(s);
+      return s;
+    },
+  };
 }
+const targets = () => require('./targets');
 
 /** Joins a child and expects it to have exited 0 (CPython's join_process, plus the exit code its asserts imply). */
 async function joinOk(p) {
@@ -73,4 +101,4 @@ async function joinOk(p) {
   expect(p.exitCode).toBe(0);
 }
 
-module.exports = { cpython, deviation, notApplicable, pending, eachVariant, spawn, runParties, joinOk };
+module.exports = { cpython, deviation, notApplicable, pending, eachVariant, spawn, joinOk, stage };

@@ -213,23 +213,6 @@ module.exports = {
   N,
 };
 
-/**
- * One party of every _TestBarrier scenario, in order: CPython's Bunch spawns fresh threads per test, here N - 1
- * processes spawned once per variant play each test in turn (a process start costs what a whole test does), and
- * report each scenario's end (or its error) on `done`.
- */
-async function barrierParty(mode, done, scenarios) {
-  for (const [name, args] of scenarios) {
-    try {
-      await module.exports[name](mode, ...args);
-      done.putSync('ok');
-    } catch (err) {
-      done.putSync(`${name}: ${err && err.stack}`);
-    }
-  }
-}
-module.exports.barrierParty = barrierParty;
-
 // _TestQueue
 
 /** _test_put: once allowed, empties the full queue and says so. */
@@ -371,3 +354,23 @@ Object.assign(module.exports, {
   putArg, reportSelf, sendParent, createGrandchild, reportParentStatus, setThenSleep, setThenSleepNoIntHandler,
   setThenSleepRaisingOnInt, waitEvent, recursion, exitAtOnce, reportFdCount, setEventLater, breakStdio,
 });
+
+/**
+ * A player of stage() (harness.js): plays its part of each scene in order, each once the parent sets the scene's
+ * `go` event (the moment CPython would spawn a process for it), and reports the end (or the error) on `done`.
+ */
+async function playScenes(mode, done, parts) {
+  const o = ops(mode);
+  for (const part of parts) {
+    if (part === null) continue;
+    const [go, name, args] = part;
+    try {
+      await o.wait(go);
+      await module.exports[name](mode, ...args);
+      done.putSync('ok');
+    } catch (err) {
+      done.putSync(`${name}: ${err && err.stack}`);
+    }
+  }
+}
+module.exports.playScenes = playScenes;
