@@ -3,7 +3,7 @@
 // a put here is in the pipe when it returns.
 'use strict';
 const mp = require('../../dist');
-const { cpython, deviation, eachVariant, notApplicable, pending, spawn, joinOk } = require('./harness');
+const { cpython, deviation, eachVariant, notApplicable, pending, spawn, joinOk, stage } = require('./harness');
 const t = require('./targets');
 
 const LONG = 30000; // an upper bound only
@@ -11,13 +11,17 @@ const DIRECT = "CPython's test uses multiprocessing.Queue itself, whatever the t
 const NEEDS_SHUTDOWN = 'needs Queue.shutdown(immediate) and ShutDown, branch i18-pipe';
 
 eachVariant('_TestQueue', ({ mode, o, make, local }) => {
+  const { scene } = stage(mode, make, 4);
   const rejects = (fn, error) => expect(async () => fn()).rejects.toThrow(error);
 
+  const putGet = (target) => scene(async () => ({ queue: await make.Queue(target === 'queuePutChild' ? 6 : 0),
+    childCanStart: await make.Event(), parentCanContinue: await make.Event() }),
+  ({ queue, childCanStart, parentCanContinue }) => [[target, [queue, childCanStart, parentCanContinue]]]);
+
+  const put = putGet('queuePutChild');
   cpython('test_put', async () => {
-    const MAXSIZE = 6;
-    const queue = await make.Queue(MAXSIZE);
-    const [childCanStart, parentCanContinue] = [await make.Event(), await make.Event()];
-    const p = await spawn(mode, t.queuePutChild, [queue, childCanStart, parentCanContinue], { daemon: true });
+    const { queue, childCanStart, parentCanContinue } = put.objects;
+    await put.go();
     expect(await o.empty(queue)).toBe(true);
     expect(await o.full(queue)).toBe(false);
 
@@ -41,13 +45,13 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
     expect(await o.wait(parentCanContinue, LONG)).toBe(true);
     expect(await o.empty(queue)).toBe(true);
     expect(await o.full(queue)).toBe(false);
-    await joinOk(p);
+    await put.finished();
   });
 
+  const get = putGet('queueGetChild');
   cpython('test_get', async () => {
-    const queue = await make.Queue();
-    const [childCanStart, parentCanContinue] = [await make.Event(), await make.Event()];
-    const p = await spawn(mode, t.queueGetChild, [queue, childCanStart, parentCanContinue], { daemon: true });
+    const { queue, childCanStart, parentCanContinue } = get.objects;
+    await get.go();
     expect(await o.empty(queue)).toBe(true);
     await o.set(childCanStart);
     expect(await o.wait(parentCanContinue, LONG)).toBe(true);
@@ -65,16 +69,17 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
     await rejects(() => o.get(queue, { block: true, timeout: 100 }), mp.Empty);
     await rejects(() => o.get(queue, { block: false, timeout: 200 }), mp.Empty);
     await rejects(() => o.get(queue, { timeout: 300 }), mp.Empty);
-    await joinOk(p);
+    await get.finished();
   });
 
+  const fork = scene(async () => ({ queue: await make.Queue() }), ({ queue }) => [['queueForkChild', [queue]]]);
   cpython('test_fork', async () => {
-    const queue = await make.Queue();
+    const { queue } = fork.objects;
     for (let i = 0; i < 10; i++) await o.put(queue, i);
-    const p = await spawn(mode, t.queueForkChild, [queue], { daemon: true });
+    await fork.go(); // where CPython starts the child: after this process's items are in the queue
     for (let i = 0; i < 20; i++) expect(await o.get(queue, { timeout: LONG })).toBe(i);
     await rejects(() => o.get(queue, { block: false }), mp.Empty);
-    await joinOk(p);
+    await fork.finished();
   });
 
   cpython('test_qsize', async () => {
@@ -97,13 +102,15 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
     expect(await o.qsize(q)).toBe(0);
   });
 
+  const taskDone = scene(async () => ({ queue: await make.JoinableQueue() }),
+    ({ queue }) => Array.from({ length: 4 }, () => ['taskDoneWorker', [queue]]));
   cpython('test_task_done', async () => {
-    const queue = await make.JoinableQueue();
-    const workers = await Promise.all([0, 1, 2, 3].map(() => spawn(mode, t.taskDoneWorker, [queue], { daemon: true })));
+    const { queue } = taskDone.objects;
+    await taskDone.go();
     for (let i = 0; i < 10; i++) await o.put(queue, i);
     await o.join(queue);
-    for (let i = 0; i < workers.length; i++) await o.put(queue, null);
-    for (const p of workers) await joinOk(p);
+    for (let i = 0; i < 4; i++) await o.put(queue, null);
+    await taskDone.finished();
   });
 
   notApplicable('test_no_import_lock_contention', "Python's import lock against a Queue's feeder thread: Node's require has no such lock, and a Queue no thread");
