@@ -5,8 +5,8 @@
 // without sleeping.
 'use strict';
 const { inspect } = require('node:util');
-const { cpython, deviation, eachVariant, spawn, joinOk, stage } = require('./harness');
-const { holding, valueGet, valueSet, valueIfImplemented } = require('./variants');
+const { cpython, deviation, eachVariant, spawn, joinOk, stage, expectValueIfImplemented } = require('./harness');
+const { holding, valueGet, valueSet } = require('./variants');
 const t = require('./targets');
 
 const LONG = 30000; // an upper bound only: every wait below ends long before it unless something is broken
@@ -16,10 +16,7 @@ eachVariant('_TestCondition', ({ mode, o, make }) => {
   const acquireN = async (sem, n) => {
     for (let i = 0; i < n; i++) expect(await o.acquire(sem, { timeout: LONG })).toBe(true);
   };
-  const expectValue = async (sem, value) => {
-    const actual = await valueIfImplemented(o, sem);
-    if (actual !== undefined) expect(actual).toBe(value);
-  };
+  const expectValue = (sem, value) => expectValueIfImplemented(o, sem, value);
   const notifyUnderLock = (cond, n) => holding(o, cond, () => (n === 'all' ? o.notifyAll(cond) : o.notify(cond, n)));
   const sleepers = async () => ({ cond: await make.Condition(), sleeping: await make.Semaphore(0), woken: await make.Semaphore(0) });
   const sleeperParts = (n, timeout) => ({ cond, sleeping, woken }) =>

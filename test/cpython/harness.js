@@ -9,7 +9,7 @@
 const { Manager, Process } = require('../../dist');
 const { DEVIATIONS } = require('./deviations');
 const { MARK } = require('./marks');
-const { MODES, LABELS, ops, factories } = require('./variants');
+const { MODES, LABELS, ops, factories, valueIfImplemented } = require('./variants');
 
 
 const cpython = (name, fn, timeout) => test(name, fn, timeout);
@@ -95,10 +95,16 @@ function stage(mode, make, playerCount) {
 }
 const targets = () => require('./targets');
 
+/** CPython's assertReturnsIfImplemented(value, get_value, sem): macOS cannot read a semaphore's value. */
+async function expectValueIfImplemented(o, sem, value) {
+  const actual = await valueIfImplemented(o, sem);
+  if (actual !== undefined) expect(actual).toBe(value);
+}
+
 /** Joins a child and expects it to have exited 0 (CPython's join_process, plus the exit code its asserts imply). */
 async function joinOk(p) {
   await p.join();
   expect(p.exitCode).toBe(0);
 }
 
-module.exports = { cpython, deviation, notApplicable, pending, eachVariant, spawn, joinOk, stage };
+module.exports = { cpython, deviation, notApplicable, pending, eachVariant, spawn, joinOk, stage, expectValueIfImplemented };

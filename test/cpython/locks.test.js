@@ -2,13 +2,22 @@
 'use strict';
 const { inspect } = require('node:util');
 const mp = require('../../dist');
-const { cpython, deviation, eachVariant, pending, spawn, joinOk } = require('./harness');
-const { valueIfImplemented } = require('./variants');
+const { cpython, deviation, eachVariant, pending, spawn, joinOk, expectValueIfImplemented } = require('./harness');
 const t = require('./targets');
 
 const NEEDS_LOCKED = 'needs Lock.locked()/RLock.locked(), branch i18-pipe';
 
 eachVariant('_TestLock', ({ mode, o, make, local }) => {
+  /** Runs `check` while a child named `name` holds `lock`. */
+  async function whileHeldElsewhere(lock, name, check) {
+    const [held, release] = [new mp.Event(), new mp.Event()];
+    const p = await spawn(mode, t.holdUntil, [lock, held, release], { name });
+    expect(await o.wait(held, 30000)).toBe(true);
+    check();
+    await o.set(release);
+    await joinOk(p);
+  }
+
   if (local) {
     deviation('test_repr_lock', 'repr', async () => {
       const lock = new mp.Lock();
@@ -16,12 +25,7 @@ eachVariant('_TestLock', ({ mode, o, make, local }) => {
       await o.acquire(lock);
       expect(inspect(lock)).toBe('<Lock(owner=this process)>');
       await o.release(lock);
-      const [held, release] = [new mp.Event(), new mp.Event()];
-      const p = await spawn(mode, t.holdUntil, [lock, held, release], { name: 'P2' });
-      expect(await o.wait(held, 30000)).toBe(true);
-      expect(inspect(lock)).toBe('<Lock(owner=unknown)>');
-      await o.set(release);
-      await joinOk(p);
+      await whileHeldElsewhere(lock, 'P2', () => expect(inspect(lock)).toBe('<Lock(owner=unknown)>'));
     });
   }
 
@@ -55,12 +59,7 @@ eachVariant('_TestLock', ({ mode, o, make, local }) => {
       for (let i = 0; i < 3; i++) await o.acquire(rlock);
       expect(inspect(rlock)).toBe('<RLock(owner=this process, count=3)>');
       for (let i = 0; i < 3; i++) await o.release(rlock);
-      const [held, release] = [new mp.Event(), new mp.Event()];
-      const p = await spawn(mode, t.holdUntil, [rlock, held, release], { name: 'P1' });
-      expect(await o.wait(held, 30000)).toBe(true);
-      expect(inspect(rlock)).toBe('<RLock(owner=unknown)>');
-      await o.set(release);
-      await joinOk(p);
+      await whileHeldElsewhere(rlock, 'P1', () => expect(inspect(rlock)).toBe('<RLock(owner=unknown)>'));
     });
   }
 
@@ -99,10 +98,7 @@ eachVariant('_TestLock', ({ mode, o, make, local }) => {
 });
 
 eachVariant('_TestSemaphore', ({ o, make }) => {
-  const expectValue = async (sem, value) => {
-    const actual = await valueIfImplemented(o, sem);
-    if (actual !== undefined) expect(actual).toBe(value);
-  };
+  const expectValue = (sem, value) => expectValueIfImplemented(o, sem, value);
   const checkSemaphore = async (sem) => {
     await expectValue(sem, 2);
     expect(await o.acquire(sem)).toBe(true);
