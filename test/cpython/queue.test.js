@@ -13,6 +13,14 @@ const NEEDS_SHUTDOWN = 'needs Queue.shutdown(immediate) and ShutDown, branch i18
 eachVariant('_TestQueue', ({ mode, o, make, local }) => {
   const { scene } = stage(mode, make, 4);
   const rejects = (fn, error) => expect(async () => fn()).rejects.toThrow(error);
+  /** qsize() where the platform can count (macOS cannot read a semaphore's value: skipped there, as in CPython). */
+  const expectQsize = async (q, n) => {
+    try {
+      expect(await o.qsize(q)).toBe(n);
+    } catch (err) {
+      if (err.name !== 'NotImplementedError') throw err;
+    }
+  };
 
   const putGet = (target) => scene(async () => ({ queue: await make.Queue(target === 'queuePutChild' ? 6 : 0),
     childCanStart: await make.Event(), parentCanContinue: await make.Event() }),
@@ -133,7 +141,7 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
       q = new mp.Queue(1); // the failed put takes no slot of a bounded queue (CPython's bpo-33078)
       await rejects(() => o.put(q, notSerializable), mp.PicklingError);
       await o.put(q, true);
-      expect(q.qsize()).toBe(1);
+      await expectQsize(q, 1);
       expect(await o.get(q, { timeout: LONG })).toBe(true);
       expect(q.empty()).toBe(true);
       q.close();
@@ -174,7 +182,7 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
       for (const q of [new mp.Queue(), new mp.JoinableQueue()]) {
         const joiner = q instanceof mp.JoinableQueue ? await spawn(mode, t.joinWorker, [q]) : null;
         q.shutdown(false);
-        expect(q.qsize()).toBe(0);
+        await expectQsize(q, 0);
         if (joiner) await joinOk(joiner);
         await shutDownCalls(q);
       }
@@ -184,7 +192,7 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
         await o.put(q, 'data');
         const joiner = q instanceof mp.JoinableQueue ? await spawn(mode, t.joinWorker, [q]) : null;
         q.shutdown(false);
-        expect(q.qsize()).toBe(1);
+        await expectQsize(q, 1);
         expect(await o.get(q)).toBe('data');
         if (joiner) expect(joiner.isAlive()).toBe(true);
         await shutDownCalls(q);
@@ -199,7 +207,7 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
         await o.put(q, 'data');
         const joiner = q instanceof mp.JoinableQueue ? await spawn(mode, t.joinWorker, [q]) : null;
         q.shutdown(true);
-        expect(q.qsize()).toBe(0);
+        await expectQsize(q, 0);
         if (joiner) await joinOk(joiner);
         await shutDownCalls(q);
         if (joiner) expect(() => q.taskDone()).toThrow(mp.ValueError);
@@ -212,7 +220,7 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
       const joiner = await spawn(mode, t.joinWorker, [q]);
       expect(await o.get(q)).toBe('data');
       q.shutdown(true);
-      expect(q.qsize()).toBe(0);
+      await expectQsize(q, 0);
       expect(joiner.isAlive()).toBe(true);
       await shutDownCalls(q);
       q.taskDone();
