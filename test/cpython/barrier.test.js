@@ -4,7 +4,7 @@
 'use strict';
 const mp = require('../../dist');
 const { cpython, eachVariant, notApplicable, pending, stage } = require('./harness');
-const { countLength } = require('./variants');
+const { countLength, ONE_MANAGER_VARIANT } = require('./variants');
 const t = require('./targets');
 
 const { N } = t;
@@ -120,4 +120,4 @@ eachVariant('_TestBarrier', ({ mode, o, make, local }) => {
   } else {
     notApplicable('test_thousand', 'CPython skips it for managers too');
   }
-});
+}, ONE_MANAGER_VARIANT);

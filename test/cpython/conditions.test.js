@@ -6,7 +6,7 @@
 'use strict';
 const { inspect } = require('node:util');
 const { cpython, deviation, eachVariant, spawn, joinOk, stage, expectValueIfImplemented } = require('./harness');
-const { holding, valueGet, valueSet } = require('./variants');
+const { holding, valueGet, valueSet, ONE_MANAGER_VARIANT } = require('./variants');
 const t = require('./targets');
 
 const LONG = 30000; // an upper bound only: every wait below ends long before it unless something is broken
@@ -157,4 +157,4 @@ eachVariant('_TestEvent', ({ mode, o, make, local }) => {
       expect(inspect(event)).toMatch(/^<EventProxy typeid='Event' id=\d+ at .*>$/);
     });
   }
-});
+}, ONE_MANAGER_VARIANT);

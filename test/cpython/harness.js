@@ -9,7 +9,7 @@
 const { Manager, Process } = require('../../dist');
 const { DEVIATIONS } = require('./deviations');
 const { MARK } = require('./marks');
-const { MODES, LABELS, ops, factories, valueIfImplemented } = require('./variants');
+const { MODES, LABELS, viaManager, ops, factories, valueIfImplemented } = require('./variants');
 
 
 const cpython = (name, fn, timeout) => test(name, fn, timeout);
@@ -33,14 +33,14 @@ function eachVariant(className, body, modes = MODES) {
   for (const mode of modes) {
     describe(`${className} [${LABELS[mode]}]`, () => {
       let manager;
-      if (mode === 'manager') {
+      if (viaManager(mode)) {
         beforeAll(async () => {
-          manager = new Manager();
+          manager = new Manager({ kernelObjects: mode === 'manager' });
           await manager.start();
         });
         afterAll(() => manager?.shutdown());
       }
-      body({ mode, o: ops(mode), make: factories(mode, () => manager), local: mode !== 'manager' });
+      body({ mode, o: ops(mode), make: factories(mode, () => manager), local: !viaManager(mode) });
     });
   }
 }

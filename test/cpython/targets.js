@@ -4,7 +4,7 @@
 'use strict';
 const { strict: assert } = require('node:assert');
 const mp = require('../../dist');
-const { ops, holding, valueGet, valueSet, countAppend, countLength } = require('./variants');
+const { viaManager, ops, holding, valueGet, valueSet, countAppend, countLength } = require('./variants');
 
 // _TestLock
 
@@ -43,7 +43,7 @@ async function waitforChild(mode, cond, state) {
   await holding(o, cond, async () => {
     await valueSet(state, 0);
     await o.notify(cond);
-    const predicate = mode === 'manager' ? async () => (await valueGet(state)) === 4 : () => state.value === 4;
+    const predicate = viaManager(mode) ? async () => (await valueGet(state)) === 4 : () => state.value === 4;
     const result = await o.waitFor(cond, predicate);
     assert.ok(result && (await valueGet(state)) === 4, 'wait_for returned without state 4');
   });
@@ -54,7 +54,7 @@ async function waitforTimeoutChild(mode, cond, state, success, sem) {
   const o = ops(mode);
   await o.release(sem);
   await holding(o, cond, async () => {
-    const predicate = mode === 'manager' ? async () => (await valueGet(state)) === 4 : () => state.value === 4;
+    const predicate = viaManager(mode) ? async () => (await valueGet(state)) === 4 : () => state.value === 4;
     const result = await o.waitFor(cond, predicate, 100);
     if (!result) await valueSet(success, 1);
   });

@@ -1,12 +1,19 @@
-// The three forms every ported CPython class runs in, as CPython runs each class per type ('processes', 'manager'):
-// local kernel objects through their async API, the same objects through their Sync twins, and a Manager's proxies.
-// `ops(mode)` gives one vocabulary over the three, so one test body (and one child target) serves all of them.
+// The forms every ported CPython class runs in, as CPython runs each class per type ('processes', 'manager'): local
+// kernel objects through their async API, the same objects through their Sync twins, and a Manager's proxies.
+// `ops(mode)` gives one vocabulary over them, so one test body (and one child target) serves every variant.
 // Loaded by the jest files and by the child processes (targets.js): no jest globals here.
 'use strict';
 const mp = require('../../dist');
 
-const MODES = ['async', 'sync', 'manager'];
-const LABELS = { async: 'processes (async)', sync: 'processes (Sync)', manager: 'manager' };
+// 'manager' keeps its locks, semaphores and queues in the kernel where it can (Linux: proxies use them directly);
+// 'managerServer' (kernelObjects: false) keeps every object in the server, as on macOS, Windows and over TCP. Events
+// and barriers live in the server either way: their classes run
+// with one manager variant (ONE_MANAGER_VARIANT).
+const MODES = ['async', 'sync', 'manager', 'managerServer'];
+const ONE_MANAGER_VARIANT = ['async', 'sync', 'manager'];
+const LABELS = { async: 'processes (async)', sync: 'processes (Sync)', manager: 'manager',
+  managerServer: 'manager, objects in the server' };
+const viaManager = (mode) => mode === 'manager' || mode === 'managerServer';
 
 /** Options for a wait that may have no timeout (Python's `None`). */
 const timed = (timeout) => (timeout === undefined || timeout === null ? {} : { timeout });
@@ -14,7 +21,7 @@ const timed = (timeout) => (timeout === undefined || timeout === null ? {} : { t
 /** The operations of one mode; every result may be awaited (Sync forms return plain values). */
 function ops(mode) {
   const sync = mode === 'sync';
-  const local = mode !== 'manager';
+  const local = !viaManager(mode);
   return {
     mode,
     acquire: (x, { blocking = true, timeout } = {}) => {
@@ -87,7 +94,7 @@ const countLength = async (counter) => (typeof counter.getObj === 'function' ? c
  * Factories are async because a Manager's are.
  */
 function factories(mode, manager) {
-  if (mode === 'manager') {
+  if (viaManager(mode)) {
     return {
       Lock: () => manager().Lock(),
       RLock: () => manager().RLock(),
@@ -127,4 +134,4 @@ async function valueIfImplemented(o, sem) {
   }
 }
 
-module.exports = { MODES, LABELS, ops, holding, valueGet, valueSet, countAppend, countLength, factories, valueIfImplemented };
+module.exports = { MODES, ONE_MANAGER_VARIANT, LABELS, viaManager, ops, holding, valueGet, valueSet, countAppend, countLength, factories, valueIfImplemented };
