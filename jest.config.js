@@ -7,5 +7,5 @@ module.exports = {
   testMatch: ['<rootDir>/test/**/*.test.js'],
   testTimeout: 60000,
   maxWorkers: 2,
-  reporters: ['default', '<rootDir>/test/redis_skip_reporter.js'],
+  reporters: ['default', '<rootDir>/test/redis_skip_reporter.js', '<rootDir>/test/cpython/tally_reporter.js'],
 };
