@@ -50,7 +50,7 @@ eachVariant('_TestBarrier', ({ mode, o, make, local }) => {
       expect(await countLength(results)).toBe(1);
     });
   } else {
-    pending('test_action', 'needs a Barrier action on a Manager barrier, branch i18-pipe');
+    pending('test_action', 'a Manager barrier takes no action yet (issue #18: the server must have a party run it)');
   }
 
   const abort = scene(async () => ({ barrier: await barrier(), results: await counters(2) }),
@@ -107,7 +107,7 @@ eachVariant('_TestBarrier', ({ mode, o, make, local }) => {
 
   if (local) {
     // CPython's N children send through a Pipe while the parent only reads; here the parent is the N-th party and
-    // the rounds travel on a Queue (Pipe: branch i18-pipe), under the same lock.
+    // the rounds travel on a Queue (CPython: a Pipe), under the same lock.
     const thousand = scene(async () => ({ barrier: await barrier(), queue: new mp.Queue(), lock: new mp.Lock() }),
       ({ barrier, queue, lock }) => everyone('thousandParty', [barrier, PASSES, queue, lock]));
     cpython('test_thousand', async () => {

@@ -6,7 +6,6 @@ const { native } = require('../../dist/native');
 const { cpython, deviation, eachVariant, notApplicable, pending, spawn, joinOk, expectValueIfImplemented } = require('./harness');
 const t = require('./targets');
 
-const NEEDS_LOCKED = 'needs Lock.locked()/RLock.locked(), branch i18-pipe';
 // A Manager keeps its locks in the kernel where it can read semaphore values (Linux), else in the server.
 const managerLocksInKernel = native.platform === 'posix' && native.features.semGetValue;
 const SERVER_RLOCK_BUG = 'bug: an RLock kept in a Manager server (kernelObjects: false, macOS, TCP) released once too '
@@ -49,7 +48,7 @@ eachVariant('_TestLock', ({ mode, o, make, local }) => {
     expect(await lock.locked()).toBe(false);
     await expect(async () => o.release(lock)).rejects.toThrow(mp.ValueError);
   };
-  if (local) pending('test_lock', NEEDS_LOCKED, testLock);
+  if (local) cpython('test_lock', testLock);
   else cpython('test_lock', testLock);
 
   const lockedIn2Processes = (makeLock) => async () => {
@@ -63,7 +62,7 @@ eachVariant('_TestLock', ({ mode, o, make, local }) => {
     await joinOk(p);
   };
   if (local) {
-    pending('test_lock_locked_2processes', NEEDS_LOCKED, lockedIn2Processes(make.Lock));
+    cpython('test_lock_locked_2processes', lockedIn2Processes(make.Lock));
     deviation('test_repr_rlock', 'repr', async () => {
       const rlock = new mp.RLock();
       expect(inspect(rlock)).toBe('<RLock(owner=unknown)>');
@@ -87,11 +86,11 @@ eachVariant('_TestLock', ({ mode, o, make, local }) => {
     expect(await lock.locked()).toBe(false);
     await expect(async () => o.release(lock)).rejects.toThrow(mp.AssertionError);
   };
-  if (local) pending('test_rlock', NEEDS_LOCKED, testRlock);
+  if (local) cpython('test_rlock', testRlock);
   else if (mode === 'managerServer' || !managerLocksInKernel) pending('test_rlock', SERVER_RLOCK_BUG, testRlock);
   else cpython('test_rlock', testRlock);
 
-  if (local) pending('test_rlock_locked_2processes', NEEDS_LOCKED, lockedIn2Processes(make.RLock));
+  if (local) cpython('test_rlock_locked_2processes', lockedIn2Processes(make.RLock));
 
   // `with self.Lock() as locked:` is a guard: `using` (Sync), `await using` (async and proxies).
   const testContext = (makeLock) => async () => {

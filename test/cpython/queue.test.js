@@ -8,7 +8,7 @@ const t = require('./targets');
 
 const LONG = 30000; // an upper bound only
 const DIRECT = "CPython's test uses multiprocessing.Queue itself, whatever the type: run by the processes variants";
-const NEEDS_SHUTDOWN = 'needs Queue.shutdown(immediate) and ShutDown, branch i18-pipe';
+const NEEDS_SHUTDOWN = 'Queue.shutdown(immediate) and ShutDown are not in multiproc yet (issue #18)';
 
 eachVariant('_TestQueue', ({ mode, o, make, local }) => {
   const { scene } = stage(mode, make, 4);
@@ -149,7 +149,7 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
 
     notApplicable('test_queue_feeder_on_queue_feeder_error', 'a Queue has no feeder thread, hence no _on_queue_feeder_error hook: put() itself throws PicklingError (test_queue_feeder_donot_stop_onexc)');
 
-    pending('test_closed_queue_empty_exceptions', 'needs empty() on a closed never-used queue, branch i18-pipe (the used-then-closed half passes: ValueError, not CPython\'s OSError)', () => {
+    cpython('test_closed_queue_empty_exceptions', () => {
       for (const q of [new mp.Queue(), new mp.JoinableQueue()]) {
         q.close();
         expect(q.empty()).toBe(true);
