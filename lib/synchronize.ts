@@ -7,17 +7,18 @@ import { inspect } from 'node:util';
 import { AssertionError, BrokenBarrierError, InvalidArgumentError, ValueError } from './errors';
 import { assertSpawning, functionReference, reduce, Reduced, registerRebuilder } from './reduction';
 import {
-  AcquireOptions, AcquireSyncOptions, defineInheritanceGuard, OsSemaphore, RECURSIVE_MUTEX, registerSemLockClass,
-  SEM_VALUE_MAX, SEMAPHORE, SemLock, waitAsync, waitUntilFree,
+  AcquireOptions, AcquireSyncOptions, defineInheritanceGuard, LockOptions, OsSemaphore, RECURSIVE_MUTEX,
+  registerSemLockClass, SEM_VALUE_MAX, SEMAPHORE, SemLock, SemLockBacking, waitAsync,
 } from './semlock';
+import { RobustLockSegment } from './robust_lock';
 import { guardOf, guardSyncOf, Guard } from './guard';
 import { NamedLock, OpenOptions } from './named_lock';
 import { NamedSemaphore, SemaphoreOpenOptions } from './named_semaphore';
 import { deadlineOf, remaining, waitUntil, waitUntilSync } from './timeouts';
-import { abortReason, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
+import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 import { native, WaitId } from './native';
 
-export type { AcquireOptions, AcquireSyncOptions } from './semlock';
+export type { AcquireOptions, AcquireSyncOptions, LockOptions } from './semlock';
 export type { Guard } from './guard';
 export { SemLock } from './semlock';
 
@@ -46,10 +47,24 @@ abstract class GuardedSemLock extends SemLock {
   protected abstract describeState(): string;
 }
 
-/** A non-recursive lock: Python's multiprocessing.Lock. Any process may release it. */
+/** A rebuilt lock's OS object, or undefined for options (or nothing). */
+function rebuiltBacking(arg: unknown): SemLockBacking | undefined {
+  return arg instanceof OsSemaphore || arg instanceof RobustLockSegment ? arg : undefined;
+}
+
+/** Whether a new lock recovers from its holder's death (options.recovery, default true). */
+function wantsRecovery(options: unknown): boolean {
+  if (options === undefined || rebuiltBacking(options)) return true;
+  return checkBoolean(checkOptions<LockOptions>(options, 'Lock options').recovery, 'recovery', true);
+}
+
+/**
+ * A non-recursive lock: Python's multiprocessing.Lock. Any process may release it. Kill-safe by default where the
+ * platform allows (see `recovery`, `ownerDied`): a holder that dies frees it.
+ */
 export class Lock extends GuardedSemLock {
-  constructor(/** @internal */ rebuilt?: OsSemaphore) {
-    super(SEMAPHORE, 1, 1, rebuilt instanceof OsSemaphore ? rebuilt : undefined);
+  constructor(options?: LockOptions) {
+    super(SEMAPHORE, 1, 1, rebuiltBacking(options), wantsRecovery(options));
   }
 
   /**
@@ -65,10 +80,13 @@ export class Lock extends GuardedSemLock {
   }
 }
 
-/** A recursive lock: the owning process (thread) may acquire it again; only the owner may release it. */
+/**
+ * A recursive lock: the owning process (thread) may acquire it again; only the owner may release it. Kill-safe as
+ * Lock is.
+ */
 export class RLock extends GuardedSemLock {
-  constructor(/** @internal */ rebuilt?: OsSemaphore) {
-    super(RECURSIVE_MUTEX, 1, 1, rebuilt instanceof OsSemaphore ? rebuilt : undefined);
+  constructor(options?: LockOptions) {
+    super(RECURSIVE_MUTEX, 1, 1, rebuiltBacking(options), wantsRecovery(options));
   }
 
   /** Lock.open's recursive twin: the object that holds it may acquire it again. */
@@ -124,10 +142,10 @@ export class BoundedSemaphore extends Semaphore {
   }
 }
 
-registerSemLockClass('Lock', (os) => new Lock(os));
-registerSemLockClass('RLock', (os) => new RLock(os));
-registerSemLockClass('Semaphore', (os) => new Semaphore(0, os));
-registerSemLockClass('BoundedSemaphore', (os, maxvalue) => new BoundedSemaphore(0, os, maxvalue));
+registerSemLockClass('Lock', (os) => new Lock(os as LockOptions));
+registerSemLockClass('RLock', (os) => new RLock(os as LockOptions));
+registerSemLockClass('Semaphore', (os) => new Semaphore(0, os as OsSemaphore));
+registerSemLockClass('BoundedSemaphore', (os, maxvalue) => new BoundedSemaphore(0, os as OsSemaphore, maxvalue));
 
 type AnyLock = Lock | RLock;
 
@@ -343,7 +361,7 @@ export class Condition {
       if (lock.acquireSync({ blocking: false })) return then();
       const timeout = remaining(deadline);
       if (timeout === 0) return undefined;
-      await waitUntilFree(lock._os.sem, timeout, signal);
+      await lock._waitUntilFree(timeout, signal);
     }
   }
 
