@@ -13,6 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { ValueError } from './errors';
 import { native, WaitId } from './native';
 import { spawningContext } from './reduction';
 import * as tracker from './resource_tracker';
@@ -51,7 +52,7 @@ const SELF_WAITERS = SELF | BigInt(WAITERS);
 export const SELF_TOKEN = SELF;
 
 /** Whether the holder named by `word` (pid not 0) is dead: gone, a zombie, or its pid now another process's. */
-function holderDead(word: bigint): boolean {
+export function holderDead(word: bigint): boolean {
   const pid = Number(word & LOW) & PID_MASK;
   if (pid === process.pid) return false; // this process holds it (another thread, or this one)
   const started = startTimeOf(pid);
@@ -59,7 +60,7 @@ function holderDead(word: bigint): boolean {
 }
 
 function closedError(owner: string): Error {
-  return Object.assign(new Error(`${owner} is closed`), { name: 'ValueError', code: 'ERR_MP_CLOSED' });
+  return new ValueError(`${owner} is closed`, 'ERR_MP_CLOSED');
 }
 
 /** The lock word of one mapping, as this thread uses it. */
@@ -277,39 +278,46 @@ function dropReference(entry: CreatedName): void {
 
 const collected = new FinalizationRegistry<CreatedName>(dropReference);
 
-/** What a child (or another thread) receives for a kill-safe lock: its segment's name. */
-export interface RobustLockDescriptor {
-  robustLock: string;
+/** What a child (or another thread) receives for a kill-safe lock or a Condition's sleepers: a segment's name. */
+export interface KillSafeDescriptor {
+  killSafe: string;
+  /** Handed to another thread of this process: valid while the creator's objects keep the name. */
+  toThread?: true;
 }
 
-export function isRobustLockDescriptor(value: unknown): value is RobustLockDescriptor {
-  return typeof value === 'object' && value !== null && typeof (value as RobustLockDescriptor).robustLock === 'string';
+export function isKillSafeDescriptor(value: unknown): value is KillSafeDescriptor {
+  return typeof value === 'object' && value !== null && typeof (value as KillSafeDescriptor).killSafe === 'string';
+}
+
+/** What lives in a segment: made over its buffer, closed (its buffer detached) with it. */
+interface SegmentContent {
+  close(owner?: string): void;
 }
 
 /**
- * A kill-safe lock's segment as this process holds it: created (and tracked) or opened. The name is removed when
- * the creator's last object goes (closed or collected) and no child started with it is still starting; the
- * mapping stays in every process that opened it.
+ * A small shared-memory segment of kill-safe words (a lock's word, a Condition's sleepers) as this process holds
+ * it: created (and tracked) or opened. The name is removed when the creator's last object goes (closed or
+ * collected) and no child started with it is still starting; the mapping stays in every process that opened it.
  */
-export class RobustLockSegment {
-  readonly sem: RobustLockHandle;
+export class KillSafeSegment<T extends SegmentContent = SegmentContent> {
+  readonly sem: T;
   readonly name: string;
   readonly #created: CreatedName | undefined;
   #closed = false;
 
-  private constructor(buffer: ArrayBuffer, name: string, createdName?: CreatedName) {
-    this.sem = new RobustLockHandle(buffer);
+  private constructor(content: T, name: string, createdName?: CreatedName) {
+    this.sem = content;
     this.name = name;
     this.#created = createdName;
     if (createdName) collected.register(this, createdName, this);
   }
 
-  static create(): RobustLockSegment {
+  static create<T extends SegmentContent>(bytes: number, make: (buffer: ArrayBuffer) => T): KillSafeSegment<T> {
     for (;;) {
       const name = tracker.registeredName(randomNames); // registered before it exists: no death can leak it
       let buffer: ArrayBuffer;
       try {
-        buffer = native.shmCreate(name, 8);
+        buffer = native.shmCreate(name, bytes);
       } catch (err) {
         tracker.unregister(name);
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -317,26 +325,35 @@ export class RobustLockSegment {
       }
       const entry = { name, references: 1 };
       created.add(entry);
-      return new RobustLockSegment(buffer, name, entry);
+      return new KillSafeSegment(make(buffer), name, entry);
     }
   }
 
-  static open(descriptor: RobustLockDescriptor): RobustLockSegment {
-    const name = descriptor.robustLock;
-    if (!name.startsWith(LOCK_SEGMENT_PREFIX) || name.length > 40) throw new Error(`not a lock segment: ${name}`);
-    return new RobustLockSegment(native.shmOpen(name), name);
+  static open<T extends SegmentContent>(descriptor: KillSafeDescriptor, make: (buffer: ArrayBuffer) => T): KillSafeSegment<T> {
+    const name = descriptor.killSafe;
+    if (!name.startsWith(LOCK_SEGMENT_PREFIX) || name.length > 40) throw new Error(`not a kill-safe segment: ${name}`);
+    let buffer: ArrayBuffer;
+    try {
+      buffer = native.shmOpen(name);
+    } catch (err) {
+      // A thread's handover whose objects were all closed (or collected) since, as for a lent semaphore.
+      if (descriptor.toThread && (err as NodeJS.ErrnoException).code === 'ENOENT') throw closedError('the object');
+      throw err;
+    }
+    return new KillSafeSegment(make(buffer), name);
   }
 
   /** What a child or another thread needs to open it: valid only inside a spawning context. */
-  descriptor(): RobustLockDescriptor {
+  descriptor(): KillSafeDescriptor {
     const ctx = spawningContext();
+    if (ctx.toThread) return { killSafe: this.name, toThread: true }; // opened while its objects here keep the name
     const entry = this.#created;
     if (entry && created.has(entry)) { // the name stays until the child exits: it opens it while it starts
       entry.references++;
       let kept = true;
       ctx.retain({ close: () => { if (kept) { kept = false; dropReference(entry); } } });
     }
-    return { robustLock: this.name };
+    return { killSafe: this.name };
   }
 
   /** Removes the name now if this process created it; processes that mapped it keep using it. */
@@ -357,6 +374,21 @@ export class RobustLockSegment {
     }
     this.sem.close(owner);
   }
+}
+
+/** A kill-safe lock's segment: its word. */
+export type RobustLockSegment = KillSafeSegment<RobustLockHandle>;
+
+export function createRobustLock(): RobustLockSegment {
+  return KillSafeSegment.create(8, (buffer) => new RobustLockHandle(buffer));
+}
+
+export function openRobustLock(descriptor: KillSafeDescriptor): RobustLockSegment {
+  return KillSafeSegment.open(descriptor, (buffer) => new RobustLockHandle(buffer));
+}
+
+export function isRobustLockSegment(value: unknown): value is RobustLockSegment {
+  return value instanceof KillSafeSegment && value.sem instanceof RobustLockHandle;
 }
 
 // At exit the names this process created go at once (the tracker covers deaths).

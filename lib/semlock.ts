@@ -9,7 +9,8 @@ import { native, NativeSemaphore, WaitCallback, WaitId } from './native';
 import { assertSpawning, isLent, Lent, reduce, Reduced, registerRebuilder, requireAdoption, spawningContext } from './reduction';
 import * as tracker from './resource_tracker';
 import {
-  isRobustLockDescriptor, recoveryAvailable, RobustLockDescriptor, RobustLockHandle, RobustLockSegment, SELF_TOKEN,
+  createRobustLock, isKillSafeDescriptor, KillSafeDescriptor, openRobustLock, recoveryAvailable, RobustLockHandle,
+  RobustLockSegment, SELF_TOKEN,
 } from './robust_lock';
 import { deadlineOf, remaining, setLongTimeout, whenAborted } from './timeouts';
 import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
@@ -300,7 +301,7 @@ export class SemLock {
   constructor(kind: number, value: number, maxvalue: number, rebuilt?: SemLockBacking, robust = false) {
     this.#kind = kind;
     this.#maxvalue = maxvalue;
-    this.#os = rebuilt ?? (robust && recoveryAvailable ? RobustLockSegment.create() : OsSemaphore.create(value, maxvalue));
+    this.#os = rebuilt ?? (robust && recoveryAvailable ? createRobustLock() : OsSemaphore.create(value, maxvalue));
     const sem = this.#os.sem;
     this.#sem = sem;
     if (sem instanceof RobustLockHandle) {
@@ -643,9 +644,9 @@ export function registerSemLockClass(name: string, factory: SemLockFactory): voi
 }
 
 registerRebuilder(REBUILD_SEMLOCK, (className: string, _kind: number, maxvalue: number,
-                                     descriptor: SemaphoreDescriptor | RobustLockDescriptor) => {
+                                     descriptor: SemaphoreDescriptor | KillSafeDescriptor) => {
   const factory = semlockClasses.get(className);
   if (!factory) throw new ValueError(`unknown SemLock class ${className}`);
-  return factory(isRobustLockDescriptor(descriptor) ? RobustLockSegment.open(descriptor) : OsSemaphore.open(descriptor),
+  return factory(isKillSafeDescriptor(descriptor) ? openRobustLock(descriptor) : OsSemaphore.open(descriptor),
     maxvalue);
 });

@@ -5,7 +5,7 @@
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Lock, RLock, Event, Process, SharedMemory } = require('../dist');
+const { Lock, RLock, Condition, Event, Process, SharedMemory } = require('../dist');
 const t = require('./fixtures/kill_safe_targets');
 const { tmpDir } = require('./fixtures/tmp');
 
@@ -165,5 +165,60 @@ onLinux('owner death', () => {
     expect(lock.acquireSync({ blocking: false })).toBe(true); // the child held nothing when it died
     expect(lock.ownerDied).toBe(false);
     lock.release();
+  });
+});
+
+/** Resolves once `predicate()` holds, polling every 10 ms; rejects after `limitMs` (an upper bound, not a sleep). */
+async function until(predicate, what, limitMs = 30000) {
+  const start = performance.now();
+  while (!predicate()) {
+    if (performance.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Runs `target(...args)` in a child and expects it to exit 0 within 30 s (else it is killed: it hung). */
+async function finishes(target, args) {
+  const p = await started(target, args);
+  await p.join(30000);
+  if (p.exitCode === null) await killAndReap(p);
+  return p.exitCode;
+}
+
+onLinux('dead sleepers and holders inside Condition and Event', () => {
+  test('a Condition waiter SIGKILLed while asleep: the next notify() skips it instead of waiting for ever', async () => {
+    const cond = new Condition();
+    const sleeper = await started(t.sleepOnCondition, [cond]);
+    await until(() => cond._sleepersKnown() === 1, 'the sleeper to sleep');
+    await killAndReap(sleeper);
+    expect(await finishes(t.notifyOnce, [cond])).toBe(0);
+    expect(cond._sleepersKnown()).toBe(0);
+    // and the condition still works: a live sleeper is woken by the next notify
+    const live = await started(t.sleepOnCondition, [cond]);
+    await until(() => cond._sleepersKnown() === 1, 'the live sleeper to sleep');
+    cond.acquireSync();
+    cond.notify();
+    cond.release();
+    await killAndReap(live);
+  });
+
+  test('an Event waiter SIGKILLed: set() returns, and waits see the event set', async () => {
+    const event = new Event();
+    const waiter = await started(t.waitOnEvent, [event]);
+    await until(() => event._cond._sleepersKnown() === 1, 'the waiter to sleep');
+    await killAndReap(waiter);
+    expect(await finishes(t.setEvent, [event])).toBe(0);
+    expect(event.isSet()).toBe(true);
+    expect(await event.wait({ timeout: 30000 })).toBe(true);
+  });
+
+  test("a process SIGKILLed inside an Event's internal lock: isSet() and set() still answer", async () => {
+    const event = new Event();
+    const held = new Event();
+    const holder = await started(t.holdEventLock, [event, held]);
+    expect(await held.wait({ timeout: 30000 })).toBe(true);
+    await killAndReap(holder);
+    expect(await finishes(t.setEvent, [event])).toBe(0);
+    expect(event.isSet()).toBe(true);
   });
 });
