@@ -74,6 +74,11 @@ export interface NativeAddon {
   cancelWait(id: WaitId): boolean;
   /** The threads the wait hub runs now. */
   hubThreads(): number;
+  /**
+   * The references every thread of this process holds to a kill-safe segment's name, after adding `delta`; -1 when
+   * they reached 0 and the name was created in this process (`created` marks it so): the caller removes it then.
+   */
+  nameReference(name: string, delta: number, created: boolean): number;
   /** Main thread, at exit: names this process created go now; later closes skip sem_close. */
   processExiting(): void;
   /** Sets the resource tracker's pipe for the whole process unless one is set; returns the one in effect. */

@@ -684,7 +684,8 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   constructor(maxsize = 0, /** @internal */ parts?: QueueParts & { unfinished: Semaphore; cond: Condition }) {
     super(maxsize, parts);
     this.#unfinished = parts?.unfinished ?? new Semaphore(0);
-    this.#cond = parts?.cond ?? new Condition(new Lock(NO_RECOVERY));
+    // CPython's condition, without a sleeper table: a queue is made kill-safe as a whole (issue #16 §2)
+    this.#cond = parts?.cond ?? new Condition(new Lock(NO_RECOVERY), [new Semaphore(0), new Semaphore(0), new Semaphore(0)]);
   }
 
   protected override _commit(): void {

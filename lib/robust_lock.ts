@@ -258,25 +258,29 @@ function randomNames(count: number): string[] {
     (_, i) => `${LOCK_SEGMENT_PREFIX}${bytes.subarray(6 * i, 6 * i + 6).toString('base64url')}`);
 }
 
-/** A name this process created, with the references that keep it: its objects here, and children still starting. */
-interface CreatedName {
-  name: string;
-  references: number;
+/** Names this thread created that are not removed yet: they go at exit (the tracker covers deaths). */
+const createdHere = new Set<string>();
+
+/**
+ * Drops one of this process's references to `name` (every thread's objects, and children still starting, hold
+ * one): the last one removes a name this process created.
+ */
+function dropReference(name: string): void {
+  if (native.nameReference(name, -1, false) !== -1) return;
+  removeName(name);
 }
 
-const created = new Set<CreatedName>();
-
-function dropReference(entry: CreatedName): void {
-  if (--entry.references > 0 || !created.delete(entry)) return;
+function removeName(name: string): void {
+  createdHere.delete(name);
   try {
-    native.shmUnlink(entry.name);
+    native.shmUnlink(name);
   } catch {
     // removed already
   }
-  tracker.unregister(entry.name);
+  tracker.unregister(name);
 }
 
-const collected = new FinalizationRegistry<CreatedName>(dropReference);
+const collected = new FinalizationRegistry<string>(dropReference);
 
 /** What a child (or another thread) receives for a kill-safe lock or a Condition's sleepers: a segment's name. */
 export interface KillSafeDescriptor {
@@ -296,20 +300,22 @@ interface SegmentContent {
 
 /**
  * A small shared-memory segment of kill-safe words (a lock's word, a Condition's sleepers) as this process holds
- * it: created (and tracked) or opened. The name is removed when the creator's last object goes (closed or
- * collected) and no child started with it is still starting; the mapping stays in every process that opened it.
+ * it: created (and tracked) or opened. A name this process created is removed when no object of any of its threads
+ * refers to it any more (closed or collected) and no child started with it is still starting; the mapping stays in
+ * every process that opened it.
  */
 export class KillSafeSegment<T extends SegmentContent = SegmentContent> {
   readonly sem: T;
   readonly name: string;
-  readonly #created: CreatedName | undefined;
+  readonly #created: boolean;
   #closed = false;
 
-  private constructor(content: T, name: string, createdName?: CreatedName) {
+  /** `name` is referenced for it already. */
+  private constructor(content: T, name: string, created: boolean) {
     this.sem = content;
     this.name = name;
-    this.#created = createdName;
-    if (createdName) collected.register(this, createdName, this);
+    this.#created = created;
+    collected.register(this, name, this);
   }
 
   static create<T extends SegmentContent>(bytes: number, make: (buffer: ArrayBuffer) => T): KillSafeSegment<T> {
@@ -323,9 +329,9 @@ export class KillSafeSegment<T extends SegmentContent = SegmentContent> {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         continue;
       }
-      const entry = { name, references: 1 };
-      created.add(entry);
-      return new KillSafeSegment(make(buffer), name, entry);
+      native.nameReference(name, 1, true);
+      createdHere.add(name);
+      return new KillSafeSegment(make(buffer), name, true);
     }
   }
 
@@ -340,38 +346,32 @@ export class KillSafeSegment<T extends SegmentContent = SegmentContent> {
       if (descriptor.toThread && (err as NodeJS.ErrnoException).code === 'ENOENT') throw closedError('the object');
       throw err;
     }
-    return new KillSafeSegment(make(buffer), name);
+    native.nameReference(name, 1, false);
+    return new KillSafeSegment(make(buffer), name, false);
   }
 
   /** What a child or another thread needs to open it: valid only inside a spawning context. */
   descriptor(): KillSafeDescriptor {
     const ctx = spawningContext();
-    if (ctx.toThread) return { killSafe: this.name, toThread: true }; // opened while its objects here keep the name
-    const entry = this.#created;
-    if (entry && created.has(entry)) { // the name stays until the child exits: it opens it while it starts
-      entry.references++;
-      let kept = true;
-      ctx.retain({ close: () => { if (kept) { kept = false; dropReference(entry); } } });
-    }
-    return { killSafe: this.name };
+    if (ctx.toThread) return { killSafe: this.name, toThread: true }; // opened while objects here keep the name
+    // the name stays until the child exits: it opens it while it starts
+    const name = this.name;
+    native.nameReference(name, 1, false);
+    let kept = true;
+    ctx.retain({ close: () => { if (kept) { kept = false; dropReference(name); } } });
+    return { killSafe: name };
   }
 
   /** Removes the name now if this process created it; processes that mapped it keep using it. */
   unlink(): void {
-    const entry = this.#created;
-    if (entry && created.has(entry)) {
-      entry.references = 1;
-      dropReference(entry);
-    }
+    if (this.#created && createdHere.has(this.name)) removeName(this.name);
   }
 
   close(owner?: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#created) {
-      collected.unregister(this);
-      if (created.has(this.#created)) dropReference(this.#created);
-    }
+    collected.unregister(this);
+    dropReference(this.name);
     this.sem.close(owner);
   }
 }
@@ -393,8 +393,5 @@ export function isRobustLockSegment(value: unknown): value is RobustLockSegment 
 
 // At exit the names this process created go at once (the tracker covers deaths).
 process.on('exit', () => {
-  for (const entry of [...created]) {
-    entry.references = 1;
-    dropReference(entry);
-  }
+  for (const name of [...createdHere]) removeName(name);
 });
