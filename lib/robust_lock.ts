@@ -323,7 +323,7 @@ export class KillSafeSegment<T extends SegmentContent = SegmentContent> {
       const name = tracker.registeredName(randomNames); // registered before it exists: no death can leak it
       let buffer: ArrayBuffer;
       try {
-        buffer = native.shmCreate(name, bytes);
+        buffer = native.shmCreate(name, bytes, false); // no descriptor kept: the name is removed by us, not by use
       } catch (err) {
         tracker.unregister(name);
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -340,7 +340,7 @@ export class KillSafeSegment<T extends SegmentContent = SegmentContent> {
     if (!name.startsWith(LOCK_SEGMENT_PREFIX) || name.length > 40) throw new Error(`not a kill-safe segment: ${name}`);
     let buffer: ArrayBuffer;
     try {
-      buffer = native.shmOpen(name);
+      buffer = native.shmOpen(name, false);
     } catch (err) {
       // A thread's handover whose objects were all closed (or collected) since, as for a lent semaphore.
       if (descriptor.toThread && (err as NodeJS.ErrnoException).code === 'ENOENT') throw closedError('the object');
