@@ -183,11 +183,9 @@ export class RobustLockHandle {
         if (err) reject(err);
         else resolve(ok);
       };
+      // A wait that cannot be cancelled any more has its callback on its way: it passes on a wake it got.
       const cancel = (err: Error): void => {
-        if (id !== undefined && !native.cancelWait(id)) {
-          settle(err, false); // its callback is on its way: it passes on a wake it got
-          return;
-        }
+        if (id !== undefined) native.cancelWait(id);
         settle(err, false);
       };
       const step = (checkHolder: boolean): void => {
