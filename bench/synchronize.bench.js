@@ -5,8 +5,13 @@ const { versus } = require('./harness');
 module.exports = {
   title: 'Lock & Process',
   workloads: [
-    { name: 'uncontended acquireSync+release pair', unit: 'ns/pair', better: 'lower', goal: '≤ 0.6× Python time',
-      run: versus('synchronize', 'uncontended', [1000000]) },
+    { name: 'uncontended acquireSync+release pair (kill-safe, the default)', unit: 'ns/pair', better: 'lower',
+      goal: '≤ 0.6× Python time', run: versus('synchronize', 'uncontended', [1000000]) },
+    { name: 'uncontended acquireSync+release pair, recovery: false (an OS semaphore: the figure before #16)',
+      unit: 'ns/pair', better: 'lower', goal: 'kill-safe row within 1.1× of this',
+      run: versus('synchronize', 'uncontended', [1000000, 'plain'], 'uncontended', [1000000]) },
+    { name: 'holder SIGKILLed → waiter blocked in acquireSync() holds it, median of 5 (Python: never)', unit: 'ms',
+      better: 'lower', goal: '< 100 ms', run: versus('synchronize', 'takeover', [5], null) },
     { name: 'uncontended async acquire+release pair (Python: sync)', unit: 'ns/pair', better: 'lower', goal: 'report',
       run: versus('synchronize', 'uncontendedAsync', [200000], 'uncontended', [1000000]) },
     { name: 'contended lock, 2 processes', unit: 'ops/s', better: 'higher', goal: '≥ 1×',

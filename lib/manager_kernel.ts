@@ -22,7 +22,7 @@ import { native } from './native';
 import { FramePipe } from './pipe';
 import { JoinableQueue, Queue } from './queues';
 import { reduceValue, SpawningContext, withSpawningContext } from './reduction';
-import { SEM_VALUE_MAX, SemLock } from './semlock';
+import { NO_RECOVERY, SEM_VALUE_MAX, SemLock } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import { checkInteger } from './validate';
 
@@ -131,7 +131,7 @@ interface Holds {
  * lock (it may stay held by a process that died in that instant, never released under another holder).
  */
 abstract class KernelOwnedLock extends ServerLock implements Disposable {
-  private readonly sem = new Lock();
+  private readonly sem = new Lock(NO_RECOVERY); // a kernel object opened by name: an OS semaphore
   readonly #holds = new Map<Session, Holds>();
   protected abstract readonly recursive: boolean;
 
@@ -277,7 +277,7 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
     super();
     const size = checkInteger(maxsize ?? 0, 'maxsize', 0, SEM_VALUE_MAX);
     if (!fifoDirectory) throw new ManagerError('ERR_MP_MANAGER_STATE', 'this server has no directory for named pipes');
-    const [rlock, wlock, items] = [new Lock(), new Lock(), new Semaphore(0)];
+    const [rlock, wlock, items] = [new Lock(NO_RECOVERY), new Lock(NO_RECOVERY), new Semaphore(0)];
     const slots = size > 0 ? new BoundedSemaphore(size) : null;
     this.#slots = slots;
     this.#semaphores = [rlock, wlock, items, ...(slots ? [slots] : [])];
@@ -285,7 +285,7 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
     const parts: unknown[] = [rlock, wlock, items, slots];
     let joinableParts: { unfinished: Semaphore; cond: Condition } | undefined;
     if (joinable) {
-      const [unfinished, condLock] = [new Semaphore(0), new Lock()];
+      const [unfinished, condLock] = [new Semaphore(0), new Lock(NO_RECOVERY)];
       const condSemaphores = [new Semaphore(0), new Semaphore(0), new Semaphore(0)];
       joinableParts = { unfinished, cond: new Condition(condLock, condSemaphores) };
       this.#semaphores.push(unfinished, condLock, ...condSemaphores);

@@ -74,6 +74,11 @@ export interface NativeAddon {
   cancelWait(id: WaitId): boolean;
   /** The threads the wait hub runs now. */
   hubThreads(): number;
+  /**
+   * The references every thread of this process holds to a kill-safe segment's name, after adding `delta`; -1 when
+   * they reached 0 and the name was created in this process (`created` marks it so): the caller removes it then.
+   */
+  nameReference(name: string, delta: number, created: boolean): number;
   /** Main thread, at exit: names this process created go now; later closes skip sem_close. */
   processExiting(): void;
   /** Sets the resource tracker's pipe for the whole process unless one is set; returns the one in effect. */
@@ -144,10 +149,13 @@ export interface NativeAddon {
   pipePollAsync(handle: number, timeoutMs: number, callback: WaitCallback): WaitId;
   closeHandle(handle: number): void;
   // Shared memory (shared_memory.ts, atomics_wait.ts). A buffer stays mapped until it is collected or detached.
-  /** Creates the segment `name` (it must not exist) of `size` bytes, mode 0600: an ArrayBuffer over all of it. */
-  shmCreate(name: string, size: number): ArrayBuffer;
-  /** Maps the existing segment `name`: an ArrayBuffer over all of it. */
-  shmOpen(name: string): ArrayBuffer;
+  /**
+   * Creates the segment `name` (it must not exist) of `size` bytes, mode 0600: an ArrayBuffer over all of it.
+   * keepDescriptor false (POSIX): no descriptor stays open (nor the tracker's in-use lock with it): kill-safe locks.
+   */
+  shmCreate(name: string, size: number, keepDescriptor?: boolean): ArrayBuffer;
+  /** Maps the existing segment `name`: an ArrayBuffer over all of it. keepDescriptor: as for shmCreate. */
+  shmOpen(name: string, keepDescriptor?: boolean): ArrayBuffer;
   /** Removes the name (POSIX); whoever has it mapped keeps it. */
   shmUnlink(name: string): void;
   /** The tracker's removal: true when removed, false when a process still holds it (ENOENT when gone already). */

@@ -26,7 +26,7 @@ import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
 import {
   adoptFds, assertSpawning, Lent, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
 } from './reduction';
-import { defineInheritanceGuard, SEM_VALUE_MAX, SemaphoreHandle, SemLock, SPIN_MS, waitAsync } from './semlock';
+import { defineInheritanceGuard, NO_RECOVERY, SEM_VALUE_MAX, SemaphoreHandle, SemLock, SPIN_MS, waitAsync } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Section, Semaphore } from './synchronize';
 import { deadlineOf, remaining } from './timeouts';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
@@ -165,7 +165,8 @@ function closeParts(parts: SemLock[]): void {
 }
 
 function createParts(maxsize: number): QueueParts {
-  const locks = { rlock: new Lock(), wlock: new Lock(), items: new Semaphore(0),
+  // OS semaphores (recovery: false): a queue is made kill-safe as a whole or not at all (issue #16 §2)
+  const locks = { rlock: new Lock(NO_RECOVERY), wlock: new Lock(NO_RECOVERY), items: new Semaphore(0),
     slots: maxsize > 0 ? new BoundedSemaphore(maxsize) : null };
   // the pipe last: nothing after it can fail and leak its descriptors (handles)
   return { ...locks, pipe: native.platform === 'win32' ? WinFramePipe.create() : FramePipe.create() };
@@ -678,7 +679,8 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   constructor(maxsize = 0, /** @internal */ parts?: QueueParts & { unfinished: Semaphore; cond: Condition }) {
     super(maxsize, parts);
     this.#unfinished = parts?.unfinished ?? new Semaphore(0);
-    this.#cond = parts?.cond ?? new Condition(new Lock());
+    // CPython's condition, without a sleeper table: a queue is made kill-safe as a whole (issue #16 §2)
+    this.#cond = parts?.cond ?? new Condition(new Lock(NO_RECOVERY), [new Semaphore(0), new Semaphore(0), new Semaphore(0)]);
   }
 
   protected override _commit(): void {

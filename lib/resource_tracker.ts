@@ -67,19 +67,22 @@ const NAME_BATCH = 64;
 const TRACKER_PIPE_BYTES = 1 << 20;
 /** How often the tracker looks for segments it holds that another tree removed (their memory can then go). */
 const SWEEP_MS = 5000;
-const registered: string[] = [];
+/** Names registered ahead, per maker (semaphore names, lock segment names). */
+const registered = new Map<(count: number) => string[], string[]>();
 
 /**
  * A fresh name from `make()`, registered with the tracker before it exists: NAME_BATCH names are made and
- * registered with one write whenever none is left.
+ * registered with one write whenever none of this maker's is left.
  */
 export function registeredName(make: (count: number) => string[]): string {
-  if (registered.length === 0) {
-    const names = make(NAME_BATCH);
-    send(trackerDescriptor(), names.map((name) => `R${name}\n`).join('')); // done before anyone can die
-    registered.push(...names);
+  let names = registered.get(make);
+  if (!names) registered.set(make, names = []);
+  if (names.length === 0) {
+    const made = make(NAME_BATCH);
+    send(trackerDescriptor(), made.map((name) => `R${name}\n`).join('')); // done before anyone can die
+    names.push(...made);
   }
-  return registered.pop()!;
+  return names.pop()!;
 }
 
 export function unregister(name: string): void {
@@ -88,6 +91,8 @@ export function unregister(name: string): void {
 }
 
 const SEGMENT = 'shm:';
+/** Names of the segments of kill-safe locks (robust_lock.ts): registered as semaphore names are, removed with shm_unlink. */
+export const LOCK_SEGMENT_PREFIX = '/mpl-';
 
 /** A shared-memory segment (its OS name) this process created or attached: the tree's tracker holds it. */
 export function registerSegment(osName: string): void {
@@ -166,7 +171,8 @@ function main(): void {
     }
     for (const name of names) {
       try {
-        native.Semaphore.unlink(name);
+        if (name.startsWith(LOCK_SEGMENT_PREFIX)) native.shmUnlink(name);
+        else native.Semaphore.unlink(name);
       } catch {
         // already unlinked by its creator's exit hook racing with us: nothing left to do
       }

@@ -8,6 +8,10 @@ import { AssertionError, NotImplementedError, ValueError } from './errors';
 import { native, NativeSemaphore, WaitCallback, WaitId } from './native';
 import { assertSpawning, isLent, Lent, reduce, Reduced, registerRebuilder, requireAdoption, spawningContext } from './reduction';
 import * as tracker from './resource_tracker';
+import {
+  createRobustLock, isKillSafeDescriptor, KillSafeDescriptor, openRobustLock, recoveryAvailable, RobustLockHandle,
+  RobustLockSegment, SELF_TOKEN,
+} from './robust_lock';
 import { deadlineOf, remaining, setLongTimeout, whenAborted } from './timeouts';
 import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
 
@@ -46,6 +50,21 @@ export interface AcquireOptions {
 }
 
 export type AcquireSyncOptions = Omit<AcquireOptions, 'signal'>;
+
+export interface LockOptions {
+  /**
+   * Whether a holder that dies (SIGKILL, crash, abort) frees the lock for the next taker, who then sees
+   * `ownerDied` (default true, where the platform offers it: see `recovery` on the lock). false keeps Python's exact
+   * behaviour: a lock whose holder died stays held.
+   */
+  recovery?: boolean;
+}
+
+/** Options of the library's own locks that stay OS semaphores (queue and Manager internals). @internal */
+export const NO_RECOVERY: LockOptions = Object.freeze({ recovery: false });
+
+/** The OS object behind a SemLock: an OS semaphore, or the shared word of a kill-safe lock. */
+export type SemLockBacking = OsSemaphore | RobustLockSegment;
 
 const isWindows = native.platform === 'win32';
 
@@ -258,11 +277,15 @@ function currentOwner(): number {
  */
 export class SemLock {
   // Private fields: invisible to serializers, which meet the inheritance guard first.
-  readonly #os: OsSemaphore;
+  readonly #os: SemLockBacking;
   readonly #kind: number;
   readonly #maxvalue: number;
-  readonly #sem: SemaphoreHandle; // this.#os.sem, read on every call
+  readonly #sem: SemaphoreHandle | RobustLockHandle; // this.#os.sem, read on every call
   #words: Int32Array | undefined; // its shared [value, waiters], when the platform offers them; none once closed
+  /** A kill-safe lock's handle and word (none once closed): what the fast paths below inline. */
+  readonly #robust: RobustLockHandle | undefined;
+  #robustWord: BigUint64Array | undefined;
+  #ownerDied = false;
   readonly #postLimit: number | undefined; // the over-release check's bound; none for unbounded semaphores
   #count = 0;
   #owner = -1;
@@ -275,19 +298,48 @@ export class SemLock {
   #closedBy: string | undefined;
 
   /** @internal */
-  constructor(kind: number, value: number, maxvalue: number, rebuilt?: OsSemaphore) {
+  constructor(kind: number, value: number, maxvalue: number, rebuilt?: SemLockBacking, robust = false) {
     this.#kind = kind;
     this.#maxvalue = maxvalue;
-    this.#os = rebuilt ?? OsSemaphore.create(value, maxvalue);
-    this.#sem = this.#os.sem;
-    this.#words = this.#sem.words;
+    this.#os = rebuilt ?? (robust && recoveryAvailable ? createRobustLock() : OsSemaphore.create(value, maxvalue));
+    const sem = this.#os.sem;
+    this.#sem = sem;
+    if (sem instanceof RobustLockHandle) {
+      this.#robust = sem;
+      this.#robustWord = sem.word;
+    } else {
+      this.#words = sem.words;
+    }
     this.#postLimit = maxvalue === SEM_VALUE_MAX ? undefined : maxvalue;
     defineInheritanceGuard(this);
   }
 
-  /** @internal */
+  /** @internal the OS semaphore behind it (not for a kill-safe lock: see _backing). */
   get _os(): OsSemaphore {
+    if (!(this.#os instanceof OsSemaphore)) throw new AssertionError(`${this.constructor.name} has no OS semaphore`);
     return this.#os;
+  }
+
+  /** @internal what is behind it: an OS semaphore, or a kill-safe lock's segment. */
+  get _backing(): SemLockBacking {
+    return this.#os;
+  }
+
+  /**
+   * Whether a holder that dies frees it for the next taker (who then sees ownerDied): true for a Lock or RLock made
+   * with recovery (the default) on a platform that offers it (Linux); false for Python's behaviour.
+   */
+  get recovery(): boolean {
+    return this.#robust !== undefined;
+  }
+
+  /**
+   * Whether the last acquire in this process (thread) that took it found that its previous holder had died holding
+   * it (SIGKILL, crash, abort): what that holder protected may be half done. It is held all the same, as after
+   * pthread's EOWNERDEAD or Windows' WAIT_ABANDONED. Always false without recovery.
+   */
+  get ownerDied(): boolean {
+    return this.#ownerDied;
   }
 
   /** @internal */
@@ -325,6 +377,7 @@ export class SemLock {
     if (this.#closedBy !== undefined) return;
     this.#closedBy = owner;
     this.#words = undefined;
+    this.#robustWord = undefined;
     this.#os.close(owner);
   }
 
@@ -347,6 +400,7 @@ export class SemLock {
   }
 
   #acquired(): true {
+    if (this.#robust && (this.#count === 0 || this.#kind !== RECURSIVE_MUTEX)) this.#ownerDied = this.#robust.tookOver;
     this.#count++;
     this.#owner = currentOwner();
     return true;
@@ -356,6 +410,13 @@ export class SemLock {
   acquireSync(options?: AcquireSyncOptions): boolean {
     if (options === undefined) {
       // The common call, inlined down to one compare-and-swap when a unit is free: Python's time is the bar.
+      const robust = this.#robustWord;
+      if (robust && this.#kind !== RECURSIVE_MUTEX && Atomics.compareExchange(robust, 0, 0n, SELF_TOKEN) === 0n) {
+        this.#count++;
+        this.#owner = threadId;
+        this.#ownerDied = false;
+        return true;
+      }
       const words = this.#words;
       if (words && this.#kind !== RECURSIVE_MUTEX) {
         const value = Atomics.load(words, 0);
@@ -411,7 +472,8 @@ export class SemLock {
       }
       this.#queued++;
       const started = performance.now();
-      return waitAsync(sem, timeout, signal).then((ok) => {
+      const waited = sem instanceof RobustLockHandle ? sem.waitAsync(true, timeout, signal) : waitAsync(sem, timeout, signal);
+      return waited.then((ok) => {
         this.#queued--;
         this.#spinWorth = performance.now() - started < SPIN_WORTH_MS;
         return ok ? this.#acquired() : false;
@@ -432,18 +494,27 @@ export class SemLock {
         return;
       }
     }
+    const robust = this.#robustWord;
+    if (robust) { // a kill-safe lock: one compare-and-swap when this process holds it and nobody waits
+      if (Atomics.compareExchange(robust, 0, SELF_TOKEN, 0n) !== SELF_TOKEN) {
+        this.#checkOpen();
+        if (!this.#robust!.post()) throw new ValueError('semaphore or lock released too many times');
+      }
+      if (this.#count > 0) this.#count--;
+      return;
+    }
     const words = this.#words;
     const limit = this.#postLimit;
     if (words && limit !== undefined) { // the common release, inlined as in acquireSync
       const value = Atomics.load(words, 0);
       if (value < limit && Atomics.compareExchange(words, 0, value, value + 1) === value) {
-        if (Atomics.load(words, 1) !== 0) this.#sem.wakeWaiter();
+        if (Atomics.load(words, 1) !== 0) (this.#sem as SemaphoreHandle).wakeWaiter();
         if (this.#count > 0) this.#count--;
         return;
       }
     }
     this.#checkOpen();
-    if (!this.#sem.post(limit)) throw new ValueError('semaphore or lock released too many times');
+    if (!(this.#sem as SemaphoreHandle).post(limit)) throw new ValueError('semaphore or lock released too many times');
     if (this.#count > 0) this.#count--;
   }
 
@@ -468,10 +539,18 @@ export class SemLock {
     return false;
   }
 
+  /**
+   * @internal Resolves true once it is free, leaving it free (see waitUntilFree); false when `timeout` passes first.
+   */
+  _waitUntilFree(timeout: number | undefined, signal?: AbortSignal): Promise<boolean> {
+    const sem = this.#sem;
+    return sem instanceof RobustLockHandle ? sem.waitAsync(false, timeout, signal) : waitUntilFree(sem, timeout, signal);
+  }
+
   [reduce](): Reduced {
     assertSpawning(this);
     this.#checkOpen(); // a closed object cannot be handed to anyone
-    return [REBUILD_SEMLOCK, [this.constructor.name, this._kind, this._maxvalue, this._os.descriptor()]];
+    return [REBUILD_SEMLOCK, [this.constructor.name, this._kind, this._maxvalue, this.#os.descriptor()]];
   }
 }
 
@@ -556,7 +635,7 @@ export function defineInheritanceGuard(obj: object): void {
 }
 
 const REBUILD_SEMLOCK = 'multiproc.SemLock';
-type SemLockFactory = (os: OsSemaphore, maxvalue: number) => SemLock;
+type SemLockFactory = (os: SemLockBacking, maxvalue: number) => SemLock;
 const semlockClasses = new Map<string, SemLockFactory>();
 
 /** Classes built on SemLock register how a child rebuilds them around an opened semaphore. */
@@ -564,8 +643,10 @@ export function registerSemLockClass(name: string, factory: SemLockFactory): voi
   semlockClasses.set(name, factory);
 }
 
-registerRebuilder(REBUILD_SEMLOCK, (className: string, _kind: number, maxvalue: number, descriptor: string) => {
+registerRebuilder(REBUILD_SEMLOCK, (className: string, _kind: number, maxvalue: number,
+                                     descriptor: SemaphoreDescriptor | KillSafeDescriptor) => {
   const factory = semlockClasses.get(className);
   if (!factory) throw new ValueError(`unknown SemLock class ${className}`);
-  return factory(OsSemaphore.open(descriptor), maxvalue);
+  return factory(isKillSafeDescriptor(descriptor) ? openRobustLock(descriptor) : OsSemaphore.open(descriptor),
+    maxvalue);
 });

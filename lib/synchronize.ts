@@ -7,17 +7,19 @@ import { inspect } from 'node:util';
 import { AssertionError, BrokenBarrierError, InvalidArgumentError, ValueError } from './errors';
 import { assertSpawning, functionReference, reduce, Reduced, registerRebuilder } from './reduction';
 import {
-  AcquireOptions, AcquireSyncOptions, defineInheritanceGuard, OsSemaphore, RECURSIVE_MUTEX, registerSemLockClass,
-  SEM_VALUE_MAX, SEMAPHORE, SemLock, waitAsync, waitUntilFree,
+  AcquireOptions, AcquireSyncOptions, defineInheritanceGuard, LockOptions, OsSemaphore, RECURSIVE_MUTEX,
+  registerSemLockClass, SEM_VALUE_MAX, SEMAPHORE, SemLock, SemLockBacking, waitAsync,
 } from './semlock';
+import { isRobustLockSegment, RECHECK_MS } from './robust_lock';
+import { createSleepers, openSleepers, SleepersDescriptor, SleepersSegment } from './condition_sleepers';
 import { guardOf, guardSyncOf, Guard } from './guard';
 import { NamedLock, OpenOptions } from './named_lock';
 import { NamedSemaphore, SemaphoreOpenOptions } from './named_semaphore';
 import { deadlineOf, remaining, waitUntil, waitUntilSync } from './timeouts';
-import { abortReason, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
+import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 import { native, WaitId } from './native';
 
-export type { AcquireOptions, AcquireSyncOptions } from './semlock';
+export type { AcquireOptions, AcquireSyncOptions, LockOptions } from './semlock';
 export type { Guard } from './guard';
 export { SemLock } from './semlock';
 
@@ -46,10 +48,24 @@ abstract class GuardedSemLock extends SemLock {
   protected abstract describeState(): string;
 }
 
-/** A non-recursive lock: Python's multiprocessing.Lock. Any process may release it. */
+/** A rebuilt lock's OS object, or undefined for options (or nothing). */
+function rebuiltBacking(arg: unknown): SemLockBacking | undefined {
+  return arg instanceof OsSemaphore || isRobustLockSegment(arg) ? arg : undefined;
+}
+
+/** Whether a new lock recovers from its holder's death (options.recovery, default true). */
+function wantsRecovery(options: unknown): boolean {
+  if (options === undefined || rebuiltBacking(options)) return true;
+  return checkBoolean(checkOptions<LockOptions>(options, 'Lock options').recovery, 'recovery', true);
+}
+
+/**
+ * A non-recursive lock: Python's multiprocessing.Lock. Any process may release it. Kill-safe by default where the
+ * platform allows (see `recovery`, `ownerDied`): a holder that dies frees it.
+ */
 export class Lock extends GuardedSemLock {
-  constructor(/** @internal */ rebuilt?: OsSemaphore) {
-    super(SEMAPHORE, 1, 1, rebuilt instanceof OsSemaphore ? rebuilt : undefined);
+  constructor(options?: LockOptions) {
+    super(SEMAPHORE, 1, 1, rebuiltBacking(options), wantsRecovery(options));
   }
 
   /**
@@ -70,10 +86,13 @@ export class Lock extends GuardedSemLock {
   }
 }
 
-/** A recursive lock: the owning process (thread) may acquire it again; only the owner may release it. */
+/**
+ * A recursive lock: the owning process (thread) may acquire it again; only the owner may release it. Kill-safe as
+ * Lock is.
+ */
 export class RLock extends GuardedSemLock {
-  constructor(/** @internal */ rebuilt?: OsSemaphore) {
-    super(RECURSIVE_MUTEX, 1, 1, rebuilt instanceof OsSemaphore ? rebuilt : undefined);
+  constructor(options?: LockOptions) {
+    super(RECURSIVE_MUTEX, 1, 1, rebuiltBacking(options), wantsRecovery(options));
   }
 
   /** Lock.open's recursive twin: the object that holds it may acquire it again. */
@@ -134,10 +153,10 @@ export class BoundedSemaphore extends Semaphore {
   }
 }
 
-registerSemLockClass('Lock', (os) => new Lock(os));
-registerSemLockClass('RLock', (os) => new RLock(os));
-registerSemLockClass('Semaphore', (os) => new Semaphore(0, os));
-registerSemLockClass('BoundedSemaphore', (os, maxvalue) => new BoundedSemaphore(0, os, maxvalue));
+registerSemLockClass('Lock', (os) => new Lock(os as LockOptions));
+registerSemLockClass('RLock', (os) => new RLock(os as LockOptions));
+registerSemLockClass('Semaphore', (os) => new Semaphore(0, os as OsSemaphore));
+registerSemLockClass('BoundedSemaphore', (os, maxvalue) => new BoundedSemaphore(0, os as OsSemaphore, maxvalue));
 
 type AnyLock = Lock | RLock;
 
@@ -176,18 +195,21 @@ export class Condition {
   readonly #sleeping: Semaphore;
   readonly #woken: Semaphore;
   readonly #wait: Semaphore;
+  /** Its sleepers by identity, so a notify skips the dead (Linux; none for a Manager's kernel condition). */
+  readonly #sleepers: SleepersSegment | undefined;
   /** Set by _wakeAllOnRelease(): every sleeper is woken when the lock is next let go. */
   #wakeAllPending = false;
   /** Acknowledgements an async section of this thread awaits, holding the lock. */
   #acks: PendingAcks | null = null;
 
-  constructor(lock?: AnyLock, /** @internal */ parts?: Semaphore[]) {
+  constructor(lock?: AnyLock, /** @internal */ parts?: Semaphore[], /** @internal */ sleepers?: SleepersSegment) {
     if (lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)) {
       throw new InvalidArgumentError('Condition lock must be a Lock or an RLock');
     }
     this.#ownsLock = lock === undefined;
     this.#lock = lock ?? new RLock();
     [this.#sleeping, this.#woken, this.#wait] = Array.isArray(parts) ? parts : [new Semaphore(0), new Semaphore(0), new Semaphore(0)];
+    this.#sleepers = Array.isArray(parts) ? sleepers : createSleepers();
     defineInheritanceGuard(this);
   }
 
@@ -250,24 +272,47 @@ export class Condition {
     return this._lock._count();
   }
 
-  #releaseToSleep(): void {
+  /** Counts itself asleep (in a slot of the sleepers' table first) and lets the lock go: returns its slot. */
+  #releaseToSleep(): number {
+    const slot = this.#sleepers?.sem.enter() ?? -1;
     this.#sleeping.release();
     for (let i = this.#ownedCount(); i > 0; i--) this._lock.release();
+    return slot;
   }
 
   /** Releases the lock and waits; returns without the lock. */
   #sleep(timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
-    this.#releaseToSleep();
-    return waitAsync(this.#wait._os.sem, timeout, signal, this.#woken._os.sem, () => this.#woken.release());
+    const slot = this.#releaseToSleep();
+    const slept = waitAsync(this.#wait._os.sem, timeout, signal, this.#woken._os.sem, () => this.#woken.release());
+    return slot < 0 ? slept : slept.finally(() => this.#sleepers?.sem.leave(slot)); // acknowledged by then
   }
 
   #sleepSync(timeout: number | undefined): boolean {
-    this.#releaseToSleep();
+    const slot = this.#releaseToSleep();
     try {
       return this.#wait._os.sem.wait(timeout === undefined ? -1 : Math.ceil(timeout));
     } finally {
       this.#woken.release();
+      this.#sleepers?.sem.leave(slot);
     }
+  }
+
+  /**
+   * Waits, blocking this thread, for `count` acknowledgements of woken sleepers; one that died acknowledges through
+   * #reapDeadSleepers (where the sleepers are known), so this never waits for ever for a dead process.
+   */
+  #awaitAcksSync(count: number): void {
+    const woken = this.#woken._os.sem;
+    const sleepers = this.#sleepers;
+    for (let left = count; left > 0;) {
+      if (woken.wait(sleepers ? RECHECK_MS : -1)) left--;
+      else this.#reapDeadSleepers();
+    }
+  }
+
+  /** Acknowledges for each sleeper found dead (it would have, timed out): they come back as acknowledgements. */
+  #reapDeadSleepers(): void {
+    for (let dead = this.#sleepers?.sem.reapDead() ?? 0; dead > 0; dead--) this.#woken.release();
   }
 
   /**
@@ -353,7 +398,7 @@ export class Condition {
       if (lock.acquireSync({ blocking: false })) return then();
       const timeout = remaining(deadline);
       if (timeout === 0) return undefined;
-      await waitUntilFree(lock._os.sem, timeout, signal);
+      await lock._waitUntilFree(timeout, signal);
     }
   }
 
@@ -402,12 +447,13 @@ export class Condition {
     this.#acks = pending;
     try {
       while (pending.left > 0) {
-        await new Promise<void>((resolve, reject) => {
-          pending.resume = resolve;
-          pending.waiter = woken.waitAsync(-1, (err) => (err ? reject(err) : resolve()));
+        const acknowledged = await new Promise<boolean>((resolve, reject) => {
+          pending.resume = () => resolve(true);
+          pending.waiter = woken.waitAsync(this.#sleepers ? RECHECK_MS : -1, (err, ok) => (err ? reject(err) : resolve(ok)));
         });
         if (pending.takenOver) return false;
-        pending.left--;
+        if (acknowledged) pending.left--;
+        else this.#reapDeadSleepers(); // none for RECHECK_MS: a sleeper may have died
       }
     } catch (err) {
       if (pending.takenOver) return false;
@@ -427,8 +473,7 @@ export class Condition {
     pending.takenOver = true;
     let left = pending.left;
     if (pending.waiter !== null && !native.cancelWait(pending.waiter)) left--; // that acknowledgement is taken, its callback on its way
-    const woken = this.#woken._os.sem;
-    for (; left > 0; left--) woken.wait(-1);
+    this.#awaitAcksSync(left);
     this.#rezeroWait();
     this.#lock.release();
     pending.resume();
@@ -454,8 +499,7 @@ export class Condition {
     if (!this._lock._isMine()) throw new AssertionError('lock is not owned');
     const sleepers = this.#postWakeups(n);
     if (sleepers === 0) return;
-    const woken = this.#woken._os.sem;
-    for (let i = 0; i < sleepers; i++) woken.wait(-1);
+    this.#awaitAcksSync(sleepers);
     this.#rezeroWait();
   }
 
@@ -466,9 +510,8 @@ export class Condition {
     const woken = this.#woken._os.sem;
     if (wait.tryWait()) throw new AssertionError('notify: wait semaphore was not zero');
     // Sleepers that timed out since the last notify: take them off the sleeping count.
-    while (woken.tryWait()) {
-      if (!sleeping.tryWait()) throw new AssertionError('notify: Bug in sleeping_count.acquire - res should not be False');
-    }
+    // (An acknowledgement without a count: a sleeper that died between two of its steps and was acknowledged for.)
+    while (woken.tryWait()) sleeping.tryWait();
     let sleepers = 0;
     while (sleepers < n && sleeping.tryWait()) {
       wait.post();
@@ -500,6 +543,7 @@ export class Condition {
   /** @internal */
   _close(owner: string): void {
     for (const sem of [this.#sleeping, this.#woken, this.#wait]) sem._close(owner);
+    this.#sleepers?.close(owner);
     if (this.#ownsLock) this.#lock._close(owner);
   }
 
@@ -514,7 +558,13 @@ export class Condition {
 
   [reduce](): Reduced {
     assertSpawning(this);
-    return [REBUILD_CONDITION, [this._lock, this.#sleeping, this.#woken, this.#wait]];
+    const sleepers: SleepersDescriptor = this.#sleepers?.descriptor() ?? null;
+    return [REBUILD_CONDITION, [this._lock, this.#sleeping, this.#woken, this.#wait, sleepers]];
+  }
+
+  /** @internal for tests: sleepers with a slot in the table (0 where there is none). */
+  _sleepersKnown(): number {
+    return this.#sleepers?.sem.taken() ?? 0;
   }
 
   [inspect.custom](): string {
@@ -523,8 +573,9 @@ export class Condition {
 }
 
 const REBUILD_CONDITION = 'multiproc.Condition';
-registerRebuilder(REBUILD_CONDITION, (lock: AnyLock, sleeping: Semaphore, woken: Semaphore, wait: Semaphore) =>
-  new Condition(lock, [sleeping, woken, wait]));
+registerRebuilder(REBUILD_CONDITION, (lock: AnyLock, sleeping: Semaphore, woken: Semaphore, wait: Semaphore,
+                                        sleepers?: SleepersDescriptor) =>
+  new Condition(lock, [sleeping, woken, wait], openSleepers(sleepers)));
 
 /** Closes the parts of an Event or a Barrier, which made them all. */
 function closeAll(parts: (Condition | SemLock)[], owner: string): void {
@@ -539,6 +590,11 @@ export class Event {
   constructor(/** @internal */ parts?: [Condition, Semaphore]) {
     [this.#cond, this.#flag] = Array.isArray(parts) ? parts : [new Condition(new Lock()), new Semaphore(0)];
     defineInheritanceGuard(this);
+  }
+
+  /** @internal */
+  get _cond(): Condition {
+    return this.#cond;
   }
 
   isSet(): boolean {

@@ -4,6 +4,9 @@
 #include "binding.h"
 
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <string>
 
 namespace mp {
 
@@ -236,6 +239,27 @@ Napi::Value ProcessExitingJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// nameReference(name, delta, created) -> the references every thread of this process holds to a kill-safe
+// segment's name after adding `delta` (robust_lock.ts), or -1 when they reached 0 and a thread of this process created
+// the name (then the caller removes it). `created` marks the name as made here.
+Napi::Value NameReferenceJs(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, {napi_string, napi_number, napi_boolean})) return info.Env().Undefined();
+  struct Entry {
+    int64_t references = 0;
+    bool created = false;
+  };
+  static std::mutex mutex;
+  static std::map<std::string, Entry>* names = new std::map<std::string, Entry>();  // never destroyed: threads may outlive exit
+  std::lock_guard<std::mutex> lock(mutex);
+  Entry& entry = (*names)[info[0].As<Napi::String>().Utf8Value()];
+  entry.references += info[1].As<Napi::Number>().Int64Value();
+  entry.created = entry.created || info[2].As<Napi::Boolean>().Value();
+  int64_t left = entry.references;
+  bool created = entry.created;
+  if (left <= 0) names->erase(info[0].As<Napi::String>().Utf8Value());
+  return Napi::Number::New(info.Env(), left <= 0 && created ? -1.0 : static_cast<double>(left < 0 ? 0 : left));
+}
+
 // setTrackerFd(fd) -> the tracker descriptor in effect for the whole process (the first one given wins)
 Napi::Value SetTrackerFdJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
@@ -273,6 +297,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cancelWait", Napi::Function::New<Guarded<CancelWaitJs>>(env, "cancelWait"));
   exports.Set("hubThreads", Napi::Function::New<Guarded<HubThreadsJs>>(env, "hubThreads"));
   exports.Set("processExiting", Napi::Function::New<Guarded<ProcessExitingJs>>(env, "processExiting"));
+  exports.Set("nameReference", Napi::Function::New<Guarded<NameReferenceJs>>(env, "nameReference"));
   exports.Set("setTrackerFd", Napi::Function::New<Guarded<SetTrackerFdJs>>(env, "setTrackerFd"));
   exports.Set("trackerFd", Napi::Function::New<Guarded<TrackerFdJs>>(env, "trackerFd"));
   InitDescriptors(env, exports);

@@ -159,9 +159,10 @@ Napi::Value BufferOver(Napi::Env env, std::shared_ptr<OsMapping> mapping, const 
   return Napi::Value(env, raw);
 }
 
-// shmCreate(name, size) -> ArrayBuffer over the new segment
+// shmCreate(name, size, keepDescriptor = true) -> ArrayBuffer over the new segment
 Napi::Value ShmCreate(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_string, napi_number})) return info.Env().Undefined();
+  bool keep = !(info.Length() > 2 && info[2].IsBoolean() && !info[2].As<Napi::Boolean>().Value());
   double size = info[1].As<Napi::Number>().DoubleValue();
   OsError err;
   if (!(size >= 1 && size <= 9007199254740991.0) || size != std::floor(size)) {
@@ -169,15 +170,17 @@ Napi::Value ShmCreate(const Napi::CallbackInfo& info) {
     ThrowOsError(info.Env(), err);
     return info.Env().Undefined();
   }
-  std::shared_ptr<OsMapping> mapping = OsMapping::Create(info[0].As<Napi::String>(), static_cast<size_t>(size), &err);
+  std::shared_ptr<OsMapping> mapping =
+      OsMapping::Create(info[0].As<Napi::String>(), static_cast<size_t>(size), &err, keep);
   return BufferOver(info.Env(), std::move(mapping), err);
 }
 
-// shmOpen(name) -> ArrayBuffer over the existing segment
+// shmOpen(name, keepDescriptor = true) -> ArrayBuffer over the existing segment
 Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_string})) return info.Env().Undefined();
+  bool keep = !(info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
   OsError err;
-  std::shared_ptr<OsMapping> mapping = OsMapping::Open(info[0].As<Napi::String>(), &err);
+  std::shared_ptr<OsMapping> mapping = OsMapping::Open(info[0].As<Napi::String>(), &err, keep);
   return BufferOver(info.Env(), std::move(mapping), err);
 }
 

@@ -17,9 +17,12 @@ namespace mp {
 class OsMapping {
  public:
   // Creates the segment `name` (it must not exist) of `size` bytes, zero-filled, mode 0600, and maps it.
-  static std::shared_ptr<OsMapping> Create(const std::string& name, size_t size, OsError* err);
+  // keepDescriptor false (POSIX): the descriptor is closed once mapped, with no shared lock — for segments whose name
+  // the library removes itself (kill-safe locks), which UnlinkUnused never looks at. Windows keeps its handle.
+  static std::shared_ptr<OsMapping> Create(const std::string& name, size_t size, OsError* err,
+                                           bool keepDescriptor = true);
   // Maps the existing segment `name`, all of it.
-  static std::shared_ptr<OsMapping> Open(const std::string& name, OsError* err);
+  static std::shared_ptr<OsMapping> Open(const std::string& name, OsError* err, bool keepDescriptor = true);
   // Removes the name (POSIX shm_unlink); whoever has it mapped keeps it. Windows: nothing to do (false, ENOSYS-free).
   static bool Unlink(const std::string& name, OsError* err);
   // The resource tracker's removal: unlinks `name` unless some process has it mapped. 1: removed, 0: in use (left

@@ -53,8 +53,10 @@ static bool LockShared(int fd, OsError* err) {
 }
 
 // Maps all `size` bytes of `fd` and wraps them; closes fd (and removes `unlinkOnFailure`) when that fails.
+// keep false: fd is closed once mapped.
 static std::shared_ptr<OsMapping> MapFd(int fd, size_t size, const char* unlinkOnFailure, OsError* err,
-                                        std::shared_ptr<OsMapping> (*adopt)(uint8_t*, size_t, OsMapping::Handle*)) {
+                                        std::shared_ptr<OsMapping> (*adopt)(uint8_t*, size_t, OsMapping::Handle*),
+                                        bool keep) {
   void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (data == MAP_FAILED) {
     err->set("mmap", errno);
@@ -62,17 +64,21 @@ static std::shared_ptr<OsMapping> MapFd(int fd, size_t size, const char* unlinkO
     if (unlinkOnFailure != nullptr) shm_unlink(unlinkOnFailure);
     return nullptr;
   }
+  if (!keep) {
+    close(fd);
+    fd = -1;
+  }
   try {
     return adopt(static_cast<uint8_t*>(data), size, new OsMapping::Handle{fd});
   } catch (...) {  // no memory: the caller's guard reports it
     munmap(data, size);
-    close(fd);
+    if (fd >= 0) close(fd);
     if (unlinkOnFailure != nullptr) shm_unlink(unlinkOnFailure);
     throw;
   }
 }
 
-std::shared_ptr<OsMapping> OsMapping::Create(const std::string& name, size_t size, OsError* err) {
+std::shared_ptr<OsMapping> OsMapping::Create(const std::string& name, size_t size, OsError* err, bool keepDescriptor) {
   if (!NameFits(name, err)) return nullptr;
   if (size == 0 || size > static_cast<size_t>(LLONG_MAX)) {
     err->set("ftruncate", EINVAL);
@@ -86,13 +92,13 @@ std::shared_ptr<OsMapping> OsMapping::Create(const std::string& name, size_t siz
   int r;
   while ((r = ftruncate(fd, static_cast<off_t>(size))) != 0 && errno == EINTR) {
   }
-  if (r != 0 || !LockShared(fd, err)) {
+  if (r != 0 || (keepDescriptor && !LockShared(fd, err))) {
     if (r != 0) err->set("ftruncate", errno);
     close(fd);
     shm_unlink(name.c_str());
     return nullptr;
   }
-  return MapFd(fd, size, name.c_str(), err, &OsMapping::Adopt);
+  return MapFd(fd, size, name.c_str(), err, &OsMapping::Adopt, keepDescriptor);
 }
 
 // Whether the segment open as `fd` (fstat: `st`) still has its name. Linux: an unlinked inode has no link left.
@@ -110,7 +116,7 @@ static bool StillNamed(const std::string& name, const struct stat& st) {
 #endif
 }
 
-std::shared_ptr<OsMapping> OsMapping::Open(const std::string& name, OsError* err) {
+std::shared_ptr<OsMapping> OsMapping::Open(const std::string& name, OsError* err, bool keepDescriptor) {
   if (!NameFits(name, err)) return nullptr;
   int fd = shm_open(name.c_str(), O_RDWR, 0);
   if (fd < 0) {
@@ -118,7 +124,7 @@ std::shared_ptr<OsMapping> OsMapping::Open(const std::string& name, OsError* err
     return nullptr;
   }
   struct stat st;
-  if (!LockShared(fd, err) || fstat(fd, &st) != 0) {
+  if ((keepDescriptor && !LockShared(fd, err)) || fstat(fd, &st) != 0) {
     if (!err->failed()) err->set("fstat", errno);
     close(fd);
     return nullptr;
@@ -135,7 +141,7 @@ std::shared_ptr<OsMapping> OsMapping::Open(const std::string& name, OsError* err
     close(fd);
     return nullptr;
   }
-  return MapFd(fd, static_cast<size_t>(st.st_size), nullptr, err, &OsMapping::Adopt);
+  return MapFd(fd, static_cast<size_t>(st.st_size), nullptr, err, &OsMapping::Adopt, keepDescriptor);
 }
 
 bool OsMapping::Unlink(const std::string& name, OsError* err) {
@@ -189,7 +195,7 @@ int64_t OsMapping::Hold(const std::string& name, OsError* err) {
 OsMapping::~OsMapping() {
   Forget(data_);
   munmap(data_, size_);
-  close(handle_->fd);  // and with it the shared lock
+  if (handle_->fd >= 0) close(handle_->fd);  // and with it the shared lock
   delete handle_;
 }
 

@@ -54,7 +54,7 @@ static std::shared_ptr<OsMapping> MapHandle(HANDLE mapping, size_t size, OsError
   }
 }
 
-std::shared_ptr<OsMapping> OsMapping::Create(const std::string& name, size_t size, OsError* err) {
+std::shared_ptr<OsMapping> OsMapping::Create(const std::string& name, size_t size, OsError* err, bool) {
   std::wstring wide = Wide(name, err);
   if (err->failed()) return nullptr;
   if (size == 0) {
@@ -76,7 +76,7 @@ std::shared_ptr<OsMapping> OsMapping::Create(const std::string& name, size_t siz
   return MapHandle(mapping, size, err);
 }
 
-std::shared_ptr<OsMapping> OsMapping::Open(const std::string& name, OsError* err) {
+std::shared_ptr<OsMapping> OsMapping::Open(const std::string& name, OsError* err, bool) {
   std::wstring wide = Wide(name, err);
   if (err->failed()) return nullptr;
   HANDLE mapping = OpenFileMappingW(FILE_MAP_ALL_ACCESS, FALSE, wide.c_str());

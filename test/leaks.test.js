@@ -44,7 +44,8 @@ function waitForExit(pid, limitMs = 15000) {
   });
 }
 
-const shmPath = (name) => path.join('/dev/shm', `sem.${name.slice(1)}`);
+// a semaphore's name, or a kill-safe lock's segment
+const shmPath = (name) => path.join('/dev/shm', name.startsWith('/mpl-') ? name.slice(1) : `sem.${name.slice(1)}`);
 const existing = (names) => names.filter((n) => fs.existsSync(shmPath(n)));
 
 describe('no semaphore leaks', () => {

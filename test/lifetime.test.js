@@ -9,7 +9,8 @@ const t = require('./fixtures/sync_targets');
 
 const CHILD = path.join(__dirname, 'fixtures', 'lifetime_child.js');
 const linux = process.platform === 'linux';
-const exists = (name) => fs.existsSync(`/dev/shm/sem.${name.slice(1)}`);
+// a semaphore's name, or a kill-safe lock's segment
+const exists = (name) => fs.existsSync(name.startsWith('/mpl-') ? `/dev/shm/${name.slice(1)}` : `/dev/shm/sem.${name.slice(1)}`);
 const fds = () => fs.readdirSync('/proc/self/fd').length;
 
 /** Runs a scenario of lifetime_child.js in its own process; `shell` prefixes it (a ulimit). */
@@ -47,7 +48,7 @@ describe('close() and using', () => {
   test('close() releases a Lock at once; later calls are ValueError (ERR_MP_CLOSED); it cannot go to a child', async () => {
     const closed = expect.objectContaining({ name: 'ValueError', code: 'ERR_MP_CLOSED', message: 'Lock is closed' });
     const lock = new mp.Lock();
-    const name = lock._os.name;
+    const name = lock._backing.name;
     lock.acquireSync();
     const pending = lock.acquire();
     lock.close();

@@ -62,10 +62,11 @@ const counts = {
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const ourNames = new Set(); // a sample of the names this process created
-const shmName = (name) => `/dev/shm/sem.${name.slice(1)}`;
+// a semaphore's name, or a kill-safe lock's segment
+const shmName = (name) => name.startsWith('/mpl-') ? `/dev/shm/${name.slice(1)}` : `/dev/shm/sem.${name.slice(1)}`;
 
 function sample(object) {
-  if (ourNames.size < 20000 && Math.random() < 0.02) ourNames.add(object._os.name);
+  if (ourNames.size < 20000 && Math.random() < 0.02) ourNames.add(object._backing.name);
 }
 
 function snapshot() {

@@ -1,10 +1,10 @@
 // multiproc side of bench/synchronize.bench.js: one workload per run, one JSON number on the last line.
 'use strict';
-const { Lock, Semaphore, Barrier, Process } = require('../..');
+const { Lock, Semaphore, Barrier, Event, Process, SharedMemory } = require('../..');
 
-/** Steady state: the last of three timed loops (both sides do the same). */
-function uncontended(n) {
-  const lock = new Lock();
+/** Steady state: the last of three timed loops (both sides do the same). 'plain': recovery off (an OS semaphore). */
+function uncontended(n, kind) {
+  const lock = new Lock({ recovery: kind !== 'plain' });
   let perPair = 0;
   for (let round = 0; round < 3; round++) {
     const start = process.hrtime.bigint();
@@ -122,11 +122,56 @@ async function startJoin(n) {
   return times[times.length >> 1]; // ms
 }
 
-module.exports = { hammer, pong, noop };
+/** Takes the lock, says so, and stays until SIGKILLed. */
+function holdUntilKilled(lock, held) {
+  lock.acquireSync();
+  held.set();
+  setInterval(() => {}, 1 << 30);
+}
+
+/** Waits for the lock in acquireSync (a blocked thread), then writes the wall-clock time it got it into `shm`. */
+function waitAndStamp(lock, waiting, shm) {
+  waiting.set();
+  lock.acquireSync();
+  shm.view(Float64Array)[0] = performance.timeOrigin + performance.now();
+  lock.release();
+}
+
+/**
+ * ms from a holder's SIGKILL to the acquire of a waiter blocked in acquireSync (another process), median of
+ * `rounds`. Python's multiprocessing.Lock is never recovered (python/cpython#88304): no Python figure.
+ */
+async function takeover(rounds) {
+  const times = [];
+  for (let r = 0; r < rounds; r++) {
+    const lock = new Lock();
+    const held = new Event();
+    const waiting = new Event();
+    const holder = new Process({ target: holdUntilKilled, args: [lock, held] });
+    await holder.start();
+    await held.wait();
+    const shm = new SharedMemory({ size: 8 });
+    const waiter = new Process({ target: waitAndStamp, args: [lock, waiting, shm] });
+    await waiter.start();
+    await waiting.wait();
+    await new Promise((resolve) => setTimeout(resolve, 100)); // into its acquireSync, asleep
+    const killedAt = performance.timeOrigin + performance.now();
+    holder.kill();
+    await waiter.join();
+    await holder.join();
+    times.push(shm.view(Float64Array)[0] - killedAt);
+    shm.close();
+    shm.unlink();
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1];
+}
+
+module.exports = { hammer, pong, noop, holdUntilKilled, waitAndStamp };
 
 if (require.main === module) {
   const [workload, ...args] = process.argv.slice(2);
-  const fns = { uncontended, uncontendedAsync, contended, wake, startJoin, createDrop, exitAfter };
+  const fns = { uncontended, uncontendedAsync, contended, wake, startJoin, createDrop, exitAfter, takeover };
   Promise.resolve(fns[workload](...args.map((a) => (/^\d+$/.test(a) ? Number(a) : a))))
     .then((result) => console.log(JSON.stringify(result)));
 }
