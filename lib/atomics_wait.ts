@@ -8,7 +8,7 @@
  */
 import { InvalidArgumentError, OutOfRangeError, ValueError } from './errors';
 import { native } from './native';
-import { SpinPolicy } from './spin';
+import { SpinPolicy, spinFor } from './spin';
 import { whenAborted } from './timeouts';
 import { abortReason, checkOptions, checkSignal, checkTimeout, describe } from './validate';
 
@@ -79,17 +79,13 @@ const waitSpin = new SpinPolicy(WAIT_SPIN_MS);
 const waitSyncSpin = new SpinPolicy(WAIT_SPIN_MS, true);
 
 /** A spin lasts no longer than the wait's timeout. */
-function spinFor(ms: number, timeout: number | undefined): number {
+function spinLength(ms: number, timeout: number | undefined): number {
   return timeout === undefined ? ms : Math.min(ms, timeout);
 }
 
 /** Whether `view[index]` stops holding `value` within `ms`. */
 function changesWithin(view: Int32Array, index: number, value: number, ms: number): boolean {
-  const deadline = performance.now() + ms;
-  do {
-    if (Atomics.load(view, index) !== value) return true;
-  } while (performance.now() < deadline);
-  return false;
+  return spinFor(ms, () => Atomics.load(view, index) !== value);
 }
 
 /**
@@ -101,7 +97,7 @@ export function waitSync(view: Int32Array, index: number, expected: number, opti
   const value = checkExpected(expected);
   const timeout = checkTimeout(checkOptions<SharedWaitSyncOptions>(options, 'waitSync options').timeout);
   if (Atomics.load(word.view, word.index) !== value) return 'not-equal';
-  const changed = (ms: number): boolean => changesWithin(word.view, word.index, value, spinFor(ms, timeout));
+  const changed = (ms: number): boolean => changesWithin(word.view, word.index, value, spinLength(ms, timeout));
   if (timeout !== 0 && waitSyncSpin.spinOn(changed)) return 'ok';
   return RESULTS[native.wordWait(word.view, word.index, value, timeout === undefined ? -1 : timeout)];
 }
@@ -121,7 +117,7 @@ export function wait(view: Int32Array, index: number, expected: number, options?
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (Atomics.load(word.view, word.index) !== value) return Promise.resolve('not-equal');
     if (timeout === 0) return Promise.resolve('timed-out');
-    if (waitSpin.spinOn((ms) => changesWithin(word.view, word.index, value, spinFor(ms, timeout)))) return Promise.resolve('ok');
+    if (waitSpin.spinOn((ms) => changesWithin(word.view, word.index, value, spinLength(ms, timeout)))) return Promise.resolve('ok');
     const cancellers = mapped.get(word.view.buffer as ArrayBuffer)!;
     return new Promise<WaitResult>((resolve, reject) => {
       let stopListening: (() => void) | undefined;

@@ -13,8 +13,8 @@ import type { Socket } from 'node:net';
 import { NotImplementedError } from './errors';
 import { native, NativeFdWatcher } from './native';
 import { PipeReadable, PipeWritable } from './pipe_win';
+import { whenReady } from './readiness';
 import { Lent, SpawningContext } from './reduction';
-import { setLongTimeout, whenAborted } from './timeouts';
 import { abortReason } from './validate';
 
 export interface Transport {
@@ -74,25 +74,16 @@ class FdEvents {
   };
 
   wait(events: number, timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
-    if (signal?.aborted) return Promise.reject(abortReason(signal));
-    return new Promise<boolean>((resolve, reject) => {
-      let stopTimer: (() => void) | undefined;
-      let stopListening: (() => void) | undefined;
-      const settle = (err: Error | null, ready: boolean): void => {
-        this.#waiters.delete(waiter);
-        this.#update();
-        stopTimer?.();
-        stopListening?.();
-        if (err) reject(err);
-        else resolve(ready);
-      };
+    return whenReady((ready) => {
       // An error from the watcher (the descriptor hung up) is for the read or write that follows to report.
-      const waiter = (): void => settle(null, true);
-      if (timeout !== undefined) stopTimer = setLongTimeout(() => settle(null, false), timeout);
-      if (signal) stopListening = whenAborted(signal, () => settle(abortReason(signal), false));
+      const waiter = (): void => ready(null);
       this.#waiters.set(waiter, events);
       this.#update();
-    });
+      return () => {
+        this.#waiters.delete(waiter);
+        this.#update();
+      };
+    }, timeout, signal);
   }
 
   /** Watches for what the waiters want, and only while someone waits (an idle watcher keeps no event loop alive). */
@@ -314,23 +305,15 @@ export class SocketTransport implements Transport {
   waitReadable(timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (this.#chunks.length || this.#ended) return Promise.resolve(true);
-    return new Promise<boolean>((resolve, reject) => {
-      let stopTimer: (() => void) | undefined;
-      let stopListening: (() => void) | undefined;
-      const settle = (err: Error | null, ready: boolean): void => {
-        this.#waiters.delete(waiter);
-        if (this.#waiters.size === 0) this.#socket.unref();
-        stopTimer?.();
-        stopListening?.();
-        if (err) reject(err);
-        else resolve(ready);
-      };
-      const waiter = (): void => settle(null, true);
-      if (timeout !== undefined) stopTimer = setLongTimeout(() => settle(null, false), timeout);
-      if (signal) stopListening = whenAborted(signal, () => settle(abortReason(signal), false));
+    return whenReady((ready) => {
+      const waiter = (): void => ready(null);
       this.#waiters.add(waiter);
       this.#socket.ref();
-    });
+      return () => {
+        this.#waiters.delete(waiter);
+        if (this.#waiters.size === 0) this.#socket.unref();
+      };
+    }, timeout, signal);
   }
 
   waitWritableSync(): boolean {

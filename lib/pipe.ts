@@ -18,9 +18,8 @@ import { MAX_FRAME_BYTES } from './framing';
 import { HostObjectHooks, OwnedDeserializer, readValue } from './deserialize';
 import { MultiprocError, PicklingError, UnpicklingError, ValueError } from './errors';
 import { native, NativeFdWatcher } from './native';
+import { whenReady } from './readiness';
 import { rebuildValue, reduceValue } from './reduction';
-import { setLongTimeout, whenAborted } from './timeouts';
-import { abortReason } from './validate';
 
 /**
  * Linux lets a pipe hold up to /proc/sys/fs/pipe-max-size (1 MiB by default) instead of 64 KiB: more items fit
@@ -272,25 +271,15 @@ export class Readiness {
 
   /** Resolves true when ready, false when `timeout` passes first; rejects with AbortError on `signal`. */
   wait(timeout: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
-    if (signal?.aborted) return Promise.reject(abortReason(signal));
-    return new Promise<boolean>((resolve, reject) => {
-      let stopTimer: (() => void) | undefined;
-      let stopListening: (() => void) | undefined;
-      const settle = (err: Error | null, ready: boolean): void => {
-        this.#waiters.delete(waiter);
-        if (this.#waiters.size === 0) this.#watcher!.stop(); // a stopped watcher keeps no event loop alive
-        stopTimer?.();
-        stopListening?.();
-        if (err) reject(err);
-        else resolve(ready);
-      };
-      const waiter = (err: Error | null): void => settle(err, true);
-      if (timeout !== undefined) stopTimer = setLongTimeout(() => settle(null, false), timeout);
-      if (signal) stopListening = whenAborted(signal, () => settle(abortReason(signal), false));
+    return whenReady((ready) => {
       this.#watcher ??= new native.FdWatcher(this.fd, this.forWrite);
       if (this.#waiters.size === 0) this.#watcher.start(this.#onReady);
-      this.#waiters.add(waiter);
-    });
+      this.#waiters.add(ready);
+      return () => {
+        this.#waiters.delete(ready);
+        if (this.#waiters.size === 0) this.#watcher!.stop(); // a stopped watcher keeps no event loop alive
+      };
+    }, timeout, signal);
   }
 
   close(): void {

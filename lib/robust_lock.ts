@@ -18,6 +18,7 @@ import { native, WaitId } from './native';
 import { spawningContext } from './reduction';
 import * as tracker from './resource_tracker';
 import { LOCK_SEGMENT_PREFIX } from './resource_tracker';
+import { spinFor } from './spin';
 import { deadlineOf, remaining, whenAborted } from './timeouts';
 import { abortReason } from './validate';
 
@@ -114,13 +115,7 @@ export class RobustLockHandle {
   }
 
   spin(ms: number): boolean {
-    if (this.tryWait()) return true;
-    if (ms <= 0) return false;
-    const until = deadlineOf(ms);
-    do {
-      for (let i = 0; i < 32; i++) if (this.tryWaitPolling()) return true;
-    } while (remaining(until) > 0);
-    return false;
+    return this.tryWait() || spinFor(ms, () => this.tryWaitPolling());
   }
 
   /**

@@ -12,7 +12,8 @@ import {
   createRobustLock, isKillSafeDescriptor, KillSafeDescriptor, openRobustLock, recoveryAvailable, RobustLockHandle,
   RobustLockSegment, SELF_TOKEN,
 } from './robust_lock';
-import { deadlineOf, remaining, setLongTimeout, whenAborted } from './timeouts';
+import { spinFor } from './spin';
+import { setLongTimeout, whenAborted } from './timeouts';
 import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
 
 export const RECURSIVE_MUTEX = 0;
@@ -123,13 +124,7 @@ export class SemaphoreHandle implements NativeSemaphore {
 
   /** Tries to take a unit for up to `ms` milliseconds, on this thread. */
   spin(ms: number): boolean {
-    if (this.tryWait()) return true;
-    if (ms <= 0) return false;
-    const until = deadlineOf(ms);
-    do {
-      for (let i = 0; i < 32; i++) if (this.tryWaitPolling()) return true;
-    } while (remaining(until) > 0);
-    return false;
+    return this.tryWait() || spinFor(ms, () => this.tryWaitPolling());
   }
 
   post(maxValue?: number): boolean {

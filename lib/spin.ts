@@ -9,6 +9,7 @@
  * the machine has no core to spare.
  */
 import * as os from 'node:os';
+import { deadlineOf, remaining } from './timeouts';
 
 /** What all the spins of one event-loop turn may take together. */
 export const SPIN_TURN_MS = 1;
@@ -62,4 +63,14 @@ export class SpinPolicy {
     this.#worth = spin(this.spinMs);
     return this.#worth;
   }
+}
+
+/** Tries `take` on this thread for up to `ms` milliseconds (32 tries between clock reads); true once it succeeds. */
+export function spinFor(ms: number, take: () => boolean): boolean {
+  if (ms <= 0) return false;
+  const until = deadlineOf(ms);
+  do {
+    for (let i = 0; i < 32; i++) if (take()) return true;
+  } while (remaining(until) > 0);
+  return false;
 }
