@@ -41,10 +41,12 @@ abstract class OwnedLock extends ServerLock {
   }
 
   release(caller: Caller): void {
-    if (this.owner === null) throw new ValueError('semaphore or lock released too many times');
     if (this.recursive) {
+      // An RLock nobody holds is not the caller's either: AssertionError, as a local or kernel RLock says.
       if (this.owner !== caller.session) throw new AssertionError('attempt to release recursive lock not owned by process');
       if (--this.count > 0) return;
+    } else if (this.owner === null) {
+      throw new ValueError('semaphore or lock released too many times');
     }
     this.#handOver();
   }

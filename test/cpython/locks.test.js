@@ -2,14 +2,8 @@
 'use strict';
 const { inspect } = require('node:util');
 const mp = require('../../dist');
-const { native } = require('../../dist/native');
 const { cpython, deviation, eachVariant, notApplicable, pending, spawn, joinOk, expectValueIfImplemented } = require('./harness');
 const t = require('./targets');
-
-// A Manager keeps its locks in the kernel where it can read semaphore values (Linux), else in the server.
-const managerLocksInKernel = native.platform === 'posix' && native.features.semGetValue;
-const SERVER_RLOCK_BUG = 'bug: an RLock kept in a Manager server (kernelObjects: false, macOS, TCP) released once too '
-  + 'often throws ValueError, not AssertionError like a local or kernel RLock';
 
 eachVariant('_TestLock', ({ mode, o, make, local }) => {
   /** Runs `check` while a child named `name` holds `lock`. */
@@ -86,9 +80,7 @@ eachVariant('_TestLock', ({ mode, o, make, local }) => {
     expect(await lock.locked()).toBe(false);
     await expect(async () => o.release(lock)).rejects.toThrow(mp.AssertionError);
   };
-  if (local) cpython('test_rlock', testRlock);
-  else if (mode === 'managerServer' || !managerLocksInKernel) pending('test_rlock', SERVER_RLOCK_BUG, testRlock);
-  else cpython('test_rlock', testRlock);
+  cpython('test_rlock', testRlock);
 
   if (local) cpython('test_rlock_locked_2processes', lockedIn2Processes(make.RLock));
 
