@@ -75,8 +75,8 @@ for i = 2, k + 1 do
   end
 end
 local held = redis.call('ZCARD', KEYS[2]) - k
+-- An RLock this process does not hold (held by another, or by nobody): as a Manager's or a local RLock says.
 if foreign > 0 and ARGV[k + 3] == '1' then
-  if held == 0 then return redis.error_reply('MPVALUE ERR_MP_VALUE semaphore or lock released too many times') end
   return redis.error_reply('MPASSERT attempt to release recursive lock not owned by process')
 end
 local bound = tonumber(redis.call('HGET', KEYS[1], 'bound'))
