@@ -431,7 +431,8 @@ function suite() {
       const producers = [0, 1, 2].map((p) => new Process({ target: targets.putRange, args: [queue, p * 1000, 100] }));
       await Promise.all(producers.map((p) => p.start()));
       const got = [];
-      for (let i = 0; i < 300; i++) got.push(await within(10000, queue.get(), 'an item'));
+      // The first item waits for three children to start and connect: seconds on a loaded machine (10 s was too little).
+      for (let i = 0; i < 300; i++) got.push(await within(30000, queue.get(), 'an item'));
       await Promise.all(producers.map((p) => p.join()));
       for (const p of [0, 1, 2]) {
         const mine = got.filter((x) => Math.floor(x / 1000) === p);
