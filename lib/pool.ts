@@ -9,13 +9,14 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { FramedSocket } from './framing';
-import { deserialize } from './deserialize';
 import { InvalidArgumentError, MultiprocError, remoteError, TimeoutError, ValueError, WorkerLostError } from './errors';
 import {
   CallOptions, CallSettings, checkCallbacks, checkCallOptions, checkChunksize, checkMaxChunksInFlight, IMapOptions,
   MapOptions, toArgsArrays, toArray,
 } from './pool_options';
-import { allNumbers, encode, FromWorker, sendFrame, serializeFrame, ToWorker } from './pool_protocol';
+import { FromWorker, runFrame, sendFrame, serializeFrame, ToWorker } from './pool_protocol';
+import { decodeMessage } from './pool_numbers';
+import { giveBuffer } from './buffer_pool';
 import { AsyncResult, AsyncResultOptions, IMapIterator, Job, Outcome, runCallback } from './pool_results';
 import { ChunkSource } from './pool_source';
 import type { CancelReason } from './pool_task';
@@ -359,15 +360,9 @@ export class Pool {
     const fnId = this.#functionId(fn);
     const call = this.#newCall(job, settings, items.length);
     const chunks: Chunk[] = [];
-    // All numbers (the common case of many small tasks): one copy into a Float64Array, a view of it per chunk.
-    const numbers = !star && items.length > 1 && allNumbers(items) ? Float64Array.from(items as number[]) : undefined;
     for (let start = 0; start < items.length; start += chunksize) {
       const end = Math.min(start + chunksize, items.length);
-      const data = numbers && end - start > 1
-        ? serializeFrame({ op: 'run', fn: fnId, star, plain: true, values: numbers.subarray(start, end) } satisfies ToWorker)
-        : encode({ op: 'run', fn: fnId, star, plain: false, values: items.slice(start, end) } satisfies ToWorker,
-          (i) => name(start + i), true);
-      chunks.push(this.#newChunk(call, fnId, data, end - start));
+      chunks.push(this.#newChunk(call, fnId, runFrame(fnId, star, items, start, end, (i) => name(start + i)), end - start));
     }
     if (chunks.length === 0) return;
     if (settings.signal?.aborted) return job.abort(abortReason(settings.signal));
@@ -404,8 +399,7 @@ export class Pool {
         } else if (items.length > 0) {
           let data: Buffer;
           try {
-            data = encode({ op: 'run', fn: feed.fn, star: false, plain: false, values: items } satisfies ToWorker,
-              (i) => `items[${first + i}]`, true);
+            data = runFrame(feed.fn, false, items, 0, items.length, (i) => `items[${first + i}]`);
           } catch (err) {
             this.#fail(call, err as Error, items.length);
             continue;
@@ -579,7 +573,7 @@ export class Pool {
     };
     this.#workers.add(worker);
     this.#reference(worker, this.#referenced);
-    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, deserialize(frame) as FromWorker));
+    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, decodeMessage(frame) as FromWorker));
     // 'close' comes after the exit and after the channel's last frame: every result the worker sent is in.
     child.once('close', (code, signal) => this.#onWorkerExit(worker, code, signal));
     return true;
@@ -600,6 +594,9 @@ export class Pool {
         this.#settle(chunk.call, chunk.index, chunk.size, !message.ok ? { ok: false, error: remoteError(message.error) }
           : { ok: true, value: message.plain ? message.values : rebuildValue(message.values) });
       }
+      // The worker read the whole chunk, and settling copied the numbers out: their memory may be reused.
+      giveBuffer(chunk.data);
+      if (message.ok && message.values instanceof Float64Array) giveBuffer(message.values);
       this.#retireIfSpent(worker);
       this.#dispatch();
       this.#stopIdleWorkers();
