@@ -5,10 +5,10 @@
 // and a chunk whose results stop being numbers midway keeps every result in place.
 const net = require('node:net');
 const path = require('node:path');
-const { Pool } = require('../dist');
 const { FramedSocket, HEADER_BYTES } = require('../dist/framing');
 const { giveBuffer, takeBuffer } = require('../dist/buffer_pool');
 const tasks = require('./fixtures/pool_tasks');
+const { poolForBlock } = require('./fixtures/pool_helpers');
 const { tmpDir } = require('./fixtures/tmp');
 
 /** A connected pair of real Unix sockets, the reading side framed. */
@@ -76,16 +76,10 @@ describe('buffer pool: only memory taken there is reused', () => {
 });
 
 describe('Pool: chunks of numbers', () => {
-  let pool;
-  beforeAll(() => {
-    pool = new Pool({ processes: 2 });
-  });
-  afterAll(async () => {
-    pool.close();
-    await pool.join();
-  });
+  const getPool = poolForBlock({ processes: 2 });
 
   test('results that stop being numbers midway (a string, a promise, undefined) keep every result in place', async () => {
+    const pool = getPool();
     const input = Array.from({ length: 5000 }, (_, i) => i - 2500);
     const expected = await Promise.all(input.map((x) => tasks.mostlyNumbers(x)));
     expect(await pool.map(tasks.mostlyNumbers, input)).toEqual(expected);
@@ -96,6 +90,7 @@ describe('Pool: chunks of numbers', () => {
   });
 
   test('many maps of numbers in flight at once each get their own results (reused memory is never shared)', async () => {
+    const pool = getPool();
     const inputs = Array.from({ length: 6 }, (_, m) => Array.from({ length: 40000 }, (_, i) => m * 1e6 + i + 0.5));
     for (let round = 0; round < 2; round++) {
       const results = await Promise.all(inputs.map((input) => pool.map(tasks.square, input)));
@@ -106,6 +101,7 @@ describe('Pool: chunks of numbers', () => {
   });
 
   test('non-finite numbers and -0 travel as they are', async () => {
+    const pool = getPool();
     const input = [NaN, Infinity, -Infinity, -0, 0, Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 53 + 2];
     const out = await pool.map(tasks.identityNumber, input, { chunksize: 8 });
     expect(out).toHaveLength(input.length);
