@@ -7,9 +7,12 @@ import * as fs from 'node:fs';
 import type { Socket } from 'node:net';
 import { ValueError } from './errors';
 import { native } from './native';
+import { takeBuffer } from './buffer_pool';
 
 export const HEADER_BYTES = 4;
 export const MAX_FRAME_BYTES = 0xffffffff;
+/** Frames up to this size that span reads get their memory when their header arrives (see FramedSocket). */
+const ASSEMBLE_MAX_BYTES = 64 << 20;
 
 export function frame(payload: Uint8Array): Buffer {
   if (payload.length > MAX_FRAME_BYTES) throw new ValueError(`message of ${payload.length} bytes is too large to send`);
@@ -47,7 +50,9 @@ export function readFrameSync(fd: number): Buffer {
 
 /**
  * Frames over a stream socket, both ways. Emits 'frame' (Buffer) and 'close'.
- * Bytes are appended to a list and joined only when a whole frame is present.
+ * A frame that arrives whole in one read is a view of it; a frame that spans reads is copied, as the reads come, into
+ * memory of its own at offset HEADER_BYTES (as a sender's buffer has it, so numbers aligned there stay aligned,
+ * see pool_numbers.ts): one copy, never a join of everything buffered.
  * With `maxFrameBytes`, a header announcing more closes the socket at once (emitting 'oversize' first), so a
  * hostile peer cannot make us buffer more than that.
  */
@@ -58,6 +63,9 @@ export class FramedSocket extends EventEmitter {
   #chunks: Buffer[] = [];
   #buffered = 0;
   #need = -1; // payload length of the frame being assembled; -1 while its header is incomplete
+  /** A frame that spans reads, copied in as they come (payload from HEADER_BYTES), and the bytes filled so far. */
+  #assembling: Buffer | undefined;
+  #filled = 0;
 
   constructor(socket: Socket, options: { maxFrameBytes?: number } = {}) {
     super();
@@ -83,6 +91,18 @@ export class FramedSocket extends EventEmitter {
   }
 
   #onData(chunk: Buffer): void {
+    if (this.#assembling) {
+      const frame = this.#assembling;
+      const n = Math.min(chunk.length, frame.length - this.#filled);
+      chunk.copy(frame, this.#filled, 0, n);
+      this.#filled += n;
+      if (this.#filled < frame.length) return;
+      this.#assembling = undefined;
+      this.#need = -1;
+      this.emit('frame', frame.subarray(HEADER_BYTES));
+      if (n === chunk.length) return;
+      chunk = chunk.subarray(n);
+    }
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     for (;;) {
@@ -97,7 +117,16 @@ export class FramedSocket extends EventEmitter {
           return;
         }
       }
-      if (this.#buffered < this.#need) return;
+      if (this.#buffered < this.#need) {
+        if (this.#need > ASSEMBLE_MAX_BYTES) return; // joined once whole: memory grows only as bytes arrive
+        const frame = takeBuffer(HEADER_BYTES + this.#need); // a consumer done with it may giveBuffer() it
+        this.#filled = HEADER_BYTES;
+        for (const part of this.#chunks) this.#filled += part.copy(frame, this.#filled);
+        this.#chunks = [];
+        this.#buffered = 0;
+        this.#assembling = frame;
+        return;
+      }
       const payload = this.#take(this.#need);
       this.#need = -1;
       this.emit('frame', payload);

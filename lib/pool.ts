@@ -7,21 +7,25 @@
  * starts: no call hangs (CPython hangs here, bpo-22393). `initargs` travel in the spawning context like a Process's
  * arguments, so Locks and Queues given there work; in task arguments they are refused before any task runs.
  */
-import type { ChildProcess } from 'node:child_process';
-import type { FramedSocket } from './framing';
-import { deserialize } from './deserialize';
 import { InvalidArgumentError, MultiprocError, remoteError, TimeoutError, ValueError, WorkerLostError } from './errors';
 import {
   CallOptions, CallSettings, checkCallbacks, checkCallOptions, checkChunksize, checkMaxChunksInFlight, IMapOptions,
   MapOptions, toArgsArrays, toArray,
 } from './pool_options';
-import { allNumbers, encode, FromWorker, sendFrame, serializeFrame, ToWorker } from './pool_protocol';
+import { FromWorker, runFrame, sendFrame, serializeFrame, ToWorker } from './pool_protocol';
+import { decodeMessage } from './pool_numbers';
+import { giveBuffer } from './buffer_pool';
 import { AsyncResult, AsyncResultOptions, IMapIterator, Job, Outcome, runCallback } from './pool_results';
 import { ChunkSource } from './pool_source';
 import type { CancelReason } from './pool_task';
+import { cpuCount, exitCodeOf, SpawnFailed, Target } from './process';
 import {
-  BOOTSTRAP, childExecArgv, cpuCount, exitCodeOf, nextChildIdentity, SpawnFailed, spawnWithInheritance, Target,
-} from './process';
+  Call, Chunk, DEFAULT_CANCEL_GRACE_MS, DEFAULT_CHUNKS_IN_FLIGHT_PER_PROCESS, Feed, MAX_INITIALIZER_ATTEMPTS,
+  PoolOptions, QUICK_TASK_MS, Worker,
+} from './pool_types';
+import {
+  describeExit, pickWorker, referenceWorker, respawnDelay, sendChunk, startWorker, warnSpawnFailed,
+} from './pool_workers';
 import { functionReference, rebuildValue, Reducible } from './reduction';
 import { referenceOf } from './reference';
 import { setLongTimeout, whenAborted } from './timeouts';
@@ -32,129 +36,8 @@ export type { AsyncResultOptions } from './pool_results';
 export type { CallOptions, IMapOptions, MapOptions, Progress } from './pool_options';
 export { currentTask } from './pool_task';
 export type { TaskContext } from './pool_task';
-
-export interface PoolOptions {
-  /** Number of worker processes; defaults to cpuCount(). */
-  processes?: number;
-  /** Runs once in every worker (and in every replacement) before its first task; found by reference. */
-  initializer?: Target;
-  /** Arguments for `initializer`; they travel while the worker is spawned, so Locks and Queues may be among them. */
-  initargs?: unknown[];
-  /** A worker is replaced after completing this many tasks (a chunk counts as one task, as in Python). */
-  maxtasksperchild?: number | null;
-  /**
-   * Milliseconds a cancelled or timed-out task has to stop by itself (see currentTask().signal) before its worker
-   * is killed (SIGKILL) and replaced. Default 1000.
-   */
-  cancelGrace?: number;
-  /**
-   * Bytes of resident memory (RSS) a worker may use: one found above it after a chunk (it measures itself then) is
-   * replaced once that chunk's result is delivered. Catches slow growth (leaks, caches) between tasks.
-   */
-  maxMemoryPerChild?: number;
-  /**
-   * The V8 heap limit of each worker (`--max-old-space-size`, in MiB): a task that outgrows it kills its worker
-   * mid-task, and its call rejects with WorkerLostError saying it ran out of memory; the pool replaces the worker.
-   */
-  maxOldGenerationSizeMb?: number;
-}
-
-/**
- * A worker whose initializer failed this many times in a row breaks the pool (CPython would respawn forever). A
- * failure is the initializer's (or its module's) error, or the worker exiting by itself before it was ready; a
- * worker killed by a signal before it was ready is replaced, and counts only towards the respawn backoff.
- */
-export const MAX_INITIALIZER_ATTEMPTS = 3;
-/**
- * After starts that failed in a row (the OS refused to spawn, or the worker was killed before it was ready), the next
- * one waits RESPAWN_BACKOFF_MS × 2^(failures − 1), at most RESPAWN_BACKOFF_MAX_MS.
- */
-const RESPAWN_BACKOFF_MS = 50;
-const RESPAWN_BACKOFF_MAX_MS = 5000;
-/**
- * While more chunks are queued than there are workers, a worker whose tasks took less than QUICK_TASK_MS each is
- * also handed its next chunk before it finishes the current one, so quick tasks never wait for a round trip to the
- * parent. Otherwise a worker holds one chunk at a time, as Python's workers pull one task at a time: a slow or
- * blocking task does not hold up a chunk queued behind it while another worker is (or will soon be) free.
- */
-const QUICK_TASK_MS = 2;
-/** How many chunks a quick worker may hold: enough to cover a round trip to the parent with work. */
-const QUICK_DEPTH = 8;
-const DEFAULT_CANCEL_GRACE_MS = 1000;
-/**
- * imap's default window, per worker: room for a quick worker's QUICK_DEPTH chunks and as many again queued, so that
- * lazy reading never starves the prefetch that keeps quick tasks from waiting for round trips.
- */
-const DEFAULT_CHUNKS_IN_FLIGHT_PER_PROCESS = 2 * QUICK_DEPTH;
-
-/** A submitted call while it has work queued, running or still to read from its input. */
-interface Call {
-  job: Job;
-  settings: CallSettings;
-  /** Chunks made so far: the next chunk's index. */
-  chunks: number;
-  /** Chunks made and not yet settled. */
-  left: number;
-  /** Tasks finished, and the call's number of tasks when known (progress). */
-  done: number;
-  total: number | undefined;
-  stopWatching: (() => void) | undefined;
-  /** imap/imapUnordered: the input, read as results are taken (see #read). */
-  feed: Feed | undefined;
-}
-
-interface Feed {
-  source: ChunkSource;
-  fn: number;
-  chunksize: number;
-  /** At most this many items read whose results the loop has not taken. */
-  window: number;
-  /** Items read so far, and of those, the ones whose results the loop has not taken. */
-  read: number;
-  untaken: number;
-  reading: boolean;
-}
-
-interface Chunk {
-  call: Call;
-  index: number;
-  fn: number;
-  /** The serialized run message: arguments were reduced (and refused if they hold a Lock) when it was made. */
-  data: Buffer;
-  /** Tasks in the chunk. */
-  size: number;
-  /** When it was handed to a worker (performance.now()). */
-  sentAt: number;
-  /** Its number on its worker's channel (the worker cancels by it). */
-  seq: number;
-  /** Its call was cancelled while a worker held it. */
-  cancelled: boolean;
-  /** Stops its call's timeout, armed while it runs. */
-  stopTimer: (() => void) | undefined;
-}
-
-interface Worker {
-  child: ChildProcess;
-  channel: FramedSocket;
-  ready: boolean;
-  /** Chunks sent whose results have not arrived, in order: the first is the one running. */
-  inFlight: Chunk[];
-  /** Chunks sent and counted towards maxtasksperchild; run messages sent (numbering them for cancel). */
-  sent: number;
-  received: number;
-  /** When the last result arrived (or the worker became ready): the start of the chunk now running. */
-  lastReplyAt: number;
-  /** Whether its last chunk's tasks took less than QUICK_TASK_MS each: then it may hold two chunks. */
-  quick: boolean;
-  knownFunctions: Set<number>;
-  /** Asked to stop, or killed by the pool: its exit is expected and fails nothing. */
-  leaving: boolean;
-  /** It reported memory above maxMemoryPerChild: it takes no new chunk and is replaced once its chunks are done. */
-  retiring: boolean;
-  /** Its running chunk was cancelled: the kill after the grace period, stopped if the chunk ends first. */
-  stopGrace: (() => void) | undefined;
-  initError?: Error;
-}
+export { MAX_INITIALIZER_ATTEMPTS } from './pool_types';
+export type { PoolOptions } from './pool_types';
 
 type PoolState = 'running' | 'closed' | 'terminated';
 
@@ -359,15 +242,9 @@ export class Pool {
     const fnId = this.#functionId(fn);
     const call = this.#newCall(job, settings, items.length);
     const chunks: Chunk[] = [];
-    // All numbers (the common case of many small tasks): one copy into a Float64Array, a view of it per chunk.
-    const numbers = !star && items.length > 1 && allNumbers(items) ? Float64Array.from(items as number[]) : undefined;
     for (let start = 0; start < items.length; start += chunksize) {
       const end = Math.min(start + chunksize, items.length);
-      const data = numbers && end - start > 1
-        ? serializeFrame({ op: 'run', fn: fnId, star, plain: true, values: numbers.subarray(start, end) } satisfies ToWorker)
-        : encode({ op: 'run', fn: fnId, star, plain: false, values: items.slice(start, end) } satisfies ToWorker,
-          (i) => name(start + i), true);
-      chunks.push(this.#newChunk(call, fnId, data, end - start));
+      chunks.push(this.#newChunk(call, fnId, runFrame(fnId, star, items, start, end, (i) => name(start + i)), end - start));
     }
     if (chunks.length === 0) return;
     if (settings.signal?.aborted) return job.abort(abortReason(settings.signal));
@@ -404,8 +281,7 @@ export class Pool {
         } else if (items.length > 0) {
           let data: Buffer;
           try {
-            data = encode({ op: 'run', fn: feed.fn, star: false, plain: false, values: items } satisfies ToWorker,
-              (i) => `items[${first + i}]`, true);
+            data = runFrame(feed.fn, false, items, 0, items.length, (i) => `items[${first + i}]`);
           } catch (err) {
             this.#fail(call, err as Error, items.length);
             continue;
@@ -452,24 +328,11 @@ export class Pool {
   #dispatch(): void {
     while (this.#pendingHead < this.#pending.length) {
       const prefetch = this.#pending.length - this.#pendingHead > this.#processes;
-      let best: Worker | undefined;
-      for (const w of this.#workers) {
-        if (!w.ready || w.leaving || w.retiring || w.stopGrace || w.inFlight.length >= (prefetch && w.quick ? QUICK_DEPTH : 1)) continue;
-        if (this.#maxtasks !== undefined && w.sent >= this.#maxtasks) continue;
-        if (!best || w.inFlight.length < best.inFlight.length) best = w;
-      }
+      const best = pickWorker(this.#workers, prefetch, this.#maxtasks);
       if (!best) break;
       const chunk = this.#pending[this.#pendingHead];
       this.#pending[this.#pendingHead++] = undefined as never;
-      if (!best.knownFunctions.has(chunk.fn)) {
-        sendFrame(best.channel, this.#functionDefs[chunk.fn]);
-        best.knownFunctions.add(chunk.fn);
-      }
-      sendFrame(best.channel, chunk.data);
-      chunk.sentAt = performance.now();
-      chunk.seq = best.received++;
-      best.inFlight.push(chunk);
-      best.sent++;
+      sendChunk(best, chunk, this.#functionDefs);
       if (best.inFlight.length === 1) this.#running(best);
     }
     if (this.#pendingHead === this.#pending.length) {
@@ -557,29 +420,16 @@ export class Pool {
 
   /** Starts a worker; false when the OS refused (reported as a warning), and then a retry is due. */
   #spawnWorker(): boolean {
-    const identity = nextChildIdentity();
-    const spawned = spawnWithInheritance(BOOTSTRAP, [], {
-      kind: 'pool-worker', daemon: true, initializer: this.#initializer, initargs: this.#initargs,
-      maxMemory: this.#maxMemory ?? null,
-    }, `PoolWorker-${identity.join(':')}`, identity, this.#heapLimitMb === undefined ? {}
-      : { execArgv: [...childExecArgv(), `--max-old-space-size=${this.#heapLimitMb}`] });
-    if (spawned instanceof SpawnFailed) {
-      const reported = spawned.error();
-      if (++this.#failedStarts === 1) { // once per streak of failures
-        reported.then((err: NodeJS.ErrnoException) => process.emitWarning(
-          `the Pool could not start a worker (${err.message}); it keeps the others and retries with backoff`,
-          { type: 'PoolWarning', code: err.code }));
-      }
+    const worker = startWorker({ initializer: this.#initializer, initargs: this.#initargs, maxMemory: this.#maxMemory,
+      heapLimitMb: this.#heapLimitMb });
+    if (worker instanceof SpawnFailed) {
+      if (++this.#failedStarts === 1) warnSpawnFailed(worker); // once per streak of failures
       return false;
     }
-    const { child, channel } = spawned;
-    const worker: Worker = {
-      child, channel, ready: false, inFlight: [], sent: 0, received: 0, lastReplyAt: 0, quick: false,
-      knownFunctions: new Set(), leaving: false, retiring: false, stopGrace: undefined,
-    };
+    const { child, channel } = worker;
     this.#workers.add(worker);
-    this.#reference(worker, this.#referenced);
-    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, deserialize(frame) as FromWorker));
+    referenceWorker(worker, this.#referenced);
+    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, decodeMessage(frame) as FromWorker));
     // 'close' comes after the exit and after the channel's last frame: every result the worker sent is in.
     child.once('close', (code, signal) => this.#onWorkerExit(worker, code, signal));
     return true;
@@ -600,6 +450,9 @@ export class Pool {
         this.#settle(chunk.call, chunk.index, chunk.size, !message.ok ? { ok: false, error: remoteError(message.error) }
           : { ok: true, value: message.plain ? message.values : rebuildValue(message.values) });
       }
+      // The worker read the whole chunk, and settling copied the numbers out: their memory may be reused.
+      giveBuffer(chunk.data);
+      if (message.ok && message.values instanceof Float64Array) giveBuffer(message.values);
       this.#retireIfSpent(worker);
       this.#dispatch();
       this.#stopIdleWorkers();
@@ -634,10 +487,7 @@ export class Pool {
     for (const chunk of worker.inFlight) chunk.stopTimer?.();
     const exitCode = exitCodeOf(code, signal);
     const pid = worker.child.pid;
-    // V8 aborts the process when the heap is full: with a heap limit set, that is the likely reason.
-    const outOfMemory = this.#heapLimitMb !== undefined && (signal === 'SIGABRT' || code === 134);
-    const how = (signal ? `was killed by ${signal}` : `exited with code ${code}`) + (outOfMemory
-      ? ` (out of memory: its heap reached maxOldGenerationSizeMb, ${this.#heapLimitMb} MiB)` : '');
+    const how = describeExit(code, signal, this.#heapLimitMb);
     if (worker.initError || (!worker.ready && !worker.leaving && !signal)) {
       this.#initializerFailed(worker.initError ??
         new WorkerLostError(`pool worker ${pid} ${how} before it was ready`, pid, exitCode));
@@ -676,11 +526,10 @@ export class Pool {
     for (const w of this.#workers) if (!w.leaving) working++;
     if (working >= this.#processes) return;
     if (this.#failedStarts > 0) {
-      const delay = Math.min(RESPAWN_BACKOFF_MS * 2 ** (this.#failedStarts - 1), RESPAWN_BACKOFF_MAX_MS);
       this.#respawnTimer = setTimeout(() => {
         this.#respawnTimer = undefined;
         this.#spawnMissing();
-      }, delay);
+      }, respawnDelay(this.#failedStarts));
       if (!this.#referenced) this.#respawnTimer.unref();
       return;
     }
@@ -733,18 +582,9 @@ export class Pool {
     const wanted = this.#calls.size > 0 || this.#joiners.length > 0;
     if (wanted === this.#referenced) return;
     this.#referenced = wanted;
-    for (const w of this.#workers) this.#reference(w, wanted);
+    for (const w of this.#workers) referenceWorker(w, wanted);
     if (wanted) this.#respawnTimer?.ref();
     else this.#respawnTimer?.unref();
   }
 
-  #reference(worker: Worker, on: boolean): void {
-    if (on) {
-      worker.child.ref();
-      worker.channel.socket.ref();
-    } else {
-      worker.child.unref();
-      worker.channel.socket.unref();
-    }
-  }
 }

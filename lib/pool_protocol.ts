@@ -9,6 +9,7 @@ import { reduceValue } from './reduction';
 import type { ResolvedRef } from './reference';
 import type { Root } from './travel';
 import type { CancelReason } from './pool_task';
+import { numbersRunFrame } from './pool_numbers';
 
 /** Task arguments or results: `plain` when they skipped the reduce pass (see encode), so need no rebuild. */
 export interface Values { plain: boolean; values: ArrayLike<unknown> }
@@ -38,26 +39,29 @@ function isPlain(values: unknown[]): boolean {
 }
 
 /** Whether every value is a number: one tight loop, cheap even before the JIT has seen it. */
-export function allNumbers(values: ArrayLike<unknown>): boolean {
-  for (let i = 0; i < values.length; i++) if (typeof values[i] !== 'number') return false;
+export function allNumbers(values: ArrayLike<unknown>, start = 0, end = values.length): boolean {
+  for (let i = start; i < end; i++) if (typeof values[i] !== 'number') return false;
   return true;
 }
 
 /**
- * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). With
- * `packNumbers` (task arguments), all-number values travel as one Float64Array: lossless for JS numbers, a copy
- * instead of a walk on both sides. Results do not: the parent needs a plain array, which V8 rebuilds in C++.
+ * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). Run messages of
+ * all numbers do not come here: they travel as numbers frames (pool_numbers.ts, see runFrame).
  */
-export function encode<M extends Values>(message: M, root: Root, packNumbers = false): Buffer {
+export function encode<M extends Values>(message: M, root: Root): Buffer {
   const values = message.values as unknown[];
-  if (packNumbers && values.length > 1 && allNumbers(values)) {
-    message.plain = true;
-    message.values = Float64Array.from(values as number[]);
-    return serializeFrame(message);
-  }
   message.plain = isPlain(values);
   if (!message.plain) message.values = reduceValue(values, root) as unknown[];
   return serializeFrame(message);
+}
+
+/**
+ * The run message for `items[start..end)`: all numbers (more than one) go as one numbers frame, the doubles written
+ * straight into it; anything else through encode. `root(i)` names the chunk's item i in errors.
+ */
+export function runFrame(fn: number, star: boolean, items: unknown[], start: number, end: number, root: Root): Buffer {
+  if (!star && end - start > 1 && allNumbers(items, start, end)) return numbersRunFrame(fn, items, start, end);
+  return encode({ op: 'run', fn, star, plain: false, values: items.slice(start, end) } satisfies ToWorker, root);
 }
 
 const HEADER_PLACEHOLDER = Buffer.alloc(HEADER_BYTES);
