@@ -18,6 +18,19 @@ def uncontended(n):
     return per_pair
 
 
+def uncontended_semaphore(n):
+    """uncontended() on a Semaphore(2)."""
+    sem = mp.get_context('spawn').Semaphore(2)
+    acquire, release = sem.acquire, sem.release
+    for _ in range(3):
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            acquire()
+            release()
+        per_pair = (time.perf_counter_ns() - start) / n  # ns per pair
+    return per_pair
+
+
 def hammer(lock, n, barrier):
     barrier.wait()
     for _ in range(n):
