@@ -3,25 +3,15 @@
 // SIGKILLed, at any moment (even between the steps of an acquire); the next taker of such a unit sees ownerDied; a
 // release by another process moves a unit out of the dead holder's count (no unit comes back twice, a
 // BoundedSemaphore never exceeds its bound); `recovery: false` keeps Python's behaviour.
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { BoundedSemaphore, Event, Process, Semaphore, SharedMemory } = require('../dist');
+const { BoundedSemaphore, Event, Semaphore, SharedMemory } = require('../dist');
 const t = require('./fixtures/kill_safe_targets');
 const { tmpDir } = require('./fixtures/tmp');
+const { killAndReap, started, withReusedPid } = require('./fixtures/kill_safe_helpers');
 
 const onLinux = new Semaphore().recovery ? describe : describe.skip;
 
-async function started(target, args) {
-  const p = new Process({ target, args });
-  await p.start();
-  return p;
-}
-
-async function killAndReap(p) {
-  p.kill();
-  await p.join();
-}
 
 /** A holder of `times` units of `sem` that is inside (it set its event), to be SIGKILLed. */
 async function holder(sem, times = 1) {
@@ -115,29 +105,14 @@ onLinux('Semaphore owner death', () => {
   });
 
   test('pid reuse provoked through ns_last_pid: the new process of the dead holder\'s pid holds nothing', async () => {
-    let reused = false;
-    for (let attempt = 0; attempt < 20 && !reused; attempt++) {
+    const reused = await withReusedPid(async () => {
       const sem = new Semaphore(1);
-      const p = await holder(sem);
-      const pid = p.pid;
-      await killAndReap(p);
-      let sleeper;
-      try {
-        fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
-        sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
-      } catch {
-        break; // not allowed here (not root, or no such file): nothing to provoke
-      }
-      try {
-        if (sleeper.pid !== pid) continue; // another process took the pid first: try again
-        reused = true;
-        expect(sem.acquireSync({ timeout: 30000 })).toBe(true);
-        expect(sem.ownerDied).toBe(true);
-        sem.release();
-      } finally {
-        sleeper.kill('SIGKILL');
-      }
-    }
+      return { resource: sem, holder: await holder(sem) };
+    }, (sem) => {
+      expect(sem.acquireSync({ timeout: 30000 })).toBe(true);
+      expect(sem.ownerDied).toBe(true);
+      sem.release();
+    });
     if (!reused) console.warn('pid reuse could not be provoked on this machine');
   });
 
