@@ -17,7 +17,8 @@ import { ValueError } from './errors';
 import { native, WaitId } from './native';
 import { holderDead, KillSafeDescriptor, KillSafeSegment, RECHECK_MS, RobustLockHandle, SELF_TOKEN } from './robust_lock';
 import { spinFor } from './spin';
-import { deadlineOf, remaining, whenAborted } from './timeouts';
+import { pendingWait } from './pending_wait';
+import { deadlineOf, remaining } from './timeouts';
 import { abortReason } from './validate';
 
 const VALUE = 2;
@@ -229,21 +230,11 @@ export class RobustSemaphoreHandle {
     const deadline = deadlineOf(timeoutMs);
     return new Promise<boolean>((resolve, reject) => {
       let id: WaitId | undefined;
-      let done = false;
-      let stopListening: (() => void) | undefined;
-      const settle = (err: Error | null, ok: boolean): void => {
-        if (done) return;
-        done = true;
-        this.#pending.delete(cancel);
-        stopListening?.();
-        if (err) reject(err);
-        else resolve(ok);
-      };
-      const cancel = (err: Error): void => {
+      const wait = pendingWait(this.#pending, signal, resolve, reject, () => {
         if (id !== undefined && native.cancelWait(id)) Atomics.sub(this.#ints!, SLEEPERS, 1);
         id = undefined;
-        settle(err, false);
-      };
+      });
+      const settle = wait.settle;
       const step = async (recover: boolean): Promise<void> => {
         try {
           this.#open();
@@ -254,7 +245,7 @@ export class RobustSemaphoreHandle {
           } finally {
             this.#unlock();
           }
-          if (done) { // ended while it waited for the inner lock: the unit goes back
+          if (wait.done) { // ended while it waited for the inner lock: the unit goes back
             if (took) this.post();
             return;
           }
@@ -267,7 +258,7 @@ export class RobustSemaphoreHandle {
             (err, woken) => {
               id = undefined;
               if (this.#ints) Atomics.sub(this.#ints, SLEEPERS, 1);
-              if (done) {
+              if (wait.done) {
                 if (woken && this.#ints) native.wordNotify(this.#ints, VALUE, 1); // pass the wake on
                 return;
               }
@@ -278,8 +269,6 @@ export class RobustSemaphoreHandle {
           settle(err as Error, false);
         }
       };
-      this.#pending.add(cancel);
-      if (signal) stopListening = whenAborted(signal, () => cancel(abortReason(signal)));
       void step(false);
     });
   }
