@@ -100,13 +100,13 @@ class KernelSemaphore extends CallerAware implements Disposable {
 
 export class KernelSemaphoreObject extends KernelSemaphore {
   constructor(value?: unknown) {
-    super(new Semaphore(semaphoreValue(value)));
+    super(new Semaphore(semaphoreValue(value), NO_RECOVERY));
   }
 }
 
 export class KernelBoundedSemaphoreObject extends KernelSemaphore {
   constructor(value?: unknown) {
-    super(new BoundedSemaphore(semaphoreValue(value)));
+    super(new BoundedSemaphore(semaphoreValue(value), NO_RECOVERY));
   }
 }
 
@@ -277,16 +277,16 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
     super();
     const size = checkInteger(maxsize ?? 0, 'maxsize', 0, SEM_VALUE_MAX);
     if (!fifoDirectory) throw new ManagerError('ERR_MP_MANAGER_STATE', 'this server has no directory for named pipes');
-    const [rlock, wlock, items] = [new Lock(NO_RECOVERY), new Lock(NO_RECOVERY), new Semaphore(0)];
-    const slots = size > 0 ? new BoundedSemaphore(size) : null;
+    const [rlock, wlock, items] = [new Lock(NO_RECOVERY), new Lock(NO_RECOVERY), new Semaphore(0, NO_RECOVERY)];
+    const slots = size > 0 ? new BoundedSemaphore(size, NO_RECOVERY) : null;
     this.#slots = slots;
     this.#semaphores = [rlock, wlock, items, ...(slots ? [slots] : [])];
     // The order KernelQueueDescriptor.parts lists them in.
     const parts: unknown[] = [rlock, wlock, items, slots];
     let joinableParts: { unfinished: Semaphore; cond: Condition } | undefined;
     if (joinable) {
-      const [unfinished, condLock] = [new Semaphore(0), new Lock(NO_RECOVERY)];
-      const condSemaphores = [new Semaphore(0), new Semaphore(0), new Semaphore(0)];
+      const [unfinished, condLock] = [new Semaphore(0, NO_RECOVERY), new Lock(NO_RECOVERY)];
+      const condSemaphores = [new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY)];
       joinableParts = { unfinished, cond: new Condition(condLock, condSemaphores) };
       this.#semaphores.push(unfinished, condLock, ...condSemaphores);
       parts.push(unfinished, joinableParts.cond);

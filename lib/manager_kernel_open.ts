@@ -11,7 +11,7 @@ import { native } from './native';
 import { FramePipe } from './pipe';
 import { JoinableQueue, Queue } from './queues';
 import { rebuildValue } from './reduction';
-import { OsSemaphore, SEM_VALUE_MAX } from './semlock';
+import { LockOptions, OsSemaphore, SEM_VALUE_MAX } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 
 /** The names our semaphores get (semlock.ts), and nothing else: a token cannot make a proxy open any other. */
@@ -41,7 +41,7 @@ export function openKernel(token: Token, connection: ManagerConnection): Semapho
   const kernel = kernelOf(token);
   if (!kernel || !('name' in kernel)) return null;
   try {
-    return connection.hold(new Semaphore(0, OsSemaphore.open(kernel.name), kernel.maxvalue));
+    return connection.hold(new Semaphore(0, OsSemaphore.open(kernel.name) as LockOptions, kernel.maxvalue));
   } catch {
     return null; // not on the server's host after all (e.g. another mount namespace)
   }

@@ -166,8 +166,8 @@ function closeParts(parts: SemLock[]): void {
 
 function createParts(maxsize: number): QueueParts {
   // OS semaphores (recovery: false): a queue is made kill-safe as a whole or not at all (issue #16 §2)
-  const locks = { rlock: new Lock(NO_RECOVERY), wlock: new Lock(NO_RECOVERY), items: new Semaphore(0),
-    slots: maxsize > 0 ? new BoundedSemaphore(maxsize) : null };
+  const locks = { rlock: new Lock(NO_RECOVERY), wlock: new Lock(NO_RECOVERY), items: new Semaphore(0, NO_RECOVERY),
+    slots: maxsize > 0 ? new BoundedSemaphore(maxsize, NO_RECOVERY) : null };
   // the pipe last: nothing after it can fail and leak its descriptors (handles)
   return { ...locks, pipe: native.platform === 'win32' ? WinFramePipe.create() : FramePipe.create() };
 }
@@ -678,9 +678,9 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
   constructor(maxsize = 0, /** @internal */ parts?: QueueParts & { unfinished: Semaphore; cond: Condition }) {
     super(maxsize, parts);
-    this.#unfinished = parts?.unfinished ?? new Semaphore(0);
+    this.#unfinished = parts?.unfinished ?? new Semaphore(0, NO_RECOVERY);
     // CPython's condition, without a sleeper table: a queue is made kill-safe as a whole (issue #16 §2)
-    this.#cond = parts?.cond ?? new Condition(new Lock(NO_RECOVERY), [new Semaphore(0), new Semaphore(0), new Semaphore(0)]);
+    this.#cond = parts?.cond ?? new Condition(new Lock(NO_RECOVERY), [new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY)]);
   }
 
   protected override _commit(): void {

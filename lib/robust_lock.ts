@@ -19,7 +19,8 @@ import { spawningContext } from './reduction';
 import * as tracker from './resource_tracker';
 import { LOCK_SEGMENT_PREFIX } from './resource_tracker';
 import { spinFor } from './spin';
-import { deadlineOf, remaining, whenAborted } from './timeouts';
+import { pendingWait } from './pending_wait';
+import { deadlineOf, remaining } from './timeouts';
 import { abortReason } from './validate';
 
 /** A waiter that saw no release for this long looks whether the holder still lives. */
@@ -168,24 +169,14 @@ export class RobustLockHandle {
     const deadline = deadlineOf(timeoutMs);
     return new Promise<boolean>((resolve, reject) => {
       let id: WaitId | undefined;
-      let done = false;
-      let stopListening: (() => void) | undefined;
-      const settle = (err: Error | null, ok: boolean): void => {
-        if (done) return;
-        done = true;
-        this.#pending.delete(cancel);
-        stopListening?.();
-        if (err) reject(err);
-        else resolve(ok);
-      };
       // A wait that cannot be cancelled any more has its callback on its way: it passes on a wake it got.
-      const cancel = (err: Error): void => {
+      const wait = pendingWait(this.#pending, signal, resolve, reject, () => {
         if (id !== undefined) native.cancelWait(id);
-        settle(err, false);
-      };
+      });
+      const settle = wait.settle;
       const step = (checkHolder: boolean): void => {
         id = undefined;
-        if (done) return;
+        if (wait.done) return;
         try {
           const seen = this.#look(take, checkHolder);
           if (seen === true) return settle(null, true);
@@ -193,7 +184,7 @@ export class RobustLockHandle {
           if (left === 0) return settle(null, false);
           const nap = left === undefined ? RECHECK_MS : Math.min(left, RECHECK_MS);
           id = native.wordWaitAsync(this.#low!, 0, seen, nap, (err, woken) => {
-            if (done) { // ended meanwhile: a wake it took goes to another sleeper
+            if (wait.done) { // ended meanwhile: a wake it took goes to another sleeper
               if (woken && this.#low) native.wordNotify(this.#low, 0, 1);
               return;
             }
@@ -204,8 +195,6 @@ export class RobustLockHandle {
           settle(err as Error, false);
         }
       };
-      this.#pending.add(cancel);
-      if (signal) stopListening = whenAborted(signal, () => cancel(abortReason(signal)));
       step(false);
     });
   }

@@ -12,6 +12,9 @@ import {
   createRobustLock, isKillSafeDescriptor, KillSafeDescriptor, openRobustLock, recoveryAvailable, RobustLockHandle,
   RobustLockSegment, SELF_TOKEN,
 } from './robust_lock';
+import {
+  createRobustSemaphore, openRobustSemaphore, RobustSemaphoreHandle, RobustSemaphoreSegment,
+} from './robust_semaphore';
 import { spinFor } from './spin';
 import { setLongTimeout, whenAborted } from './timeouts';
 import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
@@ -64,8 +67,11 @@ export interface LockOptions {
 /** Options of the library's own locks that stay OS semaphores (queue and Manager internals). @internal */
 export const NO_RECOVERY: LockOptions = Object.freeze({ recovery: false });
 
-/** The OS object behind a SemLock: an OS semaphore, or the shared word of a kill-safe lock. */
-export type SemLockBacking = OsSemaphore | RobustLockSegment;
+/** The OS object behind a SemLock: an OS semaphore, or the shared words of a kill-safe lock or semaphore. */
+export type SemLockBacking = OsSemaphore | RobustLockSegment | RobustSemaphoreSegment;
+
+/** A kill-safe handle: what a SemLock waits on through its own waitAsync, and whose takes report tookOver. */
+type RecoveringHandle = RobustLockHandle | RobustSemaphoreHandle;
 
 const isWindows = native.platform === 'win32';
 
@@ -275,10 +281,12 @@ export class SemLock {
   readonly #os: SemLockBacking;
   readonly #kind: number;
   readonly #maxvalue: number;
-  readonly #sem: SemaphoreHandle | RobustLockHandle; // this.#os.sem, read on every call
+  readonly #sem: SemaphoreHandle | RecoveringHandle; // this.#os.sem, read on every call
   #words: Int32Array | undefined; // its shared [value, waiters], when the platform offers them; none once closed
   /** A kill-safe lock's handle and word (none once closed): what the fast paths below inline. */
   readonly #robust: RobustLockHandle | undefined;
+  /** A kill-safe lock's or semaphore's handle: whose takes report ownerDied. */
+  readonly #recovering: RecoveringHandle | undefined;
   #robustWord: BigUint64Array | undefined;
   #ownerDied = false;
   readonly #postLimit: number | undefined; // the over-release check's bound; none for unbounded semaphores
@@ -292,16 +300,20 @@ export class SemLock {
   /** Set by close(): the name of the object closed (a Condition closes its semaphores as itself). */
   #closedBy: string | undefined;
 
-  /** @internal */
-  constructor(kind: number, value: number, maxvalue: number, rebuilt?: SemLockBacking, robust = false) {
+  /** @internal robust: a kill-safe lock (true) or semaphore ('units') where the platform offers them. */
+  constructor(kind: number, value: number, maxvalue: number, rebuilt?: SemLockBacking, robust: boolean | 'units' = false) {
     this.#kind = kind;
     this.#maxvalue = maxvalue;
-    this.#os = rebuilt ?? (robust && recoveryAvailable ? createRobustLock() : OsSemaphore.create(value, maxvalue));
+    this.#os = rebuilt ?? (!robust || !recoveryAvailable ? OsSemaphore.create(value, maxvalue)
+      : robust === 'units' ? createRobustSemaphore(value) : createRobustLock());
     const sem = this.#os.sem;
     this.#sem = sem;
     if (sem instanceof RobustLockHandle) {
       this.#robust = sem;
+      this.#recovering = sem;
       this.#robustWord = sem.word;
+    } else if (sem instanceof RobustSemaphoreHandle) {
+      this.#recovering = sem;
     } else {
       this.#words = sem.words;
     }
@@ -325,7 +337,7 @@ export class SemLock {
    * with recovery (the default) on a platform that offers it (Linux); false for Python's behaviour.
    */
   get recovery(): boolean {
-    return this.#robust !== undefined;
+    return this.#recovering !== undefined;
   }
 
   /**
@@ -395,7 +407,7 @@ export class SemLock {
   }
 
   #acquired(): true {
-    if (this.#robust && (this.#count === 0 || this.#kind !== RECURSIVE_MUTEX)) this.#ownerDied = this.#robust.tookOver;
+    if (this.#recovering && (this.#count === 0 || this.#kind !== RECURSIVE_MUTEX)) this.#ownerDied = this.#recovering.tookOver;
     this.#count++;
     this.#owner = currentOwner();
     return true;
@@ -467,7 +479,7 @@ export class SemLock {
       }
       this.#queued++;
       const started = performance.now();
-      const waited = sem instanceof RobustLockHandle ? sem.waitAsync(true, timeout, signal) : waitAsync(sem, timeout, signal);
+      const waited = sem instanceof SemaphoreHandle ? waitAsync(sem, timeout, signal) : sem.waitAsync(true, timeout, signal);
       return waited.then((ok) => {
         this.#queued--;
         this.#spinWorth = performance.now() - started < SPIN_WORTH_MS;
@@ -539,6 +551,9 @@ export class SemLock {
    */
   _waitUntilFree(timeout: number | undefined, signal?: AbortSignal): Promise<boolean> {
     const sem = this.#sem;
+    if (sem instanceof RobustSemaphoreHandle) { // a unit taken and given straight back
+      return sem.waitAsync(true, timeout, signal).then((ok) => ok && sem.post());
+    }
     return sem instanceof RobustLockHandle ? sem.waitAsync(false, timeout, signal) : waitUntilFree(sem, timeout, signal);
   }
 
@@ -642,6 +657,7 @@ registerRebuilder(REBUILD_SEMLOCK, (className: string, _kind: number, maxvalue: 
                                      descriptor: SemaphoreDescriptor | KillSafeDescriptor) => {
   const factory = semlockClasses.get(className);
   if (!factory) throw new ValueError(`unknown SemLock class ${className}`);
-  return factory(isKillSafeDescriptor(descriptor) ? openRobustLock(descriptor) : OsSemaphore.open(descriptor),
-    maxvalue);
+  const units = className === 'Semaphore' || className === 'BoundedSemaphore';
+  return factory(!isKillSafeDescriptor(descriptor) ? OsSemaphore.open(descriptor)
+    : units ? openRobustSemaphore(descriptor) : openRobustLock(descriptor), maxvalue);
 });

@@ -7,10 +7,11 @@ import { inspect } from 'node:util';
 import { AssertionError, BrokenBarrierError, InvalidArgumentError, ValueError } from './errors';
 import { assertSpawning, functionReference, reduce, Reduced, registerRebuilder } from './reduction';
 import {
-  AcquireOptions, AcquireSyncOptions, defineInheritanceGuard, LockOptions, OsSemaphore, RECURSIVE_MUTEX,
+  AcquireOptions, AcquireSyncOptions, defineInheritanceGuard, LockOptions, NO_RECOVERY, OsSemaphore, RECURSIVE_MUTEX,
   registerSemLockClass, SEM_VALUE_MAX, SEMAPHORE, SemLock, SemLockBacking, waitAsync,
 } from './semlock';
 import { isRobustLockSegment, RECHECK_MS } from './robust_lock';
+import { isRobustSemaphoreSegment } from './robust_semaphore';
 import { createSleepers, openSleepers, SleepersDescriptor, SleepersSegment } from './condition_sleepers';
 import { guardOf, guardSyncOf, Guard } from './guard';
 import { NamedLock, OpenOptions } from './named_lock';
@@ -50,7 +51,7 @@ abstract class GuardedSemLock extends SemLock {
 
 /** A rebuilt lock's OS object, or undefined for options (or nothing). */
 function rebuiltBacking(arg: unknown): SemLockBacking | undefined {
-  return arg instanceof OsSemaphore || isRobustLockSegment(arg) ? arg : undefined;
+  return arg instanceof OsSemaphore || isRobustLockSegment(arg) || isRobustSemaphoreSegment(arg) ? arg : undefined;
 }
 
 /** Whether a new lock recovers from its holder's death (options.recovery, default true). */
@@ -116,11 +117,14 @@ function checkInitialValue(value: unknown): number {
   return checkInteger(value, 'semaphore initial value', 0, SEM_VALUE_MAX);
 }
 
-/** A counting semaphore: Python's multiprocessing.Semaphore. */
+/**
+ * A counting semaphore: Python's multiprocessing.Semaphore. Kill-safe by default where the platform allows (see
+ * `recovery`, `ownerDied`): the units a process took and had not released come back when it dies.
+ */
 export class Semaphore extends GuardedSemLock {
-  constructor(value = 1, /** @internal */ rebuilt?: OsSemaphore, /** @internal */ maxvalue = SEM_VALUE_MAX) {
-    const os = rebuilt instanceof OsSemaphore ? rebuilt : undefined;
-    super(SEMAPHORE, os ? 0 : checkInitialValue(value), maxvalue, os);
+  constructor(value = 1, options?: LockOptions, /** @internal */ maxvalue = SEM_VALUE_MAX) {
+    const rebuilt = rebuiltBacking(options);
+    super(SEMAPHORE, rebuilt ? 0 : checkInitialValue(value), maxvalue, rebuilt, wantsRecovery(options) && 'units');
   }
 
   /**
@@ -143,9 +147,9 @@ export class Semaphore extends GuardedSemLock {
 
 /** A semaphore that refuses to be released above its initial value. */
 export class BoundedSemaphore extends Semaphore {
-  constructor(value = 1, /** @internal */ rebuilt?: OsSemaphore, /** @internal */ maxvalue?: number) {
-    const os = rebuilt instanceof OsSemaphore ? rebuilt : undefined;
-    super(os ? 0 : value, os, os ? maxvalue : checkInitialValue(value));
+  constructor(value = 1, options?: LockOptions, /** @internal */ maxvalue?: number) {
+    const rebuilt = rebuiltBacking(options);
+    super(rebuilt ? 0 : value, options, rebuilt ? maxvalue : checkInitialValue(value));
   }
 
   protected override describeState(): string {
@@ -155,8 +159,8 @@ export class BoundedSemaphore extends Semaphore {
 
 registerSemLockClass('Lock', (os) => new Lock(os as LockOptions));
 registerSemLockClass('RLock', (os) => new RLock(os as LockOptions));
-registerSemLockClass('Semaphore', (os) => new Semaphore(0, os as OsSemaphore));
-registerSemLockClass('BoundedSemaphore', (os, maxvalue) => new BoundedSemaphore(0, os as OsSemaphore, maxvalue));
+registerSemLockClass('Semaphore', (os) => new Semaphore(0, os as LockOptions));
+registerSemLockClass('BoundedSemaphore', (os, maxvalue) => new BoundedSemaphore(0, os as LockOptions, maxvalue));
 
 type AnyLock = Lock | RLock;
 
@@ -208,7 +212,7 @@ export class Condition {
     }
     this.#ownsLock = lock === undefined;
     this.#lock = lock ?? new RLock();
-    [this.#sleeping, this.#woken, this.#wait] = Array.isArray(parts) ? parts : [new Semaphore(0), new Semaphore(0), new Semaphore(0)];
+    [this.#sleeping, this.#woken, this.#wait] = Array.isArray(parts) ? parts : [new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY)];
     this.#sleepers = Array.isArray(parts) ? sleepers : createSleepers();
     defineInheritanceGuard(this);
   }
@@ -588,7 +592,7 @@ export class Event {
   readonly #flag: Semaphore;
 
   constructor(/** @internal */ parts?: [Condition, Semaphore]) {
-    [this.#cond, this.#flag] = Array.isArray(parts) ? parts : [new Condition(new Lock()), new Semaphore(0)];
+    [this.#cond, this.#flag] = Array.isArray(parts) ? parts : [new Condition(new Lock()), new Semaphore(0, NO_RECOVERY)];
     defineInheritanceGuard(this);
   }
 
@@ -715,7 +719,7 @@ export class Barrier {
     }
     this.#action = action ?? undefined;
     this.#timeout = checkTimeout(timeout);
-    const [cond, state, count] = parts ?? [new Condition(new Lock()), new Semaphore(FILLING + 2), new Semaphore(0)];
+    const [cond, state, count] = parts ?? [new Condition(new Lock()), new Semaphore(FILLING + 2, NO_RECOVERY), new Semaphore(0, NO_RECOVERY)];
     this.#cond = cond;
     this.#state = new SemCounter(state);
     this.#count = new SemCounter(count);

@@ -2,26 +2,16 @@
 // Kill-safe locks (issue #16 §1): a Lock or RLock whose holder dies — SIGKILL at any moment, even between the
 // steps of an acquire — is taken over by the next acquirer, who sees ownerDied; a live holder never is, even when
 // its pid is reused; `recovery: false` keeps Python's behaviour.
-const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Lock, RLock, Condition, Event, Process, SharedMemory } = require('../dist');
+const { Lock, RLock, Condition, Event, SharedMemory } = require('../dist');
 const t = require('./fixtures/kill_safe_targets');
 const { tmpDir } = require('./fixtures/tmp');
+const { killAndReap, started, withReusedPid } = require('./fixtures/kill_safe_helpers');
 
 const recovers = new Lock().recovery;
 const onLinux = recovers ? describe : describe.skip;
 
-async function started(target, args) {
-  const p = new Process({ target, args });
-  await p.start();
-  return p;
-}
-
-async function killAndReap(p) {
-  p.kill();
-  await p.join();
-}
 
 /** A holder of `lock` that is inside (it set its event) and then SIGKILLed. */
 async function deadHolder(lock, times) {
@@ -95,29 +85,14 @@ onLinux('owner death', () => {
   });
 
   test('pid reuse provoked through ns_last_pid: the new process of the dead holder\'s pid is not the holder', async () => {
-    let reused = false;
-    for (let attempt = 0; attempt < 20 && !reused; attempt++) {
+    const reused = await withReusedPid(async () => {
       const lock = new Lock();
-      const holder = await deadHolder(lock);
-      const pid = holder.pid;
-      await killAndReap(holder);
-      let sleeper;
-      try {
-        fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
-        sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
-      } catch {
-        break; // not allowed here (not root, or no such file): nothing to provoke
-      }
-      try {
-        if (sleeper.pid !== pid) continue; // another process took the pid first (other tests run): try again
-        reused = true;
-        expect(lock.acquireSync({ timeout: 30000 })).toBe(true);
-        expect(lock.ownerDied).toBe(true);
-        lock.release();
-      } finally {
-        sleeper.kill('SIGKILL');
-      }
-    }
+      return { resource: lock, holder: await deadHolder(lock) };
+    }, (lock) => {
+      expect(lock.acquireSync({ timeout: 30000 })).toBe(true);
+      expect(lock.ownerDied).toBe(true);
+      lock.release();
+    });
     if (!reused) console.warn('pid reuse could not be provoked on this machine: the forged-start-time test covers it');
   });
 

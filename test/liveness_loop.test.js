@@ -70,7 +70,7 @@ async function whileHeldElsewhere(lock, body) {
 describe('internal locks held by another process never block this event loop', () => {
   test('Event.wait waits for the Event\'s lock without blocking, and honours its timeout and signal meanwhile', async () => {
     const lock = new Lock();
-    const event = new Event([new Condition(lock), new Semaphore(0)]);
+    const event = new Event([new Condition(lock), new Semaphore(0, { recovery: false })]);
     let untimed;
     await whileHeldElsewhere(lock, async () => {
       untimed = event.wait();
@@ -85,7 +85,7 @@ describe('internal locks held by another process never block this event loop', (
 
   test('Barrier.wait waits for the Barrier\'s lock without blocking, and honours its timeout and signal meanwhile', async () => {
     const lock = new Lock();
-    const barrier = new Barrier(2, undefined, undefined, [new Condition(lock), new Semaphore(2), new Semaphore(0)]);
+    const barrier = new Barrier(2, undefined, undefined, [new Condition(lock), new Semaphore(2, { recovery: false }), new Semaphore(0, { recovery: false })]);
     let first;
     await whileHeldElsewhere(lock, async () => {
       first = barrier.wait({ timeout: 30000 });
@@ -102,8 +102,8 @@ describe('internal locks held by another process never block this event loop', (
   test('JoinableQueue.put does not wait for the queue\'s task lock, which another process holds', async () => {
     const lock = new Lock();
     const queue = new JoinableQueue(0, {
-      pipe: FramePipe.create(), rlock: new Lock({ recovery: false }), wlock: new Lock({ recovery: false }), items: new Semaphore(0), slots: null,
-      unfinished: new Semaphore(0), cond: new Condition(lock),
+      pipe: FramePipe.create(), rlock: new Lock({ recovery: false }), wlock: new Lock({ recovery: false }), items: new Semaphore(0, { recovery: false }), slots: null,
+      unfinished: new Semaphore(0, { recovery: false }), cond: new Condition(lock),
     });
     await whileHeldElsewhere(lock, async () => {
       await queue.put('a');

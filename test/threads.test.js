@@ -145,8 +145,8 @@ describe('worker threads terminated with waits pending', () => {
     const eventLock = new mp.Lock();
     const barrierLock = new mp.Lock();
     const o = {
-      event: new mp.Event([new mp.Condition(eventLock), new mp.Semaphore(0)]),
-      barrier: new mp.Barrier(64, undefined, undefined, [new mp.Condition(barrierLock), new mp.Semaphore(2), new mp.Semaphore(0)]),
+      event: new mp.Event([new mp.Condition(eventLock), new mp.Semaphore(0, { recovery: false })]),
+      barrier: new mp.Barrier(64, undefined, undefined, [new mp.Condition(barrierLock), new mp.Semaphore(2, { recovery: false }), new mp.Semaphore(0, { recovery: false })]),
     };
     for (let i = 0; i < 8; i++) {
       const w = runWorker('sectionWaiter', mp.forThread(o));
@@ -168,8 +168,8 @@ describe('worker threads terminated with waits pending', () => {
     fs.writeFileSync(file, '0');
     const eventLock = new mp.Lock(); // the Event's inner lock, made here so that this thread waits for it bounded
     const o = {
-      lock: new mp.Lock(), queue: new mp.Queue(), event: new mp.Event([new mp.Condition(eventLock), new mp.Semaphore(0)]),
-      gate: new mp.Semaphore(0), late: new mp.Queue(), cond: new mp.Condition(),
+      lock: new mp.Lock(), queue: new mp.Queue(), event: new mp.Event([new mp.Condition(eventLock), new mp.Semaphore(0, { recovery: false })]),
+      gate: new mp.Semaphore(0, { recovery: false }), late: new mp.Queue(), cond: new mp.Condition(),
     };
     const n = 60;
     const items = 20;

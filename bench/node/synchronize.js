@@ -2,9 +2,13 @@
 'use strict';
 const { Lock, Semaphore, Barrier, Event, Process, SharedMemory } = require('../..');
 
-/** Steady state: the last of three timed loops (both sides do the same). 'plain': recovery off (an OS semaphore). */
-function uncontended(n, kind) {
-  const lock = new Lock({ recovery: kind !== 'plain' });
+/**
+ * Steady state: the last of three timed loops (both sides do the same). 'plain': recovery off (an OS semaphore);
+ * 'semaphore' / 'semaphore-plain': a Semaphore(2) with recovery on / off.
+ */
+function uncontended(n, kind = '') {
+  const options = { recovery: !kind.endsWith('plain') };
+  const lock = kind.startsWith('semaphore') ? new Semaphore(2, options) : new Lock(options);
   let perPair = 0;
   for (let round = 0; round < 3; round++) {
     const start = process.hrtime.bigint();
@@ -141,10 +145,10 @@ function waitAndStamp(lock, waiting, shm) {
  * ms from a holder's SIGKILL to the acquire of a waiter blocked in acquireSync (another process), median of
  * `rounds`. Python's multiprocessing.Lock is never recovered (python/cpython#88304): no Python figure.
  */
-async function takeover(rounds) {
+async function takeover(rounds, kind) {
   const times = [];
   for (let r = 0; r < rounds; r++) {
-    const lock = new Lock();
+    const lock = kind === 'semaphore' ? new Semaphore(1) : new Lock();
     const held = new Event();
     const waiting = new Event();
     const holder = new Process({ target: holdUntilKilled, args: [lock, held] });

@@ -5,17 +5,25 @@ import sys
 import time
 
 
-def uncontended(n):
-    """Steady state: the last of three timed loops (both sides do the same)."""
-    lock = mp.get_context('spawn').Lock()
+def pairs(lock, n):
+    """Steady state: the last of three timed loops of n acquire+release pairs, ns per pair (both sides do the same)."""
     acquire, release = lock.acquire, lock.release
     for _ in range(3):
         start = time.perf_counter_ns()
         for _ in range(n):
             acquire()
             release()
-        per_pair = (time.perf_counter_ns() - start) / n  # ns per pair
+        per_pair = (time.perf_counter_ns() - start) / n
     return per_pair
+
+
+def uncontended(n):
+    return pairs(mp.get_context('spawn').Lock(), n)
+
+
+def uncontended_semaphore(n):
+    """uncontended() on a Semaphore(2)."""
+    return pairs(mp.get_context('spawn').Semaphore(2), n)
 
 
 def hammer(lock, n, barrier):
