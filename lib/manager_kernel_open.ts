@@ -58,9 +58,9 @@ export function openKernelQueue(token: Token, connection: ManagerConnection): Op
     return null;
   }
   try {
-    const [rlock, wlock, items, slots, unfinished, cond] = rebuildValue(deserialize(kernel.parts)) as
-      [Lock, Lock, Semaphore, BoundedSemaphore | null, Semaphore | undefined, Condition | undefined];
-    const parts = { pipe, rlock, wlock, items, slots };
+    const [rlock, wlock, items, slots, shut, unfinished, cond] = rebuildValue(deserialize(kernel.parts)) as
+      [Lock, Lock, Semaphore, BoundedSemaphore | null, Semaphore, Semaphore | undefined, Condition | undefined];
+    const parts = { pipe, rlock, wlock, items, slots, shut };
     const queue = token.typeid === 'JoinableQueue'
       ? new JoinableQueue(kernel.maxsize, { ...parts, unfinished: unfinished!, cond: cond! })
       : new Queue(kernel.maxsize, parts);
