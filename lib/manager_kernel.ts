@@ -351,7 +351,7 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
    * Queue.shutdown(): the state is the queue's, so clients see it at once. The server's end takes no slot: it
    * wakes a putter waiting for one itself.
    */
-  shutdown(immediate?: unknown): void {
+  shutdown(_caller: Caller, immediate?: unknown): void {
     const first = !this.queue._isShut();
     this.queue._shutDown(checkBoolean(immediate ?? false, 'immediate', false));
     if (first) this.#slots?._os.sem.post(this.kernel.maxsize);

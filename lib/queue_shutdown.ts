@@ -4,16 +4,24 @@
  * value cannot be read (macOS), a process tests it by taking one and giving it back: SHUT_COUNT leaves room for
  * that many processes testing at once.
  *
- * Waking the processes blocked in a queue when it shuts down takes one "baton" count on each semaphore they wait
- * on (items for getters, slots for putters): the process it wakes sees the queue shut down, passes the count on to
- * the next waiter and throws ShutDown. While the queue is shut down, one count of `items` is that baton, not an
- * item: qsize() and empty() leave it out.
+ * Waking the processes blocked in a queue when it shuts down takes a "baton" for each thing they wait on: for
+ * getters, a frame written after the items left (an async get waits for the pipe to be readable, then for its
+ * count), for putters a count of the free slots. The process it wakes sees the queue shut down, passes the baton on
+ * to the next waiter and throws ShutDown. While the queue is shut down, one item of the count is that baton: qsize()
+ * and empty() leave it out.
  */
 import { native } from './native';
 import type { SemaphoreHandle } from './semlock';
 import { Semaphore } from './synchronize';
 
 const SHUT_COUNT = 64;
+
+/** The baton frame's value: an item equal to it is the baton only once the queue is shut down (no put is then accepted). */
+export const SHUT_BATON = '\u0000multiproc: queue shut down\u0000';
+
+export function isShutBaton(item: unknown): boolean {
+  return item === SHUT_BATON;
+}
 
 /** A new queue's state: open. */
 export function openState(): Semaphore {

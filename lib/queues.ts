@@ -20,7 +20,7 @@
 import { inspect } from 'node:util';
 import { Empty, Full, InvalidArgumentError, ShutDown, ValueError } from './errors';
 import { native } from './native';
-import { isShut, markShut, noItems, openState, queuedItems } from './queue_shutdown';
+import { isShut, isShutBaton, markShut, noItems, openState, queuedItems, SHUT_BATON } from './queue_shutdown';
 import { decodePayload, decodeSmallFrame, encodeFrame, encodeNumberNow, Frame, FRAME_HEAD_BYTES, FRAME_HEADER_BYTES, FramePipe,
   PIPE_ATOMIC_BYTES, Readiness } from './pipe';
 import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
@@ -376,7 +376,9 @@ export class SimpleQueue<T = unknown> {
       unlock(this.#rlockSem);
       this.#releaseSlot();
       // Nothing else has run since the read, so `head` is still this frame's; decoding keeps nothing of it.
-      return decodeSmallFrame(head);
+      const item = decodeSmallFrame(head);
+      if (isShutBaton(item) && isShut(this.#shutSem)) this.#passBaton();
+      return item;
     }
     // The rest of this frame is yet to come, or it is a large one: finished with a head of its own.
     return new Claimed(this.#readClaimed(true, head.subarray(0, got)));
@@ -393,15 +395,16 @@ export class SimpleQueue<T = unknown> {
 
   // --- the two operations -------------------------------------------------------------------------------------
 
-  *#putSteps(frame: Frame, block: boolean): Steps<void> {
-    const slots = this.#slotsSem;
-    this.#refuseIfShut();
+  /** `baton`: the baton frame of a shut-down queue (queue_shutdown.ts), which takes no slot and is not refused. */
+  *#putSteps(frame: Frame, block: boolean, baton = false): Steps<void> {
+    const slots = baton ? null : this.#slotsSem;
+    if (!baton) this.#refuseIfShut();
     const hasSlot = !slots || slots.tryWait();
     if (!hasSlot) this.#refuseIfShut(); // a full queue shut down: ShutDown rather than a wait for room
     if (!hasSlot && !(block && (yield { sem: slots, bounded: true }))) throw new Full();
-    let committed = false;
+    let committed = baton; // (no slot to give back)
     try {
-      this.#refuseIfShut(); // it may have shut down while this put waited for room
+      if (!baton) this.#refuseIfShut(); // it may have shut down while this put waited for room
       // Another writer holds the write lock while its frame goes in: microseconds for a small frame, as long as
       // readers take to make room for a large one. Waiting for it is waiting for room: a put that gives up meanwhile
       // has written nothing. One that must not wait tries for about as long as a small write takes (CPython's
@@ -412,12 +415,12 @@ export class SimpleQueue<T = unknown> {
       }
       let locked = true;
       try {
-        this.#refuseIfShut();
+        if (!baton) this.#refuseIfShut();
         const pipe = this.#pipe;
         let at: number;
         while ((at = pipe.push(frame, 0)) === 0) {
           yield* this.#waitForRoom(block);
-          this.#refuseIfShut();
+          if (!baton) this.#refuseIfShut();
         }
         // A small frame is whole now (one atomic write): other writers may go on before it is counted, so that a
         // death between the two steps costs a late count (a frame delivered one get late) rather than a write lock
@@ -428,7 +431,8 @@ export class SimpleQueue<T = unknown> {
           unlock(wlock);
         }
         committed = true;
-        this._commit();
+        if (baton) this.#itemsSem.post(); // not a task of a JoinableQueue
+        else this._commit();
         while (at < frame.length) {
           yield { ready: pipe instanceof FramePipe ? pipe.writableAt(frame, at) : pipe.writable, bounded: false };
           at = pipe.push(frame, at);
@@ -464,10 +468,7 @@ export class SimpleQueue<T = unknown> {
     let inBand: number;
     try {
       const head = Buffer.allocUnsafe(FRAME_HEAD_BYTES); // every frame has at least these bytes; most, no more
-      const got = pipe.fill(head, start ? start.copy(head) : 0);
-      // A claimed frame has bytes in the pipe from its commit on: none means the count was a shut-down queue's baton.
-      if (got === 0 && isShut(this.#shutSem)) this.#passBaton();
-      yield* this.#readRest(head, got);
+      yield* this.#readRest(head, pipe.fill(head, start ? start.copy(head) : 0));
       inBand = head.readUInt32BE(4);
       const length = head.readUInt32BE(0);
       const inHead = FRAME_HEAD_BYTES - FRAME_HEADER_BYTES;
@@ -483,7 +484,9 @@ export class SimpleQueue<T = unknown> {
       unlock(rlock);
     }
     this.#releaseSlot();
-    return decodePayload(payload, inBand);
+    const item = decodePayload(payload, inBand);
+    if (isShutBaton(item) && isShut(this.#shutSem)) this.#passBaton();
+    return item;
   }
 
   /**
@@ -516,7 +519,7 @@ export class SimpleQueue<T = unknown> {
     const first = markShut(this.#shutSem);
     const removed = immediate ? this.#removeAll() : 0;
     if (first) {
-      this.#itemsSem.post(); // the getters' baton
+      this.#putBaton(); // the getters' baton: after the items left
       this.#slotsSem?.post(this.#slotsMax); // the putters' (no room to give when none waits)
     }
     return removed;
@@ -534,7 +537,7 @@ export class SimpleQueue<T = unknown> {
       try {
         runSync(this.#readClaimed(false), undefined);
       } catch (err) {
-        if (err instanceof ShutDown) break; // the count was the baton: nothing is left
+        if (err instanceof ShutDown) break; // the baton: nothing is left
         throw err;
       }
       removed++;
@@ -542,9 +545,17 @@ export class SimpleQueue<T = unknown> {
     return removed;
   }
 
-  /** A getter took the baton of a shut-down queue: it passes it on to the next one and gives up. */
+  /**
+   * Writes the getters' baton frame: at once unless the pipe is full or a writer holds it (then this process's event
+   * loop finishes it, as with any put).
+   */
+  #putBaton(): void {
+    this.#async(undefined, (block) => this.#putSteps(encodeFrame(SHUT_BATON), block, true)).catch(() => undefined);
+  }
+
+  /** A getter read the baton of a shut-down queue: it passes it on to the next one and gives up. */
   #passBaton(): never {
-    this.#itemsSem.post();
+    this.#putBaton();
     throw new ShutDown();
   }
 
