@@ -283,7 +283,7 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
     this.#slots = slots;
     this.#semaphores = [rlock, wlock, items, shut, ...(slots ? [slots] : [])];
     // The order KernelQueueDescriptor.parts lists them in.
-    const parts: unknown[] = [rlock, wlock, items, slots, shut];
+    const parts: unknown[] = [rlock, wlock, items, slots];
     let joinableParts: { unfinished: Semaphore; cond: Condition } | undefined;
     if (joinable) {
       const [unfinished, condLock] = [new Semaphore(0), new Lock(NO_RECOVERY)];
@@ -292,6 +292,7 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
       this.#semaphores.push(unfinished, condLock, ...condSemaphores);
       parts.push(unfinished, joinableParts.cond);
     }
+    parts.push(shut); // last, whatever the class
     const fifo = path.join(fifoDirectory, `q-${randomBytes(9).toString('base64url')}`);
     native.mkfifo(fifo);
     let pipe: FramePipe;

@@ -58,8 +58,10 @@ export function openKernelQueue(token: Token, connection: ManagerConnection): Op
     return null;
   }
   try {
-    const [rlock, wlock, items, slots, shut, unfinished, cond] = rebuildValue(deserialize(kernel.parts)) as
-      [Lock, Lock, Semaphore, BoundedSemaphore | null, Semaphore, Semaphore | undefined, Condition | undefined];
+    const all = rebuildValue(deserialize(kernel.parts)) as unknown[];
+    const shut = all.pop() as Semaphore; // last, whatever the class
+    const [rlock, wlock, items, slots, unfinished, cond] = all as
+      [Lock, Lock, Semaphore, BoundedSemaphore | null, Semaphore | undefined, Condition | undefined];
     const parts = { pipe, rlock, wlock, items, slots, shut };
     const queue = token.typeid === 'JoinableQueue'
       ? new JoinableQueue(kernel.maxsize, { ...parts, unfinished: unfinished!, cond: cond! })

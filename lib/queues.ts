@@ -158,8 +158,8 @@ interface QueueParts {
   wlock: Lock;
   items: Semaphore;
   slots: BoundedSemaphore | null;
-  /** shutdown()'s state (queue_shutdown.ts) */
-  shut: Semaphore;
+  /** shutdown()'s state (queue_shutdown.ts); a new one when not given */
+  shut?: Semaphore;
 }
 
 /** Closes what a queue holds in this process (its pipe is closed apart). */
@@ -210,8 +210,8 @@ export class SimpleQueue<T = unknown> {
     this.#wlock = own.wlock;
     this.#items = own.items;
     this.#slots = own.slots;
-    this.#shut = own.shut;
-    this.#shutSem = own.shut._os.sem;
+    this.#shut = own.shut ?? openState();
+    this.#shutSem = this.#shut._os.sem;
     this.#itemsSem = own.items._os.sem;
     this.#rlockSem = own.rlock._os.sem;
     this.#wlockSem = own.wlock._os.sem;
