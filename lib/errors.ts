@@ -111,6 +111,13 @@ export class Full extends MultiprocError {
   }
 }
 
+/** Queue.shutdown() was called: no put is accepted, and a get finds no more items (Python 3.13's queue.ShutDown). */
+export class ShutDown extends MultiprocError {
+  constructor(message = 'queue is shut down') {
+    super('ERR_MP_QUEUE_SHUT_DOWN', message);
+  }
+}
+
 /** A Manager connection presented the wrong authkey. */
 export class AuthenticationError extends MultiprocError {
   constructor(message = 'digest received was wrong') {
@@ -233,5 +240,5 @@ export class ManagerError extends MultiprocError {}
 /** The library errors decodeError gives back as their own class. */
 const TYPED: Record<string, new (...args: never[]) => MultiprocError> = {
   AbortError, AssertionError, BrokenBarrierError, Empty, Full, InvalidArgumentError, ManagerError, OutOfRangeError,
-  PicklingError, RuntimeError, TimeoutError, UnpicklingError, ValueError,
+  PicklingError, RuntimeError, ShutDown, TimeoutError, UnpicklingError, ValueError,
 };

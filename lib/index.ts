@@ -1,7 +1,7 @@
 /** multiproc: Python's multiprocessing model for Node.js, on real OS primitives. */
 export {
   AbortError, AssertionError, AuthenticationError, BrokenBarrierError, BufferTooShort, Empty, EOFError, Full, InvalidArgumentError,
-  MultiprocError, NotImplementedError, OutOfRangeError, PicklingError, RemoteError, RuntimeError, TimeoutError, UnpicklingError, ValueError,
+  MultiprocError, NotImplementedError, OutOfRangeError, PicklingError, RemoteError, RuntimeError, ShutDown, TimeoutError, UnpicklingError, ValueError,
   WorkerLostError,
 } from './errors';
 export type { SystemCallError } from './errors';

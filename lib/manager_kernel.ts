@@ -20,11 +20,12 @@ import { NOT_ACQUIRED_FOR_WAIT, semaphoreValue, ServerLock } from './server_sync
 import { blockingOf, Caller, CallerAware, Session } from './server_waiters';
 import { native } from './native';
 import { FramePipe } from './pipe';
+import { openState } from './queue_shutdown';
 import { JoinableQueue, Queue } from './queues';
 import { reduceValue, SpawningContext, withSpawningContext } from './reduction';
 import { NO_RECOVERY, SEM_VALUE_MAX, SemLock } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
-import { checkInteger } from './validate';
+import { checkBoolean, checkInteger } from './validate';
 
 /** What a proxy needs to open the semaphore itself: its name and the bound on its value. */
 export interface KernelDescriptor {
@@ -277,10 +278,10 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
     super();
     const size = checkInteger(maxsize ?? 0, 'maxsize', 0, SEM_VALUE_MAX);
     if (!fifoDirectory) throw new ManagerError('ERR_MP_MANAGER_STATE', 'this server has no directory for named pipes');
-    const [rlock, wlock, items] = [new Lock(NO_RECOVERY), new Lock(NO_RECOVERY), new Semaphore(0, NO_RECOVERY)];
+    const [rlock, wlock, items, shut] = [new Lock(NO_RECOVERY), new Lock(NO_RECOVERY), new Semaphore(0, NO_RECOVERY), openState()];
     const slots = size > 0 ? new BoundedSemaphore(size, NO_RECOVERY) : null;
     this.#slots = slots;
-    this.#semaphores = [rlock, wlock, items, ...(slots ? [slots] : [])];
+    this.#semaphores = [rlock, wlock, items, shut, ...(slots ? [slots] : [])];
     // The order KernelQueueDescriptor.parts lists them in.
     const parts: unknown[] = [rlock, wlock, items, slots];
     let joinableParts: { unfinished: Semaphore; cond: Condition } | undefined;
@@ -291,6 +292,7 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
       this.#semaphores.push(unfinished, condLock, ...condSemaphores);
       parts.push(unfinished, joinableParts.cond);
     }
+    parts.push(shut); // last, whatever the class
     const fifo = path.join(fifoDirectory, `q-${randomBytes(9).toString('base64url')}`);
     native.mkfifo(fifo);
     let pipe: FramePipe;
@@ -300,7 +302,7 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
       fs.rmSync(fifo, { force: true });
       throw err;
     }
-    const serverParts = { pipe, rlock, wlock, items, slots: null };
+    const serverParts = { pipe, rlock, wlock, items, slots: null, shut };
     this.queue = joinableParts ? new JoinableQueue(0, { ...serverParts, ...joinableParts }) : new Queue(0, serverParts);
     const ctx = new SpawningContext();
     const reduced = withSpawningContext(ctx, () => reduceValue(parts)); // names only, no fds
@@ -344,6 +346,16 @@ export abstract class KernelQueue extends CallerAware implements Disposable {
 
   full(): boolean {
     return this.#slots !== null && this.#slots._isZero();
+  }
+
+  /**
+   * Queue.shutdown(): the state is the queue's, so clients see it at once. The server's end takes no slot: it
+   * wakes a putter waiting for one itself.
+   */
+  shutdown(_caller: Caller, immediate?: unknown): void {
+    const first = !this.queue._isShut();
+    this.queue._shutDown(checkBoolean(immediate ?? false, 'immediate', false));
+    if (first) this.#slots?._os.sem.post(this.kernel.maxsize);
   }
 
   put(): never {

@@ -58,9 +58,11 @@ export function openKernelQueue(token: Token, connection: ManagerConnection): Op
     return null;
   }
   try {
-    const [rlock, wlock, items, slots, unfinished, cond] = rebuildValue(deserialize(kernel.parts)) as
+    const all = rebuildValue(deserialize(kernel.parts)) as unknown[];
+    const shut = all.pop() as Semaphore; // last, whatever the class
+    const [rlock, wlock, items, slots, unfinished, cond] = all as
       [Lock, Lock, Semaphore, BoundedSemaphore | null, Semaphore | undefined, Condition | undefined];
-    const parts = { pipe, rlock, wlock, items, slots };
+    const parts = { pipe, rlock, wlock, items, slots, shut };
     const queue = token.typeid === 'JoinableQueue'
       ? new JoinableQueue(kernel.maxsize, { ...parts, unfinished: unfinished!, cond: cond! })
       : new Queue(kernel.maxsize, parts);

@@ -51,6 +51,7 @@ export class QueueProxy<T = unknown> extends BaseProxy {
           : slots.acquire({ timeout: opts.timeout as number | undefined, signal: until });
         if (!(await taken)) throw new Full();
       }
+      queue._refuseIfShut(slots !== null); // checked after the wait: a shutdown wakes it
       if (!this.#draining && queue._putFrameNow(frame)) return;
       try {
         await this._connection.deliver([Op.PutFrame, this._token.id, frameBytes(frame)]);
@@ -98,6 +99,11 @@ export class QueueProxy<T = unknown> extends BaseProxy {
 
   getNowait(): Promise<T> {
     return this._local ? this.get({ block: false }) : this._callMethod('getNowait') as Promise<T>;
+  }
+
+  /** Queue.shutdown(immediate) in the manager: every process using the queue sees it (see Queue.shutdown()). */
+  shutdown(immediate = false): Promise<void> {
+    return this._callMethod('shutdown', [immediate]) as Promise<void>;
   }
 
   /** Exact: the server counts the items in the pipe and those waiting to go in. */

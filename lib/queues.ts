@@ -18,8 +18,9 @@
  * generator (#putNow, #getNow).
  */
 import { inspect } from 'node:util';
-import { Empty, Full, InvalidArgumentError, ValueError } from './errors';
+import { Empty, Full, InvalidArgumentError, ShutDown, ValueError } from './errors';
 import { native } from './native';
+import { isShut, isShutBaton, markShut, noItems, openState, queuedItems, SHUT_BATON } from './queue_shutdown';
 import { decodePayload, decodeSmallFrame, encodeFrame, encodeNumberNow, Frame, FRAME_HEAD_BYTES, FRAME_HEADER_BYTES, FramePipe,
   PIPE_ATOMIC_BYTES, Readiness } from './pipe';
 import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
@@ -157,6 +158,8 @@ interface QueueParts {
   wlock: Lock;
   items: Semaphore;
   slots: BoundedSemaphore | null;
+  /** shutdown()'s state (queue_shutdown.ts); a new one when not given */
+  shut?: Semaphore;
 }
 
 /** Closes what a queue holds in this process (its pipe is closed apart). */
@@ -167,7 +170,7 @@ function closeParts(parts: SemLock[]): void {
 function createParts(maxsize: number): QueueParts {
   // OS semaphores (recovery: false): a queue is made kill-safe as a whole or not at all (issue #16 §2)
   const locks = { rlock: new Lock(NO_RECOVERY), wlock: new Lock(NO_RECOVERY), items: new Semaphore(0, NO_RECOVERY),
-    slots: maxsize > 0 ? new BoundedSemaphore(maxsize, NO_RECOVERY) : null };
+    slots: maxsize > 0 ? new BoundedSemaphore(maxsize, NO_RECOVERY) : null, shut: openState() };
   // the pipe last: nothing after it can fail and leak its descriptors (handles)
   return { ...locks, pipe: native.platform === 'win32' ? WinFramePipe.create() : FramePipe.create() };
 }
@@ -184,6 +187,8 @@ export class SimpleQueue<T = unknown> {
   readonly #items: Semaphore;
   /** Room left in a bounded queue; null when unbounded. */
   readonly #slots: BoundedSemaphore | null;
+  readonly #shut: Semaphore;
+  readonly #shutSem: SemaphoreHandle;
   // The semaphores themselves, for the hot paths: one class, so every call site stays monomorphic.
   readonly #itemsSem: SemaphoreHandle;
   readonly #rlockSem: SemaphoreHandle;
@@ -205,6 +210,8 @@ export class SimpleQueue<T = unknown> {
     this.#wlock = own.wlock;
     this.#items = own.items;
     this.#slots = own.slots;
+    this.#shut = own.shut ?? openState();
+    this.#shutSem = this.#shut._os.sem;
     this.#itemsSem = own.items._os.sem;
     this.#rlockSem = own.rlock._os.sem;
     this.#wlockSem = own.wlock._os.sem;
@@ -299,7 +306,7 @@ export class SimpleQueue<T = unknown> {
   empty(): boolean {
     if (this.#closed && !this.#used) return true; // as in Python: a queue closed unused has nothing to report
     this.#checkOpen();
-    return this.#items._isZero();
+    return noItems(this.#itemsSem, isShut(this.#shutSem));
   }
 
   /**
@@ -338,6 +345,7 @@ export class SimpleQueue<T = unknown> {
    */
   #putNow(frame: Frame): boolean {
     this.#used = true;
+    this.#refuseIfShut();
     if (frame.length > PIPE_ATOMIC_BYTES) return false;
     const slots = this.#slotsSem;
     if (slots && !slots.tryWait()) return false;
@@ -368,7 +376,9 @@ export class SimpleQueue<T = unknown> {
       unlock(this.#rlockSem);
       this.#releaseSlot();
       // Nothing else has run since the read, so `head` is still this frame's; decoding keeps nothing of it.
-      return decodeSmallFrame(head);
+      const item = decodeSmallFrame(head);
+      if (isShutBaton(item) && isShut(this.#shutSem)) this.#passBaton();
+      return item;
     }
     // The rest of this frame is yet to come, or it is a large one: finished with a head of its own.
     return new Claimed(this.#readClaimed(true, head.subarray(0, got)));
@@ -377,16 +387,24 @@ export class SimpleQueue<T = unknown> {
   /** A get took an item: gives back its room in a bounded queue. */
   #releaseSlot(): void {
     const slots = this.#slotsSem;
-    if (slots && !slots.post(this.#slotsMax)) throw new ValueError('semaphore or lock released too many times');
+    // A shut-down queue's putters passed a baton count around (queue_shutdown.ts): one more than the room it has.
+    if (slots && !slots.post(this.#slotsMax) && !isShut(this.#shutSem)) {
+      throw new ValueError('semaphore or lock released too many times');
+    }
   }
 
   // --- the two operations -------------------------------------------------------------------------------------
 
-  *#putSteps(frame: Frame, block: boolean): Steps<void> {
-    const slots = this.#slotsSem;
-    if (slots && !slots.tryWait() && !(block && (yield { sem: slots, bounded: true }))) throw new Full();
-    let committed = false;
+  /** `baton`: the baton frame of a shut-down queue (queue_shutdown.ts), which takes no slot and is not refused. */
+  *#putSteps(frame: Frame, block: boolean, baton = false): Steps<void> {
+    const slots = baton ? null : this.#slotsSem;
+    if (!baton) this.#refuseIfShut();
+    const hasSlot = !slots || slots.tryWait();
+    if (!hasSlot) this.#refuseIfShut(); // a full queue shut down: ShutDown rather than a wait for room
+    if (!hasSlot && !(block && (yield { sem: slots, bounded: true }))) throw new Full();
+    let committed = baton; // (no slot to give back)
     try {
+      if (!baton) this.#refuseIfShut(); // it may have shut down while this put waited for room
       // Another writer holds the write lock while its frame goes in: microseconds for a small frame, as long as
       // readers take to make room for a large one. Waiting for it is waiting for room: a put that gives up meanwhile
       // has written nothing. One that must not wait tries for about as long as a small write takes (CPython's
@@ -397,9 +415,13 @@ export class SimpleQueue<T = unknown> {
       }
       let locked = true;
       try {
+        if (!baton) this.#refuseIfShut();
         const pipe = this.#pipe;
         let at: number;
-        while ((at = pipe.push(frame, 0)) === 0) yield* this.#waitForRoom(block);
+        while ((at = pipe.push(frame, 0)) === 0) {
+          yield* this.#waitForRoom(block);
+          if (!baton) this.#refuseIfShut();
+        }
         // A small frame is whole now (one atomic write): other writers may go on before it is counted, so that a
         // death between the two steps costs a late count (a frame delivered one get late) rather than a write lock
         // held forever. A large one has begun, and is counted at once: the reader it wakes drains the pipe while
@@ -409,7 +431,8 @@ export class SimpleQueue<T = unknown> {
           unlock(wlock);
         }
         committed = true;
-        this._commit();
+        if (baton) this.#itemsSem.post(); // not a task of a JoinableQueue
+        else this._commit();
         while (at < frame.length) {
           yield { ready: pipe instanceof FramePipe ? pipe.writableAt(frame, at) : pipe.writable, bounded: false };
           at = pipe.push(frame, at);
@@ -428,8 +451,9 @@ export class SimpleQueue<T = unknown> {
   }
 
   *#getSteps(block: boolean): Steps<unknown> {
-    if (!this.#itemsSem.tryWait() && !(block && (yield { sem: this.#itemsSem, ready: this.#pipe.readable, bounded: true }))) {
-      throw new Empty();
+    if (!this.#itemsSem.tryWait()) {
+      if (isShut(this.#shutSem)) throw new ShutDown(); // nothing left, and nothing will come
+      if (!(block && (yield { sem: this.#itemsSem, ready: this.#pipe.readable, bounded: true }))) throw new Empty();
     }
     // From here this process owns the next frame in the pipe and reads it whatever happens.
     return yield* this.#readClaimed(false);
@@ -460,7 +484,9 @@ export class SimpleQueue<T = unknown> {
       unlock(rlock);
     }
     this.#releaseSlot();
-    return decodePayload(payload, inBand);
+    const item = decodePayload(payload, inBand);
+    if (isShutBaton(item) && isShut(this.#shutSem)) this.#passBaton();
+    return item;
   }
 
   /**
@@ -483,6 +509,68 @@ export class SimpleQueue<T = unknown> {
   /** Makes a written frame visible to readers. JoinableQueue counts the task first. @internal */
   protected _commit(): void {
     this.#itemsSem.post();
+  }
+
+  // --- shutdown (queue_shutdown.ts) ------------------------------------------------------------------------------
+
+  /** @internal Queue.shutdown(); the number of items an immediate one removed. */
+  _shutDown(immediate: boolean): number {
+    this.#checkOpen();
+    const first = markShut(this.#shutSem);
+    const removed = immediate ? this.#removeAll() : 0;
+    if (first) {
+      this.#putBaton(); // the getters' baton: after the items left
+      this.#slotsSem?.post(this.#slotsMax); // the putters' (no room to give when none waits)
+    }
+    return removed;
+  }
+
+  /** @internal Whether the queue was shut down (by any process). */
+  _isShut(): boolean {
+    return isShut(this.#shutSem);
+  }
+
+  /** Reads and drops every item claimable now (immediate shutdown). */
+  #removeAll(): number {
+    let removed = 0;
+    while (this.#itemsSem.tryWait()) {
+      try {
+        runSync(this.#readClaimed(false), undefined);
+      } catch (err) {
+        if (err instanceof ShutDown) break; // the baton: nothing is left
+        throw err;
+      }
+      removed++;
+    }
+    return removed;
+  }
+
+  /**
+   * Writes the getters' baton frame: at once unless the pipe is full or a writer holds it (then this process's event
+   * loop finishes it, as with any put).
+   */
+  #putBaton(): void {
+    this.#async(undefined, (block) => this.#putSteps(encodeFrame(SHUT_BATON), block, true)).catch(() => undefined);
+  }
+
+  /** A getter read the baton of a shut-down queue: it passes it on to the next one and gives up. */
+  #passBaton(): never {
+    this.#putBaton();
+    throw new ShutDown();
+  }
+
+  #refuseIfShut(): void {
+    if (isShut(this.#shutSem)) throw new ShutDown();
+  }
+
+  /**
+   * @internal ShutDown if the queue was shut down, giving back the slot the caller took (a Manager kernel queue's
+   * proxy puts past this queue, in manager_queue_proxies.ts).
+   */
+  _refuseIfShut(slotTaken: boolean): void {
+    if (!isShut(this.#shutSem)) return;
+    if (slotTaken) this.#releaseSlot();
+    throw new ShutDown();
   }
 
   // --- running them -------------------------------------------------------------------------------------------
@@ -592,7 +680,7 @@ export class SimpleQueue<T = unknown> {
 
   /** @internal the queue's semaphores; JoinableQueue adds its own. */
   _semaphores(): SemLock[] {
-    return [this.#rlock, this.#wlock, this.#items, ...(this.#slots ? [this.#slots] : [])];
+    return [this.#rlock, this.#wlock, this.#items, ...(this.#slots ? [this.#slots] : []), this.#shut];
   }
 
   /** @internal closes them. */
@@ -612,7 +700,7 @@ export class SimpleQueue<T = unknown> {
     this.#checkOpen();
     const ctx = spawningContext();
     return [REBUILD_QUEUE, [this.constructor.name, passPipe(this.#pipe, ctx),
-      this.#rlock, this.#wlock, this.#items, this.#slots, ...this._reduceExtra()]];
+      this.#rlock, this.#wlock, this.#items, this.#slots, this.#shut, ...this._reduceExtra()]];
   }
 
   /** @internal */
@@ -656,7 +744,16 @@ export class Queue<T = unknown> extends SimpleQueue<T> {
    */
   qsize(): number {
     this._checkOpen();
-    return this._items().getValue();
+    return queuedItems(this._items(), this._isShut());
+  }
+
+  /**
+   * Python 3.13's Queue.shutdown(), for every process that has the queue: put throws ShutDown from now on, get
+   * takes the items left, then throws ShutDown; `immediate` removes those items first (a JoinableQueue counts each
+   * as done). Blocked puts and gets throw ShutDown.
+   */
+  shutdown(immediate = false): void {
+    this._shutDown(checkBoolean(immediate, 'immediate', false));
   }
 
   /** True when a bounded queue has no room left; always false for an unbounded one. */
@@ -681,6 +778,13 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     this.#unfinished = parts?.unfinished ?? new Semaphore(0, NO_RECOVERY);
     // CPython's condition, without a sleeper table: a queue is made kill-safe as a whole (issue #16 §2)
     this.#cond = parts?.cond ?? new Condition(new Lock(NO_RECOVERY), [new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY)]);
+  }
+
+  /** @internal an immediate shutdown counts each item it removed as done, so that join() returns. */
+  override _shutDown(immediate: boolean): number {
+    const removed = super._shutDown(immediate);
+    for (let i = 0; i < removed; i++) this.taskDone();
+    return removed;
   }
 
   protected override _commit(): void {
@@ -750,11 +854,11 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
 const REBUILD_QUEUE = 'multiproc.Queue';
 registerRebuilder(REBUILD_QUEUE, (className: string, ends: (number | string | Lent)[], rlock: Lock, wlock: Lock,
-                                  items: Semaphore, slots: BoundedSemaphore | null, maxsize?: number,
+                                  items: Semaphore, slots: BoundedSemaphore | null, shut: Semaphore, maxsize?: number,
                                   unfinished?: Semaphore, cond?: Condition) => {
   const pipe = native.platform === 'win32' ? WinFramePipe.adopt(ends[0], ends[1])
     : new FramePipe(adoptFds(ends as (number | Lent)[]));
-  const parts = { pipe, rlock, wlock, items, slots };
+  const parts = { pipe, rlock, wlock, items, slots, shut };
   switch (className) {
     case 'SimpleQueue': return new SimpleQueue(parts);
     case 'Queue': return new Queue(maxsize, parts);

@@ -1,15 +1,19 @@
 /** The queues a Manager server holds in its memory (queue.Queue semantics); kernel queues are in manager_kernel.ts. */
-import { Empty, Full, ValueError } from './errors';
+import { Empty, Full, ShutDown, ValueError } from './errors';
 import { blockingOf, Caller, CallerAware, Waiters } from './server_waiters';
-import { checkInteger } from './validate';
+import { checkBoolean, checkInteger } from './validate';
+
+/** What a parked getter or putter is woken with when the queue shuts down. */
+const SHUT = Symbol('shut down');
 
 /** queue.Queue: items in a FIFO; a full queue parks putters, an empty one parks getters, hand-off both ways. */
 class BoundedQueue extends CallerAware {
   readonly #maxsize: number;
   #items: unknown[] = [];
   #head = 0;
-  readonly #getters = new Waiters<undefined, { item: unknown }>();
-  readonly #putters = new Waiters<unknown>();
+  readonly #getters = new Waiters<undefined, { item: unknown } | typeof SHUT>();
+  readonly #putters = new Waiters<unknown, true | typeof SHUT>();
+  #shut = false;
 
   constructor(maxsize: unknown = 0) {
     super();
@@ -18,9 +22,12 @@ class BoundedQueue extends CallerAware {
 
   async put(caller: Caller, item: unknown, options?: unknown): Promise<void> {
     const { block, timeout } = blockingOf(options, 'block');
+    if (this.#shut) throw new ShutDown();
     if (this.qsize() < this.#maxsize) return this.#accept(item);
     if (!block) throw new Full();
-    if ((await this.#putters.wait(caller, timeout, item)) === null) throw new Full();
+    const put = await this.#putters.wait(caller, timeout, item);
+    if (put === SHUT) throw new ShutDown();
+    if (put === null) throw new Full();
   }
 
   putNowait(caller: Caller, item: unknown): Promise<void> {
@@ -30,8 +37,10 @@ class BoundedQueue extends CallerAware {
   async get(caller: Caller, options?: unknown): Promise<unknown> {
     const { block, timeout } = blockingOf(options, 'block');
     if (this.qsize() > 0) return this.#take();
+    if (this.#shut) throw new ShutDown();
     if (!block) throw new Empty();
     const got = await this.#getters.wait(caller, timeout, undefined);
+    if (got === SHUT) throw new ShutDown();
     if (got === null) throw new Empty();
     return got.item;
   }
@@ -62,6 +71,24 @@ class BoundedQueue extends CallerAware {
     return item;
   }
 
+  /** Python 3.13's Queue.shutdown(): see Queue.shutdown() (queues.ts). */
+  shutdown(_caller: Caller, immediate?: unknown): void {
+    const now = checkBoolean(immediate ?? false, 'immediate', false);
+    this.#shut = true;
+    if (now) {
+      const removed = this.qsize();
+      this.#items = [];
+      this.#head = 0;
+      for (let i = 0; i < removed; i++) this.onRemoved();
+    }
+    this.#getters.wakeAll(SHUT);
+    this.#putters.wakeAll(SHUT);
+  }
+
+  protected onRemoved(): void {
+    // JoinableQueue counts the item done
+  }
+
   protected onPut(): void {
     // JoinableQueue counts unfinished tasks here
   }
@@ -87,6 +114,10 @@ export class JoinableQueueObject extends BoundedQueue {
 
   protected override onPut(): void {
     this.#unfinished++;
+  }
+
+  protected override onRemoved(): void {
+    this.taskDone();
   }
 
   taskDone(): void {

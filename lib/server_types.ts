@@ -13,7 +13,7 @@ export interface ServerType {
 
 export const LOCK_METHODS = ['acquire', 'release', 'locked'];
 export const SEMAPHORE_METHODS = ['acquire', 'release', 'getValue'];
-export const QUEUE_METHODS = ['put', 'putNowait', 'get', 'getNowait', 'qsize', 'empty', 'full'];
+export const QUEUE_METHODS = ['put', 'putNowait', 'get', 'getNowait', 'qsize', 'empty', 'full', 'shutdown'];
 const publicMethodsOf = (cls: new (...args: never[]) => object) => publicMethods(Object.create(cls.prototype));
 
 /** Every built-in typeid, what the server creates for it, and what a client may call. */

@@ -3,12 +3,11 @@
 // a put here is in the pipe when it returns.
 'use strict';
 const mp = require('../../dist');
-const { cpython, deviation, eachVariant, notApplicable, pending, spawn, joinOk, stage } = require('./harness');
+const { cpython, deviation, eachVariant, notApplicable, spawn, joinOk, stage } = require('./harness');
 const t = require('./targets');
 
 const LONG = 30000; // an upper bound only
 const DIRECT = "CPython's test uses multiprocessing.Queue itself, whatever the type: run by the processes variants";
-const NEEDS_SHUTDOWN = 'Queue.shutdown(immediate) and ShutDown are not in multiproc yet (issue #18)';
 
 eachVariant('_TestQueue', ({ mode, o, make, local }) => {
   const { scene } = stage(mode, make, 4);
@@ -170,15 +169,15 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
       }
     });
 
-    // Written against the API issue #18 asks for (`shutdown(immediate)`, `ShutDown`); CPython's ProcessFuture runs the
-    // blocking calls in a child, which matters only for a queue that would block: a shut-down one raises at once.
+    // CPython's ProcessFuture runs the blocking calls in a child, which matters only for a queue that would block: a
+    // shut-down one raises at once.
     const shutDownCalls = async (q) => {
-      await rejects(() => o.put(q, 'data'), /ShutDown|shut down/i);
-      await rejects(() => o.putNowait(q, 'data'), /ShutDown|shut down/i);
-      await rejects(() => o.get(q), /ShutDown|shut down/i);
-      await rejects(() => o.getNowait(q), /ShutDown|shut down/i);
+      await rejects(() => o.put(q, 'data'), mp.ShutDown);
+      await rejects(() => o.putNowait(q, 'data'), mp.ShutDown);
+      await rejects(() => o.get(q), mp.ShutDown);
+      await rejects(() => o.getNowait(q), mp.ShutDown);
     };
-    pending('test_shutdown_empty', NEEDS_SHUTDOWN, async () => {
+    cpython('test_shutdown_empty', async () => {
       for (const q of [new mp.Queue(), new mp.JoinableQueue()]) {
         const joiner = q instanceof mp.JoinableQueue ? await spawn(mode, t.joinWorker, [q]) : null;
         q.shutdown(false);
@@ -187,7 +186,7 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
         await shutDownCalls(q);
       }
     });
-    pending('test_shutdown_nonempty', NEEDS_SHUTDOWN, async () => {
+    cpython('test_shutdown_nonempty', async () => {
       for (const q of [new mp.Queue(1), new mp.JoinableQueue(1)]) {
         await o.put(q, 'data');
         const joiner = q instanceof mp.JoinableQueue ? await spawn(mode, t.joinWorker, [q]) : null;
@@ -202,7 +201,7 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
         }
       }
     });
-    pending('test_shutdown_immediate', NEEDS_SHUTDOWN, async () => {
+    cpython('test_shutdown_immediate', async () => {
       for (const q of [new mp.Queue(), new mp.JoinableQueue()]) {
         await o.put(q, 'data');
         const joiner = q instanceof mp.JoinableQueue ? await spawn(mode, t.joinWorker, [q]) : null;
@@ -213,7 +212,7 @@ eachVariant('_TestQueue', ({ mode, o, make, local }) => {
         if (joiner) expect(() => q.taskDone()).toThrow(mp.ValueError);
       }
     });
-    pending('test_shutdown_immediate_with_unfinished', NEEDS_SHUTDOWN, async () => {
+    cpython('test_shutdown_immediate_with_unfinished', async () => {
       const q = new mp.JoinableQueue();
       await o.put(q, 'data');
       await o.put(q, 'data');

@@ -1,0 +1,129 @@
+'use strict';
+// Queue.shutdown(immediate) across processes (Python 3.13's queue semantics); CPython's own test_shutdown_* are in
+// test/cpython/queue.test.js.
+const { InvalidArgumentError, JoinableQueue, Manager, Process, Queue, Semaphore, ShutDown } = require('../dist');
+const t = require('./fixtures/shutdown_targets');
+const { expectQueueSize } = require('./semaphore_value');
+
+const LONG = 30000; // upper bounds only
+
+async function startAll(target, args, n) {
+  const procs = Array.from({ length: n }, () => new Process({ target, args }));
+  await Promise.all(procs.map((p) => p.start()));
+  return procs;
+}
+
+async function joinAll(procs) {
+  await Promise.all(procs.map((p) => p.join()));
+  return procs.map((p) => p.exitCode);
+}
+
+/** Waits until `n` children said they are about to block (they may not be blocked yet: both ways must end in ShutDown). */
+async function readyAll(ready, n) {
+  for (let i = 0; i < n; i++) expect(await ready.acquire({ timeout: LONG })).toBe(true);
+}
+
+async function reports(results, n) {
+  const got = [];
+  for (let i = 0; i < n; i++) got.push(await results.get({ timeout: LONG }));
+  return got.sort();
+}
+
+describe('Queue.shutdown across processes', () => {
+  test.each([[false], [true]])('getters blocked in other processes throw ShutDown when it shuts down (sync: %s)', async (sync) => {
+    const queue = new Queue();
+    const ready = new Semaphore(0);
+    const results = new Queue();
+    const procs = await startAll(t.blockedGet, [queue, ready, results, sync], 3);
+    await readyAll(ready, 3);
+    queue.shutdown();
+    expect(await reports(results, 3)).toEqual(['ERR_MP_QUEUE_SHUT_DOWN', 'ERR_MP_QUEUE_SHUT_DOWN', 'ERR_MP_QUEUE_SHUT_DOWN']);
+    expect(await joinAll(procs)).toEqual([0, 0, 0]);
+    expectQueueSize(queue, 0); // the frame that woke them is not an item
+    await expect(queue.get()).rejects.toThrow(ShutDown);
+  }, LONG);
+
+  test.each([[false], [true]])('putters blocked on a full queue in other processes throw ShutDown (sync: %s)', async (sync) => {
+    const queue = new Queue(1);
+    await queue.put('first');
+    const ready = new Semaphore(0);
+    const results = new Queue();
+    const procs = await startAll(t.blockedPut, [queue, ready, results, sync], 2);
+    await readyAll(ready, 2);
+    queue.shutdown();
+    expect(await reports(results, 2)).toEqual(['ERR_MP_QUEUE_SHUT_DOWN', 'ERR_MP_QUEUE_SHUT_DOWN']);
+    expect(await joinAll(procs)).toEqual([0, 0]);
+    expectQueueSize(queue, 1);
+    expect(await queue.get()).toBe('first'); // a get drains what is left, then...
+    await expect(queue.get()).rejects.toThrow(ShutDown);
+    await expect(queue.put('more')).rejects.toThrow(ShutDown);
+  }, LONG);
+
+  test('a shutdown in a child is seen by the parent; immediate removes the items and join() returns', async () => {
+    const queue = new JoinableQueue();
+    await queue.put(1);
+    await queue.put(2);
+    const child = new Process({ target: t.shutDown, args: [queue, true] });
+    await child.start();
+    await child.join();
+    expect(child.exitCode).toBe(0);
+    expectQueueSize(queue, 0);
+    await queue.join(); // both items were counted done by the shutdown
+    expect(() => queue.putSync(3)).toThrow(ShutDown);
+    expect(() => queue.getSync({ block: false })).toThrow(ShutDown);
+    expect(() => queue.taskDone()).toThrow(/too many times/);
+  }, LONG);
+
+  test('shutdown(immediate) must be a boolean', () => {
+    expect(() => new Queue().shutdown('yes')).toThrow(InvalidArgumentError);
+  });
+});
+
+describe.each([[true], [false]])('Manager Queue.shutdown (kernelObjects: %s)', (kernelObjects) => {
+  let manager;
+  beforeAll(async () => {
+    manager = new Manager({ kernelObjects });
+    await manager.start();
+  });
+  afterAll(() => manager.shutdown());
+
+  test('a getter blocked through its proxy in another process throws ShutDown; puts are refused', async () => {
+    const queue = await manager.Queue();
+    const ready = new Semaphore(0);
+    const results = new Queue();
+    const procs = await startAll(t.proxyGet, [queue, ready, results], 2);
+    await readyAll(ready, 2);
+    await queue.shutdown();
+    expect(await reports(results, 2)).toEqual(['ERR_MP_QUEUE_SHUT_DOWN', 'ERR_MP_QUEUE_SHUT_DOWN']);
+    expect(await joinAll(procs)).toEqual([0, 0]);
+    await expect(queue.put('x')).rejects.toThrow(ShutDown);
+    await expect(queue.get()).rejects.toThrow(ShutDown);
+    expect(await queue.qsize()).toBe(0);
+  }, LONG);
+
+  test('a putter blocked on a full queue through its proxy throws ShutDown; the item left is still got', async () => {
+    const queue = await manager.Queue(1);
+    await queue.put('first');
+    const ready = new Semaphore(0);
+    const results = new Queue();
+    const [proc] = await startAll(t.proxyPut, [queue, ready, results], 1);
+    await readyAll(ready, 1);
+    await queue.shutdown(false);
+    expect(await reports(results, 1)).toEqual(['ERR_MP_QUEUE_SHUT_DOWN']);
+    expect(await joinAll([proc])).toEqual([0]);
+    expect(await queue.qsize()).toBe(1);
+    expect(await queue.get()).toBe('first');
+    await expect(queue.get()).rejects.toThrow(ShutDown);
+  }, LONG);
+
+  test('immediate removes the items, counts them done, and join() returns', async () => {
+    const queue = await manager.JoinableQueue();
+    await queue.put(1);
+    await queue.put(2);
+    await queue.shutdown(true);
+    expect(await queue.qsize()).toBe(0);
+    await queue.join();
+    await expect(queue.get()).rejects.toThrow(ShutDown);
+    await expect(queue.taskDone()).rejects.toThrow(/too many times/);
+  }, LONG);
+});
