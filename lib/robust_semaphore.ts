@@ -8,11 +8,17 @@
  * process that holds nothing moves a unit out of another holder's count, so no unit is ever given back twice and a
  * BoundedSemaphore never grows above its bound.
  *
+ * Only a death gives units back. A process that ends normally (exit code 0) keeps what it took, as in Python: a
+ * Semaphore is often a signal (one process releases, another acquires and goes on), and a unit given back when the
+ * acquirer exits would be a signal nobody sent. At such an exit the main thread clears this process's holder slots
+ * (forfeitOnExit).
+ *
  * Layout (Int32 words): 0-1 the inner lock's word, 2 free units (the word waiters sleep on), 3 sleepers, 4 units
  * recovered from dead holders and not yet reported to a taker, 5 undo: slot + 1 (0: none), 6 undo: free units
  * before, 7 undo: that slot's count before. From byte 64: SLOTS slots of 16 bytes: the holder (64 bits: pid | start
  * time << 32, as the lock's word), its count (Int32), unused.
  */
+import { isMainThread } from 'node:worker_threads';
 import { ValueError } from './errors';
 import { native, WaitId } from './native';
 import { holderDead, KillSafeDescriptor, KillSafeSegment, RECHECK_MS, RobustLockHandle, SELF_TOKEN } from './robust_lock';
@@ -158,6 +164,7 @@ export class RobustSemaphoreHandle {
         '{ recovery: false }', 'ERR_MP_SEMAPHORE_HOLDERS');
     }
     this.#move(slot, 1);
+    holding.add(this);
     this.tookOver = ints[DIED] > 0;
     if (this.tookOver) ints[DIED]--;
     return true;
@@ -289,6 +296,7 @@ export class RobustSemaphoreHandle {
       }
       if (slot >= 0) {
         this.#move(slot, -1);
+        if (slot === this.#mySlot && ints[this.#countIndex(slot)] === 0) holding.delete(this);
       } else {
         if (maxValue !== undefined && ints[VALUE] >= maxValue) return false;
         Atomics.add(ints, VALUE, 1);
@@ -316,14 +324,41 @@ export class RobustSemaphoreHandle {
     return held;
   }
 
+  /** At a normal exit: this process's slot holds nothing any more, and its units stay taken (see the header). */
+  forfeit(): void {
+    if (this.#ints === undefined) return;
+    this.#lockSync();
+    try {
+      const slot = this.#slotOf(false);
+      if (slot >= 0) {
+        this.#ints[this.#countIndex(slot)] = 0;
+        this.#ids![this.#idIndex(slot)] = 0n;
+      }
+    } finally {
+      this.#unlock();
+    }
+  }
+
   close(owner = 'Semaphore'): void {
     if (this.#closedBy !== undefined) return;
+    holding.delete(this);
     this.#closedBy = owner;
     for (const cancel of [...this.#pending]) cancel(closedError(owner));
     this.#ints = undefined;
     this.#ids = undefined;
     this.#inner.close(owner);
   }
+}
+
+/** The handles this thread took units of and has not closed: what a normal exit forfeits. */
+const holding = new Set<RobustSemaphoreHandle>();
+
+// A worker thread's exit is not its process's: only the main thread's normal exit forfeits (worker threads' own
+// handles are not seen there: their units come back when the process ends, as after a death).
+if (isMainThread) {
+  process.on('exit', (code) => {
+    if (code === 0) for (const handle of holding) handle.forfeit();
+  });
 }
 
 export type RobustSemaphoreSegment = KillSafeSegment<RobustSemaphoreHandle>;

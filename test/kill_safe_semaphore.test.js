@@ -53,6 +53,23 @@ onLinux('Semaphore owner death', () => {
     await p.join();
   });
 
+  // A Semaphore as a signal: one process releases, another acquires and goes on. Giving the unit back when the
+  // acquirer ends normally would be a signal nobody sent (the first kill-safe version did).
+  test('signal-returned-at-exit: a unit taken by a process that ends normally stays taken; an exit code of 1 gives it back', async () => {
+    const sem = new Semaphore(0);
+    sem.release(); // the signal
+    const taker = await started(t.takeAndExit, [sem, 0]);
+    await taker.join();
+    expect(taker.exitCode).toBe(0);
+    expect(await sem.acquire({ timeout: 300 })).toBe(false); // longer than a waiter's look at the holders (20 ms)
+    sem.release();
+    const failing = await started(t.takeAndExit, [sem, 1]);
+    await failing.join();
+    expect(failing.exitCode).toBe(1);
+    expect(await sem.acquire({ timeout: 30000 })).toBe(true);
+    expect(sem.ownerDied).toBe(true);
+  });
+
   test('a waiter blocked in acquireSync in another process gets the unit', async () => {
     const sem = new BoundedSemaphore(1);
     const p = await holder(sem);
