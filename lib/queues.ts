@@ -410,17 +410,22 @@ export class SimpleQueue<T = unknown> {
       // has written nothing. One that must not wait tries for about as long as a small write takes (CPython's
       // put_nowait never waits for it: its feeder thread does).
       const wlock = this.#wlockSem;
-      if (!wlock.tryWait() && !(block ? (yield { sem: wlock, bounded: true, lock: true }) : spinForLock(wlock))) {
-        throw new Full();
-      }
-      let locked = true;
+      const pipe = this.#pipe;
+      let locked = false;
       try {
-        if (!baton) this.#refuseIfShut();
-        const pipe = this.#pipe;
         let at: number;
-        while ((at = pipe.push(frame, 0)) === 0) {
-          yield* this.#waitForRoom(block);
+        for (;;) {
+          if (!wlock.tryWait() && !(block ? (yield { sem: wlock, bounded: true, lock: true }) : spinForLock(wlock))) {
+            throw new Full();
+          }
+          locked = true;
           if (!baton) this.#refuseIfShut();
+          if ((at = pipe.push(frame, 0)) !== 0) break;
+          // No room, and nothing of this frame written: wait for room without the lock, so that a producer killed
+          // while it waits holds nothing the others need (issue #16 §2).
+          locked = false;
+          unlock(wlock);
+          yield* this.#waitForRoom(block);
         }
         // A small frame is whole now (one atomic write): other writers may go on before it is counted, so that a
         // death between the two steps costs a late count (a frame delivered one get late) rather than a write lock
