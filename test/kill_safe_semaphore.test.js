@@ -9,6 +9,7 @@ const { BoundedSemaphore, Event, Semaphore, SharedMemory } = require('../dist');
 const t = require('./fixtures/kill_safe_targets');
 const { tmpDir } = require('./fixtures/tmp');
 const { killAndReap, started, withReusedPid } = require('./fixtures/kill_safe_helpers');
+const { expectSemaphoreValue } = require('./semaphore_value');
 
 const onLinux = new Semaphore().recovery ? describe : describe.skip;
 
@@ -26,7 +27,7 @@ test('without recovery a Semaphore unit whose holder was SIGKILLed stays taken, 
   expect(sem.recovery).toBe(false);
   await killAndReap(await holder(sem));
   expect(await sem.acquire({ timeout: 300 })).toBe(false);
-  expect(sem.getValue()).toBe(0);
+  expectSemaphoreValue(sem, 0); // getValue() throws where the platform has no sem_getvalue (macOS)
 });
 
 test('Semaphore options: recovery must be a boolean', () => {
