@@ -55,6 +55,8 @@ export class RobustSemaphoreHandle {
   tookOver = false;
   readonly #pending = new Set<(err: Error) => void>();
   #closedBy: string | undefined;
+  /** Its entry in `holding`, from its first take (a Set add and delete per acquire would cost more than the rest). */
+  #held: WeakRef<RobustSemaphoreHandle> | undefined;
   /** The slot this process had last (checked before use: another process may have taken it over since). */
   #mySlot = 0;
 
@@ -164,7 +166,7 @@ export class RobustSemaphoreHandle {
         '{ recovery: false }', 'ERR_MP_SEMAPHORE_HOLDERS');
     }
     this.#move(slot, 1);
-    holding.add(this);
+    if (this.#held === undefined) this.#held = holdingAdd(this);
     this.tookOver = ints[DIED] > 0;
     if (this.tookOver) ints[DIED]--;
     return true;
@@ -296,7 +298,6 @@ export class RobustSemaphoreHandle {
       }
       if (slot >= 0) {
         this.#move(slot, -1);
-        if (slot === this.#mySlot && ints[this.#countIndex(slot)] === 0) holding.delete(this);
       } else {
         if (maxValue !== undefined && ints[VALUE] >= maxValue) return false;
         Atomics.add(ints, VALUE, 1);
@@ -341,7 +342,7 @@ export class RobustSemaphoreHandle {
 
   close(owner = 'Semaphore'): void {
     if (this.#closedBy !== undefined) return;
-    holding.delete(this);
+    if (this.#held !== undefined) holdingDelete(this.#held);
     this.#closedBy = owner;
     for (const cancel of [...this.#pending]) cancel(closedError(owner));
     this.#ints = undefined;
@@ -350,14 +351,30 @@ export class RobustSemaphoreHandle {
   }
 }
 
-/** The handles this thread took units of and has not closed: what a normal exit forfeits. */
-const holding = new Set<RobustSemaphoreHandle>();
+/**
+ * The handles this thread ever took units of and has not closed or lost to the collector: what a normal exit
+ * forfeits. Weak, so that a dropped Semaphore is still collected (its units then come back as after a death).
+ */
+const holding = new Set<WeakRef<RobustSemaphoreHandle>>();
+const collected = new FinalizationRegistry<WeakRef<RobustSemaphoreHandle>>((ref) => holding.delete(ref));
+
+function holdingAdd(handle: RobustSemaphoreHandle): WeakRef<RobustSemaphoreHandle> {
+  const ref = new WeakRef(handle);
+  holding.add(ref);
+  collected.register(handle, ref, ref);
+  return ref;
+}
+
+function holdingDelete(ref: WeakRef<RobustSemaphoreHandle>): void {
+  holding.delete(ref);
+  collected.unregister(ref);
+}
 
 // A worker thread's exit is not its process's: only the main thread's normal exit forfeits (worker threads' own
 // handles are not seen there: their units come back when the process ends, as after a death).
 if (isMainThread) {
   process.on('exit', (code) => {
-    if (code === 0) for (const handle of holding) handle.forfeit();
+    if (code === 0) for (const ref of holding) ref.deref()?.forfeit();
   });
 }
 
