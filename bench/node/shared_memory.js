@@ -138,20 +138,21 @@ async function pong(shm, n, sync) {
 }
 
 /**
- * notify -> wake of a wait in another process, ping-pong: median or p99 µs of one wake. `sync`: both sides block in
- * waitSync (as Python's semaphores do); else both wait asynchronously (through the hub and the event loop).
+ * notify -> wake of a wait in another process, ping-pong: median or p99 µs of one wake over `n` round trips after
+ * `warmup` ones. `sync`: both sides block in waitSync (as Python's semaphores do); else both wait asynchronously
+ * (through the hub and the event loop).
  */
-async function wake(n, which, sync) {
+async function wake(n, warmup, which, sync) {
   const shm = new SharedMemory({ size: 16 });
   const words = shm.view(Int32Array);
-  const p = new Process({ target: pong, args: [shm, n + 50, sync] });
+  const p = new Process({ target: pong, args: [shm, n + warmup, sync] });
   await p.start();
   const samples = [];
-  for (let i = 1; i <= n + 50; i++) {
+  for (let i = 1; i <= n + warmup; i++) {
     const t0 = process.hrtime.bigint();
     post(words, 0, i);
     await until(words, 1, i, sync);
-    if (i > 50) samples.push(Number(process.hrtime.bigint() - t0) / 2 / 1000);
+    if (i > warmup) samples.push(Number(process.hrtime.bigint() - t0) / 2 / 1000);
   }
   await p.join();
   shm.close();

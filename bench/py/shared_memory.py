@@ -1,4 +1,5 @@
 """Python side of bench/shared_memory.bench.js: one workload per run, one JSON number on the last line."""
+import asyncio
 import json
 import multiprocessing as mp
 import sys
@@ -7,6 +8,40 @@ from multiprocessing import shared_memory
 
 # Python has no wait/notify across processes: the wake rows use the Semaphore ping-pong of the lock rows.
 from synchronize import wake  # noqa: F401 (a workload of this file)
+
+
+def async_pong(ping, pong_, n):
+    async def main():
+        loop = asyncio.get_running_loop()
+        for _ in range(n):
+            await loop.run_in_executor(None, ping.acquire)
+            pong_.release()
+    asyncio.run(main())
+
+
+def wake_async(n, which, warmup):
+    """
+    The same ping-pong where both sides await the Semaphore without blocking their asyncio event loop: Python's way
+    is a thread of the loop's default executor blocking in acquire() (asyncio has no cross-process primitive).
+    """
+    ctx = mp.get_context('spawn')
+    ping, pong_ = ctx.Semaphore(0), ctx.Semaphore(0)
+    p = ctx.Process(target=async_pong, args=(ping, pong_, n + warmup))
+    p.start()
+    samples = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for i in range(n + warmup):
+            t0 = time.perf_counter_ns()
+            ping.release()
+            await loop.run_in_executor(None, pong_.acquire)
+            if i >= warmup:
+                samples.append((time.perf_counter_ns() - t0) / 2 / 1000)
+    asyncio.run(main())
+    p.join()
+    samples.sort()
+    return samples[len(samples) // 2] if which == 'median' else samples[int(len(samples) * 0.99)]
 
 
 def increment(value, n, barrier):

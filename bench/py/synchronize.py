@@ -53,17 +53,17 @@ def pong(ping, pong_, n):
         pong_.release()
 
 
-def wake(n, which):
+def wake(n, which, warmup=50):
     ctx = mp.get_context('spawn')
     ping, pong_ = ctx.Semaphore(0), ctx.Semaphore(0)
-    p = ctx.Process(target=pong, args=(ping, pong_, n + 50))
+    p = ctx.Process(target=pong, args=(ping, pong_, n + warmup))
     p.start()
     samples = []
-    for i in range(n + 50):
+    for i in range(n + warmup):
         t0 = time.perf_counter_ns()
         ping.release()
         pong_.acquire()
-        if i >= 50:
+        if i >= warmup:
             samples.append((time.perf_counter_ns() - t0) / 2 / 1000)  # one wake, microseconds
     p.join()
     samples.sort()
