@@ -73,10 +73,13 @@ export class InvalidArgumentError extends MultiprocError {
   }
 }
 
-/** A number outside its allowed range (negative or NaN timeouts, semaphore values, ...). */
-export class OutOfRangeError extends MultiprocError {
+/**
+ * A number outside its allowed range (negative or NaN timeouts, semaphore values, ...). A ValueError, as CPython
+ * raises for these: ported code that catches ValueError catches it.
+ */
+export class OutOfRangeError extends ValueError {
   constructor(message: string) {
-    super('ERR_OUT_OF_RANGE', message);
+    super(message, 'ERR_OUT_OF_RANGE');
   }
 }
 

@@ -7,6 +7,9 @@ const DEVIATIONS = {
   managerRepr: "a proxy inspects as `<EventProxy typeid='Event' id=… at address>`, not CPython's `<EventProxy object, typeid 'Event' at 0x…>`",
   setExecutable: 'children run the Node.js binary and `execArgv` of their parent; there is no set_executable()',
   childDiesWithParent: 'every child exits (code 129) when its parent dies, even by SIGKILL: a grandchild cannot outlive its parent to see it dead',
+  remoteError: "a task's error reaches the parent as a RemoteError (the task's class name in `remoteName`, its stack in `remoteStack`), not as an instance of the task's own class: a peer's data never names a class the parent would construct",
+  resultEncoding: "a task result that cannot travel back rejects its call with the worker's PicklingError (a RemoteError: `remoteName` PicklingError, code `ERR_MP_PICKLING`, naming where the bad value sits), CPython's MaybeEncodingError",
+  argumentType: 'an argument of the wrong type (`maxtasksperchild: "12"`) throws InvalidArgumentError (code `ERR_INVALID_ARG_TYPE`, as Node.js APIs do), where CPython raises ValueError; out-of-range numbers throw OutOfRangeError, a ValueError',
   feederThread: 'a Queue has no feeder thread: `put` throws PicklingError for a value that cannot travel, before a byte is written, instead of a background thread printing it',
 };
 
