@@ -9,7 +9,10 @@ const DEVIATIONS = {
   childDiesWithParent: 'every child exits (code 129) when its parent dies, even by SIGKILL: a grandchild cannot outlive its parent to see it dead',
   remoteError: "a task's error reaches the parent as a RemoteError (the task's class name in `remoteName`, its stack in `remoteStack`), not as an instance of the task's own class: a peer's data never names a class the parent would construct",
   resultEncoding: "a task result that cannot travel back rejects its call with the worker's PicklingError (a RemoteError: `remoteName` PicklingError, code `ERR_MP_PICKLING`, naming where the bad value sits), CPython's MaybeEncodingError",
-  argumentType: 'an argument of the wrong type (`maxtasksperchild: "12"`) throws InvalidArgumentError (code `ERR_INVALID_ARG_TYPE`, as Node.js APIs do), where CPython raises ValueError; out-of-range numbers throw OutOfRangeError, a ValueError',
+  argumentType: 'an argument of the wrong type (`maxtasksperchild: "12"`, a typecode that does not exist) throws InvalidArgumentError (code `ERR_INVALID_ARG_TYPE`, as Node.js APIs do), where CPython raises ValueError or TypeError; out-of-range numbers throw OutOfRangeError, a ValueError',
+  rawGetObj: 'RawValue and RawArray have getObj() too (the typed array over their memory), where CPython\'s raw objects have no get_obj; a `lock` option that is not a boolean, Lock or RLock throws InvalidArgumentError (CPython: AttributeError)',
+  proxySnapshot: 'a dict or list proxy is iterated with `for await` over one snapshot taken in one round trip, so changes made during the loop are not seen (CPython fetches key by key and raises RuntimeError when the dict changed size)',
+  proxyString: "`String(proxy)` cannot wait for a round trip, so it does not show the remote object (CPython's str() of a Namespace proxy asks the server); `await namespace.toObject()` gives its attributes",
   feederThread: 'a Queue has no feeder thread: `put` throws PicklingError for a value that cannot travel, before a byte is written, instead of a background thread printing it',
 };
 

@@ -355,6 +355,19 @@ Object.assign(module.exports, {
   setThenSleepRaisingOnInt, waitEvent, recursion, exitAtOnce, reportFdCount, setEventLater, breakStdio,
 });
 
+// _TestValue, _TestArray
+
+/** _TestValue._test: writes each value's new content. */
+function setValues(mode, values, contents) {
+  values.forEach((v, i) => { v.value = contents[i]; });
+}
+
+/** _TestArray.f: running sums, in place. */
+function runningSums(mode, arr) {
+  for (let i = 1; i < arr.length; i++) arr.set(i, arr.get(i) + arr.get(i - 1));
+}
+Object.assign(module.exports, { setValues, runningSums });
+
 /**
  * A player of stage() (harness.js): plays its part of each scene in order, each once the parent sets the scene's
  * `go` event (the moment CPython would spawn a process for it), and reports the end (or the error) on `done`.
