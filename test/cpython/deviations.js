@@ -13,6 +13,7 @@ const DEVIATIONS = {
   rawGetObj: 'RawValue and RawArray have getObj() too (the typed array over their memory), where CPython\'s raw objects have no get_obj; a `lock` option that is not a boolean, Lock or RLock throws InvalidArgumentError (CPython: AttributeError)',
   proxySnapshot: 'a dict or list proxy is iterated with `for await` over one snapshot taken in one round trip, so changes made during the loop are not seen (CPython fetches key by key and raises RuntimeError when the dict changed size)',
   proxyString: "`String(proxy)` cannot wait for a round trip, so it does not show the remote object (CPython's str() of a Namespace proxy asks the server); `await namespace.toObject()` gives its attributes",
+  notExposed: 'calling a method that a manager type does not expose rejects with ManagerError (code `ERR_MP_MANAGER_UNKNOWN_METHOD`), where CPython raises RemoteError',
   feederThread: 'a Queue has no feeder thread: `put` throws PicklingError for a value that cannot travel, before a byte is written, instead of a background thread printing it',
 };
 
