@@ -289,9 +289,11 @@ export class Connection {
     return this.#hasPartial() || this.#transport!.waitReadableSync(t ?? -1);
   }
 
+  /** As CPython: no timeout means 0, and a negative one is 0 too. */
   #pollTimeout(timeout: number | null | undefined): number | undefined {
     this.#checkReadable();
-    return timeout === undefined ? 0 : checkTimeout(timeout, 'poll timeout');
+    if (timeout === undefined || (typeof timeout === 'number' && timeout < 0)) return 0;
+    return checkTimeout(timeout, 'poll timeout');
   }
 
   #hasPartial(): boolean {

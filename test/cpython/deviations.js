@@ -14,6 +14,10 @@ const DEVIATIONS = {
   proxySnapshot: 'a dict or list proxy is iterated with `for await` over one snapshot taken in one round trip, so changes made during the loop are not seen (CPython fetches key by key and raises RuntimeError when the dict changed size)',
   proxyString: "`String(proxy)` cannot wait for a round trip, so it does not show the remote object (CPython's str() of a Namespace proxy asks the server); `await namespace.toObject()` gives its attributes",
   notExposed: 'calling a method that a manager type does not expose rejects with ManagerError (code `ERR_MP_MANAGER_UNKNOWN_METHOD`), where CPython raises RemoteError',
+  noFileno: 'a Connection does not hand out its descriptor (there is no fileno()): it owns it, and Node waits on connections with `connection.wait()`, not select()',
+  connectionErrors: 'a closed, read-only or write-only Connection throws ValueError (codes `ERR_MP_CLOSED`, `ERR_MP_CONNECTION_READ_ONLY`, `ERR_MP_CONNECTION_WRITE_ONLY`), as every misused object here, where CPython raises OSError',
+  noSendHandle: 'there is no send_handle()/recv_handle(): descriptors reach another process only inside library objects, at spawn',
+  connectionInheritance: 'a Connection reaches another process only while it is spawned (the inheritance rule, like a Queue): sending one over a Connection throws RuntimeError',
   feederThread: 'a Queue has no feeder thread: `put` throws PicklingError for a value that cannot travel, before a byte is written, instead of a background thread printing it',
 };
 

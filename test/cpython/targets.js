@@ -4,7 +4,7 @@
 'use strict';
 const { strict: assert } = require('node:assert');
 const mp = require('../../dist');
-const { viaManager, ops, holding, valueGet, valueSet, countAppend, countLength } = require('./variants');
+const { connOps, viaManager, ops, holding, valueGet, valueSet, countAppend, countLength } = require('./variants');
 
 // _TestLock
 
@@ -367,6 +367,41 @@ function runningSums(mode, arr) {
   for (let i = 1; i < arr.length; i++) arr.set(i, arr.get(i) + arr.get(i - 1));
 }
 Object.assign(module.exports, { setValues, runningSums });
+
+// _TestConnection, _TestListenerClient, _TestPoll
+
+/** _TestConnection._echo: sends back each message until an empty one. */
+async function echoBytes(mode, conn) {
+  const c = connOps(mode);
+  for (let msg = await c.recvBytes(conn); msg.length > 0; msg = await c.recvBytes(conn)) await c.sendBytes(conn, msg);
+  conn.close();
+}
+
+/** _TestListenerClient._test: connects to `address` and says hello. */
+async function clientHello(mode, address) {
+  const conn = await mp.Client(address);
+  await connOps(mode).send(conn, 'hello');
+  conn.close();
+}
+
+/** _TestPoll._child_strings (without its sleeps: the parent polls either way). */
+async function childStrings(mode, conn, strings) {
+  for (const s of strings) await connOps(mode).sendBytes(conn, s);
+  conn.close();
+}
+
+/** _TestPoll._child_boundaries: a poll in another process must not take part of a message off the pipe. */
+async function childBoundaries(mode, r, polling) {
+  await polling.set();
+  await connOps(mode).poll(r, 5000);
+}
+
+/** _TestPoll._child_dont_merge */
+async function childDontMerge(mode, b) {
+  const c = connOps(mode);
+  for (const s of ['a', 'b', 'cd']) await c.sendBytes(b, Buffer.from(s));
+}
+Object.assign(module.exports, { echoBytes, clientHello, childStrings, childBoundaries, childDontMerge });
 
 /**
  * A player of stage() (harness.js): plays its part of each scene in order, each once the parent sets the scene's

@@ -134,4 +134,17 @@ async function valueIfImplemented(o, sem) {
   }
 }
 
-module.exports = { MODES, ONE_MANAGER_VARIANT, LABELS, viaManager, ops, holding, valueGet, valueSet, countAppend, countLength, factories, valueIfImplemented };
+/** A Connection's calls in one mode: the async ones, or their Sync twins (every result may be awaited). */
+function connOps(mode) {
+  const sync = mode === 'sync';
+  return {
+    send: (c, value) => (sync ? c.sendSync(value) : c.send(value)),
+    recv: (c) => (sync ? c.recvSync() : c.recv()),
+    sendBytes: (c, ...args) => (sync ? c.sendBytesSync(...args) : c.sendBytes(...args)),
+    recvBytes: (c) => (sync ? c.recvBytesSync() : c.recvBytes()),
+    recvBytesInto: (c, ...args) => (sync ? c.recvBytesIntoSync(...args) : c.recvBytesInto(...args)),
+    poll: (c, timeout) => (sync ? c.pollSync(timeout) : c.poll(timeout)),
+  };
+}
+
+module.exports = { connOps, MODES, ONE_MANAGER_VARIANT, LABELS, viaManager, ops, holding, valueGet, valueSet, countAppend, countLength, factories, valueIfImplemented };
