@@ -283,8 +283,12 @@ export class SyncManager extends BaseManager {
     return this.create('Event');
   }
 
-  /** No action: it would have to run inside the server. */
+  /** No action: it would have to run inside the server, which runs no code a client names. */
   Barrier(parties: number, timeout?: number): Promise<BarrierProxy> {
+    if (typeof timeout === 'function') {
+      return Promise.reject(new InvalidArgumentError('a Manager Barrier takes no action (Barrier(parties, timeout)): ' +
+        'the action would run in the server, which runs no code a client names; run it in the party that wait() returns 0 to'));
+    }
     return this.create('Barrier', parties, null, timeout);
   }
 

@@ -18,6 +18,8 @@ const DEVIATIONS = {
   connectionErrors: 'a closed, read-only or write-only Connection throws ValueError (codes `ERR_MP_CLOSED`, `ERR_MP_CONNECTION_READ_ONLY`, `ERR_MP_CONNECTION_WRITE_ONLY`), as every misused object here, where CPython raises OSError',
   noSendHandle: 'there is no send_handle()/recv_handle(): descriptors reach another process only inside library objects, at spawn',
   connectionInheritance: 'a Connection reaches another process only while it is spawned (the inheritance rule, like a Queue): sending one over a Connection throws RuntimeError',
+  managerBarrierAction: 'a Manager Barrier takes no action (`manager.Barrier(parties, timeout)`): the action would run in the server, and the server runs no code a client names',
+  managerPool: 'there is no manager.Pool(): its server would run the task functions any client names, and a Manager runs no client code; a local Pool\'s tasks take Manager proxies as arguments',
   feederThread: 'a Queue has no feeder thread: `put` throws PicklingError for a value that cannot travel, before a byte is written, instead of a background thread printing it',
 };
 

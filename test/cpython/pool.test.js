@@ -1,7 +1,7 @@
 // CPython's _TestPool, _TestPoolWorkerErrors and _TestPoolWorkerLifetime (Lib/test/_test_multiprocessing.py),
 // ported: behaviour, not text. CPython runs _TestPool for 'processes', 'threads' and 'manager' (manager.Pool, a pool
-// in the manager's process); here it runs once, on a local Pool: multiproc's Manager holds data, never a pool
-// (README: a Manager runs no client code). The task functions are in pool_tasks.js (workers find them by reference).
+// in the manager's process); here it runs on a local Pool, and the manager variant is a deviation: a Manager holds
+// data and runs no code a client names. The task functions are in pool_tasks.js (workers find them by reference).
 'use strict';
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
@@ -279,6 +279,15 @@ describe('_TestPool [processes]', () => {
 
   notApplicable('test_enter', "JavaScript's `using` has no enter step: nothing runs when a pool enters a block, so there is nothing to refuse");
   notApplicable('test_resource_warning', 'Node.js has no ResourceWarning, and a running Pool is never collected (its workers keep it referenced)');
+});
+
+describe('_TestPool [manager]', () => {
+  deviation('every test of the class', 'managerPool', async () => {
+    const manager = new mp.Manager();
+    await manager.start();
+    expect(manager.Pool).toBeUndefined();
+    await manager.shutdown();
+  });
 });
 
 describe('_TestPoolWorkerErrors [processes]', () => {
