@@ -249,12 +249,16 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     }
   };
 
-  /** One readiness: reads a burst of bytes, emitting their frames. */
+  /**
+   * One readiness: reads a burst of bytes, emitting their frames. A read that did not fill the scratch buffer took
+   * all there was: asking again would cost a system call that almost always finds nothing (bytes that arrive later
+   * make the descriptor readable again).
+   */
   #readBurst(): void {
     let total = 0;
     while (total < BURST_BYTES && !this.#closed) {
       const n = this.#readOnce();
-      if (n <= 0) return;
+      if (n < READ_BYTES) return;
       total += n;
     }
   }
