@@ -220,12 +220,8 @@ export class ManagerServer {
       return;
     }
     const client = new Client(conn, this.#nextSessionId++);
-    if (conn instanceof DescriptorChannel) {
-      const channel = conn;
-      // Replies just written: a busy client's next request may be read here sooner than the event loop would wake.
-      const spin = new SpinPolicy(REQUEST_SPIN_MS);
-      channel.afterFlush = () => spin.spinOn((ms) => channel.spin(ms));
-    }
+    // Replies just written: a busy client's next request may be read here sooner than the event loop would wake.
+    if (conn instanceof DescriptorChannel) conn.spinAfterFlush(new SpinPolicy(REQUEST_SPIN_MS), () => true);
     conn.once('close', () => this.#disconnect(client));
     const deadline = timeoutSignal(this.#options.handshakeTimeoutMs);
     authenticateClient(conn, this.#options.authkey, deadline.signal).then((inbox) => {

@@ -4,7 +4,7 @@
  * (manager_channel.ts) and cross-process word waits (atomics_wait.ts) use it.
  *
  * Spinning is bounded three ways: each spin lasts at most a few tens of microseconds; a site spins again only while
- * its spins catch what they wait for (after a miss, one chance in SPIN_PROBE); the spins of one event-loop turn
+ * most of its recent spins caught what they waited for (otherwise one chance in SPIN_PROBE); the spins of one event-loop turn
  * together hold the thread for at most SPIN_TURN_MS (unless the thread would block anyway); and nobody spins while
  * the machine has no core to spare.
  */
@@ -13,8 +13,14 @@ import { deadlineOf, remaining } from './timeouts';
 
 /** What all the spins of one event-loop turn may take together. */
 export const SPIN_TURN_MS = 1;
-/** After a spin that caught nothing, one chance in SPIN_PROBE spins again. */
+/** While most recent spins missed, one chance in SPIN_PROBE spins again. */
 const SPIN_PROBE = 16;
+/**
+ * The weight of the latest spin in a site's catch rate. A single miss (the peer was preempted once) must not stop
+ * the spinning: on a busy 2-core VM one spin in ten missed, and backing off after each miss left two calls in three
+ * to pay for a wake-up (docs/manager-calls.md). Three misses in a row do stop it.
+ */
+const CATCH_WEIGHT = 1 / 4;
 
 /**
  * Whether the machine has a core to spare for a spin: its 1-minute load average is below its cores (plus half a
@@ -43,8 +49,11 @@ function turnMaySpin(now: number): boolean {
 
 /** One spinning site's memory of whether its spins pay. */
 export class SpinPolicy {
-  #worth = true;
+  /** Recent spins that caught (or would have caught) what they waited for, as a moving average (1: all). */
+  #catchRate = 1;
   #skipped = 0;
+  /** When the last wait began that was not spun for (backed off), until arrived() tells how long it took; or -1. */
+  #skippedAt = -1;
 
   /**
    * `beforeSleep`: the site would otherwise block its thread (waitSync), so its spins take nothing from the event
@@ -57,11 +66,31 @@ export class SpinPolicy {
    * is worth it now; true when it caught it.
    */
   spinOn(spin: (ms: number) => boolean): boolean {
-    if (!this.#worth && ++this.#skipped % SPIN_PROBE !== 0) return false;
     const now = performance.now();
+    if (this.#catchRate < 0.5 && ++this.#skipped % SPIN_PROBE !== 0) {
+      this.#skippedAt = now;
+      return false;
+    }
+    this.#skippedAt = -1;
     if (!machineHasRoom(now) || (!this.beforeSleep && !turnMaySpin(now))) return false;
-    this.#worth = spin(this.spinMs);
-    return this.#worth;
+    const caught = spin(this.spinMs);
+    this.#note(caught);
+    return caught;
+  }
+
+  /**
+   * The awaited thing arrived through the event loop. After a wait this site backed off from, it says whether a spin
+   * would have caught it: without it the rate could only recover through probes, and two processes that spin for
+   * each other back off together (each one's wake-ups make the other's spins miss).
+   */
+  arrived(): void {
+    if (this.#skippedAt < 0) return;
+    this.#note(performance.now() - this.#skippedAt <= this.spinMs);
+    this.#skippedAt = -1;
+  }
+
+  #note(caught: boolean): void {
+    this.#catchRate += ((caught ? 1 : 0) - this.#catchRate) * CATCH_WEIGHT;
   }
 }
 
