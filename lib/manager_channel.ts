@@ -122,6 +122,14 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     this.#flushScheduled = false;
     if (this.#flush()) this.#afterFlush();
   };
+  /**
+   * A tick ends with its next-tick callbacks and then its promise reactions: a flush queued from a microtask runs after
+   * all of them, so frames sent from either side of the tick (a reply made at once, and one whose promise settles in
+   * the same tick) leave in the same write.
+   */
+  readonly #flushAfterMicrotasks = (): void => {
+    process.nextTick(this.#flushTick);
+  };
 
   constructor(fd: number, options: { maxFrameBytes: number }) {
     super();
@@ -148,7 +156,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     this.#queue(payload);
     if (!this.#flushScheduled && !this.#closed) {
       this.#flushScheduled = true;
-      process.nextTick(this.#flushTick);
+      queueMicrotask(this.#flushAfterMicrotasks);
     }
   }
 

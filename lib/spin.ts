@@ -4,23 +4,26 @@
  * (manager_channel.ts) and cross-process word waits (atomics_wait.ts) use it.
  *
  * Spinning is bounded three ways: each spin lasts at most a few tens of microseconds; a site spins again only while
- * most of its recent spins caught what they waited for (otherwise one chance in SPIN_PROBE); the spins of one event-loop turn
- * together hold the thread for at most SPIN_TURN_MS (unless the thread would block anyway); and nobody spins while
- * the machine has no core to spare.
+ * most of its recent spins caught (or would have caught) what they waited for (otherwise one chance in SPIN_PROBE);
+ * the spins of one event-loop turn together hold the thread for at most SPIN_TURN_MS (unless the thread would block
+ * anyway); and nobody spins while the machine has no core to spare.
  */
 import * as os from 'node:os';
 import { deadlineOf, remaining } from './timeouts';
 
 /** What all the spins of one event-loop turn may take together. */
 export const SPIN_TURN_MS = 1;
-/** While most recent spins missed, one chance in SPIN_PROBE spins again. */
+/** While too many recent spins missed, one chance in SPIN_PROBE spins again. */
 const SPIN_PROBE = 16;
 /**
- * The weight of the latest spin in a site's catch rate. A single miss (the peer was preempted once) must not stop
- * the spinning: on a busy 2-core VM one spin in ten missed, and backing off after each miss left two calls in three
- * to pay for a wake-up (docs/manager-calls.md). Three misses in a row do stop it.
+ * A site spins while at least this share of its recent spins caught what they waited for (a moving average in which
+ * the latest spin weighs CATCH_WEIGHT). A miss costs the whole spin and may hold up the very peer it waits for; a
+ * catch saves a wake-up of a few tens of microseconds: below about three catches in four, spinning loses
+ * (docs/manager-calls.md). One miss (the peer was preempted once) does not stop a site that was catching; three in
+ * a row do.
  */
-const CATCH_WEIGHT = 1 / 4;
+const CATCH_RATE_TO_SPIN = 3 / 4;
+const CATCH_WEIGHT = 1 / 8;
 
 /**
  * Whether the machine has a core to spare for a spin: its 1-minute load average is below its cores (plus half a
@@ -67,7 +70,7 @@ export class SpinPolicy {
    */
   spinOn(spin: (ms: number) => boolean): boolean {
     const now = performance.now();
-    if (this.#catchRate < 0.5 && ++this.#skipped % SPIN_PROBE !== 0) {
+    if (this.#catchRate < CATCH_RATE_TO_SPIN && ++this.#skipped % SPIN_PROBE !== 0) {
       this.#skippedAt = now;
       return false;
     }
