@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { FramedSocket, HEADER_BYTES } from './framing';
 import { native, NativeFdWatcher } from './native';
+import type { SpinPolicy } from './spin';
 
 /** What the Manager's handshake, client and server need from a connection, whatever carries it. */
 export interface FrameChannel extends EventEmitter {
@@ -94,8 +95,9 @@ export const writeCalls = { count: 0 };
 export class DescriptorChannel extends EventEmitter implements FrameChannel {
   readonly fd: number;
   maxFrameBytes: number;
-  /** Runs after each batched flush has written everything: where a side decides to spin for the answer. */
-  afterFlush: (() => void) | null = null;
+  /** Set by spinAfterFlush. */
+  #spinPolicy: SpinPolicy | null = null;
+  #expecting: () => boolean = () => false;
   /** One watcher for both directions (libuv allows one per descriptor): readable, and writable while #blocked. */
   readonly #watcher: NativeFdWatcher;
   #blocked = false;
@@ -118,7 +120,15 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   #flushScheduled = false;
   readonly #flushTick = (): void => {
     this.#flushScheduled = false;
-    if (this.#flush() && this.afterFlush) this.afterFlush();
+    if (this.#flush()) this.#afterFlush();
+  };
+  /**
+   * A tick ends with its next-tick callbacks and then its promise reactions: a flush queued from a microtask runs after
+   * all of them, so frames sent from either side of the tick (a reply made at once, and one whose promise settles in
+   * the same tick) leave in the same write.
+   */
+  readonly #flushAfterMicrotasks = (): void => {
+    process.nextTick(this.#flushTick);
   };
 
   constructor(fd: number, options: { maxFrameBytes: number }) {
@@ -146,7 +156,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     this.#queue(payload);
     if (!this.#flushScheduled && !this.#closed) {
       this.#flushScheduled = true;
-      process.nextTick(this.#flushTick);
+      queueMicrotask(this.#flushAfterMicrotasks);
     }
   }
 
@@ -157,10 +167,23 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   }
 
   /**
+   * After each batched flush has written everything, while `expecting()` (an answer is due soon), reads for it on
+   * this thread when `policy` says a spin is worth it, instead of waiting for the event loop to wake.
+   */
+  spinAfterFlush(policy: SpinPolicy, expecting: () => boolean): void {
+    this.#spinPolicy = policy;
+    this.#expecting = expecting;
+  }
+
+  #afterFlush(): void {
+    if (this.#spinPolicy && this.#expecting()) this.#spinPolicy.spinOn((ms) => this.#spin(ms));
+  }
+
+  /**
    * Reads for up to `ms` milliseconds on this thread, until bytes arrive (their frames are emitted as usual).
    * True when some did.
    */
-  spin(ms: number): boolean {
+  #spin(ms: number): boolean {
     const until = performance.now() + ms;
     do {
       for (let i = 0; i < 8; i++) {
@@ -240,21 +263,28 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
 
   readonly #onReady = (err: Error | null, events: number): void => {
     if (err) return this.close();
-    if (events & READABLE) this.#readBurst();
+    if (events & READABLE) {
+      this.#spinPolicy?.arrived();
+      this.#readBurst();
+    }
     if (this.#blocked && !this.#closed && events & WRITABLE) {
       this.#blocked = false;
       if (!this.#flush()) return; // still no room: watching for it again
       this.#watcher.start(this.#onReady, READABLE);
-      if (this.afterFlush) this.afterFlush();
+      this.#afterFlush();
     }
   };
 
-  /** One readiness: reads a burst of bytes, emitting their frames. */
+  /**
+   * One readiness: reads a burst of bytes, emitting their frames. A read that did not fill the scratch buffer took
+   * all there was: asking again would cost a system call that almost always finds nothing (bytes that arrive later
+   * make the descriptor readable again).
+   */
   #readBurst(): void {
     let total = 0;
     while (total < BURST_BYTES && !this.#closed) {
       const n = this.#readOnce();
-      if (n <= 0) return;
+      if (n < READ_BYTES) return;
       total += n;
     }
   }

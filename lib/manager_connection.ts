@@ -165,13 +165,8 @@ export class ManagerConnection {
       conn?.off('oversize', onOversize);
     }
     conn.maxFrameBytes = this.#settings.maxFrameBytes;
-    if (conn instanceof DescriptorChannel) {
-      const channel = conn;
-      // Requests just written: their replies may be read here sooner than the event loop would wake for them.
-      channel.afterFlush = () => {
-        if (this.#pending.size) this.#spin.spinOn((ms) => channel.spin(ms));
-      };
-    }
+    // Requests just written: their replies may be read here sooner than the event loop would wake for them.
+    if (conn instanceof DescriptorChannel) conn.spinAfterFlush(this.#spin, () => this.#pending.size > 0);
     inbox.deliverTo((frame) => this.#onReply(frame));
     this.#conn = conn;
     this.#updateRef();

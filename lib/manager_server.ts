@@ -220,12 +220,8 @@ export class ManagerServer {
       return;
     }
     const client = new Client(conn, this.#nextSessionId++);
-    if (conn instanceof DescriptorChannel) {
-      const channel = conn;
-      // Replies just written: a busy client's next request may be read here sooner than the event loop would wake.
-      const spin = new SpinPolicy(REQUEST_SPIN_MS);
-      channel.afterFlush = () => spin.spinOn((ms) => channel.spin(ms));
-    }
+    // Replies just written: a busy client's next request may be read here sooner than the event loop would wake.
+    if (conn instanceof DescriptorChannel) conn.spinAfterFlush(new SpinPolicy(REQUEST_SPIN_MS), () => true);
     conn.once('close', () => this.#disconnect(client));
     const deadline = timeoutSignal(this.#options.handshakeTimeoutMs);
     authenticateClient(conn, this.#options.authkey, deadline.signal).then((inbox) => {
@@ -303,19 +299,37 @@ export class ManagerServer {
     return { objects: this.#objects.size, connections: this.#clients.size, rss: mem.rss, heapUsed: mem.heapUsed };
   }
 
-  /** Runs a request and sends its reply; calls of one connection run concurrently, replies go out as they finish. */
-  async #answer(client: Client, requestId: number, run: (caller: Caller) => unknown): Promise<void> {
+  /**
+   * Runs a request and sends its reply; calls of one connection run concurrently, replies go out as they finish. A
+   * call that returns at once (most do: d.get, ev.set) is answered in the same turn, without a promise hop.
+   */
+  #answer(client: Client, requestId: number, run: (caller: Caller) => unknown): void {
     const call = new PendingCall(client.session);
-    client.pending.set(requestId, call);
-    let reply: Buffer;
+    let value: unknown;
     try {
-      const value = await run(call);
-      reply = this.#serializeReply(client, requestId, value);
+      value = run(call);
     } catch (err) {
-      reply = v8.serialize([requestId, false, errorInfo(err)]);
-    } finally {
-      client.pending.delete(requestId);
+      return this.#reply(client, v8.serialize([requestId, false, errorInfo(err)]));
     }
+    if (!isPromise(value)) return this.#reply(client, this.#replyTo(client, requestId, value));
+    client.pending.set(requestId, call);
+    value.then((result) => this.#replyTo(client, requestId, result), (err) => v8.serialize([requestId, false, errorInfo(err)]))
+      .then((reply) => {
+        client.pending.delete(requestId);
+        this.#reply(client, reply);
+      });
+  }
+
+  /** The reply carrying `value`, or the error saying why it cannot travel. */
+  #replyTo(client: Client, requestId: number, value: unknown): Buffer {
+    try {
+      return this.#serializeReply(client, requestId, value);
+    } catch (err) {
+      return v8.serialize([requestId, false, errorInfo(err)]);
+    }
+  }
+
+  #reply(client: Client, reply: Buffer): void {
     if (!client.session.closed) client.conn.sendBatched(reply);
   }
 
@@ -385,7 +399,8 @@ export class ManagerServer {
     return token;
   }
 
-  async #call(caller: Caller, id: number, method: string, args: unknown[]): Promise<unknown> {
+  /** The method's result: at once when it returns a plain value, else a promise of it. */
+  #call(caller: Caller, id: number, method: string, args: unknown[]): unknown {
     const entry = this.#objects.get(id);
     if (!entry) throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_OBJECT', `no object with id ${id} (released, or never created)`);
     if (!entry.exposed.has(method)) {
@@ -394,7 +409,13 @@ export class ManagerServer {
     const fn = (entry.obj as Record<string, unknown>)[method];
     if (typeof fn !== 'function') throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_METHOD', `${entry.typeid}.${method} is not a method`);
     const returned = takesCaller(entry.obj) ? fn.call(entry.obj, caller, ...args) : fn.apply(entry.obj, args);
-    const result = isPromise(returned) ? await returned : returned; // an async method's result, not any thenable
+    // An async method's result is awaited, not any thenable.
+    return isPromise(returned) ? returned.then((result) => this.#wrapResult(caller, entry, method, result))
+      : this.#wrapResult(caller, entry, method, returned);
+  }
+
+  /** What a method returned, as it travels: reduced (a user type's), or a proxy for a method that makes objects. */
+  #wrapResult(caller: Caller, entry: Entry, method: string, result: unknown): unknown {
     const typeid = entry.methodToTypeid[method];
     if (typeid === undefined) return entry.userType ? reduceValue(result, `${entry.typeid}.${method}() result`, true) : result;
     const client = [...this.#clients].find((c) => c.session === caller.session);

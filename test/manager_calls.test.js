@@ -27,6 +27,20 @@ describe('calls in flight', () => {
     expect(await l.toArray()).toEqual(Array.from({ length: 2000 }, (_, i) => i));
   });
 
+  test('calls answered at once, calls that fail and a call that waits share one connection: each gets its own answer', async () => {
+    const d = await manager.dict();
+    const ev = await manager.Event();
+    const waiting = ev.wait(); // answered only once set() runs, after everything below
+    const calls = [];
+    for (let i = 0; i < 500; i++) {
+      calls.push(d.set('k', i), d.get('k'), d.pop('missing').then(() => 'resolved', (err) => err.constructor.name));
+    }
+    const results = await Promise.all(calls);
+    for (let i = 0; i < 500; i++) expect(results.slice(3 * i + 1, 3 * i + 3)).toEqual([i, 'ValueError']);
+    await ev.set();
+    expect(await waiting).toBe(true);
+  });
+
   test('values the compact encoding carries and those it leaves to v8 come back equal', async () => {
     const l = await manager.list();
     const values = [0, -0, NaN, Infinity, 2 ** 53 + 1, 1.5, '', 'é😀', 'x'.repeat(5000), '\ud800', true, false, null,
