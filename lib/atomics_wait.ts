@@ -99,7 +99,9 @@ export function waitSync(view: Int32Array, index: number, expected: number, opti
   if (Atomics.load(word.view, word.index) !== value) return 'not-equal';
   const changed = (ms: number): boolean => changesWithin(word.view, word.index, value, spinLength(ms, timeout));
   if (timeout !== 0 && waitSyncSpin.spinOn(changed)) return 'ok';
-  return RESULTS[native.wordWait(word.view, word.index, value, timeout === undefined ? -1 : timeout)];
+  const result = RESULTS[native.wordWait(word.view, word.index, value, timeout === undefined ? -1 : timeout)];
+  if (result === 'ok') waitSyncSpin.arrived();
+  return result;
 }
 
 /**
@@ -127,8 +129,10 @@ export function wait(view: Int32Array, index: number, expected: number, options?
         if (err) reject(err);
         else resolve(result!);
       };
-      const id = native.wordWaitAsync(word.view, word.index, value, timeout === undefined ? -1 : timeout,
-        (err, woken) => settle(err, woken ? 'ok' : 'timed-out'));
+      const id = native.wordWaitAsync(word.view, word.index, value, timeout === undefined ? -1 : timeout, (err, woken) => {
+        if (woken) waitSpin.arrived();
+        settle(err, woken ? 'ok' : 'timed-out');
+      });
       const cancel = (err: Error): void => {
         if (native.cancelWait(id)) settle(err);
       };
