@@ -22,6 +22,20 @@ async function listen(address) {
   return l;
 }
 
+/**
+ * CPython's `with l: with Client(l.address) as c: with l.accept() as d:` sending 1729 one way; then `l` is closed
+ * (the end of its block) and accept() on it fails.
+ */
+async function exchangeThenClose(l, clientOptions = {}) {
+  const [client, d] = await Promise.all([Client(l.address, clientOptions), l.accept()]);
+  await client.send(1729);
+  expect(await d.recv()).toBe(1729);
+  d.close();
+  client.close();
+  l[Symbol.dispose]();
+  await expect(l.accept()).rejects.toMatchObject({ code: 'ERR_MP_CLOSED' });
+}
+
 /** The error a call throws or rejects with. */
 async function failure(fn) {
   try {
@@ -161,45 +175,17 @@ describe('_TestListener [processes]', () => {
     }
   });
 
-  cpython('test_context', async () => {
-    const l = await listen();
-    {
-      const client = await Client(l.address);
-      const d = await l.accept();
-      await client.send(1729);
-      expect(await d.recv()).toBe(1729);
-      d.close();
-      client.close();
-      l[Symbol.dispose]();
-    }
-    await expect(l.accept()).rejects.toMatchObject({ code: 'ERR_MP_CLOSED' });
-  });
+  cpython('test_context', async () => exchangeThenClose(await listen()));
 
   // bpo-43952: an empty authkey is a key like any other.
   cpython('test_empty_authkey', async () => {
     const key = Buffer.alloc(0);
     const listener = new Listener({ authkey: key });
     await listener.ready;
-    const [client, d] = await Promise.all([Client(listener.address, { authkey: key }), listener.accept()]);
-    await client.send(1729);
-    expect(await d.recv()).toBe(1729);
-    d.close();
-    client.close();
-    listener.close();
-    await expect(listener.accept()).rejects.toMatchObject({ code: 'ERR_MP_CLOSED' });
+    await exchangeThenClose(listener, { authkey: key });
   });
 
-  cpython('test_abstract_socket', async () => {
-    const listener = await listen('\0multiproc-cpython-port-' + process.pid);
-    const client = await Client(listener.address);
-    const d = await listener.accept();
-    await client.send(1729);
-    expect(await d.recv()).toBe(1729);
-    d.close();
-    client.close();
-    listener.close();
-    await expect(listener.accept()).rejects.toMatchObject({ code: 'ERR_MP_CLOSED' });
-  });
+  cpython('test_abstract_socket', async () => exchangeThenClose(await listen('\0multiproc-cpython-port-' + process.pid)));
 });
 
 eachVariant('_TestListenerClient', ({ mode }) => {
