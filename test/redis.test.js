@@ -301,6 +301,33 @@ function suite() {
     });
   });
 
+  describe('connections', () => {
+    test('a call awaiting Redis keeps its process alive, and an idle connection does not: a child that only waits for a lock gets it, then exits by itself', async () => {
+      const lock = await manager.Lock();
+      await lock.acquire();
+      const script = `
+        const { RedisManager } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+        const [url, token] = JSON.parse(process.argv[1]);
+        const manager = new RedisManager({ url });
+        manager.start().then(() => {
+          const lock = manager.fromToken(token);
+          lock.acquire().then(() => lock.release()).then(() => console.log('acquired'));
+          console.log('waiting');
+        });`;
+      const child = spawn(process.execPath, ['-e', script, JSON.stringify([server.url, lock.token])], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      const waiting = new Promise((resolve) => child.stdout.on('data', (chunk) => {
+        out += chunk;
+        if (out.includes('waiting')) resolve();
+      }));
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      await within(30000, waiting, 'the child starting its acquire');
+      await lock.release();
+      expect(await within(30000, exited, 'the child exiting by itself')).toBe(0);
+      expect(out.split('\n')).toEqual(['waiting', 'acquired', '']);
+    });
+  });
+
   describe('leases and fencing tokens', () => {
     test('a holder SIGKILLed: the next acquirer gets the lock once the lease ends, is told, and gets a higher fencing token', async () => {
       const lock = await manager.Lock();

@@ -6,7 +6,8 @@
  * Failure policy: no command waits for a server that is down or paused. Commands are not queued while the client
  * is disconnected, nor resent after a reconnection (a resent take could hand out an item twice); they reject with
  * ManagerError ERR_MP_MANAGER_CONNECTION, after at most `commandTimeout`, while ioredis keeps reconnecting in the
- * background. The sockets and the reconnection timer keep the process alive only while a reply is awaited.
+ * background. The process is kept alive only while a reply is awaited: by one timer of this connection that is
+ * ref'd then, while the sockets and reconnection timers stay unref'd (toggling each of them per call cost CPU).
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -97,6 +98,8 @@ export class RedisConnection {
   readonly #idle: Blocking[] = [];
   readonly #all = new Set<Client>();
   #pending = 0;
+  /** Ref'd while calls are in flight (#hold); otherwise it never fires and holds nothing. */
+  readonly #awaiting = setInterval(() => undefined, 2 ** 31 - 1).unref();
   #closed = false;
   lastError: Error | null = null;
 
@@ -132,6 +135,11 @@ export class RedisConnection {
     this.#main = this.#newClient(true);
   }
 
+  /** Closed connections are not used again: RedisConnection.to() makes a new one. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   get commandTimeoutMs(): number {
     return this.#settings.commandTimeoutMs;
   }
@@ -150,26 +158,17 @@ export class RedisConnection {
       commandTimeout: main ? this.#settings.commandTimeoutMs : undefined,
     });
     client.on('error', (err) => { this.lastError = err as Error; });
-    client.on('connect', () => this.#applyRef(client));
-    client.on('reconnecting', () => { if (this.#pending === 0) client.reconnectTimeout?.unref(); });
+    client.on('connect', () => client.stream?.unref());
+    client.on('reconnecting', () => client.reconnectTimeout?.unref());
     if (main) for (const [name, spec] of Object.entries(SCRIPTS)) client.defineCommand(name, spec);
     this.#all.add(client);
     return client;
   }
 
-  #applyRef(client: Client): void {
-    if (this.#pending > 0) {
-      client.stream?.ref();
-      client.reconnectTimeout?.ref();
-    } else {
-      client.stream?.unref();
-      client.reconnectTimeout?.unref();
-    }
-  }
-
   #hold(delta: 1 | -1): void {
     this.#pending += delta;
-    if ((delta === 1 && this.#pending === 1) || this.#pending === 0) for (const c of this.#all) this.#applyRef(c);
+    if (delta === 1 && this.#pending === 1) this.#awaiting.ref();
+    else if (this.#pending === 0) this.#awaiting.unref();
   }
 
   /** Resolves once `client` is ready; rejects after commandTimeout (the server is down) or at once if closed. */
@@ -325,6 +324,7 @@ export class RedisConnection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#awaiting);
     for (const client of this.#all) client.disconnect();
     this.#all.clear();
     this.#idle.length = 0;

@@ -51,10 +51,11 @@ function entriesOf(other: unknown): [unknown, unknown][] {
 
 /** Methods of dict and Namespace; `field` checks and encodes a key. */
 abstract class RedisMapping extends RedisProxy {
+  #dictKeys: string[] | undefined;
   protected abstract field(key: unknown): string;
 
   protected get _dictKeys(): string[] {
-    return this._keys('meta', 'data', 'order');
+    return this.#dictKeys ??= this._keys('meta', 'data', 'order');
   }
 
   protected _call<R>(script: Parameters<RedisProxy['_connection']['script']>[0], args: (string | Buffer)[], buffers = false): Promise<R> {

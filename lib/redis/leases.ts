@@ -29,7 +29,7 @@ export class Holding {
   take(n: number): string[] {
     const taken = this.lost.splice(0, n);
     taken.push(...this.members.splice(0, n - taken.length));
-    this.#stopIfIdle();
+    this.#forgetIfIdle();
     return taken;
   }
 
@@ -38,23 +38,33 @@ export class Holding {
     for (const m of members) this.add(m);
   }
 
-  /** Stops renewing when nothing is held; forgets the object when nothing of it is left here either. */
-  #stopIfIdle(): void {
-    if (this.members.length === 0 && this.#timer) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
-    if (this.members.length === 0 && this.lost.length === 0 && this.count === 0) this.forget();
+  /**
+   * Forgets the object when nothing of it is left here. While the renewal timer runs this waits for its next tick,
+   * which stops it: a lock taken and released in a loop then keeps one holding and one timer instead of making
+   * and clearing them on every acquire.
+   */
+  #forgetIfIdle(): void {
+    if (this.members.length > 0 || this.lost.length > 0 || this.count > 0 || this.#timer) return;
+    this.forget();
+  }
+
+  #stopTimer(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   /** After a release: nothing may be left to remember. */
   settle(): void {
-    this.#stopIfIdle();
+    this.#forgetIfIdle();
   }
 
   async #renew(): Promise<void> {
     const members = [...this.members];
-    if (!members.length) return;
+    if (!members.length) {
+      this.#stopTimer();
+      this.#forgetIfIdle();
+      return;
+    }
     let lost: string[];
     try {
       lost = await this.connection().script<string[]>('sem_renew', this.keys, [this.leaseMs, ...members]);
@@ -63,7 +73,7 @@ export class Holding {
         this.members.length = 0; // the object was removed: nothing left to hold
         this.lost.length = 0;
         this.count = 0;
-        this.#stopIfIdle();
+        this.#forgetIfIdle();
       }
       return; // Redis unreachable: the next tick tries again, and the lease ends if it stays so
     }
@@ -75,7 +85,7 @@ export class Holding {
       process.emitWarning(`a lease on Redis object ${this.keys[0]} ended while this process held it (paused or cut off ` +
         'longer than the lease): another process may hold it now', { code: 'MP_REDIS_LEASE_LOST' });
     }
-    this.#stopIfIdle();
+    this.#forgetIfIdle();
   }
 }
 

@@ -35,11 +35,12 @@ let sequence = 0;
 
 abstract class RedisAcquirer extends RedisProxy {
   #lastAcquire: AcquireInfo | null = null;
+  #semKeys: string[] | undefined;
   protected readonly recursive: boolean = false;
 
   /** sem (hash), holders (zset), wake (list). */
   protected get _semKeys(): string[] {
-    return this._keys('sem', 'holders', 'wake');
+    return this.#semKeys ??= this._keys('sem', 'holders', 'wake');
   }
 
   /** This process's leases on the object, shared by every proxy of it here. */

@@ -35,6 +35,8 @@ export function makeProxy<P extends RedisProxy>(token: RedisToken): P {
 
 export class RedisProxy {
   readonly #token: RedisToken;
+  #connection: RedisConnection | undefined;
+  #identity: string | undefined;
 
   constructor(token: RedisToken) {
     this.#token = token;
@@ -49,9 +51,10 @@ export class RedisProxy {
     return this.#token;
   }
 
-  /** This process's connection to the object's server. */
+  /** This process's connection to the object's server (looked up again only once the one kept was closed). */
   protected get _connection(): RedisConnection {
-    return RedisConnection.to(this.#token.address);
+    if (!this.#connection || this.#connection.closed) this.#connection = RedisConnection.to(this.#token.address);
+    return this.#connection;
   }
 
   /** The Redis keys of the object's parts, e.g. _keys('meta', 'items'). */
@@ -61,7 +64,7 @@ export class RedisProxy {
 
   /** Where the object is remembered in this process (leases, items in flight), whichever proxy of it is used. */
   protected get _identity(): string {
-    return `${addressKey(this.#token.address)} ${this.#token.key}`;
+    return this.#identity ??= `${addressKey(this.#token.address)} ${this.#token.key}`;
   }
 
   /** Only the token travels: the receiving process connects with its own settings (credentials.ts). */
