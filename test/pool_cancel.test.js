@@ -67,11 +67,14 @@ describe('Pool cancellation: signal and timeout on every call', () => {
   test('a task that ignores its cancellation: its worker is killed after cancelGrace and replaced (initializer again)', async () => {
     const { dir, state, pool } = setup(1, {}, { cancelGrace: 100 });
     try {
-      const err = await pool.apply(tasks.stubborn, [], { timeout: 200 }).catch((e) => e);
+      // The worker is ready first: the timeout counts from the call, and under load a worker that is still starting
+      // let a 200 ms timeout end the call before its task ever ran (no stubborn file to read).
+      await acquireN(state.inited, 1);
+      const err = await pool.apply(tasks.stubborn, [], { timeout: 1000 }).catch((e) => e);
       expect(err).toBeInstanceOf(TimeoutError);
       const pid = Number(fs.readFileSync(path.join(dir, 'stubborn'), 'utf8'));
       await eventually(() => !isAlive(pid), 30000, 'the stubborn worker to be killed');
-      await acquireN(state.inited, 2);
+      await acquireN(state.inited, 1); // the replacement ran the initializer
       expect(await pool.apply(tasks.pidOf, [])).not.toBe(pid);
       expect(lines(path.join(dir, 'inits'))).toHaveLength(2);
     } finally {
