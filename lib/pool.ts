@@ -13,7 +13,7 @@ import {
   MapOptions, toArgsArrays, toArray,
 } from './pool_options';
 import { FromWorker, runFrame, sendFrame, serializeFrame, ToWorker } from './pool_protocol';
-import { decodeMessage, isNumbers } from './pool_numbers';
+import { decodeMessage } from './pool_numbers';
 import { giveBuffer } from './buffer_pool';
 import { AsyncResult, AsyncResultOptions, IMapIterator, Job, Outcome, runCallback } from './pool_results';
 import { ChunkSource } from './pool_source';
@@ -452,7 +452,7 @@ export class Pool {
       }
       // The worker read the whole chunk, and settling copied the numbers out: their memory may be reused.
       giveBuffer(chunk.data);
-      if (message.ok && isNumbers(message.values)) giveBuffer(message.values);
+      if (message.ok && message.values instanceof Float64Array) giveBuffer(message.values);
       this.#retireIfSpent(worker);
       this.#dispatch();
       this.#stopIdleWorkers();

@@ -2,7 +2,6 @@
 import { TimeoutError, ValueError } from './errors';
 import { setLongTimeout } from './timeouts';
 import { checkTimeout } from './validate';
-import { isNumbers } from './pool_numbers';
 
 export interface AsyncResultOptions<T> {
   callback?: (value: T) => void;
@@ -127,17 +126,17 @@ export class AsyncResult<T> implements Job {
 /**
  * The array a call's results are copied into, made once its first chunk's values arrive (by then every chunk is on
  * its way, so the workers run while this fresh memory is written, ~3 ms per 100k items on a VM). Numbers (a chunk
- * of them arrives as a Float64Array or an Int32Array) get an array of unboxed doubles from the start:
- * `new Array(length)` would be converted, that is copied into fresh memory a second time, by the first double stored.
+ * of them arrives as a Float64Array) get an array of unboxed doubles from the start: `new Array(length)` would be
+ * converted, that is copied into fresh memory a second time, by the first number stored.
  */
 function resultArray(length: number, first: ArrayLike<unknown>): unknown[] {
-  if (!isNumbers(first)) return new Array(length);
+  if (!(first instanceof Float64Array)) return new Array(length);
   const doubles: unknown[] = [0.5];
   doubles.length = length;
   return doubles;
 }
 
-/** A chunk's values into the call's result (a chunk of numbers arrives as a typed array). */
+/** A chunk's values into the call's result (a chunk of numbers arrives as a Float64Array). */
 function copyInto(out: unknown[], offset: number, values: ArrayLike<unknown>): void {
   for (let i = 0; i < values.length; i++) out[offset + i] = values[i];
 }

@@ -6,7 +6,7 @@ import { encode, FromWorker, sendFrame, serializeFrame, ToWorker } from './pool_
 import { preloadRebuilders, rebuildValue } from './reduction';
 import { AnyFunction, loadReference } from './reference';
 import { CancelReason, RunningChunk, setRunningChunk } from './pool_task';
-import { decodeMessage, isNumbers, numbersFrame, packedFrame } from './pool_numbers';
+import { decodeMessage, numbersFrame } from './pool_numbers';
 import { giveBuffer } from './buffer_pool';
 
 /** A worker's main loop (CPython's pool.worker): initializer, then chunks one at a time, results in order. */
@@ -67,7 +67,7 @@ export async function runWorker(payload: ChildPayload, channel: FramedSocket): P
     } catch (err) {
       reply = serializeFrame({ ok: false, error: errorInfo(err) } satisfies FromWorker);
     }
-    if (isNumbers(raw.values)) giveBuffer(raw.values); // a numbers frame, read to the end
+    if (raw.values instanceof Float64Array) giveBuffer(raw.values); // a numbers frame, read to the end
     running = undefined;
     setRunningChunk(undefined);
     if (maxMemory !== null) { // measured between chunks, said before the reply: then no new chunk comes
@@ -102,7 +102,7 @@ async function runChunk(fn: AnyFunction, items: ArrayLike<unknown>, star: boolea
   let first: { result: unknown } | undefined;
   if (numbers && !star) { // the common case in one tight loop: it ends at the first result that is not a number
     i = runWhileNumbers(fn, items, numbers);
-    if (i === items.length) return packedFrame(reply!);
+    if (i === items.length) return reply!.frame;
     first = { result: stopped };
     stopped = undefined;
   }
@@ -126,7 +126,7 @@ async function runChunk(fn: AnyFunction, items: ArrayLike<unknown>, star: boolea
     }
     results[i] = result;
   }
-  return numbers ? packedFrame(reply!) : results;
+  return numbers ? reply!.frame : results;
 }
 
 /** The result runWhileNumbers stopped at (not a number: maybe a promise). */

@@ -75,20 +75,6 @@ describe('buffer pool: only memory taken there is reused', () => {
   });
 });
 
-describe('numbers frames: 32-bit integers in half the bytes', () => {
-  test('a chunk of 32-bit integers is packed and read back as they were; one number past them keeps doubles', () => {
-    const { decodeMessage, numbersRunFrame } = require('../dist/pool_numbers');
-    const ints = [2 ** 31 - 1, -(2 ** 31), 0, -1, 7];
-    for (const [input, width] of [[ints, 4], [[...ints, 2 ** 31], 8], [[...ints, -0], 8], [[...ints, NaN], 8]]) {
-      const frame = numbersRunFrame(3, input, 0, input.length);
-      expect(frame.length).toBe(HEADER_BYTES + 12 + width * input.length);
-      const message = decodeMessage(frame.subarray(HEADER_BYTES));
-      expect(message.fn).toBe(3);
-      expect(Array.from(message.values).every((x, i) => Object.is(x, input[i]))).toBe(true);
-    }
-  });
-});
-
 describe('Pool: chunks of numbers', () => {
   const getPool = poolForBlock({ processes: 2 });
 
@@ -120,21 +106,6 @@ describe('Pool: chunks of numbers', () => {
     const out = await pool.map(tasks.identityNumber, input, { chunksize: 8 });
     expect(out).toHaveLength(input.length);
     out.forEach((x, i) => expect(Object.is(x, input[i])).toBe(true));
-  });
-
-  test('32-bit integers travel in half the bytes; a chunk with one number past them, or -0, travels as doubles', async () => {
-    const pool = getPool();
-    const edges = [2 ** 31 - 1, -(2 ** 31), 0, -1, 1];
-    const past = [[...edges, 2 ** 31], [...edges, -(2 ** 31) - 1], [...edges, -0], [...edges, 0.5]];
-    for (const input of [edges, ...past]) {
-      const out = await pool.map(tasks.identityNumber, input, { chunksize: input.length });
-      out.forEach((x, i) => expect(Object.is(x, input[i])).toBe(true));
-    }
-    // Integers in, doubles out and the other way round, each way within one chunk.
-    const ints = Array.from({ length: 4000 }, (_, i) => i - 2000);
-    expect(await pool.map(tasks.half, ints, { chunksize: 1000 })).toEqual(ints.map((x) => x / 2));
-    const halves = ints.map((x) => x + 0.5);
-    expect(await pool.map(tasks.floorOf, halves, { chunksize: 1000 })).toEqual(halves.map(Math.floor));
   });
 });
 
