@@ -34,7 +34,9 @@ export interface Job {
 export class AsyncResult<T> implements Job {
   /** Chunks not settled yet. */
   #pending: number;
-  #values: unknown[];
+  readonly #length: number;
+  /** Made when the first chunk's values arrive (see resultArray). */
+  #values: unknown[] | undefined;
   readonly #chunksize: number;
   readonly #single: boolean;
   #firstError: Error | undefined;
@@ -45,7 +47,7 @@ export class AsyncResult<T> implements Job {
   /** @internal */
   constructor(length: number, chunksize: number, single: boolean, callbacks: AsyncResultOptions<T>) {
     this.#pending = Math.ceil(length / chunksize);
-    this.#values = new Array(length);
+    this.#length = length;
     this.#chunksize = chunksize;
     this.#single = single;
     this.#callbacks = callbacks;
@@ -55,11 +57,15 @@ export class AsyncResult<T> implements Job {
   /** @internal Like Python's MapResult: the first error wins, but the result is ready only once every chunk is. */
   settle(index: number, outcome: Outcome): void {
     if (this.#outcome) return;
-    if (outcome.ok) copyInto(this.#values, index * this.#chunksize, outcome.value as ArrayLike<unknown>);
+    if (outcome.ok) {
+      const values = outcome.value as ArrayLike<unknown>;
+      this.#values ??= resultArray(this.#length, values);
+      copyInto(this.#values, index * this.#chunksize, values);
+    }
     else this.#firstError ??= outcome.error;
     if (--this.#pending === 0) {
       this.#finish(this.#firstError ? { ok: false, error: this.#firstError }
-        : { ok: true, value: this.#single ? this.#values[0] : this.#values });
+        : { ok: true, value: this.#single ? this.#values![0] : this.#values });
     }
   }
 
@@ -70,7 +76,7 @@ export class AsyncResult<T> implements Job {
 
   #finish(outcome: Outcome): void {
     this.#outcome = outcome;
-    this.#values = [];
+    this.#values = undefined;
     // As in Python, the callback has run by the time wait() or get() returns.
     const { callback, errorCallback } = this.#callbacks;
     if (outcome.ok && callback) runCallback(callback, outcome.value as T);
@@ -115,6 +121,19 @@ export class AsyncResult<T> implements Job {
     if (!outcome.ok) throw outcome.error;
     return outcome.value as T;
   }
+}
+
+/**
+ * The array a call's results are copied into, made once its first chunk's values arrive (by then every chunk is on
+ * its way, so the workers run while this fresh memory is written, ~3 ms per 100k items on a VM). Numbers (a chunk
+ * of them arrives as a Float64Array) get an array of unboxed doubles from the start: `new Array(length)` would be
+ * converted, that is copied into fresh memory a second time, by the first number stored.
+ */
+function resultArray(length: number, first: ArrayLike<unknown>): unknown[] {
+  if (!(first instanceof Float64Array)) return new Array(length);
+  const doubles: unknown[] = [0.5];
+  doubles.length = length;
+  return doubles;
 }
 
 /** A chunk's values into the call's result (a chunk of numbers arrives as a Float64Array). */

@@ -108,3 +108,33 @@ describe('Pool: chunks of numbers', () => {
     out.forEach((x, i) => expect(Object.is(x, input[i])).toBe(true));
   });
 });
+
+describe('Pool: the result array of a map', () => {
+  // One worker, so chunks come back in order: the first chunk back decides how the result array is made.
+  const getPool = poolForBlock({ processes: 1 });
+  const numbers = Array.from({ length: 3000 }, (_, i) => i + 0.5);
+  const negatives = Array.from({ length: 3000 }, (_, i) => -1 - i);
+
+  test('numbers first, then chunks that are not numbers: every result in place', async () => {
+    const input = [...numbers, ...negatives];
+    const out = await getPool().map(tasks.numberOrText, input, { chunksize: 1000 });
+    expect(out).toEqual(input.map(tasks.numberOrText));
+  });
+
+  test('chunks that are not numbers first, then numbers: every result in place', async () => {
+    const input = [...negatives, ...numbers];
+    const out = await getPool().map(tasks.numberOrText, input, { chunksize: 1000 });
+    expect(out).toEqual(input.map(tasks.numberOrText));
+  });
+
+  test('a map of numbers returns a plain array that takes any value afterwards', async () => {
+    const out = await getPool().map(tasks.identityNumber, numbers);
+    expect(Array.isArray(out)).toBe(true);
+    expect(out).toEqual(numbers);
+    out.push('more', { also: 'objects' });
+    out[0] = null;
+    expect(out.length).toBe(numbers.length + 2);
+    expect(out[0]).toBeNull();
+    expect(out[numbers.length + 1]).toEqual({ also: 'objects' });
+  });
+});
