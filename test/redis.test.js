@@ -298,7 +298,7 @@ function suite() {
       expect(codes).toEqual([0, 0]);
       expect(await dict.get('count')).toBe(150);
       expect((await Promise.all([queue.get(), queue.get()])).sort()).toEqual(strangers.map((s) => `stranger ${s.pid}`).sort());
-    });
+    }, 180000); // two Node starts and 150 hand-offs between three processes: past the default 60 s at load 10-15
   });
 
   describe('connections', () => {
