@@ -705,6 +705,8 @@ export class Barrier {
   readonly #cond: Condition;
   readonly #state: SemCounter;
   readonly #count: SemCounter;
+  /** The parties inside wait() by identity, so that a dead one breaks the barrier (Linux; none elsewhere). */
+  readonly #inside: SleepersSegment | undefined;
 
   /**
    * @param action runs in the process that arrives last, before the others are released; it must be exported by
@@ -712,7 +714,7 @@ export class Barrier {
    * @param timeout default timeout (ms) of wait().
    */
   constructor(parties: number, action?: BarrierAction, timeout?: number,
-              /** @internal */ parts?: [Condition, Semaphore, Semaphore]) {
+              /** @internal */ parts?: [Condition, Semaphore, Semaphore], /** @internal */ inside?: SleepersSegment) {
     this.parties = checkInteger(parties, 'parties', 1, SEM_VALUE_MAX);
     if (action !== undefined && action !== null && typeof action !== 'function') {
       throw new InvalidArgumentError('Barrier action must be a function');
@@ -723,6 +725,7 @@ export class Barrier {
     this.#cond = cond;
     this.#state = new SemCounter(state);
     this.#count = new SemCounter(count);
+    this.#inside = parts ? inside : createSleepers();
     defineInheritanceGuard(this);
   }
 
@@ -755,10 +758,14 @@ export class Barrier {
 
   /** threading.Barrier.wait, under the condition's lock. */
   *#waitSection(deadline: number | undefined): Section<number> {
-    while (this.#stateValue === DRAINING || this.#stateValue === RESETTING) yield undefined;
+    while (this.#stateValue === DRAINING || this.#stateValue === RESETTING) {
+      yield this.#recheck(undefined);
+      this.#reapDeadParties();
+    }
     if (this.#stateValue < 0) throw new BrokenBarrierError();
     const index = this.#count.get();
     this.#count.set(index + 1);
+    const slot = this.#inside?.sem.enter() ?? -1;
     try {
       if (index + 1 === this.parties) {
         this.#releaseAll();
@@ -767,7 +774,8 @@ export class Barrier {
           while (this.#stateValue === FILLING) {
             const left = remaining(deadline);
             if (left === 0) break;
-            yield left;
+            yield this.#recheck(left);
+            this.#reapDeadParties();
           }
         } catch (err) {
           this.#break(); // a party that gives up (aborted) breaks the barrier for the others, as a timeout does
@@ -781,8 +789,25 @@ export class Barrier {
       }
       return index;
     } finally {
+      this.#inside?.sem.leave(slot);
       this.#leave();
     }
+  }
+
+  /** How long to sleep: `left`, cut to RECHECK_MS where dead parties can be seen (a death wakes no one). */
+  #recheck(left: number | undefined): number | undefined {
+    return this.#inside ? Math.min(left ?? RECHECK_MS, RECHECK_MS) : left;
+  }
+
+  /**
+   * Counts dead parties out, under the lock: one that died while the barrier filled breaks it (it will never
+   * arrive), one that died after it tripped was released and only stops being waited for by the next generation.
+   */
+  #reapDeadParties(): void {
+    const dead = this.#inside?.sem.reapDead() ?? 0;
+    if (dead === 0) return;
+    if (this.#stateValue === FILLING) this.#break();
+    this.#countOut(dead);
   }
 
   #releaseAll(): void {
@@ -797,7 +822,12 @@ export class Barrier {
   }
 
   #leave(): void {
-    const count = this.#count.get() - 1;
+    this.#countOut(1);
+  }
+
+  /** Takes `parties` out of the count; the last one out lets a drained or reset barrier fill again. */
+  #countOut(parties: number): void {
+    const count = this.#count.get() - parties;
     this.#count.set(count);
     if (count === 0 && (this.#stateValue === RESETTING || this.#stateValue === DRAINING)) {
       this.#stateValue = FILLING;
@@ -840,6 +870,7 @@ export class Barrier {
   /** Releases what it holds in this process (see Lock.close()); later calls throw ValueError (ERR_MP_CLOSED). */
   close(): void {
     closeAll([this.#cond, this.#state.sem, this.#count.sem], 'Barrier');
+    this.#inside?.close('Barrier');
   }
 
   [Symbol.dispose](): void {
@@ -849,7 +880,7 @@ export class Barrier {
   [reduce](): Reduced {
     assertSpawning(this);
     return [REBUILD_BARRIER, [this.parties, this.#action ? functionReference(this.#action, 'Barrier action') : null,
-      this.#timeout ?? null, this.#cond, this.#state.sem, this.#count.sem]];
+      this.#timeout ?? null, this.#cond, this.#state.sem, this.#count.sem, this.#inside?.descriptor() ?? null]];
   }
 
   [inspect.custom](): string {
@@ -859,5 +890,5 @@ export class Barrier {
 
 const REBUILD_BARRIER = 'multiproc.Barrier';
 registerRebuilder(REBUILD_BARRIER, (parties: number, action: BarrierAction | null, timeout: number | null,
-                                    cond: Condition, state: Semaphore, count: Semaphore) =>
-  new Barrier(parties, action ?? undefined, timeout ?? undefined, [cond, state, count]));
+                                    cond: Condition, state: Semaphore, count: Semaphore, inside?: SleepersDescriptor) =>
+  new Barrier(parties, action ?? undefined, timeout ?? undefined, [cond, state, count], openSleepers(inside)));

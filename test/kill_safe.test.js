@@ -7,7 +7,7 @@ const path = require('node:path');
 const { Lock, RLock, Condition, Event, SharedMemory } = require('../dist');
 const t = require('./fixtures/kill_safe_targets');
 const { tmpDir } = require('./fixtures/tmp');
-const { killAndReap, started, withReusedPid } = require('./fixtures/kill_safe_helpers');
+const { finishes, killAndReap, started, until, withReusedPid } = require('./fixtures/kill_safe_helpers');
 
 const recovers = new Lock().recovery;
 const onLinux = recovers ? describe : describe.skip;
@@ -142,23 +142,6 @@ onLinux('owner death', () => {
     lock.release();
   });
 });
-
-/** Resolves once `predicate()` holds, polling every 10 ms; rejects after `limitMs` (an upper bound, not a sleep). */
-async function until(predicate, what, limitMs = 30000) {
-  const start = performance.now();
-  while (!predicate()) {
-    if (performance.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** Runs `target(...args)` in a child and expects it to exit 0 within 30 s (else it is killed: it hung). */
-async function finishes(target, args) {
-  const p = await started(target, args);
-  await p.join(30000);
-  if (p.exitCode === null) await killAndReap(p);
-  return p.exitCode;
-}
 
 onLinux('dead sleepers and holders inside Condition and Event', () => {
   test('a Condition waiter SIGKILLed while asleep: the next notify() skips it instead of waiting for ever', async () => {
