@@ -10,6 +10,7 @@ export type { AcquireOptions, AcquireSyncOptions, Guard, WaitOptions, WaitSyncOp
 export { NamedLock } from './named_lock';
 export type { OpenOptions } from './named_lock';
 export { NamedSemaphore } from './named_semaphore';
+export { NamedEvent } from './named_event';
 export type { SemaphoreOpenOptions } from './named_semaphore';
 export { assertSpawning, reduce } from './reduction';
 export type { Reducible, Reduced } from './reduction';

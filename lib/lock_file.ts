@@ -38,11 +38,12 @@ const POLL_MAX_MS = 10;
 
 const isWindows = native.platform === 'win32';
 
-export function checkName(name: unknown): string {
-  if (typeof name !== 'string') throw new InvalidArgumentError(`lock name must be a string, got ${describe(name)}`);
+/** Checks a name of a named lock, semaphore or event (`what` says which, for the message). */
+export function checkName(name: unknown, what = 'lock'): string {
+  if (typeof name !== 'string') throw new InvalidArgumentError(`${what} name must be a string, got ${describe(name)}`);
   if (name.length === 0 || name.length > NAME_MAX_LENGTH || !NAME_PATTERN.test(name)) {
     throw new ValueError(
-      `invalid lock name ${JSON.stringify(name.slice(0, NAME_MAX_LENGTH + 1))}: 1 to ${NAME_MAX_LENGTH} characters, ` +
+      `invalid ${what} name ${JSON.stringify(name.slice(0, NAME_MAX_LENGTH + 1))}: 1 to ${NAME_MAX_LENGTH} characters, ` +
       'segments of a-z 0-9 . _ - separated by "/", each starting with a letter, digit or "_"',
       'ERR_MP_LOCK_NAME');
   }

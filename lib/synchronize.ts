@@ -16,6 +16,7 @@ import { createSleepers, openSleepers, SleepersDescriptor, SleepersSegment } fro
 import { guardOf, guardSyncOf, Guard } from './guard';
 import { NamedLock, OpenOptions } from './named_lock';
 import { NamedSemaphore, SemaphoreOpenOptions } from './named_semaphore';
+import { NamedEvent } from './named_event';
 import { deadlineOf, remaining, waitUntil, waitUntilSync } from './timeouts';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 import { native, WaitId } from './native';
@@ -594,6 +595,14 @@ export class Event {
   constructor(/** @internal */ parts?: [Condition, Semaphore]) {
     [this.#cond, this.#flag] = Array.isArray(parts) ? parts : [new Condition(new Lock()), new Semaphore(0, NO_RECOVERY)];
     defineInheritanceGuard(this);
+  }
+
+  /**
+   * An event that any process of this user opens by `name` (see docs/kill-safety.md): the same calls, and nothing a
+   * killed process could leave held.
+   */
+  static open(name: string, options?: OpenOptions): NamedEvent {
+    return new NamedEvent(name, options);
   }
 
   /** @internal */

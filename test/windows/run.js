@@ -610,6 +610,19 @@ test('named semaphore: 2 units; the unit of a killed holder comes back to a wait
   assert.throws(() => mp.Semaphore.open(name), { code: 'ENOENT' });
 });
 
+test('named event: a set() in an unrelated process wakes a waiter; ENOENT, EEXIST', async () => {
+  const name = named.uniqueName();
+  const child = path.join(__dirname, '..', 'fixtures', 'named_event_child.js');
+  assert.throws(() => mp.Event.open(name), { code: 'ENOENT' });
+  const event = mp.Event.open(name, { create: true, exclusive: true });
+  assert.throws(() => mp.Event.open(name, { create: true, exclusive: true }), { code: 'EEXIST' });
+  const woken = event.wait({ timeout: 60000 });
+  const setter = await named.startChild(['set', name], 'set', child);
+  assert.equal(await woken, true);
+  await setter.exited;
+  event.close();
+});
+
 test('Pipe: a child echoes values over a duplex Pipe (handles duplicated into it), async and Sync; EOF after it closes', async () => {
   for (const sync of [false, true]) {
     const [a, b] = mp.Pipe();
