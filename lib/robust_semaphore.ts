@@ -38,6 +38,9 @@ const SLOT_BYTES = 16;
 /** Processes that can hold units of one semaphore at the same time (a slot is freed when its count drops to 0). */
 export const SLOTS = 252;
 const SEGMENT_BYTES = HEADER + SLOTS * SLOT_BYTES; // 4096
+/** This process's holder id as the two Int32 words a slot stores it in (little-endian, as every platform here). */
+const SELF_LOW = Number(SELF_TOKEN & 0xffffffffn) | 0;
+const SELF_HIGH = Number(SELF_TOKEN >> 32n) | 0;
 
 /** How long an acquire tries the inner lock on its own thread before it waits for it (20 µs). */
 const INNER_SPIN_MS = 0.02;
@@ -99,6 +102,13 @@ export class RobustSemaphoreHandle {
     return (HEADER + slot * SLOT_BYTES) / 4 + 2;
   }
 
+  /** Whether `slot` names this process. */
+  #isMine(slot: number): boolean {
+    const ints = this.#ints!;
+    const at = (HEADER + slot * SLOT_BYTES) / 4;
+    return ints[at] === SELF_LOW && ints[at + 1] === SELF_HIGH;
+  }
+
   #idIndex(slot: number): number {
     return (HEADER + slot * SLOT_BYTES) / 8;
   }
@@ -110,7 +120,7 @@ export class RobustSemaphoreHandle {
   #slotOf(claim: boolean): number {
     const ids = this.#ids!;
     const ints = this.#ints!;
-    if (ids[this.#idIndex(this.#mySlot)] === SELF_TOKEN) return this.#mySlot;
+    if (this.#isMine(this.#mySlot)) return this.#mySlot; // two 32-bit reads: a 64-bit one makes a BigInt
     let free = -1;
     for (let slot = 0; slot < SLOTS; slot++) {
       const id = ids[this.#idIndex(slot)];
@@ -126,12 +136,16 @@ export class RobustSemaphoreHandle {
   #move(slot: number, units: number): void {
     const ints = this.#ints!;
     const at = this.#countIndex(slot);
+    // Plain stores: other processes read these words only under the inner lock, whose compare-and-swaps publish
+    // them; against a kill only their program order matters (a killed process has done every store before the
+    // instruction it stopped at and none after), and compiled code keeps the order of typed-array stores. Atomic
+    // stores here (each a full fence) made the uncontended pair 135 ns instead of 77.
     ints[UNDO_VALUE] = ints[VALUE];
     ints[UNDO_COUNT] = ints[at];
-    Atomics.store(ints, UNDO_SLOT, slot + 1);
+    ints[UNDO_SLOT] = slot + 1;
     ints[at] += units;
-    Atomics.store(ints, VALUE, ints[VALUE] - units);
-    Atomics.store(ints, UNDO_SLOT, 0);
+    ints[VALUE] -= units;
+    ints[UNDO_SLOT] = 0;
   }
 
   /** Gives back the units of every dead holder; returns how many. */
