@@ -157,6 +157,18 @@ describe('Pipe', () => {
     b.close();
   });
 
+  test('poll(0) says true for a message that is there (it raced a 0 ms timer against the readiness watch: CPython\'s test_dont_merge failed on it)', async () => {
+    const [a, b] = Pipe();
+    a.sendSync('x');
+    expect(b.pollSync(null)).toBe(true);
+    const answers = [];
+    for (let i = 0; i < 200; i++) answers.push(await b.poll(0), await b.poll());
+    expect(answers.filter((ready) => !ready)).toEqual([]);
+    expect(b.recvSync()).toBe('x');
+    a.close();
+    b.close();
+  });
+
   test('async and Sync on one connection: sendSync writes after the queued async sends; a Sync receive while an async one waits is refused', async () => {
     const [a, b] = Pipe();
     const child = await started(t.echo, b, false);
