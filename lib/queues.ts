@@ -349,6 +349,9 @@ export class SimpleQueue<T = unknown> {
     if (frame.length > PIPE_ATOMIC_BYTES) return false;
     const slots = this.#slotsSem;
     if (slots && !slots.tryWait()) return false;
+    // A shutdown since the check above may have posted this slot as its putters' baton: keep it, and a putter
+    // blocked in another process is never woken.
+    if (slots) this._refuseIfShut(true);
     if (this._putFrameNow(frame)) return true;
     this.#releaseSlot();
     return false;

@@ -5,7 +5,9 @@ const { InvalidArgumentError, JoinableQueue, Manager, Process, Queue, Semaphore,
 const t = require('./fixtures/shutdown_targets');
 const { expectQueueSize } = require('./semaphore_value');
 
-const LONG = 30000; // upper bounds only
+// Upper bounds only. Each wait gives up (and fails naming itself) well before the test's own timeout does.
+const STEP = 20000;
+const LONG = 60000;
 
 async function startAll(target, args, n) {
   const procs = Array.from({ length: n }, () => new Process({ target, args }));
@@ -14,18 +16,18 @@ async function startAll(target, args, n) {
 }
 
 async function joinAll(procs) {
-  await Promise.all(procs.map((p) => p.join()));
+  await Promise.all(procs.map((p) => p.join(STEP)));
   return procs.map((p) => p.exitCode);
 }
 
 /** Waits until `n` children said they are about to block (they may not be blocked yet: both ways must end in ShutDown). */
 async function readyAll(ready, n) {
-  for (let i = 0; i < n; i++) expect(await ready.acquire({ timeout: LONG })).toBe(true);
+  for (let i = 0; i < n; i++) expect(await ready.acquire({ timeout: STEP })).toBe(true);
 }
 
 async function reports(results, n) {
   const got = [];
-  for (let i = 0; i < n; i++) got.push(await results.get({ timeout: LONG }));
+  for (let i = 0; i < n; i++) got.push(await results.get({ timeout: STEP }));
   return got.sort();
 }
 
@@ -57,6 +59,41 @@ describe('Queue.shutdown across processes', () => {
     expect(await queue.get()).toBe('first'); // a get drains what is left, then...
     await expect(queue.get()).rejects.toThrow(ShutDown);
     await expect(queue.put('more')).rejects.toThrow(ShutDown);
+  }, LONG);
+
+  test('put-after-shutdown-race: a shutdown between a put\'s check and its slot neither lets the put in nor strands a blocked putter', async () => {
+    // The shutdown is placed at that instant by making the put's own "is it shut?" check run it (the check itself is
+    // the real one); the putter blocked in another process then needs the slot the late put must not keep.
+    const queue = new Queue(1);
+    await queue.put('first');
+    const ready = new Semaphore(0);
+    const results = new Queue();
+    const procs = await startAll(t.blockedPut, [queue, ready, results, false], 1);
+    await readyAll(ready, 1);
+    const shutdown = require('../dist/queue_shutdown');
+    const realIsShut = shutdown.isShut;
+    let raced = false;
+    shutdown.isShut = (state) => {
+      const shut = realIsShut(state);
+      if (!raced) { // the first check from here on is the put's (put() runs synchronously up to its slot)
+        raced = true;
+        shutdown.isShut = realIsShut;
+        queue.shutdown(); // after the check said "open", before the put takes a slot
+      }
+      return shut;
+    };
+    let late;
+    try {
+      late = await queue.put('late').then(() => 'put', (err) => err.code);
+    } finally {
+      shutdown.isShut = realIsShut;
+    }
+    expect(raced).toBe(true);
+    expect(late).toBe('ERR_MP_QUEUE_SHUT_DOWN');
+    expect(await reports(results, 1)).toEqual(['ERR_MP_QUEUE_SHUT_DOWN']); // woken, not stranded
+    expect(await joinAll(procs)).toEqual([0]);
+    expect(await queue.get()).toBe('first');
+    await expect(queue.get()).rejects.toThrow(ShutDown);
   }, LONG);
 
   test('a shutdown in a child is seen by the parent; immediate removes the items and join() returns', async () => {
