@@ -277,7 +277,7 @@ export class Connection {
   async poll(timeout?: number | null): Promise<boolean> {
     const t = this.#pollTimeout(timeout);
     // Asked first without waiting: a 0 ms timer can fire before the event loop's watch reports what is already there.
-    if (this.#hasPartial() || this.#transport!.waitReadableSync(0)) return true;
+    if (this._readyNow()) return true;
     if (t === 0) return false;
     try {
       return await this.#transport!.waitReadable(t, this.#closing.signal);

@@ -10,7 +10,7 @@ import { notify, SharedWaitOptions, SharedWaitSyncOptions, wait, waitSync } from
 import { ValueError } from './errors';
 import { checkName, OpenOptions } from './lock_file';
 import { native } from './native';
-import { SharedMemory } from './shared_memory';
+import { osName, SharedMemory } from './shared_memory';
 import { deadlineOf, remaining } from './timeouts';
 import { checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
 
@@ -66,7 +66,7 @@ export class NamedEvent {
   /** Removes the name: who opens it from now on gets a new, cleared event; whoever has it open keeps it. */
   static unlink(name: string): void {
     const segment = segmentOf(checkName(name, 'event'));
-    native.shmUnlink(isWindows ? segment : `/${segment}`);
+    native.shmUnlink(osName(segment));
   }
 
   #checkOpen(): void {

@@ -94,7 +94,7 @@ export class RobustSemaphoreHandle {
     const slot = ints[UNDO_SLOT] - 1;
     if (slot < 0) return;
     ints[VALUE] = ints[UNDO_VALUE];
-    ints[(HEADER + slot * SLOT_BYTES) / 4 + 2] = ints[UNDO_COUNT];
+    ints[this.#countIndex(slot)] = ints[UNDO_COUNT];
     ints[UNDO_SLOT] = 0;
   }
 
@@ -105,7 +105,7 @@ export class RobustSemaphoreHandle {
   /** Whether `slot` names this process. */
   #isMine(slot: number): boolean {
     const ints = this.#ints!;
-    const at = (HEADER + slot * SLOT_BYTES) / 4;
+    const at = this.#idIndex(slot) * 2; // its id's two 32-bit halves
     return ints[at] === SELF_LOW && ints[at + 1] === SELF_HIGH;
   }
 

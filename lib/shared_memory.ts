@@ -35,7 +35,7 @@ type TypedArrayConstructor<T> = {
 };
 
 /** What the OS calls the segment: POSIX names start with a slash. */
-function osName(name: string): string {
+export function osName(name: string): string {
   return isWindows ? name : `/${name}`;
 }
 
