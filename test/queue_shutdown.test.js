@@ -9,11 +9,23 @@ const { expectQueueSize } = require('./semaphore_value');
 const STEP = 20000;
 const LONG = 60000;
 
+/** Children of the running test: a failed test ends the ones it left blocked (else jest would wait for them). */
+const children = [];
+
 async function startAll(target, args, n) {
   const procs = Array.from({ length: n }, () => new Process({ target, args }));
+  children.push(...procs);
   await Promise.all(procs.map((p) => p.start()));
   return procs;
 }
+
+afterEach(async () => {
+  for (const p of children.splice(0)) {
+    if (p.exitCode !== null) continue;
+    p.kill();
+    await p.join();
+  }
+});
 
 async function joinAll(procs) {
   await Promise.all(procs.map((p) => p.join(STEP)));
