@@ -7,9 +7,12 @@
  * Condition built on the lock) act on the same semaphore from the server, so both paths agree. A queue's items are
  * never decoded in the server: a client that cannot open the queue gets ERR_MP_MANAGER_KERNEL_OBJECT.
  *
- * What only the server can do is kept: a Lock or RLock held by a client that disconnects is released. Proxies that
- * take a lock directly tell the server (`Op.Held` / `Op.Released`, no reply): Held right after taking it, Released
- * right before giving it back, so a death between the two steps can leave a lock held, never released twice.
+ * A Lock or RLock is kill-safe where the platform allows (Linux): a kill-safe lock's word (robust_lock.ts) names
+ * the process that holds it, so when that process dies — at any instruction, even between taking the lock and
+ * telling the server — the next taker takes it over and sees ownerDied. Proxies that take a lock directly still tell
+ * the server (`Op.Held` / `Op.Released`, no reply), which it needs for a Condition over the lock; it releases a
+ * disconnected client's lock only where it took the lock for that client itself (or, without kill-safe locks,
+ * where the client's notes say it held it).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -23,6 +26,8 @@ import { FramePipe } from './pipe';
 import { openState } from './queue_shutdown';
 import { JoinableQueue, Queue } from './queues';
 import { reduceValue, SpawningContext, withSpawningContext } from './reduction';
+import { KillSafeSegment, pidNamespace } from './robust_lock';
+import { isRobustSemaphoreSegment } from './robust_semaphore';
 import { NO_RECOVERY, SEM_VALUE_MAX, SemLock } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 import { checkBoolean, checkInteger } from './validate';
@@ -33,8 +38,23 @@ export interface KernelDescriptor {
   maxvalue: number;
 }
 
-function descriptorOf(sem: SemLock): KernelDescriptor {
-  return { name: sem._os.name, maxvalue: sem._maxvalue };
+/**
+ * What a proxy needs to open a kill-safe lock or semaphore (robust_lock.ts, robust_semaphore.ts) itself: the
+ * segment's name, which of the two it is, the bound on its value, and the server's pid namespace — holders are named
+ * by pid, which means the same process only inside one pid namespace.
+ */
+export interface KernelKillSafeDescriptor {
+  killSafe: string;
+  units: boolean;
+  maxvalue: number;
+  pidns: string;
+}
+
+/** A kernel lock's or semaphore's descriptor: kill-safe where the platform allows, else an OS semaphore's. */
+function descriptorOf(sem: SemLock): KernelDescriptor | KernelKillSafeDescriptor {
+  const backing = sem._backing;
+  if (!(backing instanceof KillSafeSegment)) return { name: sem._os.name, maxvalue: sem._maxvalue };
+  return { killSafe: backing.name, units: isRobustSemaphoreSegment(backing), maxvalue: sem._maxvalue, pidns: pidNamespace() };
 }
 
 /**
@@ -49,7 +69,7 @@ export interface KernelQueueDescriptor {
 }
 
 /** The descriptor a token carries for a server object that lives in the kernel; undefined for any other. */
-export function kernelDescriptorOf(obj: object): KernelDescriptor | KernelQueueDescriptor | undefined {
+export function kernelDescriptorOf(obj: object): KernelDescriptor | KernelKillSafeDescriptor | KernelQueueDescriptor | undefined {
   return obj instanceof KernelSemaphore || obj instanceof KernelOwnedLock || obj instanceof KernelQueue
     ? obj.kernel : undefined;
 }
@@ -77,13 +97,13 @@ class KernelSemaphore extends CallerAware implements Disposable {
     super();
   }
 
-  get kernel(): KernelDescriptor {
+  get kernel(): KernelDescriptor | KernelKillSafeDescriptor {
     return descriptorOf(this.sem);
   }
 
   /** The server dropped the object: proxies that opened the semaphore keep it, nobody new can open it. */
   [Symbol.dispose](): void {
-    this.sem._os.unlink();
+    this.sem._backing.unlink();
   }
 
   acquire(caller: Caller, options?: unknown): Promise<boolean> {
@@ -101,13 +121,13 @@ class KernelSemaphore extends CallerAware implements Disposable {
 
 export class KernelSemaphoreObject extends KernelSemaphore {
   constructor(value?: unknown) {
-    super(new Semaphore(semaphoreValue(value), NO_RECOVERY));
+    super(new Semaphore(semaphoreValue(value))); // kill-safe where the platform allows
   }
 }
 
 export class KernelBoundedSemaphoreObject extends KernelSemaphore {
   constructor(value?: unknown) {
-    super(new BoundedSemaphore(semaphoreValue(value), NO_RECOVERY));
+    super(new BoundedSemaphore(semaphoreValue(value)));
   }
 }
 
@@ -132,11 +152,12 @@ interface Holds {
  * lock (it may stay held by a process that died in that instant, never released under another holder).
  */
 abstract class KernelOwnedLock extends ServerLock implements Disposable {
-  private readonly sem = new Lock(NO_RECOVERY); // a kernel object opened by name: an OS semaphore
+  /** Kill-safe where the platform allows; else an OS semaphore. Either is opened by name by the proxies. */
+  private readonly sem = new Lock();
   readonly #holds = new Map<Session, Holds>();
   protected abstract readonly recursive: boolean;
 
-  get kernel(): KernelDescriptor {
+  get kernel(): KernelDescriptor | KernelKillSafeDescriptor {
     return descriptorOf(this.sem);
   }
 
@@ -198,7 +219,9 @@ abstract class KernelOwnedLock extends ServerLock implements Disposable {
   }
 
   abandon(session: Session): void {
-    const held = this.#surelyHeldBy(session);
+    // A kill-safe lock that the client's process took itself is its process's: its death frees it for the next
+    // taker, and a release here as well could free it under that taker. What the server took for it, it gives back.
+    const held = this.sem.recovery ? (this.#holds.get(session)?.granted ?? 0) > 0 : this.#surelyHeldBy(session);
     this.#forget(session);
     if (held && this.sem._isZero()) this.sem.release();
   }
@@ -224,7 +247,7 @@ abstract class KernelOwnedLock extends ServerLock implements Disposable {
   }
 
   [Symbol.dispose](): void {
-    this.sem._os.unlink();
+    this.sem._backing.unlink();
   }
 }
 

@@ -5,12 +5,14 @@
 import * as path from 'node:path';
 import { deserialize } from './deserialize';
 import type { ManagerConnection } from './manager_connection';
-import type { KernelDescriptor, KernelQueueDescriptor } from './manager_kernel';
+import type { KernelDescriptor, KernelKillSafeDescriptor, KernelQueueDescriptor } from './manager_kernel';
 import type { Token } from './manager_protocol';
 import { native } from './native';
 import { FramePipe } from './pipe';
 import { JoinableQueue, Queue } from './queues';
 import { rebuildValue } from './reduction';
+import { openRobustLock, pidNamespace } from './robust_lock';
+import { openRobustSemaphore } from './robust_semaphore';
 import { LockOptions, OsSemaphore, SEM_VALUE_MAX } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Semaphore } from './synchronize';
 
@@ -19,28 +21,49 @@ const KERNEL_NAME = /^\/mp-[\w-]{8}$/;
 
 const KERNEL_FIFO = /^q-[\w-]{12}$/;
 
+/** The names of kill-safe locks' and semaphores' segments (robust_lock.ts). */
+const KERNEL_KILL_SAFE = /^\/mpl-[\w-]{8}$/;
+
 /** Whether a token's kernel descriptor names only what our own kernel objects are called. */
-export function isKernelDescriptor(kernel: KernelDescriptor | KernelQueueDescriptor): boolean {
+export function isKernelDescriptor(kernel: KernelDescriptor | KernelKillSafeDescriptor | KernelQueueDescriptor): boolean {
   if (typeof kernel !== 'object' || kernel === null) return false;
+  if ('killSafe' in kernel) {
+    return typeof kernel.killSafe === 'string' && KERNEL_KILL_SAFE.test(kernel.killSafe) && typeof kernel.units === 'boolean' &&
+      validBound(kernel.maxvalue) && typeof kernel.pidns === 'string';
+  }
   if ('fifo' in kernel) {
     return typeof kernel.fifo === 'string' && KERNEL_FIFO.test(path.basename(kernel.fifo)) &&
       Number.isSafeInteger(kernel.maxsize) && kernel.maxsize >= 0 && kernel.parts instanceof Uint8Array;
   }
-  return typeof kernel.name === 'string' && KERNEL_NAME.test(kernel.name) &&
-    Number.isSafeInteger(kernel.maxvalue) && kernel.maxvalue >= 1 && kernel.maxvalue <= SEM_VALUE_MAX;
+  return typeof kernel.name === 'string' && KERNEL_NAME.test(kernel.name) && validBound(kernel.maxvalue);
+}
+
+function validBound(maxvalue: unknown): boolean {
+  return Number.isSafeInteger(maxvalue) && (maxvalue as number) >= 1 && (maxvalue as number) <= SEM_VALUE_MAX;
 }
 
 /** A token's kernel object, if this process may open it: POSIX, and a server on a Unix socket (so on this host). */
-function kernelOf(token: Token): KernelDescriptor | KernelQueueDescriptor | null {
+function kernelOf(token: Token): KernelDescriptor | KernelKillSafeDescriptor | KernelQueueDescriptor | null {
   if (!token.kernel || native.platform !== 'posix' || Array.isArray(token.address)) return null;
   return token.kernel;
 }
 
-/** Opens the kernel semaphore of a manager Lock or Semaphore (manager_kernel.ts); null when calls must go to the server. */
-export function openKernel(token: Token, connection: ManagerConnection): Semaphore | null {
+/**
+ * Opens the kernel object of a manager Lock or Semaphore (manager_kernel.ts): a kill-safe lock or semaphore, or an
+ * OS semaphore; null when calls must go to the server.
+ */
+export function openKernel(token: Token, connection: ManagerConnection): Lock | Semaphore | null {
   const kernel = kernelOf(token);
-  if (!kernel || !('name' in kernel)) return null;
+  if (!kernel || 'fifo' in kernel) return null;
   try {
+    if ('killSafe' in kernel) {
+      // Its holders are named by pid: a process in another pid namespace would read the names wrongly.
+      if (kernel.pidns !== pidNamespace()) return null;
+      const descriptor = { killSafe: kernel.killSafe };
+      return connection.hold(kernel.units
+        ? new Semaphore(0, openRobustSemaphore(descriptor) as LockOptions, kernel.maxvalue)
+        : new Lock(openRobustLock(descriptor) as LockOptions));
+    }
     return connection.hold(new Semaphore(0, OsSemaphore.open(kernel.name) as LockOptions, kernel.maxvalue));
   } catch {
     return null; // not on the server's host after all (e.g. another mount namespace)

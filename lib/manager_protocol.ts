@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import type { FrameChannel } from './manager_channel';
 import { authenticateAsClient, authenticateAsServer, ChallengePeer, DEFAULT_HANDSHAKE_TIMEOUT_MS, HANDSHAKE_MAX_BYTES } from './connection_auth';
 import { ManagerError } from './errors';
-import type { KernelDescriptor, KernelQueueDescriptor } from './manager_kernel';
+import type { KernelDescriptor, KernelKillSafeDescriptor, KernelQueueDescriptor } from './manager_kernel';
 
 /** Where a manager listens: a Unix socket path or Windows pipe name, or [host, port] for TCP. */
 export type Address = string | [host: string, port: number];
@@ -60,7 +60,7 @@ export interface Token {
   address: Address;
   exposed: string[];
   /** A lock, semaphore or queue that lives in the kernel: what a proxy opens on the server's host. */
-  kernel?: KernelDescriptor | KernelQueueDescriptor;
+  kernel?: KernelDescriptor | KernelKillSafeDescriptor | KernelQueueDescriptor;
 }
 
 /** The rebuilder id of a reduced proxy; its args are [token, authkey | null]. */

@@ -8,7 +8,7 @@ import { releaseUnits } from './manager_kernel';
 import { openKernel } from './manager_kernel_open';
 import { Op } from './manager_protocol';
 import { AcquireOptions, BaseProxy, forward, travelling, WaitOptions } from './manager_proxy';
-import type { Semaphore } from './synchronize';
+import type { Lock, Semaphore } from './synchronize';
 import { waitUntil } from './timeouts';
 
 /** Held until disposed: `await using held = await lock.guard()`. */
@@ -17,12 +17,20 @@ export interface AsyncGuard extends AsyncDisposable {
 }
 
 abstract class AcquirerProxy extends BaseProxy {
-  #local: Semaphore | null | undefined;
+  #local: Lock | Semaphore | null | undefined;
 
-  /** The object's kernel semaphore, opened here on first use; null when every call goes through the server. */
-  protected get _local(): Semaphore | null {
+  /** The object's kernel lock or semaphore, opened here on first use; null when every call goes through the server. */
+  protected get _local(): Lock | Semaphore | null {
     if (this.#local === undefined) this.#local = openKernel(this._token, this._connection);
     return this.#local;
+  }
+
+  /**
+   * Whether this process's last acquire took a lock or unit that a process had died holding (kill-safe kernel
+   * objects, Linux); false when calls go through the server.
+   */
+  get ownerDied(): boolean {
+    return this._local?.ownerDied ?? false;
   }
 
   async acquire(options?: AcquireOptions): Promise<boolean> {
@@ -142,6 +150,11 @@ export class RLockProxy extends LockProxy {
 }
 
 export class SemaphoreProxy extends AcquirerProxy {
+  /** A Semaphore's kernel object is an OS semaphore (a kill-safe word is a Lock's). */
+  protected override get _local(): Semaphore | null {
+    return super._local as Semaphore | null;
+  }
+
   override release(n = 1): Promise<void> {
     const local = this._local;
     if (!local) return this._callMethod('release', [n]) as Promise<void>;

@@ -11,7 +11,7 @@
  * holder's start time (/proc/<pid>/stat field 22, clock ticks since boot). Free: pid 0 (OWNER_DIED then tells the
  * next taker that the last holder died; WAITERS that sleepers may be left).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { ValueError } from './errors';
 import { native, WaitId } from './native';
@@ -356,6 +356,14 @@ export class KillSafeSegment<T extends SegmentContent = SegmentContent> {
     dropReference(this.name);
     this.sem.close(owner);
   }
+}
+
+/**
+ * This process's pid namespace, as /proc names it: holders are named by pid, which names the same process only
+ * inside one namespace (a Manager's proxies in another one use the server instead).
+ */
+export function pidNamespace(): string {
+  return readlinkSync('/proc/self/ns/pid');
 }
 
 /** A kill-safe lock's segment: its word. */

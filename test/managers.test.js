@@ -211,7 +211,7 @@ describe.each([true, false])('Manager (kernelObjects: %s)', (kernelObjects) => {
     await lock.release();
   });
 
-  test('locks and semaphores are kernel semaphores only by default; their names go with their objects', async () => {
+  test('locks and semaphores are kernel objects only by default; their names go with their objects', async () => {
     const lock = await manager.Lock();
     const sem = await manager.BoundedSemaphore(2);
     const dict = await manager.dict();
@@ -221,7 +221,11 @@ describe.each([true, false])('Manager (kernelObjects: %s)', (kernelObjects) => {
       expect(sem.token.kernel).toBeUndefined();
       return;
     }
-    const files = [lock, sem].map((p) => `/dev/shm/sem.${p.token.kernel.name.slice(1)}`);
+    // Kill-safe locks' and semaphores' segments where the platform has them (Linux), else OS semaphores.
+    const killSafe = new Lock().recovery;
+    expect([lock, sem].map((p) => 'killSafe' in p.token.kernel)).toEqual([killSafe, killSafe]);
+    const fileOf = ({ killSafe: segment, name }) => (segment ? `/dev/shm/${segment.slice(1)}` : `/dev/shm/sem.${name.slice(1)}`);
+    const files = [lock, sem].map((p) => fileOf(p.token.kernel));
     expect(files.map((f) => fs.existsSync(f))).toEqual([true, true]);
     expect(sem.token.kernel.maxvalue).toBe(2);
     await sem.acquire();
