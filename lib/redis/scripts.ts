@@ -12,10 +12,11 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local function gone_error()
+  return redis.error_reply('MPGONE this object no longer exists in Redis (its manager shut down, or it was removed)')
+end
 local function gone(key)
-  if redis.call('EXISTS', key) == 0 then
-    return redis.error_reply('MPGONE this object no longer exists in Redis (its manager shut down, or it was removed)')
-  end
+  if redis.call('EXISTS', key) == 0 then return gone_error() end
 end
 -- Wake-up tokens: at most min(free, 64) in the list, so a waiter that wakes has something to take.
 local function sync_tokens(list, free)
@@ -27,35 +28,52 @@ local function sync_tokens(list, free)
 end
 `;
 
-/** Semaphores: KEYS = sem (hash: avail, bound (-1: none), fence, died), holders (zset member -> lease end), wake (list). */
+/**
+ * Semaphores: KEYS = sem (hash: avail, bound (-1: none), fence, died), holders (zset member -> lease end), wake (list).
+ * Each script reads the hash once and writes it at most once: a command inside a script costs about a microsecond,
+ * and the uncontended acquire + release pair is what every lock user pays (docs/benchmarks.md).
+ * Whenever a script ends with no unit free, the wake list is empty (sync_tokens deletes it).
+ */
 const SEMAPHORE = `${COMMON}
--- Leases that ended go back: each is a unit whose holder died (or stopped renewing), told to the next acquirers.
-local function reap(now)
-  local n = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  if n > 0 then
-    redis.call('HINCRBY', KEYS[1], 'avail', n)
-    redis.call('HINCRBY', KEYS[1], 'died', n)
-  end
+-- The hash, or nil when the object was removed.
+local function load()
+  local v = redis.call('HMGET', KEYS[1], 'avail', 'bound', 'fence', 'died')
+  if not v[1] then return nil end
+  return {avail = tonumber(v[1]), bound = tonumber(v[2]), fence = tonumber(v[3]), died = tonumber(v[4]),
+          stored = tonumber(v[1])}
 end
-local function avail() return tonumber(redis.call('HGET', KEYS[1], 'avail')) end
+local function save(s)
+  redis.call('HSET', KEYS[1], 'avail', s.avail, 'fence', s.fence, 'died', s.died)
+end
+-- Leases that ended go back: each is a unit whose holder died (or stopped renewing), told to the next acquirers.
+-- Returns how many; the caller saves the hash.
+local function reap(s, now)
+  local n = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  s.avail = s.avail + n
+  s.died = s.died + n
+  return n
+end
 `;
 
+// ARGV: member, lease ms. Returns {1, fencing token, owner died (1/0)} or {0, ms until the earliest lease ends (-1: none)}.
 const sem_acquire = `${SEMAPHORE}
-local err = gone(KEYS[1]) if err then return err end
+local s = load() if not s then return gone_error() end
 local now = now_ms()
-reap(now)
-if avail() > 0 then
-  redis.call('HINCRBY', KEYS[1], 'avail', -1)
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
-  local fence = redis.call('HINCRBY', KEYS[1], 'fence', 1)
+reap(s, now)
+if s.avail > 0 then
+  s.avail = s.avail - 1
+  s.fence = s.fence + 1
   local died = 0
-  if tonumber(redis.call('HGET', KEYS[1], 'died')) > 0 then
-    redis.call('HINCRBY', KEYS[1], 'died', -1)
+  if s.died > 0 then
+    s.died = s.died - 1
     died = 1
   end
-  sync_tokens(KEYS[3], avail())
-  return {1, fence, died}
+  save(s)
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+  sync_tokens(KEYS[3], s.avail)
+  return {1, s.fence, died}
 end
+-- (nothing was reaped: a reaped unit would be free)
 redis.call('DEL', KEYS[3])
 local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if #first == 0 then return {0, -1} end
@@ -64,53 +82,67 @@ return {0, tonumber(first[2]) - now}
 
 // ARGV: own count k, k own lease members, foreign units, recursive flag.
 const sem_release = `${SEMAPHORE}
-local err = gone(KEYS[1]) if err then return err end
-reap(now_ms())
+local s = load() if not s then return gone_error() end
+local reaped = reap(s, now_ms())
 local k = tonumber(ARGV[1])
 local foreign = tonumber(ARGV[k + 2])
-for i = 2, k + 1 do
-  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
-    return redis.error_reply('MPLOST this process no longer holds it: its lease ended (the process was paused or ' ..
-      'cut off longer than the lease) or another process released it')
+local function refuse(reply)
+  if reaped > 0 then save(s) end
+  return reply
+end
+local lost = 'MPLOST this process no longer holds it: its lease ended (the process was paused or ' ..
+  'cut off longer than the lease) or another process released it'
+if foreign == 0 and k == 1 then
+  -- The common release: its one unit was verified held by removing it, and giving back held units never
+  -- exceeds a bound.
+  if redis.call('ZREM', KEYS[2], ARGV[2]) == 0 then return refuse(redis.error_reply(lost)) end
+else
+  for i = 2, k + 1 do
+    if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then return refuse(redis.error_reply(lost)) end
   end
+  local held = redis.call('ZCARD', KEYS[2]) - k
+  -- An RLock this process does not hold (held by another, or by nobody): as a Manager's or a local RLock says.
+  if foreign > 0 and ARGV[k + 3] == '1' then
+    return refuse(redis.error_reply('MPASSERT attempt to release recursive lock not owned by process'))
+  end
+  local drop = math.min(foreign, held)
+  if s.bound >= 0 and s.avail + k + foreign + held - drop > s.bound then
+    return refuse(redis.error_reply('MPVALUE ERR_MP_VALUE semaphore or lock released too many times'))
+  end
+  for i = 2, k + 1 do redis.call('ZREM', KEYS[2], ARGV[i]) end
+  if drop > 0 then redis.call('ZPOPMIN', KEYS[2], drop) end
 end
-local held = redis.call('ZCARD', KEYS[2]) - k
--- An RLock this process does not hold (held by another, or by nobody): as a Manager's or a local RLock says.
-if foreign > 0 and ARGV[k + 3] == '1' then
-  return redis.error_reply('MPASSERT attempt to release recursive lock not owned by process')
+s.avail = s.avail + k + foreign
+save(s)
+if s.stored == 0 then
+  -- no unit was free, so the wake list is empty: fill it at once
+  local tokens = {}
+  for i = 1, math.min(s.avail, 64) do tokens[i] = 1 end
+  if #tokens > 0 then redis.call('RPUSH', KEYS[3], unpack(tokens)) end
+else
+  sync_tokens(KEYS[3], s.avail)
 end
-local bound = tonumber(redis.call('HGET', KEYS[1], 'bound'))
-local drop = math.min(foreign, held)
-if bound >= 0 and avail() + k + foreign + held - drop > bound then
-  return redis.error_reply('MPVALUE ERR_MP_VALUE semaphore or lock released too many times')
-end
-for i = 2, k + 1 do redis.call('ZREM', KEYS[2], ARGV[i]) end
-if drop > 0 then redis.call('ZPOPMIN', KEYS[2], drop) end
-redis.call('HINCRBY', KEYS[1], 'avail', k + foreign)
-sync_tokens(KEYS[3], avail())
 return 1
 `;
 
 const sem_value = `${SEMAPHORE}
-local err = gone(KEYS[1]) if err then return err end
-reap(now_ms())
-local a = avail()
-if a > 0 then sync_tokens(KEYS[3], a) end
-return a
+local s = load() if not s then return gone_error() end
+if reap(s, now_ms()) > 0 then save(s) end
+if s.avail > 0 then sync_tokens(KEYS[3], s.avail) end
+return s.avail
 `;
 
 // ARGV: lease ms, members. Returns the members whose lease had already ended (they are lost).
 const sem_renew = `${SEMAPHORE}
-local err = gone(KEYS[1]) if err then return err end
+local s = load() if not s then return gone_error() end
 local now = now_ms()
-reap(now)
+if reap(s, now) > 0 then save(s) end
 local lost = {}
 for i = 2, #ARGV do
   if redis.call('ZSCORE', KEYS[2], ARGV[i]) then redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[1]), ARGV[i])
   else lost[#lost + 1] = ARGV[i] end
 end
-local a = avail()
-if a > 0 then sync_tokens(KEYS[3], a) end
+if s.avail > 0 then sync_tokens(KEYS[3], s.avail) end
 return lost
 `;
 
