@@ -7,45 +7,49 @@ const v8 = require('node:v8');
 const Redis = require('ioredis');
 const { RedisManager } = require('../..');
 
+/** Pairs run before the timed ones: 500 for what a new process sees, 5,000 for the steady state. */
 const WARMUP = 500;
 const LEASE_MS = 10000; // the same lease (lock TTL) for every lock library
 
-/** Microseconds per acquire + release, uncontended, after a warm-up. */
-async function perPair(n, acquire, release) {
-  for (let i = 0; i < WARMUP; i++) await release(await acquire());
+/**
+ * Microseconds per acquire + release, uncontended, after `warmup` pairs. Every client here, raw ioredis too, takes
+ * a few thousand pairs to reach its steady speed (the first 500 run ~3× slower).
+ */
+async function perPair(n, warmup, acquire, release) {
+  for (let i = 0; i < warmup; i++) await release(await acquire());
   const start = performance.now();
   for (let i = 0; i < n; i++) await release(await acquire());
   return ((performance.now() - start) / n) * 1000;
 }
 
 const WORKLOADS = {
-  async 'lock-ours'(url, n) {
+  async 'lock-ours'(url, n, warmup = WARMUP) {
     const manager = new RedisManager({ url, prefix: 'bench:', leaseMs: LEASE_MS });
     await manager.start();
     const lock = await manager.Lock();
     try {
-      return await perPair(n, () => lock.acquire(), () => lock.release());
+      return await perPair(n, warmup, () => lock.acquire(), () => lock.release());
     } finally {
       await manager.shutdown();
     }
   },
 
-  async 'lock-redlock'(url, n) {
+  async 'lock-redlock'(url, n, warmup = WARMUP) {
     const Redlock = require('redlock');
     const client = new Redis(url);
     const redlock = new Redlock([client], { retryCount: -1, retryDelay: 10, retryJitter: 5 });
     try {
-      return await perPair(n, () => redlock.lock('bench:redlock', LEASE_MS), (lock) => lock.unlock());
+      return await perPair(n, warmup, () => redlock.lock('bench:redlock', LEASE_MS), (lock) => lock.unlock());
     } finally {
       client.disconnect();
     }
   },
 
-  async 'lock-redis-semaphore'(url, n) {
+  async 'lock-redis-semaphore'(url, n, warmup = WARMUP) {
     const { Mutex } = require('redis-semaphore');
     const client = new Redis(url);
     try {
-      return await perPair(n, async () => {
+      return await perPair(n, warmup, async () => {
         const mutex = new Mutex(client, 'bench:semaphore', { lockTimeout: LEASE_MS, refreshInterval: LEASE_MS * 0.8 });
         await mutex.acquire();
         return mutex;
@@ -102,22 +106,22 @@ const WORKLOADS = {
   },
 
   /** Microseconds per set + get of a small value in a dict. */
-  async 'dict-ours'(url, n) {
+  async 'dict-ours'(url, n, warmup = WARMUP) {
     const manager = new RedisManager({ url, prefix: 'bench:' });
     await manager.start();
     const d = await manager.dict();
     try {
-      return await perPair(n, async () => { await d.set('key', { n, payload: 'x'.repeat(32) }); }, () => d.get('key'));
+      return await perPair(n, warmup, async () => { await d.set('key', { n, payload: 'x'.repeat(32) }); }, () => d.get('key'));
     } finally {
       await manager.shutdown();
     }
   },
 
   /** The same commands by hand: HSET and HGET of a v8-serialized value. */
-  async 'dict-raw'(url, n) {
+  async 'dict-raw'(url, n, warmup = WARMUP) {
     const client = new Redis(url);
     try {
-      return await perPair(n, async () => { await client.hset('bench:raw', 'skey', v8.serialize({ n, payload: 'x'.repeat(32) })); },
+      return await perPair(n, warmup, async () => { await client.hset('bench:raw', 'skey', v8.serialize({ n, payload: 'x'.repeat(32) })); },
         async () => v8.deserialize(await client.hgetBuffer('bench:raw', 'skey')));
     } finally {
       await client.del('bench:raw');
