@@ -7,11 +7,15 @@ const { abs, busy, signalReady } = require('./pool_tasks');
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 const workloads = {
-  /** tasks/s of map(abs, 100k items), default chunksize, median of 5 maps on a warm pool */
-  async map(processes) {
+  /**
+   * tasks/s of map(abs, 100k items), default chunksize, median of 5 maps on a warm pool; `settle`: maps run untimed
+   * before them (the first maps of a pool also pay its processes' JIT and first-touched memory)
+   */
+  async map(processes, settle = 0) {
     const pool = new Pool({ processes });
     const items = Array.from({ length: 100000 }, (_, i) => i - 50000);
     await pool.map(abs, items.slice(0, 1000));
+    for (let i = 0; i < settle; i++) await pool.map(abs, items);
     const rates = [];
     for (let i = 0; i < 5; i++) {
       const t0 = performance.now();
@@ -61,4 +65,4 @@ const workloads = {
   },
 };
 
-workloads[process.argv[2]](Number(process.argv[3])).then((value) => console.log(JSON.stringify(value)));
+workloads[process.argv[2]](...process.argv.slice(3).map(Number)).then((value) => console.log(JSON.stringify(value)));

@@ -21,10 +21,12 @@ def signal_ready(ready):
     ready.release()
 
 
-def bench_map(ctx, processes):
+def bench_map(ctx, processes, settle=0):
     with ctx.Pool(processes) as pool:
         items = list(range(-50000, 50000))
         pool.map(abs, items[:1000])
+        for _ in range(settle):
+            pool.map(abs, items)
         rates = []
         for _ in range(5):
             t0 = time.perf_counter()
@@ -66,6 +68,6 @@ def bench_start(ctx, processes):
 
 
 if __name__ == '__main__':
-    workload, processes = sys.argv[1], int(sys.argv[2])
+    workload, processes, *rest = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:])
     ctx = mp.get_context('spawn')
-    print(json.dumps({'map': bench_map, 'mapCold': bench_map_cold, 'imap': bench_imap, 'start': bench_start}[workload](ctx, processes)))
+    print(json.dumps({'map': bench_map, 'mapCold': bench_map_cold, 'imap': bench_imap, 'start': bench_start}[workload](ctx, processes, *rest)))
