@@ -4,7 +4,8 @@
  * a lock's holder, with how many units each holds) and an undo record; a small kill-safe lock (robust_lock.ts) makes
  * each acquire or release one step over them. A process killed inside that step is rolled back by the next one to
  * take the inner lock (it finds the undo record); a process killed holding units gives them back when a waiter that
- * saw no release for RECHECK_MS looks at the holders, or at the next acquire that finds no unit free. A release by a
+ * saw no release for RECHECK_MS looks at the holders, or at the next acquire that finds no unit free (a holder this
+ * thread found alive less than RECHECK_MS ago is not looked at again: reading /proc costs microseconds). A release by a
  * process that holds nothing moves a unit out of another holder's count, so no unit is ever given back twice and a
  * BoundedSemaphore never grows above its bound.
  *
@@ -62,6 +63,14 @@ export class RobustSemaphoreHandle {
   #held: WeakRef<RobustSemaphoreHandle> | undefined;
   /** The slot this process had last (checked before use: another process may have taken it over since). */
   #mySlot = 0;
+  /**
+   * Which holder each slot had when this thread last found it alive, and when: a try that finds no unit and a
+   * release by a non-holder look at the holders, and reading /proc for every live one on every call cost tens of
+   * µs a call. A live holder is looked at again once RECHECK_MS passed (a waiter that saw no release for that long
+   * looks at every holder).
+   */
+  readonly #aliveId = new BigUint64Array(SLOTS);
+  readonly #aliveAt = new Float64Array(SLOTS);
 
   constructor(buffer: ArrayBuffer, initial?: number) {
     this.#inner = new RobustLockHandle(buffer);
@@ -148,16 +157,27 @@ export class RobustSemaphoreHandle {
     ints[UNDO_SLOT] = 0;
   }
 
-  /** Gives back the units of every dead holder; returns how many. */
-  #recoverDead(): number {
+  /**
+   * Gives back the units of every dead holder; returns how many. `everyHolder`: look at each holder, even one found
+   * alive less than RECHECK_MS ago.
+   */
+  #recoverDead(everyHolder: boolean): number {
     const ints = this.#ints!;
     const ids = this.#ids!;
+    const now = performance.now();
     let recovered = 0;
     for (let slot = 0; slot < SLOTS; slot++) {
-      const id = ids[this.#idIndex(slot)];
-      if (id === 0n || id === SELF_TOKEN) continue;
+      // the count first: most slots hold nothing, and reading an id makes a BigInt
       const count = ints[this.#countIndex(slot)];
-      if (count === 0 || !holderDead(id)) continue;
+      if (count === 0 || this.#isMine(slot)) continue;
+      const id = ids[this.#idIndex(slot)];
+      if (id === 0n) continue;
+      if (!everyHolder && this.#aliveId[slot] === id && now - this.#aliveAt[slot] < RECHECK_MS) continue;
+      if (!holderDead(id)) {
+        this.#aliveId[slot] = id;
+        this.#aliveAt[slot] = now;
+        continue;
+      }
       this.#move(slot, -count);
       ids[this.#idIndex(slot)] = 0n;
       ints[DIED] += count;
@@ -169,9 +189,9 @@ export class RobustSemaphoreHandle {
   /** One try under the inner lock: true when a unit was taken. `recover`: dead holders' units come back first. */
   #tryTakeLocked(recover: boolean): boolean {
     const ints = this.#ints!;
-    if (recover) this.#wakeFor(this.#recoverDead());
+    if (recover) this.#wakeFor(this.#recoverDead(true));
     if (ints[VALUE] <= 0 && !recover) {
-      if (this.#wakeFor(this.#recoverDead()) === 0) return false;
+      if (this.#wakeFor(this.#recoverDead(false)) === 0) return false;
     }
     if (ints[VALUE] <= 0) return false;
     const slot = this.#slotOf(true);
@@ -307,7 +327,7 @@ export class RobustSemaphoreHandle {
       let slot = this.#slotOf(false);
       if (slot >= 0 && ints[this.#countIndex(slot)] === 0) slot = -1;
       if (slot < 0) { // not a holder: a dead holder's units come back first, then a live holder's unit moves
-        this.#recoverDead();
+        this.#recoverDead(false);
         for (let s = 0; s < SLOTS && slot < 0; s++) if (ints[this.#countIndex(s)] > 0) slot = s;
       }
       if (slot >= 0) {
