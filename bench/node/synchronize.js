@@ -171,11 +171,30 @@ async function takeover(rounds, kind) {
   return times[times.length >> 1];
 }
 
-module.exports = { hammer, pong, noop, holdUntilKilled, waitAndStamp };
+module.exports = { barrierParty, hammer, pong, noop, holdUntilKilled, waitAndStamp };
+
+function barrierParty(barrier, n) {
+  for (let i = 0; i < n; i++) barrier.waitSync();
+}
+
+/** µs per round of a Barrier(parties) whose parties are processes, each calling waitSync() n times. */
+async function barrier(parties, n) {
+  const b = new Barrier(parties);
+  const others = [];
+  for (let k = 1; k < parties; k++) others.push(new Process({ target: barrierParty, args: [b, n] }));
+  await Promise.all(others.map((p) => p.start()));
+  const warmup = Math.floor(n / 10);
+  for (let i = 0; i < warmup; i++) b.waitSync();
+  const t0 = performance.now();
+  for (let i = warmup; i < n; i++) b.waitSync();
+  const us = ((performance.now() - t0) / (n - warmup)) * 1000;
+  await Promise.all(others.map((p) => p.join()));
+  return us;
+}
 
 if (require.main === module) {
   const [workload, ...args] = process.argv.slice(2);
-  const fns = { uncontended, uncontendedAsync, contended, wake, startJoin, createDrop, exitAfter, takeover };
+  const fns = { uncontended, uncontendedAsync, contended, wake, startJoin, createDrop, exitAfter, takeover, barrier };
   Promise.resolve(fns[workload](...args.map((a) => (/^\d+$/.test(a) ? Number(a) : a))))
     .then((result) => console.log(JSON.stringify(result)));
 }

@@ -116,6 +116,30 @@ def start_join(n):
     return times[len(times) // 2]  # ms
 
 
+def barrier_party(barrier, n):
+    for _ in range(n):
+        barrier.wait()
+
+
+def barrier(parties, n):
+    """µs per round of a Barrier(parties) whose parties are processes, each calling wait() n times."""
+    ctx = mp.get_context('spawn')
+    b = ctx.Barrier(parties)
+    others = [ctx.Process(target=barrier_party, args=(b, n)) for _ in range(parties - 1)]
+    for p in others:
+        p.start()
+    warmup = n // 10
+    for _ in range(warmup):
+        b.wait()
+    t0 = time.perf_counter()
+    for _ in range(n - warmup):
+        b.wait()
+    seconds = time.perf_counter() - t0
+    for p in others:
+        p.join()
+    return seconds / (n - warmup) * 1e6
+
+
 if __name__ == '__main__':
     workload = sys.argv[1]
     args = [int(a) if a.isdigit() else a for a in sys.argv[2:]]
