@@ -295,7 +295,11 @@ class WordThread : public HubThread {
     WordWait waits[128];
     Group* order[128];
     size_t n = 0;
-    if (!Fallback() || groups.empty()) waits[n++] = {ControlWord(), control_.load(), false};
+    // Decided before the sleep: groups may come and go while the lock is let go, and whether index 0 is the control
+    // word must be what this sleep used (decided after it, an interrupted sleep of a thread that had no group and
+    // was given one read order[0], never written).
+    const bool control = !Fallback() || groups.empty();
+    if (control) waits[n++] = {ControlWord(), control_.load(), false};
     for (Group* group : groups) {
       // A group with waits sleeps while the value is its sleep value. A lingering one (no waits) sleeps until any
       // change, whatever the value: it does not want a unit, only to stay armed.
@@ -314,7 +318,6 @@ class WordThread : public HubThread {
     if (r == kWordsFailed) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // never spin on an error
     lock.lock();
     waitingOn_ = nullptr;
-    bool control = !Fallback() || groups.empty();
     if (r >= (control ? 1 : 0)) *woken = order[r];  // still allocated: removed groups wait in `retired`
   }
 
