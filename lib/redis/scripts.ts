@@ -31,16 +31,14 @@ end
 /**
  * Semaphores: KEYS = sem (hash: avail, bound (-1: none), fence, died), holders (zset member -> lease end), wake (list).
  * Each script reads the hash once and writes it at most once: a command inside a script costs about a microsecond,
- * and the uncontended acquire + release pair is what every lock user pays (docs/benchmarks.md).
- * Whenever a script ends with no unit free, the wake list is empty (sync_tokens deletes it).
+ * and the uncontended acquire + release pair is what every lock user pays (docs/redis.md, Benchmarks).
  */
 const SEMAPHORE = `${COMMON}
 -- The hash, or nil when the object was removed.
 local function load()
   local v = redis.call('HMGET', KEYS[1], 'avail', 'bound', 'fence', 'died')
   if not v[1] then return nil end
-  return {avail = tonumber(v[1]), bound = tonumber(v[2]), fence = tonumber(v[3]), died = tonumber(v[4]),
-          stored = tonumber(v[1])}
+  return {avail = tonumber(v[1]), bound = tonumber(v[2]), fence = tonumber(v[3]), died = tonumber(v[4])}
 end
 local function save(s)
   redis.call('HSET', KEYS[1], 'avail', s.avail, 'fence', s.fence, 'died', s.died)
@@ -114,14 +112,7 @@ else
 end
 s.avail = s.avail + k + foreign
 save(s)
-if s.stored == 0 then
-  -- no unit was free, so the wake list is empty: fill it at once
-  local tokens = {}
-  for i = 1, math.min(s.avail, 64) do tokens[i] = 1 end
-  if #tokens > 0 then redis.call('RPUSH', KEYS[3], unpack(tokens)) end
-else
-  sync_tokens(KEYS[3], s.avail)
-end
+sync_tokens(KEYS[3], s.avail)
 return 1
 `;
 
