@@ -77,6 +77,9 @@ class HubThread {
   virtual size_t Capacity() const = 0;
   // Makes it look at its groups again soon (called with the hub's lock held).
   virtual void Interrupt() = 0;
+  // Under the lock, after Interrupt(), from another thread: makes sure this thread's sleep no longer waits on
+  // `target`, whose group is being removed, so that no wake of the target can reach that sleep from now on.
+  virtual void Leave(const WaitTarget& target) { (void)target; }
 
   const WaitTarget::Kind kind;  // kPolled: the polling thread, which takes targets of every kind
   std::vector<Group*> groups;
@@ -93,7 +96,8 @@ class HubThread {
   bool Pass(std::vector<WaitPtr>* done, Group* signalled, Group* woken, int64_t* deadline);
 };
 
-void RemoveGroup(Group* group);
+// `byOwner`: called by the group's own thread, which does not sleep meanwhile.
+void RemoveGroup(Group* group, bool byOwner);
 
 // Ends `wait` (pending) with `result`; false when it was cancelled meanwhile.
 bool Finish(const WaitPtr& wait, WaitResult result) {
@@ -202,7 +206,7 @@ bool HubThread::Pass(std::vector<WaitPtr>* done, Group* signalled, Group* woken,
         group->lingerUntil = now + kLingerNs;
       }
       if (group->lingerUntil == kNoDeadline || now >= group->lingerUntil) {
-        RemoveGroup(group);  // erases it from `groups`
+        RemoveGroup(group, true);  // erases it from `groups`
         continue;
       }
       *deadline = Earlier(*deadline, group->lingerUntil);
@@ -261,11 +265,15 @@ void HubThread::Run() {
 // the thread is interrupted first, so its next futex_waitv returns at once whatever the word's memory has become,
 // and a polling thread looks at no removed group — except a handle's: it stays open until the thread woke from
 // WaitForMultipleObjects.
-void RemoveGroup(Group* group) {
+void RemoveGroup(Group* group, bool byOwner) {
   Hub& hub = TheHub();
   HubThread* owner = group->owner;
-  if (group->armed) group->anchor->Disarm();
   owner->Interrupt();
+  // A sleep of the owner stays queued on the target until the owner runs again, and a wake it took meanwhile would
+  // reach a group that passes nothing on: the target's other sleepers would sleep on with a unit free. It leaves the
+  // target first; a wake it took before that left a unit that Disarm's pass-on hands on.
+  if (!byOwner) owner->Leave(group->target);
+  if (group->armed) group->anchor->Disarm();
   auto& list = owner->groups;
   list.erase(std::remove(list.begin(), list.end(), group), list.end());
   auto found = hub.groups.find(group->key);
@@ -289,6 +297,12 @@ class WordThread : public HubThread {
     WakeWord(ControlWord(), false, 1);
     if (waitingOn_ != nullptr) WakeWord(waitingOn_->word, waitingOn_->shared, INT_MAX);
   }
+
+  // A wake takes a sleeper off the woken word at once (the kernel unqueues it there), but off the other words of a
+  // futex_waitv only when it runs again: until then a post may pick this thread. Waking every sleeper of the word
+  // takes it off now (the others look again and sleep on); the control word, changed by Interrupt(), keeps a sleep
+  // that has not begun from waiting on the word at all.
+  void Leave(const WaitTarget& target) override { WakeWord(target.word, target.shared, INT_MAX); }
 
  protected:
   void Block(std::unique_lock<std::mutex>& lock, int64_t deadlineNs, Group**, Group** woken) override {
@@ -560,7 +574,7 @@ void HubPurge(const WaitPort* port) {
       }
       if (waits.empty()) emptied.push_back(group);
     }
-    for (Group* group : emptied) RemoveGroup(group);
+    for (Group* group : emptied) RemoveGroup(group, false);
   }
   for (const WaitPtr& wait : dropped) wait->Ended(WaitResult::TimedOut);
 }
@@ -569,7 +583,7 @@ void HubDropIdle(const void* key) {
   Hub& hub = TheHub();
   std::lock_guard<std::mutex> lock(hub.mutex);
   auto found = hub.groups.find(key);
-  if (found != hub.groups.end() && found->second->waits.empty()) RemoveGroup(found->second.get());
+  if (found != hub.groups.end() && found->second->waits.empty()) RemoveGroup(found->second.get(), false);
 }
 
 size_t HubThreads() {

@@ -230,6 +230,67 @@ describe('native Semaphore', () => {
     }
   });
 
+  // A hub thread sleeping on a word whose group was just removed (the semaphore closed here, or the environment
+  // torn down, as a process exits) is still queued on the word until it runs again. A post in that window could wake
+  // it instead of the word's other sleeper, and the removed group passed nothing on: that sleeper slept on with the
+  // unit free (a Condition notify waited for ever for a sleeper whose peer process was exiting). Each round: this
+  // process's hub lingers on S, a thread sleeps in sem_wait on S behind it, S is closed here and posted at once.
+  test('closed-group-swallows-wake: closing a semaphore whose word a hub thread sleeps on loses no post', async () => {
+    if (!native.features.semGetValue || process.platform !== 'linux') return; // futex words: Linux only
+    const { Worker } = require('node:worker_threads');
+    const rounds = 200;
+    const prefix = uniqueName();
+    // [0]: the round the thread opens and then spins for; [1]: the round it may sleep in (0 between rounds)
+    const phase = new Int32Array(new SharedArrayBuffer(8));
+    const sleeper = new Worker(`
+      const { parentPort, workerData: { nativeModule, prefix, phase } } = require('node:worker_threads');
+      const { Semaphore } = require(nativeModule).native;
+      for (let round = 1; ; round++) {
+        for (let now; (now = Atomics.load(phase, 0)) >= 0 && now < round;) Atomics.wait(phase, 0, now);
+        if (Atomics.load(phase, 0) < 0) break;
+        const sem = Semaphore.open(prefix + '-' + round);
+        parentPort.postMessage('ready');
+        while (Atomics.load(phase, 1) !== round) { /* spins: it must sleep within microseconds of the go */ }
+        const woke = sem.wait(2000);
+        sem.close();
+        parentPort.postMessage(woke);
+      }`, { eval: true, workerData: { nativeModule, prefix, phase } });
+    const reports = [];
+    let report = null;
+    sleeper.on('message', (m) => (report ? (report(m), report = null) : reports.push(m)));
+    const nextReport = () => (reports.length ? Promise.resolve(reports.shift()) : new Promise((resolve) => { report = resolve; }));
+    let lost = 0;
+    let raced = 0;
+    try {
+      for (let round = 1; round <= rounds && lost === 0; round++) {
+        const name = `${prefix}-${round}`;
+        const sem = Semaphore.create(name, 0, 1);
+        const poster = Semaphore.open(name); // another reference: it stays open when `sem` closes
+        const words = new Int32Array(sem.sharedWords());
+        Atomics.store(phase, 0, round);
+        Atomics.notify(phase, 0);
+        expect(await nextReport()).toBe('ready');
+        const lingering = waitAsync(sem, 10000);
+        sem.post();
+        expect(await lingering).toBe(true); // this process's hub thread sleeps on the word now, lingering 5 ms
+        Atomics.store(phase, 1, round);
+        const started = performance.now(); // until the thread sleeps in sem_wait behind it (two sleepers)
+        while (Atomics.load(words, 1) < 2 && performance.now() - started < 2) { /* microseconds */ }
+        if (Atomics.load(words, 1) === 2) raced++;
+        sem.close(); // the group goes; its thread stays queued on the word until it runs again
+        poster.post();
+        if ((await nextReport()) !== true) lost++;
+        poster.close(); // the name went with its creator's reference
+      }
+    } finally {
+      Atomics.store(phase, 0, -1);
+      Atomics.notify(phase, 0);
+      await sleeper.terminate();
+    }
+    expect(lost).toBe(0);
+    expect(raced).toBeGreaterThan(rounds / 2); // the race was set up in most rounds
+  }, 60000);
+
   test('a unit posted by another process wakes an async wait here, and the reverse', async () => {
     const toParentName = uniqueName();
     const toChildName = uniqueName();
