@@ -67,6 +67,9 @@ const NAME_BATCH = 64;
 const TRACKER_PIPE_BYTES = 1 << 20;
 /** How often the tracker looks for segments it holds that another tree removed (their memory can then go). */
 const SWEEP_MS = 5000;
+/** How long the tracker of an ended tree keeps trying a segment that is still held, and how often. */
+const LATE_LOCK_MS = 1000;
+const LATE_LOCK_POLL_MS = 10;
 /** Names registered ahead, per maker (semaphore names, lock segment names). */
 const registered = new Map<(count: number) => string[], string[]>();
 
@@ -161,14 +164,6 @@ function main(): void {
     }
   });
   process.stdin.on('end', () => {
-    for (const name of [...segments.keys()]) {
-      release(name);
-      try {
-        native.shmUnlinkUnused(name); // left alone while a process of another tree holds or maps it
-      } catch {
-        // removed already
-      }
-    }
     for (const name of names) {
       try {
         if (name.startsWith(LOCK_SEGMENT_PREFIX)) native.shmUnlink(name);
@@ -177,8 +172,24 @@ function main(): void {
         // already unlinked by its creator's exit hook racing with us: nothing left to do
       }
     }
-    process.exit(0);
+    const known = [...segments.keys()];
+    for (const name of known) release(name);
+    removeUnused(known, Date.now() + LATE_LOCK_MS);
   });
+  // Segments no process holds or maps any more go; one still held is looked at again until `until`: a SIGKILLed
+  // process's files are released one after the other, and the end of the tree (its pipe) can come before the lock
+  // that held a segment goes. Held after that, it belongs to a process of another tree, whose tracker removes it.
+  const removeUnused = (left: string[], until: number): void => {
+    const held = left.filter((name) => {
+      try {
+        return !native.shmUnlinkUnused(name);
+      } catch {
+        return false; // removed already
+      }
+    });
+    if (held.length === 0 || Date.now() >= until) process.exit(0);
+    setTimeout(() => removeUnused(held, until), LATE_LOCK_POLL_MS);
+  };
 }
 
 if (require.main === module) main();

@@ -459,6 +459,24 @@ describe('lifetime and clean-up (Linux)', () => {
     expect(exists(second.name)).toBe(false); // nobody used it: removed
   }, 40000);
 
+  // A SIGKILLed process's files are released one after the other: its tracker can see the end of the tree before
+  // the shared lock that held a segment goes, and took the segment for one another tree still used (it leaked).
+  // Here a lock that outlives the tree by up to 500 ms (flock(1), which no tracker knows) stands for that window.
+  itLinux('shm-leak-lock-released-late: a segment whose last lock goes just after its tree ends is still removed', async () => {
+    const { child, name, tracker } = await foreign('create');
+    const late = spawn('flock', ['--shared', `/dev/shm/${name}`, 'sleep', '0.5'], { stdio: 'ignore' });
+    const lateExit = new Promise((resolve) => late.once('exit', resolve));
+    await new Promise((resolve) => late.once('spawn', resolve));
+    for (let i = 0; i < 1000 && !fs.readFileSync('/proc/locks', 'utf8').includes(`:${fs.statSync(`/dev/shm/${name}`).ino} `); i++) {
+      await new Promise((r) => setTimeout(r, 5)); // until flock holds it
+    }
+    child.kill('SIGKILL');
+    await gone(child.pid);
+    expect(await lateExit).toBe(0);
+    await gone(tracker);
+    expect(exists(name)).toBe(false);
+  }, 40000);
+
   itLinux('dropped Values and Arrays release their names once collected, not at exit', async () => {
     const { execFileSync } = require('node:child_process');
     const out = execFileSync(process.execPath, ['--expose-gc', '-e', `
