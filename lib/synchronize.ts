@@ -713,6 +713,8 @@ export class Barrier {
   readonly #timeout: number | undefined;
   readonly #cond: Condition;
   readonly #state: SemCounter;
+  /** When this object last looked for dead parties (performance.now()). */
+  #reapedAt = -Infinity;
   readonly #count: SemCounter;
   /** The parties inside wait() by identity, so that a dead one breaks the barrier (Linux; none elsewhere). */
   readonly #inside: SleepersSegment | undefined;
@@ -768,8 +770,7 @@ export class Barrier {
   /** threading.Barrier.wait, under the condition's lock. */
   *#waitSection(deadline: number | undefined): Section<number> {
     while (this.#stateValue === DRAINING || this.#stateValue === RESETTING) {
-      yield this.#recheck(undefined);
-      this.#reapDeadParties();
+      this.#reapDeadParties(yield this.#recheck(undefined));
     }
     if (this.#stateValue < 0) throw new BrokenBarrierError();
     const index = this.#count.get();
@@ -783,8 +784,7 @@ export class Barrier {
           while (this.#stateValue === FILLING) {
             const left = remaining(deadline);
             if (left === 0) break;
-            yield this.#recheck(left);
-            this.#reapDeadParties();
+            this.#reapDeadParties(yield this.#recheck(left));
           }
         } catch (err) {
           this.#break(); // a party that gives up (aborted) breaks the barrier for the others, as a timeout does
@@ -809,10 +809,16 @@ export class Barrier {
   }
 
   /**
-   * Counts dead parties out, under the lock: one that died while the barrier filled breaks it (it will never
-   * arrive), one that died after it tripped was released and only stops being waited for by the next generation.
+   * After a sleep (`notified`: something woke it), counts dead parties out, under the lock: one that died while the
+   * barrier filled breaks it (it will never arrive), one that died after it tripped was released and only stops
+   * being waited for by the next generation. A death wakes no one, so the parties are looked at after a sleep that
+   * nothing ended, and otherwise at most every RECHECK_MS: reading each party's /proc entry after every wake-up made
+   * a round of a Barrier(3) of processes several times slower.
    */
-  #reapDeadParties(): void {
+  #reapDeadParties(notified: boolean): void {
+    const now = performance.now();
+    if (notified && now - this.#reapedAt < RECHECK_MS) return;
+    this.#reapedAt = now;
     const dead = this.#inside?.sem.reapDead() ?? 0;
     if (dead === 0) return;
     if (this.#stateValue === FILLING) this.#break();
