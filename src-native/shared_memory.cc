@@ -101,6 +101,7 @@ class WordWait : public HubWait {
   }
   const void* Key() const override { return this; }
   bool Lingers() const override { return false; }
+  bool WakeAllHarmless() const override { return false; }
   void Woken() override { woken_ = true; }
 
   // Ends with "ok" once woken, or once the value is no longer the expected one (its thread cannot sleep on it then).

@@ -271,8 +271,9 @@ void RemoveGroup(Group* group, bool byOwner) {
   owner->Interrupt();
   // A sleep of the owner stays queued on the target until the owner runs again, and a wake it took meanwhile would
   // reach a group that passes nothing on: the target's other sleepers would sleep on with a unit free. It leaves the
-  // target first; a wake it took before that left a unit that Disarm's pass-on hands on.
-  if (!byOwner) owner->Leave(group->target);
+  // target first (where waking them all is harmless); a wake it took before that left a unit that Disarm's pass-on
+  // hands on.
+  if (!byOwner && group->anchor->WakeAllHarmless()) owner->Leave(group->target);
   if (group->armed) group->anchor->Disarm();
   auto& list = owner->groups;
   list.erase(std::remove(list.begin(), list.end(), group), list.end());

@@ -55,6 +55,9 @@ class HubWait {
   // Whether the group's slot stays armed for kLingerNs after its last wait (semaphores); a plain wait on a word must
   // not linger, or its sleeper would take a wake meant for another.
   virtual bool Lingers() const { return true; }
+  // Whether waking every sleeper of the target is harmless: true where a wake only says "look again" (a semaphore's
+  // unit is there to take or not); false where the wake itself is the news (a plain wait on a word is told "ok").
+  virtual bool WakeAllHarmless() const { return true; }
   // Takes what the wait waits for if it is there now (Acquired), else TimedOut; Failed with err on error. For a
   // handle target the hub's wait itself took it: TryTake is used only when such a target is polled.
   virtual WaitResult TryTake(OsError* err) = 0;

@@ -339,6 +339,29 @@ describe('worker threads', () => {
     }
   }, 30000);
 
+  // A wait ended by its environment's teardown must not wake the word's other waiters: with futexes a wake-up
+  // carries no value, and a waiter woken by none is told 'ok' as if notified.
+  (native.sharedWordWakes ? test : test.skip)('purge-spurious-ok: a worker terminated while it waits wakes no other waiter of the word', async () => {
+    const shm = new mp.SharedMemory({ size: 8 });
+    const words = shm.view(Int32Array);
+    const worker = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads');
+      const mp = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+      const shm = mp.SharedMemory.attach(workerData);
+      void mp.wait(shm.view(Int32Array), 0, 0, { timeout: 60000 });
+      parentPort.postMessage('waiting');
+    `, { eval: true, workerData: shm.name });
+    try {
+      await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+      const mine = mp.wait(words, 0, 0, { timeout: 1500 });
+      await worker.terminate();
+      expect(await mine).toBe('timed-out'); // nobody notified
+    } finally {
+      shm.close();
+      shm.unlink();
+    }
+  }, 30000);
+
   test('a worker terminated while it waits and while it holds views leaves the process intact', async () => {
     const shm = new mp.SharedMemory({ size: 8 });
     const worker = new Worker(`
