@@ -713,11 +713,11 @@ export class Barrier {
   readonly #timeout: number | undefined;
   readonly #cond: Condition;
   readonly #state: SemCounter;
-  /** When this object last looked for dead parties (performance.now()). */
-  #reapedAt = -Infinity;
   readonly #count: SemCounter;
   /** The parties inside wait() by identity, so that a dead one breaks the barrier (Linux; none elsewhere). */
   readonly #inside: SleepersSegment | undefined;
+  /** When this object last looked in #inside for dead parties (performance.now()). */
+  #reapedAt = -Infinity;
 
   /**
    * @param action runs in the process that arrives last, before the others are released; it must be exported by

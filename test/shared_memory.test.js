@@ -490,7 +490,8 @@ describe('lifetime and clean-up (Linux)', () => {
     const late = spawn('flock', ['--shared', `/dev/shm/${name}`, 'sleep', '0.5'], { stdio: 'ignore' });
     const lateExit = new Promise((resolve) => late.once('exit', resolve));
     await new Promise((resolve) => late.once('spawn', resolve));
-    for (let i = 0; i < 1000 && !fs.readFileSync('/proc/locks', 'utf8').includes(`:${fs.statSync(`/dev/shm/${name}`).ino} `); i++) {
+    const lockLine = `:${fs.statSync(`/dev/shm/${name}`).ino} `; // the segment's entry in /proc/locks
+    for (let i = 0; i < 1000 && !fs.readFileSync('/proc/locks', 'utf8').includes(lockLine); i++) {
       await new Promise((r) => setTimeout(r, 5)); // until flock holds it
     }
     child.kill('SIGKILL');
