@@ -110,10 +110,11 @@ export interface NativeAddon {
   /** Creates a named pipe, mode 0600. */
   mkfifo(path: string): void;
   /**
-   * A connected pair of AF_UNIX stream sockets, both close-on-exec, as [receiving end, sending end]; the sending
-   * end's send buffer and the receiving end's receive buffer asked to hold `capacity` bytes.
+   * A connected pair of AF_UNIX stream sockets (`packets`: SOCK_SEQPACKET, whose messages arrive whole or not at
+   * all), both close-on-exec, as [receiving end, sending end]; the sending end's send buffer and the receiving end's
+   * receive buffer asked to hold `capacity` bytes.
    */
-  socketPair(capacity: number): [number, number];
+  socketPair(capacity: number, packets?: boolean): [number, number];
   setNonBlocking(fd: number, on: boolean): void;
   setCloseOnExec(fd: number, on: boolean): void;
   closeFd(fd: number): void;

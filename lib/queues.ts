@@ -22,14 +22,17 @@ import { Empty, Full, InvalidArgumentError, ShutDown, ValueError } from './error
 import { native } from './native';
 import { isShut, isShutBaton, markShut, noItems, openState, queuedItems, SHUT_BATON } from './queue_shutdown';
 import { decodePayload, decodeSmallFrame, encodeFrame, encodeNumberNow, Frame, FRAME_HEAD_BYTES, FRAME_HEADER_BYTES, FramePipe,
-  PIPE_ATOMIC_BYTES, Readiness } from './pipe';
-import { PipeReadable, PipeWritable, WinFramePipe } from './pipe_win';
+  PIPE_ATOMIC_BYTES } from './pipe';
+import { WinFramePipe } from './pipe_win';
 import {
   adoptFds, assertSpawning, Lent, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
 } from './reduction';
-import { defineInheritanceGuard, NO_RECOVERY, SEM_VALUE_MAX, SemaphoreHandle, SemLock, SPIN_MS, waitAsync } from './semlock';
+import { createPacketQueueParts, openQueueWords, PacketQueue, PacketQueueParts, PacketSocket } from './packet_queue';
+import { runAsync, runSync, spinForLock, Steps, Wait } from './queue_steps';
+import { isKillSafeDescriptor, recoveryAvailable } from './robust_lock';
+import { defineInheritanceGuard, NO_RECOVERY, SEM_VALUE_MAX, SemaphoreHandle, SemLock } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Section, Semaphore } from './synchronize';
-import { deadlineOf, remaining } from './timeouts';
+import { deadlineOf } from './timeouts';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 
 export interface GetOptions {
@@ -46,77 +49,6 @@ export interface GetSyncOptions {
   timeout?: number;
 }
 export type PutSyncOptions = GetSyncOptions;
-
-/**
- * One wait an operation needs. `bounded` waits honour the call's timeout and signal; the others happen once this
- * process is committed to a frame (it claimed it, or started writing it) and must see it through.
- */
-type Wait =
-  | { sem: SemaphoreHandle; bounded: boolean; lock?: true } // take one unit (of the read or write lock: see spinForLock)
-  | { sem: SemaphoreHandle; ready: PipeReadiness; bounded: true } // take a unit whose frame shows up on `ready`
-  | { ready: PipeReadiness; bounded: boolean }; // wait until the descriptor is ready
-type Steps<T> = Generator<Wait, T, boolean>;
-
-
-function runSync<T>(steps: Steps<T>, deadline: number | undefined): T {
-  let step = steps.next();
-  while (!step.done) {
-    const wait = step.value;
-    const ms = wait.bounded ? remaining(deadline) : undefined;
-    const timeoutMs = ms === undefined ? -1 : Math.ceil(ms);
-    step = steps.next('sem' in wait ? wait.sem.wait(timeoutMs) : wait.ready.waitSync(timeoutMs));
-  }
-  return step.value;
-}
-
-/** Performs the waits of `steps` from `step` (its first wait) on. */
-async function runAsync<T>(steps: Steps<T>, step: IteratorResult<Wait, T>, deadline: number | undefined,
-                           signal: AbortSignal | undefined): Promise<T> {
-  while (!step.done) {
-    let ready: boolean;
-    try {
-      ready = await waitFor(step.value, deadline, signal);
-    } catch (err) {
-      step = steps.throw(err); // runs the operation's finally blocks: locks and claims go back
-      continue;
-    }
-    step = steps.next(ready);
-  }
-  return step.value;
-}
-
-async function waitFor(wait: Wait, deadline: number | undefined, signal: AbortSignal | undefined): Promise<boolean> {
-  const timeout = wait.bounded ? remaining(deadline) : undefined;
-  const abort = wait.bounded ? signal : undefined;
-  if ('sem' in wait && 'ready' in wait) {
-    // Windows pipes report no readiness (pipe_win.ts): wait for the count alone, as runSync does everywhere.
-    if (wait.ready instanceof PipeReadable) return waitAsync(wait.sem, timeout, abort);
-    // A producer that keeps up counts its next item within microseconds: worth trying for that long before the
-    // event loop's round trip. Then bytes on the pipe wake the event loop without any thread. A reader woken for a
-    // frame counted for someone else (or not counted yet) tries once more for as long, then waits for the count on
-    // the wait hub: polling the still readable pipe would spin.
-    if (wait.sem.spin(ITEM_SPIN_MS)) return true;
-    if (!(await wait.ready.wait(timeout, abort))) return false;
-    return wait.sem.spin(ITEM_SPIN_MS) || waitAsync(wait.sem, remaining(deadline), abort);
-  }
-  if ('sem' in wait) return (wait.lock && spinForLock(wait.sem)) || waitAsync(wait.sem, timeout, abort);
-  return wait.ready.wait(timeout, abort);
-}
-
-/**
- * The read and write locks are held for one read(2) or write(2) of a frame: a few microseconds. Trying again for
- * about that long is far cheaper than a hand-over to the wait hub and back through the event loop, and keeps the
- * event loop's thread busy for microseconds at most.
- */
-const LOCK_SPIN_TRIES = 200;
-
-/** How long a get that found no item tries again before it waits (semlock.ts). */
-const ITEM_SPIN_MS = SPIN_MS;
-
-function spinForLock(sem: SemaphoreHandle): boolean {
-  for (let i = 0; i < LOCK_SPIN_TRIES; i++) if (sem.tryWaitPolling()) return true;
-  return false;
-}
 
 const QUEUE_CLOSED = 'ERR_MP_QUEUE_CLOSED';
 
@@ -138,7 +70,6 @@ function unlock(lock: SemaphoreHandle): void {
 
 /** A queue's storage: a POSIX pipe's descriptors (pipe.ts) or a Windows named pipe's handles (pipe_win.ts). */
 type QueuePipe = FramePipe | WinFramePipe;
-type PipeReadiness = Readiness | PipeReadable | PipeWritable;
 
 /**
  * What a child needs to use `pipe`: descriptors in its stdio array (POSIX: the pipe's, then the bulk socket's),
@@ -150,7 +81,7 @@ function passPipe(pipe: QueuePipe, ctx: SpawningContext): (number | string | Len
 }
 
 /** A queue collected without close(): its descriptors close then (its semaphores close as they are collected). */
-const collected = new FinalizationRegistry<QueuePipe>((pipe) => pipe.close());
+const collected = new FinalizationRegistry<QueuePipe | PacketSocket>((pipe) => pipe.close());
 
 interface QueueParts {
   pipe: QueuePipe;
@@ -167,7 +98,22 @@ function closeParts(parts: SemLock[]): void {
   for (const part of parts) part._close('Queue');
 }
 
-function createParts(maxsize: number): QueueParts {
+/** Where the OS offers kill-safe locks and message sockets (Linux), a new queue is kill-safe (packet_queue.ts). */
+export const killSafeQueues = recoveryAvailable && native.platform !== 'win32';
+
+/** A kill-safe queue's parts, with what its rules need. */
+type KillSafeParts = PacketQueueParts & { maxsize: number };
+
+function isKillSafe(parts: QueueParts | KillSafeParts): parts is KillSafeParts {
+  return 'socket' in parts;
+}
+
+function createParts(maxsize: number): QueueParts | KillSafeParts {
+  if (killSafeQueues) return { ...createPacketQueueParts(() => new Lock()), maxsize };
+  return createPipeParts(maxsize);
+}
+
+function createPipeParts(maxsize: number): QueueParts {
   // OS semaphores (recovery: false): a queue is made kill-safe as a whole or not at all (issue #16 §2)
   const locks = { rlock: new Lock(NO_RECOVERY), wlock: new Lock(NO_RECOVERY), items: new Semaphore(0, NO_RECOVERY),
     slots: maxsize > 0 ? new BoundedSemaphore(maxsize, NO_RECOVERY) : null, shut: openState() };
@@ -195,6 +141,8 @@ export class SimpleQueue<T = unknown> {
   readonly #wlockSem: SemaphoreHandle;
   readonly #slotsSem: SemaphoreHandle | null;
   readonly #slotsMax: number | undefined;
+  /** A kill-safe queue's rules; then none of the fields above is used. */
+  readonly #packet: PacketQueue | undefined;
   /** Aborts this process's pending waits when close() is called. */
   readonly #closing = new AbortController();
   #closed = false;
@@ -203,8 +151,18 @@ export class SimpleQueue<T = unknown> {
   #running = 0;
   #released = false;
 
-  constructor(/** @internal */ parts?: QueueParts) {
-    const own = parts ?? createParts(0);
+  constructor(/** @internal */ parts?: QueueParts | KillSafeParts) {
+    const given = parts ?? createParts(0);
+    if (isKillSafe(given)) {
+      this.#packet = new PacketQueue(given, given.maxsize, this instanceof JoinableQueue);
+      this.#pipe = this.#rlock = this.#wlock = this.#items = this.#shut = undefined as never;
+      this.#shutSem = this.#itemsSem = this.#rlockSem = this.#wlockSem = undefined as never;
+      this.#slots = this.#slotsSem = this.#slotsMax = undefined as never;
+      collected.register(this, given.socket, this);
+      defineInheritanceGuard(this);
+      return;
+    }
+    const own = given;
     this.#pipe = own.pipe;
     this.#rlock = own.rlock;
     this.#wlock = own.wlock;
@@ -223,6 +181,8 @@ export class SimpleQueue<T = unknown> {
 
   /** Resolves once the item is in the pipe; Full if a bounded queue has no room before `timeout`. */
   put(item: T, options?: PutOptions): Promise<void> {
+    const packet = this.#packet;
+    if (packet) return this.#async(options, (block) => packet.putSteps(encodeFrame(item), block));
     if (options !== undefined || this.#closed) return this.#async(options, (block) => this.#putSteps(encodeFrame(item), block));
     // The common call: no options, and room at once. It needs no generator, no promise of its own.
     let frame: Frame;
@@ -241,6 +201,8 @@ export class SimpleQueue<T = unknown> {
    * clients send it (manager_kernel.ts).
    */
   _putFrame(bytes: Uint8Array): Promise<void> {
+    const packet = this.#packet;
+    if (packet) return this.#async(undefined, (block) => packet.putSteps({ chunks: [bytes], length: bytes.length }, block));
     return this.#async(undefined, (block) => this.#putSteps({ chunks: [bytes], length: bytes.length }, block));
   }
 
@@ -249,7 +211,7 @@ export class SimpleQueue<T = unknown> {
    * caller took one); false, with nothing done, otherwise. A Manager kernel queue's proxy puts this way.
    */
   _putFrameNow(frame: Frame): boolean {
-    if (frame.length > PIPE_ATOMIC_BYTES) return false;
+    if (this.#packet || frame.length > PIPE_ATOMIC_BYTES) return false; // (a Manager's kernel queues are pipe queues)
     const wlock = this.#wlockSem;
     if (!wlock.tryWait()) return false;
     let written: boolean;
@@ -264,6 +226,8 @@ export class SimpleQueue<T = unknown> {
 
   /** Blocks this thread until the item is in the pipe; with `block: false` or a timeout, Full when there is no room. */
   putSync(item: T, options?: PutSyncOptions): void {
+    const packet = this.#packet;
+    if (packet) return this.#sync(options, (block) => packet.putSteps(encodeFrame(item), block));
     if (options === undefined && !this.#closed) {
       if (typeof item === 'number' && this.#putNow(encodeNumberNow(item))) return;
       const frame = encodeFrame(item);
@@ -275,6 +239,8 @@ export class SimpleQueue<T = unknown> {
 
   /** Resolves with the next item; Empty if none comes before `timeout`. */
   get(options?: GetOptions): Promise<T> {
+    const packet = this.#packet;
+    if (packet) return this.#async(options, (block) => packet.getSteps(block)) as Promise<T>;
     return options === undefined ? this._get(undefined) : this.#async(options, (block) => this.#getSteps(block)) as Promise<T>;
   }
 
@@ -294,6 +260,8 @@ export class SimpleQueue<T = unknown> {
 
   /** Blocks this thread until an item comes; with `block: false` or a timeout, Empty when there is none. */
   getSync(options?: GetSyncOptions): T {
+    const packet = this.#packet;
+    if (packet) return this.#sync(options, (block) => packet.getSteps(block)) as T;
     if (options === undefined && !this.#closed) {
       const item = this.#getNow();
       if (item instanceof Claimed) return this.#sync(undefined, () => item.steps) as T;
@@ -306,6 +274,7 @@ export class SimpleQueue<T = unknown> {
   empty(): boolean {
     if (this.#closed && !this.#used) return true; // as in Python: a queue closed unused has nothing to report
     this.#checkOpen();
+    if (this.#packet) return this.#packet.empty();
     return noItems(this.#itemsSem, isShut(this.#shutSem));
   }
 
@@ -524,6 +493,11 @@ export class SimpleQueue<T = unknown> {
   /** @internal Queue.shutdown(); the number of items an immediate one removed. */
   _shutDown(immediate: boolean): number {
     this.#checkOpen();
+    if (this.#packet) {
+      const baton = this.#packet.shutDown(immediate);
+      if (baton) this.#async(undefined, () => baton).catch(() => undefined);
+      return 0; // removed items count as done by themselves
+    }
     const first = markShut(this.#shutSem);
     const removed = immediate ? this.#removeAll() : 0;
     if (first) {
@@ -535,7 +509,7 @@ export class SimpleQueue<T = unknown> {
 
   /** @internal Whether the queue was shut down (by any process). */
   _isShut(): boolean {
-    return isShut(this.#shutSem);
+    return this.#packet ? this.#packet.isShut() : isShut(this.#shutSem);
   }
 
   /** Reads and drops every item claimable now (immediate shutdown). */
@@ -682,12 +656,22 @@ export class SimpleQueue<T = unknown> {
     if (this.#released || this.#running > 0 || !this.#closed) return;
     this.#released = true;
     collected.unregister(this);
+    if (this.#packet) return this.#packet.close('Queue');
     this.#pipe.close();
     this._releaseParts();
   }
 
+  /** @internal the names of the OS objects (semaphores, shared-memory segments) behind the queue */
+  _names(): string[] {
+    const packet = this.#packet;
+    if (packet) return [packet.parts.rlock, packet.parts.wlock].map((lock) => (lock._backing as { name: string }).name)
+      .concat(packet.parts.words.name);
+    return this._semaphores().map((sem) => sem._os.name);
+  }
+
   /** @internal the queue's semaphores; JoinableQueue adds its own. */
   _semaphores(): SemLock[] {
+    if (this.#packet) return [this.#packet.parts.rlock, this.#packet.parts.wlock];
     return [this.#rlock, this.#wlock, this.#items, ...(this.#slots ? [this.#slots] : []), this.#shut];
   }
 
@@ -707,8 +691,29 @@ export class SimpleQueue<T = unknown> {
     assertSpawning(this);
     this.#checkOpen();
     const ctx = spawningContext();
+    const packet = this.#packet;
+    if (packet) {
+      const { socket, rlock, wlock, words } = packet.parts;
+      return [REBUILD_KILL_SAFE_QUEUE, [this.constructor.name, socket.fds.map((fd) => ctx.passFd(fd)), rlock, wlock,
+        words.descriptor(), packet.maxsize]];
+    }
     return [REBUILD_QUEUE, [this.constructor.name, passPipe(this.#pipe, ctx),
       this.#rlock, this.#wlock, this.#items, this.#slots, this.#shut, ...this._reduceExtra()]];
+  }
+
+  /** @internal a kill-safe queue's rules, if it is one */
+  protected _packet(): PacketQueue | undefined {
+    return this.#packet;
+  }
+
+  /** @internal runs steps of a subclass's operation as this queue runs its own */
+  protected _runAsync<R>(steps: () => Steps<R>, signal?: AbortSignal): Promise<R> {
+    return this.#async(signal && { signal }, steps);
+  }
+
+  /** @internal */
+  protected _runSync<R>(steps: () => Steps<R>): R {
+    return this.#sync(undefined, steps);
   }
 
   /** @internal */
@@ -730,7 +735,7 @@ export class SimpleQueue<T = unknown> {
 export class Queue<T = unknown> extends SimpleQueue<T> {
   readonly maxsize: number;
 
-  constructor(maxsize = 0, /** @internal */ parts?: QueueParts) {
+  constructor(maxsize = 0, /** @internal */ parts?: QueueParts | KillSafeParts) {
     const size = parts ? maxsize : checkInteger(maxsize, 'maxsize', Number.MIN_SAFE_INTEGER, SEM_VALUE_MAX);
     super(parts ?? createParts(size));
     this.maxsize = size > 0 ? size : 0;
@@ -752,6 +757,8 @@ export class Queue<T = unknown> extends SimpleQueue<T> {
    */
   qsize(): number {
     this._checkOpen();
+    const packet = this._packet();
+    if (packet) return packet.size();
     return queuedItems(this._items(), this._isShut());
   }
 
@@ -767,6 +774,8 @@ export class Queue<T = unknown> extends SimpleQueue<T> {
   /** True when a bounded queue has no room left; always false for an unbounded one. */
   full(): boolean {
     this._checkOpen();
+    const packet = this._packet();
+    if (packet) return packet.full();
     const slots = this._slots();
     return slots !== null && slots._isZero();
   }
@@ -781,16 +790,21 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   readonly #unfinished: Semaphore;
   readonly #cond: Condition;
 
-  constructor(maxsize = 0, /** @internal */ parts?: QueueParts & { unfinished: Semaphore; cond: Condition }) {
+  constructor(maxsize = 0, /** @internal */ parts?: (QueueParts & { unfinished: Semaphore; cond: Condition }) | KillSafeParts) {
     super(maxsize, parts);
-    this.#unfinished = parts?.unfinished ?? new Semaphore(0, NO_RECOVERY);
+    if (this._packet()) { // its counts are in the queue's shared page
+      this.#unfinished = this.#cond = undefined as never;
+      return;
+    }
+    const pipeParts = parts as (QueueParts & { unfinished: Semaphore; cond: Condition }) | undefined;
+    this.#unfinished = pipeParts?.unfinished ?? new Semaphore(0, NO_RECOVERY);
     // CPython's condition, without a sleeper table: a queue is made kill-safe as a whole (issue #16 §2)
-    this.#cond = parts?.cond ?? new Condition(new Lock(NO_RECOVERY), [new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY)]);
+    this.#cond = pipeParts?.cond ?? new Condition(new Lock(NO_RECOVERY), [new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY), new Semaphore(0, NO_RECOVERY)]);
   }
 
   /** @internal an immediate shutdown counts each item it removed as done, so that join() returns. */
   override _shutDown(immediate: boolean): number {
-    const removed = super._shutDown(immediate);
+    const removed = super._shutDown(immediate); // 0 for a kill-safe queue, whose removed items count as done
     for (let i = 0; i < removed; i++) this.taskDone();
     return removed;
   }
@@ -805,11 +819,23 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
   /** Marks one item taken from the queue as processed; ValueError when called more times than items were put. */
   taskDone(): void {
+    const packet = this._packet();
+    if (packet) {
+      this._checkOpen();
+      return packet.taskDone();
+    }
     this.#cond._runSectionSync(this.#taskDoneSection());
   }
 
   /** @internal taskDone() without blocking the event loop (a Manager proxy's); `signal` abandons it. */
   _taskDone(signal: AbortSignal | undefined): Promise<void> {
+    if (this._packet()) {
+      try {
+        return Promise.resolve(this.taskDone());
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     return this.#cond._runSection(this.#taskDoneSection(), signal, undefined, () => undefined);
   }
 
@@ -827,11 +853,15 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
   /** @internal join() that `signal` abandons: a Manager proxy's, when its connection closes. */
   _join(signal: AbortSignal | undefined): Promise<void> {
+    const packet = this._packet();
+    if (packet) return this._runAsync(() => packet.joinSteps(), signal);
     return this.#cond._runSection(this.#joinSection(), signal, undefined, () => undefined);
   }
 
   /** Blocks this thread until every item put so far has been marked done. */
   joinSync(): void {
+    const packet = this._packet();
+    if (packet) return this._runSync(() => packet.joinSteps());
     this.#cond._runSectionSync(this.#joinSection());
   }
 
@@ -851,6 +881,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 
   override _semaphores(): SemLock[] {
+    if (this._packet()) return super._semaphores();
     return [...super._semaphores(), this.#unfinished, ...this.#cond._semaphores()];
   }
 
@@ -871,6 +902,19 @@ registerRebuilder(REBUILD_QUEUE, (className: string, ends: (number | string | Le
     case 'SimpleQueue': return new SimpleQueue(parts);
     case 'Queue': return new Queue(maxsize, parts);
     case 'JoinableQueue': return new JoinableQueue(maxsize, { ...parts, unfinished: unfinished!, cond: cond! });
+    default: throw new InvalidArgumentError(`unknown queue class ${className}`);
+  }
+});
+
+const REBUILD_KILL_SAFE_QUEUE = 'multiproc.KillSafeQueue';
+registerRebuilder(REBUILD_KILL_SAFE_QUEUE, (className: string, ends: (number | Lent)[], rlock: Lock, wlock: Lock,
+                                           words: unknown, maxsize: number) => {
+  if (!isKillSafeDescriptor(words)) throw new InvalidArgumentError('not a kill-safe queue\'s state');
+  const parts: KillSafeParts = { socket: new PacketSocket(adoptFds(ends)), rlock, wlock, words: openQueueWords(words), maxsize };
+  switch (className) {
+    case 'SimpleQueue': return new SimpleQueue(parts);
+    case 'Queue': return new Queue(maxsize, parts);
+    case 'JoinableQueue': return new JoinableQueue(maxsize, parts);
     default: throw new InvalidArgumentError(`unknown queue class ${className}`);
   }
 });

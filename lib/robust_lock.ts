@@ -145,6 +145,13 @@ export class RobustLockHandle {
     }
   }
 
+  /** Takes the lock if its holder is dead (tookOver is then set); false, with nothing done, otherwise. */
+  takeOverIfDead(): boolean {
+    const seen = Atomics.load(this.#words(), 0);
+    if ((Number(seen & LOW) & PID_MASK) === 0 || !holderDead(seen)) return false;
+    return this.#look(true, true) === true;
+  }
+
   /** Blocks this thread until taken (true) or `timeoutMs` passed (false); timeoutMs < 0 waits forever. */
   wait(timeoutMs: number): boolean {
     if (this.tryWait()) return true;

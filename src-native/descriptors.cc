@@ -74,12 +74,20 @@ Napi::Value MakeFifoJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// socketPair(capacity) -> [receiving end, sending end]
+// socketPair(capacity[, packets]) -> [receiving end, sending end]
 Napi::Value SocketPairJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+  bool packets = false;
+  if (info.Length() > 1) {
+    if (!info[1].IsBoolean()) {
+      Napi::TypeError::New(info.Env(), "multiproc native: argument 1 must be a boolean").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    packets = info[1].As<Napi::Boolean>();
+  }
   int fds[2];
   OsError err;
-  bool made = MakeSocketPair(fds, info[0].As<Napi::Number>().Int32Value(), &err);
+  bool made = MakeSocketPair(fds, info[0].As<Napi::Number>().Int32Value(), packets, &err);
   return PairOrThrow(info.Env(), made, fds, err);
 }
 

@@ -177,9 +177,10 @@ std::string DuplicateHandleInto(uint64_t handle, int pid, OsError* err);
 #else
 // POSIX descriptors for queue pipes and the resource tracker.
 bool MakePipe(int fds[2], OsError* err);  // both ends close-on-exec
-// AF_UNIX stream sockets, both close-on-exec: fds[0] receives what fds[1] sends. Asks for buffers of `capacity`
-// bytes (the system may grant less).
-bool MakeSocketPair(int fds[2], int capacity, OsError* err);
+// AF_UNIX sockets, both close-on-exec: fds[0] receives what fds[1] sends. Stream sockets, or with `packets`
+// SOCK_SEQPACKET ones, whose every send arrives as one message or not at all (a kill-safe queue's). Asks for buffers
+// of `capacity` bytes (the system may grant less).
+bool MakeSocketPair(int fds[2], int capacity, bool packets, OsError* err);
 bool SetNonBlocking(int fd, bool on, OsError* err);
 bool SetCloseOnExec(int fd, bool on, OsError* err);
 bool CloseFd(int fd, OsError* err);

@@ -545,14 +545,15 @@ static int64_t Transfer(Call call, const char* name, OsError* err) {
   }
 }
 
-bool MakeSocketPair(int fds[2], int capacity, OsError* err) {
+bool MakeSocketPair(int fds[2], int capacity, bool packets, OsError* err) {
+  int type = packets ? SOCK_SEQPACKET : SOCK_STREAM;
 #ifdef SOCK_CLOEXEC
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) != 0) {
     err->set("socketpair", errno);
     return false;
   }
 #else
-  if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
+  if (socketpair(AF_UNIX, type, 0, fds) != 0) {
     err->set("socketpair", errno);
     return false;
   }

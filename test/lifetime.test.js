@@ -115,7 +115,7 @@ describe('close() and using', () => {
     new mp.Lock().close(); // the resource tracker's pipe is this process's from the first semaphore on
     const before = linux ? fds() : 0;
     const queues = Array.from({ length: 40 }, (_, i) => (i % 2 ? new mp.Queue(3) : new mp.JoinableQueue()));
-    const names = queues.flatMap((q) => q._semaphores().map((sem) => sem._os.name));
+    const names = queues.flatMap((q) => q._names());
     for (const [i, q] of queues.entries()) {
       await q.put(1);
       await q.get();
