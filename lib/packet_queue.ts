@@ -34,6 +34,8 @@ import { native } from './native';
 import { decodePayload, Frame, FRAME_HEADER_BYTES, Readiness } from './pipe';
 import { Steps, spinForLock } from './queue_steps';
 import { KillSafeDescriptor, KillSafeSegment, RECHECK_MS, RobustLockHandle } from './robust_lock';
+import { SPIN_MS } from './semlock';
+import { spinFor } from './spin';
 import type { Lock } from './synchronize';
 
 /** A message carries at most this many bytes of an item's frame: a larger item is a run of messages. */
@@ -98,8 +100,9 @@ export class PacketSocket {
   /** Sends bytes [from, to) of `frame` as one message under `header`: false, with nothing sent, when there is no room. */
   send(header: Buffer, frame: Frame, from: number, to: number): boolean {
     const parts: Uint8Array[] = [header];
-    let at = 0;
-    for (const chunk of frame.chunks) {
+    if (from === 0 && to === frame.length) parts.push(...frame.chunks); // the whole frame: no slicing
+    let at = parts.length > 1 ? to : 0;
+    for (const chunk of at === to ? [] : frame.chunks) {
       const end = at + chunk.length;
       if (end > from && at < to) parts.push(chunk.subarray(Math.max(0, from - at), Math.min(chunk.length, to - at)));
       at = end;
@@ -184,6 +187,14 @@ const PREALLOCATED_BYTES = 64 << 20;
 
 /** #take found no message. */
 const NOTHING = Symbol('nothing');
+/** A fast get found no item (and took nothing). */
+export const NOT_NOW = Symbol('not now');
+/** A fast get took something that needs more steps to finish: the rest of the get. */
+export class Claimed {
+  constructor(readonly steps: Steps<unknown>) {}
+}
+/** How long a get that found no item watches for a producer's next one before it waits (semlock.ts). */
+const ITEM_SPIN_MS = SPIN_MS;
 
 /** The parts of a kill-safe queue, as a process holds them. */
 export interface PacketQueueParts {
@@ -252,18 +263,32 @@ export class PacketQueue {
    * counts it as taken), else it was lost or removed (and counts as done). Never moves `read` back.
    */
   #advance(seq: number, delivered: boolean): void {
-    const pair = this.#pair;
-    for (;;) {
-      const old = Atomics.load(pair, 0);
-      if (!after(seq, Number(old & 0xffffffffn) | 0)) return;
-      const taken = (Number(old >> 32n) + (delivered ? 1 : 0)) >>> 0;
-      if (Atomics.compareExchange(pair, 0, old, BigInt(seq >>> 0) | (BigInt(taken) << 32n)) === old) break;
-    }
+    if (this.#joinable) this.#advancePair(seq, delivered);
+    else this.#advanceRead(seq);
     if (Atomics.load(this.#ints, ROOM_WAIT) !== 0) {
       Atomics.store(this.#ints, ROOM_WAIT, 0);
       native.wordNotify(this.#ints, READ, ALL);
     }
     if (!delivered) this.#wakeJoinersIfDone();
+  }
+
+  /** A Queue counts no tasks: `read` alone, without the 64-bit word's BigInts. */
+  #advanceRead(seq: number): void {
+    const ints = this.#ints;
+    for (;;) {
+      const read = Atomics.load(ints, READ);
+      if (!after(seq, read) || Atomics.compareExchange(ints, READ, read, seq) === read) return;
+    }
+  }
+
+  #advancePair(seq: number, delivered: boolean): void {
+    const pair = this.#pair;
+    for (;;) {
+      const old = Atomics.load(pair, 0);
+      if (!after(seq, Number(old & 0xffffffffn) | 0)) return;
+      const taken = (Number(old >> 32n) + (delivered ? 1 : 0)) >>> 0;
+      if (Atomics.compareExchange(pair, 0, old, BigInt(seq >>> 0) | (BigInt(taken) << 32n)) === old) return;
+    }
   }
 
   /**
@@ -283,7 +308,28 @@ export class PacketQueue {
 
   // --- put -----------------------------------------------------------------------------------------------------
 
-  /** `baton`: shutdown's message, which takes no room and is not refused. */
+  /**
+   * Puts a frame that fits one message, if that can happen now without waiting for anything: the write lock, room
+   * in a bounded queue, room in the socket. False (nothing done) otherwise; putSteps then waits.
+   */
+  putNow(frame: Frame): boolean {
+    if (frame.length > PACKET_DATA_BYTES || this.isShut()) return false;
+    const wl = this.#wl;
+    if (!wl.tryWait()) return false;
+    try {
+      if (this.full()) return false;
+      const ints = this.#ints;
+      const seq = (Atomics.load(ints, WRITTEN) + 1) | 0;
+      Atomics.store(ints, WRITTEN, seq);
+      if (this.#socket.send(header(seq, FIRST | LAST), frame, 0, frame.length)) return true;
+      Atomics.store(ints, WRITTEN, (seq - 1) | 0);
+      this.#wakeJoinersIfDone();
+      return false;
+    } finally {
+      wl.post();
+    }
+  }
+
   *putSteps(frame: Frame, block: boolean): Steps<void> {
     const wl = this.#wl;
     const ints = this.#ints;
@@ -333,11 +379,57 @@ export class PacketQueue {
   // --- get -----------------------------------------------------------------------------------------------------
 
   /**
+   * Takes an item that is there now, whole in one message, without any wait: the item, or NOT_NOW when there is
+   * none or the read lock is busy (nothing done; getSteps then waits), or the steps that finish what it began (a
+   * message that is not a whole item of its own).
+   */
+  getNow(): unknown {
+    const rl = this.#rl;
+    if (!rl.tryWait()) return NOT_NOW;
+    let n: number;
+    try {
+      n = (Atomics.load(this.#ints, SHUT) & IMMEDIATE) !== 0 ? -1 : this.#socket.receive(scratch);
+    } catch (err) {
+      rl.post();
+      throw err;
+    }
+    if (n >= PACKET_HEADER_BYTES + FRAME_HEADER_BYTES && n < scratch.length && scratch[4] === (FIRST | LAST)) {
+      const seq = scratch.readInt32LE(0);
+      const length = scratch.readUInt32BE(PACKET_HEADER_BYTES);
+      const start = PACKET_HEADER_BYTES + FRAME_HEADER_BYTES;
+      if (after(seq, this.#read()) && start + length <= n) {
+        try {
+          return this.#deliver(seq, scratch.subarray(start, start + length), scratch.readUInt32BE(PACKET_HEADER_BYTES + 4));
+        } finally {
+          rl.post();
+        }
+      }
+    }
+    if (n < 0) {
+      rl.post();
+      return NOT_NOW;
+    }
+    return new Claimed(this.#finishTake(n));
+  }
+
+  /** getNow() received message `n` and holds the read lock: the rest of the get. */
+  *#finishTake(n: number): Steps<unknown> {
+    try {
+      const item = yield* this.#take(n);
+      if (item !== NOTHING) return item;
+    } finally {
+      this.#rl.post();
+    }
+    return yield* this.getSteps(true);
+  }
+
+  /**
    * Waits for a message without the read lock, then takes the lock to receive it: a worker thread terminated while
    * it waits (or a process killed there) holds nothing. The lock is held across waits only for the rest of an item.
    */
   *getSteps(block: boolean): Steps<unknown> {
     const rl = this.#rl;
+    const ints = this.#ints;
     for (;;) {
       if (!rl.tryWait() && !(block ? (yield { lock: rl, bounded: true }) : spinForLock(rl))) {
         if (this.isShut() && this.size() === 0) throw new ShutDown();
@@ -353,14 +445,21 @@ export class PacketQueue {
       } finally {
         rl.post();
       }
+      // A producer that keeps up begins its next item within microseconds: worth watching for that long before a
+      // wait through the event loop (or poll(2)).
+      const written = Atomics.load(ints, WRITTEN);
+      if (block && !missing && spinFor(ITEM_SPIN_MS, () => Atomics.load(ints, WRITTEN) !== written)) continue;
       if (!block || !(yield { ready: this.#socket.readable, bounded: true, nap: missing ? RECHECK_MS : undefined })) {
         throw new Empty();
       }
     }
   }
 
-  /** Takes the next item, or NOTHING when no message waits; the caller holds the read lock. */
-  *#take(): Steps<unknown> {
+  /**
+   * Takes the next item, or NOTHING when no message waits; the caller holds the read lock. `received`: the length of
+   * a message in `scratch` already.
+   */
+  *#take(received?: number): Steps<unknown> {
     const socket = this.#socket;
     let partial: Partial | null = null;
     for (;;) {
@@ -369,7 +468,8 @@ export class PacketQueue {
         this.#removeAll();
         throw new ShutDown();
       }
-      const n = socket.receive(scratch);
+      const n = received ?? socket.receive(scratch);
+      received = undefined;
       if (n < 0) {
         if (!partial) return NOTHING;
         // The rest of an item is late: if no live writer holds the write lock, none of it will come.

@@ -27,7 +27,7 @@ import { WinFramePipe } from './pipe_win';
 import {
   adoptFds, assertSpawning, Lent, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
 } from './reduction';
-import { createPacketQueueParts, openQueueWords, PacketQueue, PacketQueueParts, PacketSocket } from './packet_queue';
+import { Claimed, createPacketQueueParts, NOT_NOW, openQueueWords, PacketQueue, PacketQueueParts, PacketSocket } from './packet_queue';
 import { runAsync, runSync, spinForLock, Steps, Wait } from './queue_steps';
 import { isKillSafeDescriptor, recoveryAvailable } from './robust_lock';
 import { defineInheritanceGuard, NO_RECOVERY, SEM_VALUE_MAX, SemaphoreHandle, SemLock } from './semlock';
@@ -53,12 +53,6 @@ export type PutSyncOptions = GetSyncOptions;
 const QUEUE_CLOSED = 'ERR_MP_QUEUE_CLOSED';
 
 const RESOLVED: Promise<void> = Promise.resolve();
-/** #getNow found no item (and took nothing). */
-const NOT_NOW = Symbol('not now');
-/** #getNow claimed an item whose frame needs waits to be read: the rest of the get. */
-class Claimed {
-  constructor(readonly steps: Steps<unknown>) {}
-}
 /** Where a fast get reads a frame head: decoded before anything else runs, so one serves every queue. */
 const scratchHead = Buffer.alloc(FRAME_HEAD_BYTES);
 
@@ -182,7 +176,7 @@ export class SimpleQueue<T = unknown> {
   /** Resolves once the item is in the pipe; Full if a bounded queue has no room before `timeout`. */
   put(item: T, options?: PutOptions): Promise<void> {
     const packet = this.#packet;
-    if (packet) return this.#async(options, (block) => packet.putSteps(encodeFrame(item), block));
+    if (packet) return this.#putPacket(packet, item, options);
     if (options !== undefined || this.#closed) return this.#async(options, (block) => this.#putSteps(encodeFrame(item), block));
     // The common call: no options, and room at once. It needs no generator, no promise of its own.
     let frame: Frame;
@@ -194,6 +188,20 @@ export class SimpleQueue<T = unknown> {
       return Promise.reject(err);
     }
     return this.#async(undefined, (block) => this.#putSteps(frame, block));
+  }
+
+  /** put() of a kill-safe queue: without options, and with room now, no generator and no promise of its own. */
+  #putPacket(packet: PacketQueue, item: T, options: PutOptions | undefined): Promise<void> {
+    if (options !== undefined || this.#closed) return this.#async(options, (block) => packet.putSteps(encodeFrame(item), block));
+    let frame: Frame;
+    try {
+      this.#used = true;
+      frame = encodeFrame(item);
+      if (packet.putNow(frame)) return RESOLVED;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#async(undefined, (block) => packet.putSteps(frame, block));
   }
 
   /**
@@ -227,7 +235,15 @@ export class SimpleQueue<T = unknown> {
   /** Blocks this thread until the item is in the pipe; with `block: false` or a timeout, Full when there is no room. */
   putSync(item: T, options?: PutSyncOptions): void {
     const packet = this.#packet;
-    if (packet) return this.#sync(options, (block) => packet.putSteps(encodeFrame(item), block));
+    if (packet) {
+      if (options === undefined && !this.#closed) {
+        this.#used = true;
+        const frame = encodeFrame(item);
+        if (!packet.putNow(frame)) this.#sync(undefined, (block) => packet.putSteps(frame, block));
+        return;
+      }
+      return this.#sync(options, (block) => packet.putSteps(encodeFrame(item), block));
+    }
     if (options === undefined && !this.#closed) {
       if (typeof item === 'number' && this.#putNow(encodeNumberNow(item))) return;
       const frame = encodeFrame(item);
@@ -240,7 +256,18 @@ export class SimpleQueue<T = unknown> {
   /** Resolves with the next item; Empty if none comes before `timeout`. */
   get(options?: GetOptions): Promise<T> {
     const packet = this.#packet;
-    if (packet) return this.#async(options, (block) => packet.getSteps(block)) as Promise<T>;
+    if (packet) {
+      if (options !== undefined || this.#closed) return this.#async(options, (block) => packet.getSteps(block)) as Promise<T>;
+      try {
+        this.#used = true;
+        const item = packet.getNow();
+        if (item instanceof Claimed) return this.#finish(item.steps) as Promise<T>;
+        if (item !== NOT_NOW) return Promise.resolve(item as T);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return this.#async(undefined, (block) => packet.getSteps(block)) as Promise<T>;
+    }
     return options === undefined ? this._get(undefined) : this.#async(options, (block) => this.#getSteps(block)) as Promise<T>;
   }
 
@@ -261,7 +288,15 @@ export class SimpleQueue<T = unknown> {
   /** Blocks this thread until an item comes; with `block: false` or a timeout, Empty when there is none. */
   getSync(options?: GetSyncOptions): T {
     const packet = this.#packet;
-    if (packet) return this.#sync(options, (block) => packet.getSteps(block)) as T;
+    if (packet) {
+      if (options === undefined && !this.#closed) {
+        this.#used = true;
+        const item = packet.getNow();
+        if (item instanceof Claimed) return this.#sync(undefined, () => item.steps) as T;
+        if (item !== NOT_NOW) return item as T;
+      }
+      return this.#sync(options, (block) => packet.getSteps(block)) as T;
+    }
     if (options === undefined && !this.#closed) {
       const item = this.#getNow();
       if (item instanceof Claimed) return this.#sync(undefined, () => item.steps) as T;
