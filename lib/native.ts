@@ -123,6 +123,11 @@ export interface NativeAddon {
   watchHangup(fd: number, graceMs: number, exitCode: number, callback: () => void): void;
   /** One read(): bytes read (0 at end of file), or -1 when the non-blocking descriptor has none. */
   read(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  /**
+   * The next message of a packet socket (socketPair(n, true)), left in place: copies what fits of it into the range
+   * and returns its whole length, or -1 when none waits.
+   */
+  peek(fd: number, buffer: Uint8Array, offset: number, length: number): number;
   /** One write(): bytes written, or -1 when the non-blocking descriptor has no room. */
   write(fd: number, buffer: Uint8Array, offset: number, length: number): number;
   /**

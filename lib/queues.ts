@@ -27,7 +27,7 @@ import { WinFramePipe } from './pipe_win';
 import {
   adoptFds, assertSpawning, Lent, reduce, Reduced, registerRebuilder, SpawningContext, spawningContext,
 } from './reduction';
-import { Claimed, createPacketQueueParts, NOT_NOW, openQueueWords, PacketQueue, PacketQueueParts, PacketSocket } from './packet_queue';
+import { Claimed, createKillSafeQueueParts, KillSafeQueue, KillSafeQueueParts, NOT_NOW, openQueueWords, QueueChannel } from './kill_safe_queue';
 import { runAsync, runSync, spinForLock, Steps, Wait } from './queue_steps';
 import { isKillSafeDescriptor, recoveryAvailable } from './robust_lock';
 import { defineInheritanceGuard, NO_RECOVERY, SEM_VALUE_MAX, SemaphoreHandle, SemLock } from './semlock';
@@ -75,7 +75,7 @@ function passPipe(pipe: QueuePipe, ctx: SpawningContext): (number | string | Len
 }
 
 /** A queue collected without close(): its descriptors close then (its semaphores close as they are collected). */
-const collected = new FinalizationRegistry<QueuePipe | PacketSocket>((pipe) => pipe.close());
+const collected = new FinalizationRegistry<QueuePipe | QueueChannel>((pipe) => pipe.close());
 
 interface QueueParts {
   pipe: QueuePipe;
@@ -96,14 +96,14 @@ function closeParts(parts: SemLock[]): void {
 export const killSafeQueues = recoveryAvailable && native.platform !== 'win32';
 
 /** A kill-safe queue's parts, with what its rules need. */
-type KillSafeParts = PacketQueueParts & { maxsize: number };
+type KillSafeParts = KillSafeQueueParts & { maxsize: number };
 
 function isKillSafe(parts: QueueParts | KillSafeParts): parts is KillSafeParts {
-  return 'socket' in parts;
+  return 'channel' in parts;
 }
 
 function createParts(maxsize: number): QueueParts | KillSafeParts {
-  if (killSafeQueues) return { ...createPacketQueueParts(() => new Lock()), maxsize };
+  if (killSafeQueues) return { ...createKillSafeQueueParts(() => new Lock()), maxsize };
   return createPipeParts(maxsize);
 }
 
@@ -136,7 +136,7 @@ export class SimpleQueue<T = unknown> {
   readonly #slotsSem: SemaphoreHandle | null;
   readonly #slotsMax: number | undefined;
   /** A kill-safe queue's rules; then none of the fields above is used. */
-  readonly #packet: PacketQueue | undefined;
+  readonly #packet: KillSafeQueue | undefined;
   /** Aborts this process's pending waits when close() is called. */
   readonly #closing = new AbortController();
   #closed = false;
@@ -148,11 +148,11 @@ export class SimpleQueue<T = unknown> {
   constructor(/** @internal */ parts?: QueueParts | KillSafeParts) {
     const given = parts ?? createParts(0);
     if (isKillSafe(given)) {
-      this.#packet = new PacketQueue(given, given.maxsize, this instanceof JoinableQueue);
+      this.#packet = new KillSafeQueue(given, given.maxsize, this instanceof JoinableQueue);
       this.#pipe = this.#rlock = this.#wlock = this.#items = this.#shut = undefined as never;
       this.#shutSem = this.#itemsSem = this.#rlockSem = this.#wlockSem = undefined as never;
       this.#slots = this.#slotsSem = this.#slotsMax = undefined as never;
-      collected.register(this, given.socket, this);
+      collected.register(this, given.channel, this);
       defineInheritanceGuard(this);
       return;
     }
@@ -191,7 +191,7 @@ export class SimpleQueue<T = unknown> {
   }
 
   /** put() of a kill-safe queue: without options, and with room now, no generator and no promise of its own. */
-  #putPacket(packet: PacketQueue, item: T, options: PutOptions | undefined): Promise<void> {
+  #putPacket(packet: KillSafeQueue, item: T, options: PutOptions | undefined): Promise<void> {
     if (options !== undefined || this.#closed) return this.#async(options, (block) => packet.putSteps(encodeFrame(item), block));
     let frame: Frame;
     try {
@@ -728,8 +728,8 @@ export class SimpleQueue<T = unknown> {
     const ctx = spawningContext();
     const packet = this.#packet;
     if (packet) {
-      const { socket, rlock, wlock, words } = packet.parts;
-      return [REBUILD_KILL_SAFE_QUEUE, [this.constructor.name, socket.fds.map((fd) => ctx.passFd(fd)), rlock, wlock,
+      const { channel, rlock, wlock, words } = packet.parts;
+      return [REBUILD_KILL_SAFE_QUEUE, [this.constructor.name, channel.fds.map((fd) => ctx.passFd(fd)), rlock, wlock,
         words.descriptor(), packet.maxsize]];
     }
     return [REBUILD_QUEUE, [this.constructor.name, passPipe(this.#pipe, ctx),
@@ -737,7 +737,7 @@ export class SimpleQueue<T = unknown> {
   }
 
   /** @internal a kill-safe queue's rules, if it is one */
-  protected _packet(): PacketQueue | undefined {
+  protected _packet(): KillSafeQueue | undefined {
     return this.#packet;
   }
 
@@ -945,7 +945,7 @@ const REBUILD_KILL_SAFE_QUEUE = 'multiproc.KillSafeQueue';
 registerRebuilder(REBUILD_KILL_SAFE_QUEUE, (className: string, ends: (number | Lent)[], rlock: Lock, wlock: Lock,
                                            words: unknown, maxsize: number) => {
   if (!isKillSafeDescriptor(words)) throw new InvalidArgumentError('not a kill-safe queue\'s state');
-  const parts: KillSafeParts = { socket: new PacketSocket(adoptFds(ends)), rlock, wlock, words: openQueueWords(words), maxsize };
+  const parts: KillSafeParts = { channel: new QueueChannel(adoptFds(ends)), rlock, wlock, words: openQueueWords(words), maxsize };
   switch (className) {
     case 'SimpleQueue': return new SimpleQueue(parts);
     case 'Queue': return new Queue(maxsize, parts);

@@ -121,17 +121,21 @@ Napi::Value PollJs(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), r == WaitResult::Acquired);
 }
 
-// read(fd, buf, offset, length) / write(fd, buf, offset, length) -> bytes moved, or -1 when it would block
-template <bool kWrite>
+// read(fd, buf, offset, length) / write(fd, buf, offset, length) / peek(fd, buf, offset, length) -> bytes moved (peek:
+// the message's length), or -1 when it would block
+template <int64_t (*Move)(int, uint8_t*, size_t, OsError*)>
 Napi::Value TransferJs(const Napi::CallbackInfo& info) {
   uint8_t* data;
   size_t length;
   if (!BufferRange(info, &data, &length)) return info.Env().Undefined();
-  int fd = info[0].As<Napi::Number>().Int32Value();
   OsError err;
-  int64_t n = kWrite ? WriteFd(fd, data, length, &err) : ReadFd(fd, data, length, &err);
+  int64_t n = Move(info[0].As<Napi::Number>().Int32Value(), data, length, &err);
   return NumberOrThrow(info.Env(), n, err);
 }
+
+int64_t ReadInto(int fd, uint8_t* data, size_t length, OsError* err) { return ReadFd(fd, data, length, err); }
+int64_t WriteFrom(int fd, uint8_t* data, size_t length, OsError* err) { return WriteFd(fd, data, length, err); }
+int64_t PeekInto(int fd, uint8_t* data, size_t length, OsError* err) { return PeekFd(fd, data, length, err); }
 
 // writev(fd, chunks, offset) -> bytes written from byte `offset` of the chunks taken end to end (at most
 // kMaxWriteBuffers chunks at a time), or -1 when it would block
@@ -647,8 +651,9 @@ void InitDescriptors(Napi::Env env, Napi::Object exports) {
   MP_FUNCTION("closeFd", CloseFdJs);
   MP_FUNCTION("poll", PollJs);
   MP_FUNCTION("watchHangup", WatchHangupJs);
-  MP_FUNCTION("read", TransferJs<false>);
-  MP_FUNCTION("write", TransferJs<true>);
+  MP_FUNCTION("read", TransferJs<ReadInto>);
+  MP_FUNCTION("write", TransferJs<WriteFrom>);
+  MP_FUNCTION("peek", TransferJs<PeekInto>);
   MP_FUNCTION("writev", WritevJs);
   MP_FUNCTION("setPipeCapacity", SetPipeCapacityJs);
   exports.Set("FdWatcher", FdWatcher::Init(env));

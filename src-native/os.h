@@ -194,6 +194,9 @@ WaitResult PollFd(int fd, bool forWrite, int64_t deadlineNs, OsError* err);
 // when a non-blocking descriptor has no data (no room). Queue readers and writers wait with poll instead.
 int64_t ReadFd(int fd, void* buf, size_t length, OsError* err);
 int64_t WriteFd(int fd, const void* buf, size_t length, OsError* err);
+// The next message of a packet socket, left in place: its whole length (more than `length` when it is longer), or
+// kWouldBlock when none waits.
+int64_t PeekFd(int fd, void* buf, size_t length, OsError* err);
 // One writev() of `count` buffers (at most kMaxWriteBuffers), retrying EINTR; returns as WriteFd.
 struct WriteBuffer {
   const void* data;

@@ -573,6 +573,10 @@ int64_t ReadFd(int fd, void* buf, size_t length, OsError* err) {
   return Transfer([&] { return read(fd, buf, length); }, "read", err);
 }
 
+int64_t PeekFd(int fd, void* buf, size_t length, OsError* err) {
+  return Transfer([&] { return recv(fd, buf, length, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC); }, "recv", err);
+}
+
 int64_t WriteFd(int fd, const void* buf, size_t length, OsError* err) {
   return Transfer([&] { return write(fd, buf, length); }, "write", err);
 }
