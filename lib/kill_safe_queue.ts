@@ -514,7 +514,7 @@ export class KillSafeQueue {
     }
     const seq = recordsIn.readInt32LE(0);
     const length = recordsIn.readUInt32BE(RECORD_HEADER_BYTES);
-    if (recordsIn[4] === (FIRST | LAST) && after(seq, this.#read()) && length <= RECORD_DATA_BYTES - FRAME_HEADER_BYTES) {
+    if (recordsIn[4] === (FIRST | LAST) && this.#expected(seq) && length <= RECORD_DATA_BYTES - FRAME_HEADER_BYTES) {
       try {
         const start = RECORD_HEADER_BYTES + FRAME_HEADER_BYTES;
         return this.#deliver(seq, recordsIn.subarray(start, start + length), recordsIn.readUInt32BE(RECORD_HEADER_BYTES + 4));
@@ -588,12 +588,12 @@ export class KillSafeQueue {
         channel.writeRecord(0, BATON); // passed on: every getter waiting in poll wakes in turn
         throw new ShutDown();
       }
+      if (!this.#expected(seq)) continue; // done with already, or never begun by a writer: dropped
       if (!(kind & FIRST)) {
         // The rest of an item whose first record went with a reader that died: lost, and its records dropped.
-        if (after(seq, this.#read())) this.#advance(seq, false);
+        this.#advance(seq, false);
         continue;
       }
-      if (!after(seq, this.#read())) continue; // not one of ours: dropped
       const length = recordsIn.readUInt32BE(RECORD_HEADER_BYTES);
       const inBand = recordsIn.readUInt32BE(RECORD_HEADER_BYTES + 4);
       if (kind & BULK) {
@@ -683,6 +683,11 @@ export class KillSafeQueue {
       // Memory of its own: views of it need no copy.
       return this.#deliver(seq, body.payload ?? Buffer.concat(body.parts, length), inBand);
     }
+  }
+
+  /** Whether `seq` is an item readers are not done with, and that a writer began (no peer can move `read` past that). */
+  #expected(seq: number): boolean {
+    return after(seq, this.#read()) && !after(seq, Atomics.load(this.#ints, WRITTEN));
   }
 
   /** Decodes item `seq` and counts it done; one that does not decode counts as lost. */

@@ -9,7 +9,7 @@
 // (and the rest of its frame) for good, a producer killed mid-frame the write lock.
 const fs = require('node:fs');
 const path = require('node:path');
-const { Process, Queue } = require('../dist');
+const { JoinableQueue, Process, Queue } = require('../dist');
 const t = require('./fixtures/queue_kill_targets');
 const { tmpDir } = require('./fixtures/tmp');
 
@@ -152,6 +152,44 @@ killSafe('a queue whose producers and consumers are SIGKILLed at random', () => 
     expect(fs.readFileSync(file('drain.log'), 'utf8')).toBe('ok B\n');
     queue.close();
   }, 4 * HANG_MS);
+});
+
+killSafe('a reader or writer SIGKILLed at the one instruction where its item is counted wrong', () => {
+  const marked = async (file) => {
+    while (!fs.existsSync(file)) await pause(5);
+  };
+
+  test('reader-killed-after-take: a consumer killed after it took the last item of a full Queue(1), before it counted it, leaves room', async () => {
+    const queue = new Queue(1);
+    queue.putSync('taken');
+    const mark = path.join(tmpDir('mp-qkill-'), 'took');
+    const reader = await started(t.takeRecordAndStay, [queue, mark]);
+    await marked(mark);
+    reader.kill();
+    await reader.join();
+    expect(queue.full()).toBe(true); // the count still holds the item the dead reader took
+    await queue.put('next', { timeout: 10000 }); // without the repair: Full, after waiting the whole timeout
+    expect(queue.getSync({ timeout: 10000 })).toBe('next');
+    expect([queue.qsize(), queue.empty()]).toEqual([0, true]);
+    queue.close();
+  }, 60000);
+
+  test('writer-killed-after-begin: a producer killed after it counted an item, before it wrote any of it, leaves no phantom item', async () => {
+    const queue = new JoinableQueue(1);
+    const mark = path.join(tmpDir('mp-qkill-'), 'began');
+    const writer = await started(t.beginItemAndStay, [queue, mark]);
+    await marked(mark);
+    writer.kill();
+    await writer.join();
+    expect(queue.qsize()).toBe(1);
+    await queue.join(); // nobody will take the phantom: join() finds it out
+    await queue.put('next', { timeout: 10000 });
+    expect(queue.getSync({ timeout: 10000 })).toBe('next');
+    queue.taskDone();
+    await queue.join();
+    expect(queue.qsize()).toBe(0);
+    queue.close();
+  }, 60000);
 });
 
 test('a producer SIGKILLed while it waits for room in a full queue does not keep the write lock from the others',
