@@ -34,7 +34,7 @@
  */
 import { Empty, Full, ShutDown, UnpicklingError, ValueError } from './errors';
 import { native } from './native';
-import { decodePayload, Frame, FRAME_HEADER_BYTES, Readiness } from './pipe';
+import { decodePayload, Frame, FRAME_HEADER_BYTES, NUMBER_FRAME, Readiness } from './pipe';
 import { Steps, spinForLock } from './queue_steps';
 import { KillSafeDescriptor, KillSafeSegment, RECHECK_MS, RobustLockHandle } from './robust_lock';
 import { SPIN_MS } from './semlock';
@@ -86,6 +86,12 @@ const recordsOut = Buffer.alloc(ATOMIC_WRITE_BYTES);
 const recordsIn = Buffer.allocUnsafeSlow(ATOMIC_WRITE_BYTES);
 const bodyIn = Buffer.allocUnsafeSlow(BODY_HEADER_BYTES + BODY_DATA_BYTES + 1);
 const bodyHead = Buffer.alloc(BODY_HEADER_BYTES);
+/** A number's record: its frame header (as pipe.ts writes it) is fixed, its padding zero; seq and value vary. */
+const numberRecord = Buffer.alloc(RECORD_BYTES);
+numberRecord[4] = FIRST | LAST;
+numberRecord.writeUInt32BE(8, RECORD_HEADER_BYTES);
+numberRecord.writeUInt32BE(NUMBER_FRAME, RECORD_HEADER_BYTES + 4);
+const NUMBER_USED = FRAME_HEADER_BYTES + 8;
 
 /** Copies bytes [from, to) of `frame` to `dest` at `at`. */
 function copyFrame(frame: Frame, from: number, to: number, dest: Buffer, at: number): void {
@@ -94,8 +100,7 @@ function copyFrame(frame: Frame, from: number, to: number, dest: Buffer, at: num
     const end = start + chunk.length;
     if (end > from && start < to) {
       const lo = Math.max(from, start);
-      const hi = Math.min(to, end);
-      dest.set(chunk.subarray(lo - start, hi - start), at + lo - from);
+      (chunk as Buffer).copy(dest, at + lo - from, lo - start, Math.min(to, end) - start);
     }
     start = end;
     if (start >= to) return;
@@ -145,12 +150,24 @@ export class QueueChannel {
   }
 
   /**
-   * Writes item `seq` of INLINE_FRAME_BYTES at most as its records, with one write: false, with nothing written,
-   * when the pipe has no room for all of them.
+   * Writes item `seq` of INLINE_FRAME_BYTES at most (`used` bytes of its frame, or a number) as its records, with
+   * one write: false, with nothing written, when the pipe has no room for all of them.
    */
-  writeInline(seq: number, frame: Frame, used: number): boolean {
-    const count = Math.max(1, Math.ceil(used / RECORD_DATA_BYTES));
+  writeInline(seq: number, frame: Frame | number, used: number): boolean {
+    if (typeof frame === 'number') { // the commonest item: its record is made in place
+      numberRecord.writeInt32LE(seq, 0);
+      numberRecord.writeDoubleLE(frame, RECORD_HEADER_BYTES + FRAME_HEADER_BYTES);
+      return native.write(this.writable.fd, numberRecord, 0, RECORD_BYTES) >= 0;
+    }
     const out = recordsOut;
+    if (used <= RECORD_DATA_BYTES) { // most items: one record
+      out.writeInt32LE(seq, 0);
+      out[4] = FIRST | LAST;
+      copyFrame(frame, 0, used, out, RECORD_HEADER_BYTES);
+      out.fill(0, RECORD_HEADER_BYTES + used, RECORD_BYTES);
+      return native.write(this.writable.fd, out, 0, RECORD_BYTES) >= 0;
+    }
+    const count = Math.ceil(used / RECORD_DATA_BYTES);
     for (let i = 0; i < count; i++) {
       const at = i * RECORD_BYTES;
       out.writeInt32LE(seq, at);
@@ -406,16 +423,16 @@ export class KillSafeQueue {
   // --- put -----------------------------------------------------------------------------------------------------
 
   /**
-   * Puts a small item, if that can happen now without waiting for anything: the write lock, room in a bounded
+   * Puts a small item (a frame, or a number as it is), if that can happen now without waiting for anything: the write lock, room in a bounded
    * queue, room in the pipe. False (nothing done) otherwise; putSteps then waits.
    */
-  putNow(frame: Frame): boolean {
-    const used = usedBytes(frame);
+  putNow(frame: Frame | number): boolean {
+    const used = typeof frame === 'number' ? NUMBER_USED : usedBytes(frame);
     if (used > INLINE_FRAME_BYTES || this.isShut()) return false;
     const wl = this.#wl;
     if (!wl.tryWait()) return false;
     try {
-      return !this.full() && this.#begin((seq) => this.#channel.writeInline(seq, frame, used));
+      return !this.full() && this.#beginInline(frame, used);
     } finally {
       wl.post();
     }
@@ -430,9 +447,24 @@ export class KillSafeQueue {
     const seq = (Atomics.load(ints, WRITTEN) + 1) | 0;
     Atomics.store(ints, WRITTEN, seq); // the item exists from now on
     if (write(seq)) return true;
-    Atomics.store(ints, WRITTEN, (seq - 1) | 0);
-    this.#wakeJoinersIfDone();
+    this.#unbegin(seq);
     return false;
+  }
+
+  /** #begin() of an item written whole by writeInline: the put path of most items, without a closure. */
+  #beginInline(frame: Frame | number, used: number): boolean {
+    const ints = this.#ints;
+    const seq = (Atomics.load(ints, WRITTEN) + 1) | 0;
+    Atomics.store(ints, WRITTEN, seq);
+    if (this.#channel.writeInline(seq, frame, used)) return true;
+    this.#unbegin(seq);
+    return false;
+  }
+
+  /** Item `seq` found no room for its first write: as if never begun. */
+  #unbegin(seq: number): void {
+    Atomics.store(this.#ints, WRITTEN, (seq - 1) | 0);
+    this.#wakeJoinersIfDone();
   }
 
   *putSteps(frame: Frame, block: boolean): Steps<void> {
@@ -453,7 +485,7 @@ export class KillSafeQueue {
           Atomics.store(ints, ROOM_WAIT, 1);
           wait = 'room';
         } else if (inline) {
-          if (this.#begin((seq) => this.#channel.writeInline(seq, frame, used))) return;
+          if (this.#beginInline(frame, used)) return;
           wait = 'pipe';
         } else {
           let seq = 0;
@@ -500,7 +532,7 @@ export class KillSafeQueue {
    */
   getNow(): unknown {
     const rl = this.#rl;
-    if (!rl.tryWait()) return NOT_NOW;
+    if (this.#noneBegun() || !rl.tryWait()) return NOT_NOW;
     let n: number;
     try {
       n = (Atomics.load(this.#ints, SHUT) & IMMEDIATE) !== 0 ? -1 : this.#channel.readRecords(recordsIn, 0, 1);
@@ -517,7 +549,12 @@ export class KillSafeQueue {
     if (recordsIn[4] === (FIRST | LAST) && this.#expected(seq) && length <= RECORD_DATA_BYTES - FRAME_HEADER_BYTES) {
       try {
         const start = RECORD_HEADER_BYTES + FRAME_HEADER_BYTES;
-        return this.#deliver(seq, recordsIn.subarray(start, start + length), recordsIn.readUInt32BE(RECORD_HEADER_BYTES + 4));
+        const inBand = recordsIn.readUInt32BE(RECORD_HEADER_BYTES + 4);
+        if (inBand === NUMBER_FRAME && length === 8) { // the commonest item, read in place
+          this.#advance(seq, true);
+          return recordsIn.readDoubleLE(start);
+        }
+        return this.#deliver(seq, recordsIn.subarray(start, start + length), inBand);
       } finally {
         rl.post();
       }
@@ -543,7 +580,17 @@ export class KillSafeQueue {
   *getSteps(block: boolean): Steps<unknown> {
     const rl = this.#rl;
     const ints = this.#ints;
+    // Until the pipe said it is readable, a get reads it only when the counts say an item was begun: a consumer
+    // faster than its producer would otherwise pay a failing read(2) per look.
+    let readable = false;
     for (;;) {
+      if (!readable && this.#noneBegun() && !this.isShut()) {
+        const written = Atomics.load(ints, WRITTEN);
+        if (block && spinFor(ITEM_SPIN_MS, () => Atomics.load(ints, WRITTEN) !== written)) continue;
+        if (!block || !(yield { ready: this.#channel.readable, bounded: true, nap: SHUT_RECHECK_MS })) throw new Empty();
+        readable = true;
+        continue;
+      }
       if (!rl.tryWait() && !(block ? (yield { lock: rl, bounded: true }) : spinForLock(rl))) {
         if (this.isShut() && this.size() === 0) throw new ShutDown();
         throw new Empty();
@@ -565,6 +612,7 @@ export class KillSafeQueue {
       if (!block || !(yield { ready: this.#channel.readable, bounded: true, nap: missing ? RECHECK_MS : SHUT_RECHECK_MS })) {
         throw new Empty();
       }
+      readable = true;
     }
   }
 
@@ -683,6 +731,11 @@ export class KillSafeQueue {
       // Memory of its own: views of it need no copy.
       return this.#deliver(seq, body.payload ?? Buffer.concat(body.parts, length), inBand);
     }
+  }
+
+  /** Whether every item begun is done with (none is under way, or waiting in the pipe). */
+  #noneBegun(): boolean {
+    return Atomics.load(this.#ints, WRITTEN) === Atomics.load(this.#ints, READ);
   }
 
   /** Whether `seq` is an item readers are not done with, and that a writer began (no peer can move `read` past that). */

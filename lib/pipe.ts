@@ -181,7 +181,7 @@ export function encodeFrame(value: unknown): Frame {
  * A number, the commonest small message, skips v8's serializer (most of the cost of a small put and get): its
  * frame says NUMBER_FRAME where the v8 length would be (no real one is that long) and carries a float64.
  */
-const NUMBER_FRAME = 0xffffffff;
+export const NUMBER_FRAME = 0xffffffff;
 
 /** A buffer of FRAME_HEAD_BYTES from Node's pool, zeroed: no stale memory of this process crosses to another. */
 function paddedHead(): Buffer {

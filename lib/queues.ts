@@ -196,8 +196,9 @@ export class SimpleQueue<T = unknown> {
     let frame: Frame;
     try {
       this.#used = true;
+      if (typeof item === 'number' && packet.putNow(item)) return RESOLVED;
       frame = encodeFrame(item);
-      if (packet.putNow(frame)) return RESOLVED;
+      if (typeof item !== 'number' && packet.putNow(frame)) return RESOLVED;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -238,8 +239,9 @@ export class SimpleQueue<T = unknown> {
     if (packet) {
       if (options === undefined && !this.#closed) {
         this.#used = true;
+        if (typeof item === 'number' && packet.putNow(item)) return;
         const frame = encodeFrame(item);
-        if (!packet.putNow(frame)) this.#sync(undefined, (block) => packet.putSteps(frame, block));
+        if (typeof item === 'number' || !packet.putNow(frame)) this.#sync(undefined, (block) => packet.putSteps(frame, block));
         return;
       }
       return this.#sync(options, (block) => packet.putSteps(encodeFrame(item), block));
