@@ -34,7 +34,7 @@
  */
 import { Empty, Full, ShutDown, UnpicklingError, ValueError } from './errors';
 import { native } from './native';
-import { decodePayload, Frame, FRAME_HEADER_BYTES, NUMBER_FRAME, Readiness } from './pipe';
+import { decodePayload, Frame, FRAME_HEADER_BYTES, NUMBER_FRAME, pipeAndSocket, Readiness } from './pipe';
 import { Steps, spinForLock } from './queue_steps';
 import { KillSafeDescriptor, KillSafeSegment, RECHECK_MS, RobustLockHandle } from './robust_lock';
 import { SPIN_MS } from './semlock';
@@ -59,10 +59,6 @@ const LAST = 2;
 const BULK = 4;
 /** Sent once by shutdown(): it wakes the getters that wait on an empty pipe. */
 const BATON = 8;
-/** Linux lets a pipe hold up to /proc/sys/fs/pipe-max-size (1 MiB by default): 16,384 records. */
-const PIPE_CAPACITY = 1 << 20;
-/** What the body socket asks the kernel to buffer (granted up to net.core.wmem_max). */
-const BODY_CAPACITY = 1 << 20;
 
 // The shared page: int32 words.
 const WRITTEN = 0;
@@ -133,16 +129,7 @@ export class QueueChannel {
   }
 
   static create(): QueueChannel {
-    const fds = native.pipe();
-    try {
-      fds.push(...native.socketPair(BODY_CAPACITY, true));
-      for (const fd of fds) native.setNonBlocking(fd, true);
-      native.setPipeCapacity(fds[1], PIPE_CAPACITY);
-    } catch (err) {
-      for (const fd of fds) native.closeFd(fd);
-      throw err;
-    }
-    return new QueueChannel(fds);
+    return new QueueChannel(pipeAndSocket(true));
   }
 
   get fds(): number[] {
@@ -423,8 +410,8 @@ export class KillSafeQueue {
   // --- put -----------------------------------------------------------------------------------------------------
 
   /**
-   * Puts a small item (a frame, or a number as it is), if that can happen now without waiting for anything: the write lock, room in a bounded
-   * queue, room in the pipe. False (nothing done) otherwise; putSteps then waits.
+   * Puts a small item (a frame, or a number as it is), if that can happen now without waiting for anything: the
+   * write lock, room in a bounded queue, room in the pipe. False (nothing done) otherwise; putSteps then waits.
    */
   putNow(frame: Frame | number): boolean {
     const used = typeof frame === 'number' ? NUMBER_USED : usedBytes(frame);

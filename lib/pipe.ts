@@ -316,16 +316,7 @@ export class FramePipe {
   }
 
   static create(): FramePipe {
-    const fds = native.pipe();
-    try {
-      fds.push(...native.socketPair(BULK_CAPACITY));
-      for (const fd of fds) native.setNonBlocking(fd, true);
-      native.setPipeCapacity(fds[1], PIPE_CAPACITY);
-    } catch (err) {
-      for (const fd of fds) native.closeFd(fd);
-      throw err;
-    }
-    return new FramePipe(fds);
+    return new FramePipe(pipeAndSocket(false));
   }
 
   /**
@@ -426,6 +417,23 @@ export class FramePipe {
 
 /** Bytes the bulk socket may hold (the system may grant less: net.core.wmem_max). */
 const BULK_CAPACITY = 1 << 20;
+
+/**
+ * A queue's descriptors, all non-blocking: a pipe of PIPE_CAPACITY (read end, write end), then a socket pair of
+ * BULK_CAPACITY (receiving end, sending end; `packets`: SOCK_SEQPACKET). None is left open if one fails.
+ */
+export function pipeAndSocket(packets: boolean): number[] {
+  const fds = native.pipe();
+  try {
+    fds.push(...native.socketPair(BULK_CAPACITY, packets));
+    for (const fd of fds) native.setNonBlocking(fd, true);
+    native.setPipeCapacity(fds[1], PIPE_CAPACITY);
+  } catch (err) {
+    for (const fd of fds) native.closeFd(fd);
+    throw err;
+  }
+  return fds;
+}
 
 /** The first FRAME_HEAD_BYTES of a frame of several chunks, in one buffer. */
 function frameHead(frame: Frame): Buffer {
