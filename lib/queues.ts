@@ -1,6 +1,8 @@
 /**
- * SimpleQueue, Queue and JoinableQueue across processes (CPython's queues.py), on one OS pipe per queue
- * (POSIX: pipe.ts; Windows: a named pipe's handles, pipe_win.ts).
+ * SimpleQueue, Queue and JoinableQueue across processes (CPython's queues.py). Where the OS offers what it needs
+ * (Linux), a new queue is kill-safe: its rules are in kill_safe_queue.ts, and this class only validates, runs their
+ * steps and hands the queue to children. Elsewhere, and for a Manager's kernel queues, it is the pipe queue below,
+ * on one OS pipe per queue (POSIX: pipe.ts; Windows: a named pipe's handles, pipe_win.ts).
  *
  * A put writes one whole frame into the pipe and then counts it in the `items` semaphore; a get first claims one
  * counted frame (that is all it waits for), then takes the read lock just long enough to read exactly that frame.
@@ -92,7 +94,7 @@ function closeParts(parts: SemLock[]): void {
   for (const part of parts) part._close('Queue');
 }
 
-/** Where the OS offers kill-safe locks and message sockets (Linux), a new queue is kill-safe (packet_queue.ts). */
+/** Where the OS offers kill-safe locks and message sockets (Linux), a new queue is kill-safe (kill_safe_queue.ts). */
 export const killSafeQueues = recoveryAvailable && native.platform !== 'win32';
 
 /** A kill-safe queue's parts, with what its rules need. */
@@ -135,8 +137,8 @@ export class SimpleQueue<T = unknown> {
   readonly #wlockSem: SemaphoreHandle;
   readonly #slotsSem: SemaphoreHandle | null;
   readonly #slotsMax: number | undefined;
-  /** A kill-safe queue's rules; then none of the fields above is used. */
-  readonly #packet: KillSafeQueue | undefined;
+  /** A kill-safe queue's rules (kill_safe_queue.ts); then none of the pipe queue's fields above is used. */
+  readonly #killSafe: KillSafeQueue | undefined;
   /** Aborts this process's pending waits when close() is called. */
   readonly #closing = new AbortController();
   #closed = false;
@@ -148,7 +150,7 @@ export class SimpleQueue<T = unknown> {
   constructor(/** @internal */ parts?: QueueParts | KillSafeParts) {
     const given = parts ?? createParts(0);
     if (isKillSafe(given)) {
-      this.#packet = new KillSafeQueue(given, given.maxsize, this instanceof JoinableQueue);
+      this.#killSafe = new KillSafeQueue(given, given.maxsize, this instanceof JoinableQueue);
       this.#pipe = this.#rlock = this.#wlock = this.#items = this.#shut = undefined as never;
       this.#shutSem = this.#itemsSem = this.#rlockSem = this.#wlockSem = undefined as never;
       this.#slots = this.#slotsSem = this.#slotsMax = undefined as never;
@@ -175,8 +177,8 @@ export class SimpleQueue<T = unknown> {
 
   /** Resolves once the item is in the pipe; Full if a bounded queue has no room before `timeout`. */
   put(item: T, options?: PutOptions): Promise<void> {
-    const packet = this.#packet;
-    if (packet) return this.#putPacket(packet, item, options);
+    const killSafe = this.#killSafe;
+    if (killSafe) return this.#putKillSafe(killSafe, item, options);
     if (options !== undefined || this.#closed) return this.#async(options, (block) => this.#putSteps(encodeFrame(item), block));
     // The common call: no options, and room at once. It needs no generator, no promise of its own.
     let frame: Frame;
@@ -191,18 +193,18 @@ export class SimpleQueue<T = unknown> {
   }
 
   /** put() of a kill-safe queue: without options, and with room now, no generator and no promise of its own. */
-  #putPacket(packet: KillSafeQueue, item: T, options: PutOptions | undefined): Promise<void> {
-    if (options !== undefined || this.#closed) return this.#async(options, (block) => packet.putSteps(encodeFrame(item), block));
+  #putKillSafe(killSafe: KillSafeQueue, item: T, options: PutOptions | undefined): Promise<void> {
+    if (options !== undefined || this.#closed) return this.#async(options, (block) => killSafe.putSteps(encodeFrame(item), block));
     let frame: Frame;
     try {
       this.#used = true;
-      if (typeof item === 'number' && packet.putNow(item)) return RESOLVED;
+      if (typeof item === 'number' && killSafe.putNow(item)) return RESOLVED;
       frame = encodeFrame(item);
-      if (typeof item !== 'number' && packet.putNow(frame)) return RESOLVED;
+      if (typeof item !== 'number' && killSafe.putNow(frame)) return RESOLVED;
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#async(undefined, (block) => packet.putSteps(frame, block));
+    return this.#async(undefined, (block) => killSafe.putSteps(frame, block));
   }
 
   /**
@@ -210,8 +212,8 @@ export class SimpleQueue<T = unknown> {
    * clients send it (manager_kernel.ts).
    */
   _putFrame(bytes: Uint8Array): Promise<void> {
-    const packet = this.#packet;
-    if (packet) return this.#async(undefined, (block) => packet.putSteps({ chunks: [bytes], length: bytes.length }, block));
+    const killSafe = this.#killSafe;
+    if (killSafe) return this.#async(undefined, (block) => killSafe.putSteps({ chunks: [bytes], length: bytes.length }, block));
     return this.#async(undefined, (block) => this.#putSteps({ chunks: [bytes], length: bytes.length }, block));
   }
 
@@ -220,7 +222,7 @@ export class SimpleQueue<T = unknown> {
    * caller took one); false, with nothing done, otherwise. A Manager kernel queue's proxy puts this way.
    */
   _putFrameNow(frame: Frame): boolean {
-    if (this.#packet || frame.length > PIPE_ATOMIC_BYTES) return false; // (a Manager's kernel queues are pipe queues)
+    if (this.#killSafe || frame.length > PIPE_ATOMIC_BYTES) return false; // (a Manager's kernel queues are pipe queues)
     const wlock = this.#wlockSem;
     if (!wlock.tryWait()) return false;
     let written: boolean;
@@ -235,16 +237,16 @@ export class SimpleQueue<T = unknown> {
 
   /** Blocks this thread until the item is in the pipe; with `block: false` or a timeout, Full when there is no room. */
   putSync(item: T, options?: PutSyncOptions): void {
-    const packet = this.#packet;
-    if (packet) {
+    const killSafe = this.#killSafe;
+    if (killSafe) {
       if (options === undefined && !this.#closed) {
         this.#used = true;
-        if (typeof item === 'number' && packet.putNow(item)) return;
+        if (typeof item === 'number' && killSafe.putNow(item)) return;
         const frame = encodeFrame(item);
-        if (typeof item === 'number' || !packet.putNow(frame)) this.#sync(undefined, (block) => packet.putSteps(frame, block));
+        if (typeof item === 'number' || !killSafe.putNow(frame)) this.#sync(undefined, (block) => killSafe.putSteps(frame, block));
         return;
       }
-      return this.#sync(options, (block) => packet.putSteps(encodeFrame(item), block));
+      return this.#sync(options, (block) => killSafe.putSteps(encodeFrame(item), block));
     }
     if (options === undefined && !this.#closed) {
       if (typeof item === 'number' && this.#putNow(encodeNumberNow(item))) return;
@@ -257,18 +259,18 @@ export class SimpleQueue<T = unknown> {
 
   /** Resolves with the next item; Empty if none comes before `timeout`. */
   get(options?: GetOptions): Promise<T> {
-    const packet = this.#packet;
-    if (packet) {
-      if (options !== undefined || this.#closed) return this.#async(options, (block) => packet.getSteps(block)) as Promise<T>;
+    const killSafe = this.#killSafe;
+    if (killSafe) {
+      if (options !== undefined || this.#closed) return this.#async(options, (block) => killSafe.getSteps(block)) as Promise<T>;
       try {
         this.#used = true;
-        const item = packet.getNow();
+        const item = killSafe.getNow();
         if (item instanceof Claimed) return this.#finish(item.steps) as Promise<T>;
         if (item !== NOT_NOW) return Promise.resolve(item as T);
       } catch (err) {
         return Promise.reject(err);
       }
-      return this.#async(undefined, (block) => packet.getSteps(block)) as Promise<T>;
+      return this.#async(undefined, (block) => killSafe.getSteps(block)) as Promise<T>;
     }
     return options === undefined ? this._get(undefined) : this.#async(options, (block) => this.#getSteps(block)) as Promise<T>;
   }
@@ -289,15 +291,15 @@ export class SimpleQueue<T = unknown> {
 
   /** Blocks this thread until an item comes; with `block: false` or a timeout, Empty when there is none. */
   getSync(options?: GetSyncOptions): T {
-    const packet = this.#packet;
-    if (packet) {
+    const killSafe = this.#killSafe;
+    if (killSafe) {
       if (options === undefined && !this.#closed) {
         this.#used = true;
-        const item = packet.getNow();
+        const item = killSafe.getNow();
         if (item instanceof Claimed) return this.#sync(undefined, () => item.steps) as T;
         if (item !== NOT_NOW) return item as T;
       }
-      return this.#sync(options, (block) => packet.getSteps(block)) as T;
+      return this.#sync(options, (block) => killSafe.getSteps(block)) as T;
     }
     if (options === undefined && !this.#closed) {
       const item = this.#getNow();
@@ -311,7 +313,7 @@ export class SimpleQueue<T = unknown> {
   empty(): boolean {
     if (this.#closed && !this.#used) return true; // as in Python: a queue closed unused has nothing to report
     this.#checkOpen();
-    if (this.#packet) return this.#packet.empty();
+    if (this.#killSafe) return this.#killSafe.empty();
     return noItems(this.#itemsSem, isShut(this.#shutSem));
   }
 
@@ -530,8 +532,8 @@ export class SimpleQueue<T = unknown> {
   /** @internal Queue.shutdown(); the number of items an immediate one removed. */
   _shutDown(immediate: boolean): number {
     this.#checkOpen();
-    if (this.#packet) {
-      const baton = this.#packet.shutDown(immediate);
+    if (this.#killSafe) {
+      const baton = this.#killSafe.shutDown(immediate);
       if (baton) this.#async(undefined, () => baton).catch(() => undefined);
       return 0; // removed items count as done by themselves
     }
@@ -546,7 +548,7 @@ export class SimpleQueue<T = unknown> {
 
   /** @internal Whether the queue was shut down (by any process). */
   _isShut(): boolean {
-    return this.#packet ? this.#packet.isShut() : isShut(this.#shutSem);
+    return this.#killSafe ? this.#killSafe.isShut() : isShut(this.#shutSem);
   }
 
   /** Reads and drops every item claimable now (immediate shutdown). */
@@ -693,22 +695,22 @@ export class SimpleQueue<T = unknown> {
     if (this.#released || this.#running > 0 || !this.#closed) return;
     this.#released = true;
     collected.unregister(this);
-    if (this.#packet) return this.#packet.close('Queue');
+    if (this.#killSafe) return this.#killSafe.close('Queue');
     this.#pipe.close();
     this._releaseParts();
   }
 
   /** @internal the names of the OS objects (semaphores, shared-memory segments) behind the queue */
   _names(): string[] {
-    const packet = this.#packet;
-    if (packet) return [packet.parts.rlock, packet.parts.wlock].map((lock) => (lock._backing as { name: string }).name)
-      .concat(packet.parts.words.name);
+    const killSafe = this.#killSafe;
+    if (killSafe) return [killSafe.parts.rlock, killSafe.parts.wlock].map((lock) => (lock._backing as { name: string }).name)
+      .concat(killSafe.parts.words.name);
     return this._semaphores().map((sem) => sem._os.name);
   }
 
   /** @internal the queue's semaphores; JoinableQueue adds its own. */
   _semaphores(): SemLock[] {
-    if (this.#packet) return [this.#packet.parts.rlock, this.#packet.parts.wlock];
+    if (this.#killSafe) return [this.#killSafe.parts.rlock, this.#killSafe.parts.wlock];
     return [this.#rlock, this.#wlock, this.#items, ...(this.#slots ? [this.#slots] : []), this.#shut];
   }
 
@@ -728,19 +730,19 @@ export class SimpleQueue<T = unknown> {
     assertSpawning(this);
     this.#checkOpen();
     const ctx = spawningContext();
-    const packet = this.#packet;
-    if (packet) {
-      const { channel, rlock, wlock, words } = packet.parts;
+    const killSafe = this.#killSafe;
+    if (killSafe) {
+      const { channel, rlock, wlock, words } = killSafe.parts;
       return [REBUILD_KILL_SAFE_QUEUE, [this.constructor.name, channel.fds.map((fd) => ctx.passFd(fd)), rlock, wlock,
-        words.descriptor(), packet.maxsize]];
+        words.descriptor(), killSafe.maxsize]];
     }
     return [REBUILD_QUEUE, [this.constructor.name, passPipe(this.#pipe, ctx),
       this.#rlock, this.#wlock, this.#items, this.#slots, this.#shut, ...this._reduceExtra()]];
   }
 
   /** @internal a kill-safe queue's rules, if it is one */
-  protected _packet(): KillSafeQueue | undefined {
-    return this.#packet;
+  protected _killSafe(): KillSafeQueue | undefined {
+    return this.#killSafe;
   }
 
   /** @internal runs steps of a subclass's operation as this queue runs its own */
@@ -794,8 +796,8 @@ export class Queue<T = unknown> extends SimpleQueue<T> {
    */
   qsize(): number {
     this._checkOpen();
-    const packet = this._packet();
-    if (packet) return packet.size();
+    const killSafe = this._killSafe();
+    if (killSafe) return killSafe.size();
     return queuedItems(this._items(), this._isShut());
   }
 
@@ -811,8 +813,8 @@ export class Queue<T = unknown> extends SimpleQueue<T> {
   /** True when a bounded queue has no room left; always false for an unbounded one. */
   full(): boolean {
     this._checkOpen();
-    const packet = this._packet();
-    if (packet) return packet.full();
+    const killSafe = this._killSafe();
+    if (killSafe) return killSafe.full();
     const slots = this._slots();
     return slots !== null && slots._isZero();
   }
@@ -829,7 +831,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
   constructor(maxsize = 0, /** @internal */ parts?: (QueueParts & { unfinished: Semaphore; cond: Condition }) | KillSafeParts) {
     super(maxsize, parts);
-    if (this._packet()) { // its counts are in the queue's shared page
+    if (this._killSafe()) { // its counts are in the queue's shared page
       this.#unfinished = this.#cond = undefined as never;
       return;
     }
@@ -856,17 +858,17 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
   /** Marks one item taken from the queue as processed; ValueError when called more times than items were put. */
   taskDone(): void {
-    const packet = this._packet();
-    if (packet) {
+    const killSafe = this._killSafe();
+    if (killSafe) {
       this._checkOpen();
-      return packet.taskDone();
+      return killSafe.taskDone();
     }
     this.#cond._runSectionSync(this.#taskDoneSection());
   }
 
   /** @internal taskDone() without blocking the event loop (a Manager proxy's); `signal` abandons it. */
   _taskDone(signal: AbortSignal | undefined): Promise<void> {
-    if (this._packet()) {
+    if (this._killSafe()) {
       try {
         return Promise.resolve(this.taskDone());
       } catch (err) {
@@ -890,15 +892,15 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
   /** @internal join() that `signal` abandons: a Manager proxy's, when its connection closes. */
   _join(signal: AbortSignal | undefined): Promise<void> {
-    const packet = this._packet();
-    if (packet) return this._runAsync(() => packet.joinSteps(), signal);
+    const killSafe = this._killSafe();
+    if (killSafe) return this._runAsync(() => killSafe.joinSteps(), signal);
     return this.#cond._runSection(this.#joinSection(), signal, undefined, () => undefined);
   }
 
   /** Blocks this thread until every item put so far has been marked done. */
   joinSync(): void {
-    const packet = this._packet();
-    if (packet) return this._runSync(() => packet.joinSteps());
+    const killSafe = this._killSafe();
+    if (killSafe) return this._runSync(() => killSafe.joinSteps());
     this.#cond._runSectionSync(this.#joinSection());
   }
 
@@ -918,7 +920,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 
   override _semaphores(): SemLock[] {
-    if (this._packet()) return super._semaphores();
+    if (this._killSafe()) return super._semaphores();
     return [...super._semaphores(), this.#unfinished, ...this.#cond._semaphores()];
   }
 

@@ -3,7 +3,7 @@
 // inside put, inside get, between the head and the body of a large frame — never wedge the queue, never deliver a
 // torn item or an item twice; only what the dead process itself held may be lost.
 //
-// Kill-safe queues need kill-safe locks and message sockets (Linux: packet_queue.ts); elsewhere (the macOS emulation,
+// Kill-safe queues need kill-safe locks (Linux: kill_safe_queue.ts); elsewhere (the macOS emulation,
 // Windows) a queue is the pipe queue, which a death mid-frame still breaks (docs/kill-safety.md), and these tests
 // are skipped. On the pipe queue every one of them hangs to its bound: a consumer killed mid-frame keeps the read lock
 // (and the rest of its frame) for good, a producer killed mid-frame the write lock.

@@ -74,7 +74,7 @@ describe('Queue.shutdown across processes', () => {
   }, LONG);
 
   // The race is placed through the pipe queue's own check (queue_shutdown.ts), which a kill-safe queue does not use:
-  // there a putter checks under its write lock and sleeps at most RECHECK_MS (packet_queue.ts). The darwin-emulated
+  // there a putter checks under its write lock and sleeps at most RECHECK_MS (kill_safe_queue.ts). The darwin-emulated
   // run covers the pipe queue.
   (require('../dist/queues').killSafeQueues ? test.skip : test)('put-after-shutdown-race: a shutdown between a put\'s check and its slot neither lets the put in nor strands a blocked putter', async () => {
     // The shutdown is placed at that instant by making the put's own "is it shut?" check run it (the check itself is
