@@ -84,15 +84,14 @@ interface WriteWaiter {
   done(err?: Error | null): void;
 }
 
-/** Test hook: counts the write system calls of every DescriptorChannel in this process. @internal */
-export const writeCalls = { count: 0 };
-
 /**
  * Frames over a connected stream socket's raw descriptor (POSIX), owned by this object and closed with it. Emits
  * 'frame' (Buffer, its own memory), 'oversize' (bytes announced) before closing for a frame above maxFrameBytes, and
  * 'close' once, after the descriptor is closed (end of file, an error, or close()).
  */
 export class DescriptorChannel extends EventEmitter implements FrameChannel {
+  /** Test hook: the write system calls this channel made. @internal */
+  _writes = 0;
   readonly fd: number;
   maxFrameBytes: number;
   /** Set by spinAfterFlush. */
@@ -225,7 +224,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
         if (this.#out.length > 1 && this.#outBytes - this.#outOffset <= JOIN_BYTES && this.#outOffset === 0) {
           this.#out = [Buffer.concat(this.#out, this.#outBytes)];
         }
-        writeCalls.count++;
+        this._writes++;
         const n = this.#out.length === 1
           ? native.write(this.fd, this.#out[0], this.#outOffset, this.#out[0].length - this.#outOffset)
           : native.writev(this.fd, this.#out, this.#outOffset);

@@ -88,6 +88,11 @@ export class ManagerConnection {
   static readonly #collected = new FinalizationRegistry<[Set<WeakRef<Closable>>, WeakRef<Closable>]>(
     ([opened, ref]) => opened.delete(ref));
 
+  /** Test hook: the channel once open. @internal */
+  get _channel(): FrameChannel | undefined {
+    return this.#conn;
+  }
+
   /** The connection of this process to `address` with these settings, opened on first use. */
   static to(address: Address, settings = settingsFor(address)): ManagerConnection {
     const key = ManagerConnection.#key(address, settings);
