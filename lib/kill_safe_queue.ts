@@ -34,10 +34,9 @@
  */
 import { Empty, Full, ShutDown, UnpicklingError, ValueError } from './errors';
 import { native } from './native';
-import { decodePayload, Frame, FRAME_HEADER_BYTES, NUMBER_FRAME, pipeAndSocket, Readiness } from './pipe';
-import { Steps, spinForLock } from './queue_steps';
+import { closeWatched, decodePayload, Frame, FRAME_HEADER_BYTES, NUMBER_FRAME, pipeAndSocket, Readiness } from './pipe';
+import { ITEM_SPIN_MS, Steps, spinForLock } from './queue_steps';
 import { KillSafeDescriptor, KillSafeSegment, RECHECK_MS, RobustLockHandle } from './robust_lock';
-import { SPIN_MS } from './semlock';
 import { spinFor } from './spin';
 import type { Lock } from './synchronize';
 
@@ -235,11 +234,7 @@ export class QueueChannel {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const ready of [this.readable, this.writable, this.bodyReadable, this.bodyWritable]) {
-      ready.close(); // stops the event loop's watch first: the number may be reused once closed
-      native.revokeDescriptor(ready.fd); // no thread can adopt it from now on
-      native.closeFd(ready.fd);
-    }
+    closeWatched([this.readable, this.writable, this.bodyReadable, this.bodyWritable]);
   }
 }
 
@@ -309,8 +304,7 @@ export class Claimed {
  * have gone with a getter killed before it passed it on.
  */
 const SHUT_RECHECK_MS = 1000;
-/** How long a get that found no item watches for a producer's next one before it waits (semlock.ts). */
-const ITEM_SPIN_MS = SPIN_MS;
+
 
 /** The operations of a kill-safe queue, run by SimpleQueue (queues.ts) as it runs a pipe queue's. */
 export class KillSafeQueue {
@@ -426,23 +420,18 @@ export class KillSafeQueue {
   }
 
   /**
-   * Begins the next item (the write lock held): counts it, then runs `write`, its first write. When that finds no
-   * room (false), the item was never begun.
+   * Begins the next item (the write lock held): its sequence number, counted from now on. If its first write then
+   * finds no room, #unbegin(seq).
    */
-  #begin(write: (seq: number) => boolean): boolean {
-    const ints = this.#ints;
-    const seq = (Atomics.load(ints, WRITTEN) + 1) | 0;
-    Atomics.store(ints, WRITTEN, seq); // the item exists from now on
-    if (write(seq)) return true;
-    this.#unbegin(seq);
-    return false;
+  #nextSeq(): number {
+    const seq = (Atomics.load(this.#ints, WRITTEN) + 1) | 0;
+    Atomics.store(this.#ints, WRITTEN, seq); // the item exists from now on
+    return seq;
   }
 
-  /** #begin() of an item written whole by writeInline: the put path of most items, without a closure. */
+  /** Begins an item written whole by writeInline: false, with nothing begun, when the pipe has no room. */
   #beginInline(frame: Frame | number, used: number): boolean {
-    const ints = this.#ints;
-    const seq = (Atomics.load(ints, WRITTEN) + 1) | 0;
-    Atomics.store(ints, WRITTEN, seq);
+    const seq = this.#nextSeq();
     if (this.#channel.writeInline(seq, frame, used)) return true;
     this.#unbegin(seq);
     return false;
@@ -475,9 +464,9 @@ export class KillSafeQueue {
           if (this.#beginInline(frame, used)) return;
           wait = 'pipe';
         } else {
-          let seq = 0;
-          const head = frame.chunks[0].subarray(0, FRAME_HEADER_BYTES);
-          if (!this.#begin((s) => this.#channel.writeRecord(seq = s, FIRST | BULK, head))) {
+          const seq = this.#nextSeq();
+          if (!this.#channel.writeRecord(seq, FIRST | BULK, frame.chunks[0].subarray(0, FRAME_HEADER_BYTES))) {
+            this.#unbegin(seq);
             wait = 'pipe';
           } else {
             // The body, past the frame's header: the record carried that.
@@ -571,26 +560,21 @@ export class KillSafeQueue {
     // faster than its producer would otherwise pay a failing read(2) per look.
     let readable = false;
     for (;;) {
-      if (!readable && this.#noneBegun() && !this.isShut()) {
-        const written = Atomics.load(ints, WRITTEN);
-        if (block && spinFor(ITEM_SPIN_MS, () => Atomics.load(ints, WRITTEN) !== written)) continue;
-        if (!block || !(yield { ready: this.#channel.readable, bounded: true, nap: SHUT_RECHECK_MS })) throw new Empty();
-        readable = true;
-        continue;
-      }
-      if (!rl.tryWait() && !(block ? (yield { lock: rl, bounded: true }) : spinForLock(rl))) {
-        if (this.isShut() && this.size() === 0) throw new ShutDown();
-        throw new Empty();
-      }
-      let missing: boolean;
-      try {
-        const item = yield* this.#take(false);
-        if (item !== NOTHING) return item;
-        if (this.isShut()) throw new ShutDown();
-        missing = this.size() > 0;
-        if (missing) this.#resolveLost(rl);
-      } finally {
-        rl.post();
+      let missing = false;
+      if (readable || !this.#noneBegun() || this.isShut()) {
+        if (!rl.tryWait() && !(block ? (yield { lock: rl, bounded: true }) : spinForLock(rl))) {
+          if (this.isShut() && this.size() === 0) throw new ShutDown();
+          throw new Empty();
+        }
+        try {
+          const item = yield* this.#take(false);
+          if (item !== NOTHING) return item;
+          if (this.isShut()) throw new ShutDown();
+          missing = this.size() > 0;
+          if (missing) this.#resolveLost(rl);
+        } finally {
+          rl.post();
+        }
       }
       // A producer that keeps up begins its next item within microseconds: worth watching for that long before a
       // wait through the event loop (or poll(2)).

@@ -406,17 +406,22 @@ export class FramePipe {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const ready of [this.readable, this.writable, this.bulkReadable, this.bulkWritable]) {
-      if (!ready) continue;
-      ready.close(); // stops the event loop's watch first: the number may be reused once closed
-      native.revokeDescriptor(ready.fd); // no thread can adopt it from now on
-      native.closeFd(ready.fd);
-    }
+    closeWatched([this.readable, this.writable, this.bulkReadable, this.bulkWritable]);
   }
 }
 
 /** Bytes the bulk socket may hold (the system may grant less: net.core.wmem_max). */
 const BULK_CAPACITY = 1 << 20;
+
+/** Closes the descriptors behind `watched` (none: skipped), each after its event-loop watch. */
+export function closeWatched(watched: (Readiness | null)[]): void {
+  for (const ready of watched) {
+    if (!ready) continue;
+    ready.close(); // stops the event loop's watch first: the number may be reused once closed
+    native.revokeDescriptor(ready.fd); // no thread can adopt it from now on
+    native.closeFd(ready.fd);
+  }
+}
 
 /**
  * A queue's descriptors, all non-blocking: a pipe of PIPE_CAPACITY (read end, write end), then a socket pair of

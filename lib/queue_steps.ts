@@ -110,7 +110,7 @@ function wordChange(word: Int32Array, index: number, expected: number, timeout: 
 const LOCK_SPIN_TRIES = 200;
 
 /** How long a get that found no item tries again before it waits (semlock.ts). */
-const ITEM_SPIN_MS = SPIN_MS;
+export const ITEM_SPIN_MS = SPIN_MS;
 
 export function spinForLock(sem: { tryWaitPolling(): boolean }): boolean {
   for (let i = 0; i < LOCK_SPIN_TRIES; i++) if (sem.tryWaitPolling()) return true;
