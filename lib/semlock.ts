@@ -287,6 +287,8 @@ export class SemLock {
   readonly #robust: RobustLockHandle | undefined;
   /** A kill-safe lock's or semaphore's handle: whose takes report ownerDied. */
   readonly #recovering: RecoveringHandle | undefined;
+  /** A kill-safe semaphore's handle: what the fast paths below call first. */
+  readonly #units: RobustSemaphoreHandle | undefined;
   #robustWord: BigUint64Array | undefined;
   #ownerDied = false;
   readonly #postLimit: number | undefined; // the over-release check's bound; none for unbounded semaphores
@@ -314,6 +316,7 @@ export class SemLock {
       this.#robustWord = sem.word;
     } else if (sem instanceof RobustSemaphoreHandle) {
       this.#recovering = sem;
+      this.#units = sem;
     } else {
       this.#words = sem.words;
     }
@@ -424,6 +427,13 @@ export class SemLock {
         this.#ownerDied = false;
         return true;
       }
+      const units = this.#units;
+      if (units && units.takeFast()) {
+        this.#count++;
+        this.#owner = threadId;
+        this.#ownerDied = units.tookOver;
+        return true;
+      }
       const words = this.#words;
       if (words && this.#kind !== RECURSIVE_MUTEX) {
         const value = Atomics.load(words, 0);
@@ -507,6 +517,10 @@ export class SemLock {
         this.#checkOpen();
         if (!this.#robust!.post()) throw new ValueError('semaphore or lock released too many times');
       }
+      if (this.#count > 0) this.#count--;
+      return;
+    }
+    if (this.#units?.giveFast()) { // a kill-safe semaphore: one compare-and-swap when this process holds a unit
       if (this.#count > 0) this.#count--;
       return;
     }

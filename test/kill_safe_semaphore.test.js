@@ -134,6 +134,25 @@ onLinux('Semaphore owner death', () => {
     if (!reused) console.warn('pid reuse could not be provoked on this machine');
   });
 
+  // A take is one compare-and-swap on the free units, then a move of the taker's own count, with its slot marked busy
+  // around the two. Killed before the swap, it leaves the busy mark (slow steps wait for busy slots: a dead one must
+  // not hold them for ever); killed after it, one unit is taken by no holder (the next slow step recounts it back).
+  test.each(['busy', 'swapped'])('killed-inside-fast-take (%s): no unit lost, no one wedged, no death reported', async (at) => {
+    const sem = new Semaphore(2);
+    const ready = new Event();
+    const p = await started(t.halfTakeAndStay, [sem, ready, at]);
+    expect(await ready.wait({ timeout: 30000 })).toBe(true);
+    await killAndReap(p);
+    expect(sem.acquireSync({ timeout: 30000 })).toBe(true);
+    expect(sem.ownerDied).toBe(false); // it never held the unit
+    expect(sem.acquireSync({ timeout: 30000 })).toBe(true);
+    expect(sem.ownerDied).toBe(false);
+    expect(sem.acquireSync({ timeout: 200 })).toBe(false);
+    sem.release();
+    sem.release();
+    expect(sem.getValue()).toBe(2);
+  });
+
   test.each(['Semaphore', 'BoundedSemaphore'])('%s(2): holders SIGKILLed at random moments, even inside an acquire: never wedged, never three inside, no unit lost or doubled', async (kind) => {
     const sem = kind === 'Semaphore' ? new Semaphore(2) : new BoundedSemaphore(2);
     const shm = new SharedMemory({ size: 128 });
