@@ -101,10 +101,10 @@ export class RobustSemaphoreHandle {
    * Which holder each slot had when this thread last found it alive, and when: a try that finds no unit and a
    * release by a non-holder look at the holders, and reading /proc for every live one on every call cost tens of
    * µs a call. A live holder is looked at again once RECHECK_MS passed (a waiter that saw no release for that long
-   * looks at every holder).
+   * looks at every holder). By slot (a Map: most handles never look, and 1,020 slots' worth of arrays each would
+   * weigh 16 KiB).
    */
-  readonly #aliveId = new BigUint64Array(SLOTS);
-  readonly #aliveAt = new Float64Array(SLOTS);
+  readonly #seenAlive = new Map<number, { id: bigint; at: number }>();
 
   constructor(buffer: ArrayBuffer, initial?: number) {
     this.#inner = new RobustLockHandle(buffer);
@@ -211,7 +211,7 @@ export class RobustSemaphoreHandle {
     for (let value = Atomics.load(ints, VALUE); value >= 0; value = Atomics.load(ints, VALUE)) {
       if (Atomics.compareExchange(ints, VALUE, value, value | STOPPED) === value) break;
     }
-    const used = ints[USED];
+    const used = this.#used();
     for (let slot = 0; slot < used; slot++) {
       const busy = countIndex(slot) + 1;
       if (Atomics.load(ints, busy) === 0) continue;
@@ -235,11 +235,16 @@ export class RobustSemaphoreHandle {
     }
   }
 
+  /** The slots in use (bounded: the segment is writable by any process of this user). */
+  #used(): number {
+    return Math.min(this.#ints![USED] >>> 0, SLOTS);
+  }
+
   /** The units held, by every slot. */
   #unitsHeld(): number {
     const ints = this.#ints!;
     let held = 0;
-    for (let slot = 0, used = ints[USED]; slot < used; slot++) held += ints[countIndex(slot)];
+    for (let slot = 0, used = this.#used(); slot < used; slot++) held += ints[countIndex(slot)];
     return held;
   }
 
@@ -262,7 +267,7 @@ export class RobustSemaphoreHandle {
   #slotOf(claim: boolean): number {
     const ints = this.#ints!;
     const ids = this.#ids!;
-    const used = ints[USED];
+    const used = this.#used();
     let free = -1;
     for (let slot = 0; slot < used; slot++) {
       if (this.#isMine(slot)) return this.#mine(slot);
@@ -300,15 +305,15 @@ export class RobustSemaphoreHandle {
     const ids = this.#ids!;
     const now = performance.now();
     let recovered = 0;
-    for (let slot = 0, used = ints[USED]; slot < used; slot++) {
+    for (let slot = 0, used = this.#used(); slot < used; slot++) {
       // the count first: most slots hold nothing, and reading an id makes a BigInt
       const count = ints[countIndex(slot)];
       if (count === 0 || this.#isMine(slot)) continue;
       const id = ids[idIndex(slot)];
-      if (!everyHolder && this.#aliveId[slot] === id && now - this.#aliveAt[slot] < RECHECK_MS) continue;
+      const seen = this.#seenAlive.get(slot);
+      if (!everyHolder && seen?.id === id && now - seen.at < RECHECK_MS) continue;
       if (!holderDead(id)) {
-        this.#aliveId[slot] = id;
-        this.#aliveAt[slot] = now;
+        this.#seenAlive.set(slot, { id, at: now });
         continue;
       }
       ints[countIndex(slot)] = 0; // first: a death before the report below loses the report, never a unit
@@ -458,7 +463,7 @@ export class RobustSemaphoreHandle {
     let at = mine >= 0 && ints[countIndex(mine)] > 0 ? countIndex(mine) : 0;
     if (at === 0) { // not a holder: a dead holder's units come back first, then a live holder's unit moves
       this.#recoverDead(false);
-      for (let slot = 0, used = ints[USED]; slot < used && at === 0; slot++) {
+      for (let slot = 0, used = this.#used(); slot < used && at === 0; slot++) {
         if (ints[countIndex(slot)] > 0) at = countIndex(slot);
       }
     }
@@ -480,7 +485,7 @@ export class RobustSemaphoreHandle {
   holders(): Map<number, number> {
     const ints = this.#open();
     const held = new Map<number, number>();
-    for (let slot = 0, used = ints[USED]; slot < used; slot++) {
+    for (let slot = 0, used = this.#used(); slot < used; slot++) {
       const id = this.#ids![idIndex(slot)];
       if (id !== 0n && ints[countIndex(slot)] !== 0) held.set(Number(id & 0x3fffffn), ints[countIndex(slot)]);
     }
