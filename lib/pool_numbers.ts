@@ -11,7 +11,7 @@
 import { ValueError } from './errors';
 import { HEADER_BYTES, MAX_FRAME_BYTES } from './framing';
 import { deserialize } from './deserialize';
-import { takeBuffer } from './buffer_pool';
+import { giveBuffer, takeBuffer } from './buffer_pool';
 
 const NUMBERS_TAG = 1;
 const KIND_RUN = 0;
@@ -55,9 +55,19 @@ export function decodeMessage(payload: Buffer): unknown {
     : { op: 'run', fn: payload.readUInt32LE(4), star: false, plain: true, values };
 }
 
-/** The run message for `items[start..end)`, all numbers: written straight into its frame. */
-export function numbersRunFrame(fn: number, items: ArrayLike<unknown>, start: number, end: number): Buffer {
+/**
+ * The run message for `items[start..end)` when they are all numbers, written straight into its frame as they are
+ * checked (one pass: on a fresh pool every loop over the items is slow); undefined at the first that is not.
+ */
+export function numbersRunFrame(fn: number, items: ArrayLike<unknown>, start: number, end: number): Buffer | undefined {
   const { frame, values } = numbersFrame(fn, end - start);
-  for (let i = start; i < end; i++) values[i - start] = items[i] as number;
+  for (let i = start; i < end; i++) {
+    const item = items[i];
+    if (typeof item !== 'number') {
+      giveBuffer(frame);
+      return undefined;
+    }
+    values[i - start] = item;
+  }
   return frame;
 }

@@ -38,12 +38,6 @@ function isPlain(values: unknown[]): boolean {
   return true;
 }
 
-/** Whether every value is a number: one tight loop, cheap even before the JIT has seen it. */
-export function allNumbers(values: ArrayLike<unknown>, start = 0, end = values.length): boolean {
-  for (let i = start; i < end; i++) if (typeof values[i] !== 'number') return false;
-  return true;
-}
-
 /**
  * Serializes a message whose `values` may need the reduce pass (which refuses Locks and the like). Run messages of
  * all numbers do not come here: they travel as numbers frames (pool_numbers.ts, see runFrame).
@@ -60,8 +54,8 @@ export function encode<M extends Values>(message: M, root: Root): Buffer {
  * straight into it; anything else through encode. `root(i)` names the chunk's item i in errors.
  */
 export function runFrame(fn: number, star: boolean, items: unknown[], start: number, end: number, root: Root): Buffer {
-  if (!star && end - start > 1 && allNumbers(items, start, end)) return numbersRunFrame(fn, items, start, end);
-  return encode({ op: 'run', fn, star, plain: false, values: items.slice(start, end) } satisfies ToWorker, root);
+  const numbers = !star && end - start > 1 ? numbersRunFrame(fn, items, start, end) : undefined;
+  return numbers ?? encode({ op: 'run', fn, star, plain: false, values: items.slice(start, end) } satisfies ToWorker, root);
 }
 
 const HEADER_PLACEHOLDER = Buffer.alloc(HEADER_BYTES);
