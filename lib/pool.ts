@@ -236,36 +236,22 @@ export class Pool {
    * map/starmap/apply: checks and serializes the whole call before queueing any of it, so a bad argument fails the
    * call, not a task. `name(i)` names item i in errors (a value that cannot travel).
    */
-  /**
-   * Queues `items` in chunks. Each chunk is handed to a free worker as soon as it is built, so the workers start
-   * while the rest is built (on a fresh pool, building 100,000 items' frames took longer than the workers' first
-   * chunks). The first chunk is built before anything is queued: a task that cannot be sent throws here, as
-   * Python's apply_async does; a later chunk that cannot be sent fails the call, as Python's task handler does.
-   */
   #submit(fn: Target, items: unknown[], star: boolean, chunksize: number, job: Job, settings: CallSettings,
           name = (i: number) => `items[${i}]`): void {
     this.#checkRunning();
     const fnId = this.#functionId(fn);
-    if (items.length === 0) return;
-    const frame = (start: number): Buffer =>
-      runFrame(fnId, star, items, start, Math.min(start + chunksize, items.length), (i) => name(start + i));
-    const first = frame(0);
-    if (settings.signal?.aborted) return job.abort(abortReason(settings.signal));
     const call = this.#newCall(job, settings, items.length);
-    call.left = Math.ceil(items.length / chunksize);
-    this.#open(call);
+    const chunks: Chunk[] = [];
     for (let start = 0; start < items.length; start += chunksize) {
-      const size = Math.min(chunksize, items.length - start);
-      let data: Buffer;
-      try {
-        data = start === 0 ? first : frame(start);
-      } catch (err) {
-        this.#settle(call, call.chunks++, size, { ok: false, error: err as Error });
-        continue;
-      }
-      this.#pending.push(this.#newChunk(call, fnId, data, size));
-      this.#dispatch();
+      const end = Math.min(start + chunksize, items.length);
+      chunks.push(this.#newChunk(call, fnId, runFrame(fnId, star, items, start, end, (i) => name(start + i)), end - start));
     }
+    if (chunks.length === 0) return;
+    if (settings.signal?.aborted) return job.abort(abortReason(settings.signal));
+    call.left = chunks.length;
+    this.#open(call);
+    for (const chunk of chunks) this.#pending.push(chunk); // not push(...chunks): a million chunks would overflow the stack
+    this.#dispatch();
   }
 
   #newChunk(call: Call, fn: number, data: Buffer, size: number): Chunk {

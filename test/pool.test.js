@@ -215,19 +215,6 @@ describe('Pool API', () => {
     expect(JSON.parse(out)).toEqual([1, 8, 27]);
   });
 
-  // Chunks go to the workers as they are built (a fresh pool's first map started the workers only once every
-  // frame was built); a later chunk that cannot be sent then fails the call, as Python's task handler does, and
-  // the chunks already running finish first.
-  test('an item that cannot be sent in a later chunk fails the call once, with its position, and the pool goes on', async () => {
-    const items = [1, 2, 3, () => 1, 5, 6];
-    const result = pool.mapAsync(tasks.square, items, { chunksize: 2 });
-    await expect(result.get()).rejects.toThrow(PicklingError);
-    await expect(result.get()).rejects.toThrow(/items\[3\]/);
-    expect(result.successful()).toBe(false);
-    expect(() => pool.mapAsync(tasks.square, [() => 1, 2], { chunksize: 1 })).toThrow(PicklingError); // first chunk: at once
-    expect(await pool.map(tasks.square, [1, 2, 3], { chunksize: 1 })).toEqual([1, 4, 9]);
-  });
-
   test('bad input gets typed errors, never a hang', async () => {
     function local(x) { return x; }
     await expect(pool.map(local, [1])).rejects.toThrow(PicklingError);
