@@ -1,6 +1,6 @@
 /**
- * The leases this process holds on Redis locks and semaphores, and their renewal. A unit acquired is a member of
- * the object's holders set with an end time (server clock); a timer renews every lease this process holds on an
+ * The leases this process holds on Redis locks and semaphores, and their renewal. A unit acquired is
+ * a field of the object's hash with its end time (server clock); a timer renews every lease this process holds on an
  * object a third of the lease length before it would end, for as long as the process lives and holds it. A
  * lease that ends anyway (the process was paused, or cut off from Redis, longer than the lease) is lost: the
  * units go back to the others, the next acquirer is told, and this process's release of it rejects with
