@@ -9,7 +9,7 @@
 import type { RedisConnection } from './client';
 
 export class Holding {
-  /** Members whose lease this process holds, oldest first. */
+  /** The fields (scripts.ts, SEMAPHORE: member or ~member) of the units this process holds, oldest first. */
   readonly members: string[] = [];
   /** Members found lost (renewal saw their lease had ended); a release of them is refused. */
   readonly lost: string[] = [];

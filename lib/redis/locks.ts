@@ -79,9 +79,9 @@ abstract class RedisAcquirer extends RedisProxy {
     const keys = this._semKeys;
     for (;;) {
       checkAborted(waiting.signal);
-      let reply: number | number[];
+      let reply: number | [number, number, number, string];
       try {
-        reply = await connection.script<number | number[]>('sem_acquire', keys,
+        reply = await connection.script<typeof reply>('sem_acquire', keys,
           [member, this._token.leaseMs, mayWaitMs(waiting, this._token.leaseMs, connection.commandTimeoutMs)]);
       } catch (err) {
         // Redis may have run it (a paused server answers late): give back what nobody here knows it holds.
@@ -90,10 +90,11 @@ abstract class RedisAcquirer extends RedisProxy {
         }
         throw err;
       }
-      const [ok, a, b] = typeof reply === 'number' ? [1, reply, 0] : reply; // the fast path's reply: the token alone
+      // The fast path's reply is the token alone, its unit's field the member.
+      const [ok, a, b, field] = typeof reply === 'number' ? [1, reply, 0, member] : reply;
       if (ok === 1) {
         const held = this._holding;
-        held.add(member);
+        held.add(field);
         if (this.recursive) held.count = 1;
         return this.#lastAcquire = { fencingToken: a, ownerDied: b === 1 };
       }
@@ -121,8 +122,9 @@ abstract class RedisAcquirer extends RedisProxy {
     const keys = this._semKeys;
     try {
       // This process's one unit while nobody waits is one plain HDEL of its field (scripts.ts, SEMAPHORE); anything
-      // else (someone may be waiting, the lease was lost, units of others) is the script's.
-      if (own.length !== 1 || n !== 1 || await connection.run((c) => c.call('HDEL', keys[0], own[0])) !== 1) {
+      // else (a ~member field: someone may be waiting; the lease was lost; units of others) is the script's.
+      if (own.length !== 1 || n !== 1 || own[0].startsWith('~') ||
+          await connection.run((c) => c.call('HDEL', keys[0], own[0])) !== 1) {
         await connection.script('sem_release', keys, [own.length, ...own, n - own.length, this.recursive ? 1 : 0]);
       }
     } catch (err) {

@@ -131,8 +131,9 @@ end
 
 /**
  * ARGV: member, lease ms, how long from now this caller may be blocked on the wake-up list if it gets nothing (0:
- * it will not wait). Returns {1, fencing token, owner died (1/0)} or {0, ms until the earliest lease ends (-1: none)};
- * the fast path returns the fencing token alone (an integer reply costs the server less than an array).
+ * it will not wait). Returns {1, fencing token, owner died (1/0), the unit's field (member or ~member)} or {0, ms
+ * until the earliest lease ends (-1: none)}; the fast path returns the fencing token alone (an integer reply costs
+ * the server less than an array), its field being the member.
  * Leases are reaped only when no unit is free and one may have ended (s.first): a free unit is taken without them,
  * and a lease that ended but whose unit nobody needed yet is still its holder's.
  */
@@ -164,8 +165,9 @@ if free(s) > 0 then
   end
   s.held = s.held + 1
   wake(s, now)
-  save(s, new_field(s, ARGV[1]), now + tonumber(ARGV[2]))
-  return {1, s.fence, died}
+  local f = new_field(s, ARGV[1])
+  save(s, f, now + tonumber(ARGV[2]))
+  return {1, s.fence, died, f}
 end
 -- Nothing is free, so any token left in the list is stale: a waiter must not take it for a release.
 redis.call('DEL', KEYS[2])
@@ -183,8 +185,8 @@ return {0, s.first - now}
 `;
 
 /**
- * ARGV: own count k, k own lease members, foreign units, recursive flag. Sent for a release the plain HDEL of its
- * member did not do. A release does not reap: it needs no clock, and a lease that ended unreaped is still its holder's.
+ * ARGV: own count k, k own units' fields (or members), foreign units, recursive flag. Sent for a release the plain
+ * HDEL of its field did not do, or could not (a ~member field: someone may be waiting). A release does not reap: it needs no clock, and a lease that ended unreaped is still its holder's.
  */
 const sem_release = `${SEMAPHORE}
 local s = load() if not s then return gone_error() end
