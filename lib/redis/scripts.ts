@@ -44,10 +44,11 @@ end
  *          every lease ends the object's one lease length after it was set, so a new one never ends first
  *   wait   until when a waiter may be blocked on the wake-up list (0: nobody)
  * and every other field is a unit held, holder's member -> lease end (server ms), so the free count is total less
- * HLEN less the six own fields. A holder's field is its member while wait is 0, and ~member ("contended") once a
- * waiter has come: the first waiter renames every holder's field, and new holders get the ~ name while wait is not
- * 0. So a plain HDEL of a member finds it only when no waiter needs waking; when it finds nothing (the holder was
- * contended, or its lease was lost), the client runs sem_release, which tells the two apart.
+ * the holders, HLEN less the six own fields. A holder's field is its member, or ~member ("contended") once a
+ * waiter may need waking on its release: the first waiter (wait going from 0) renames every holder's field, new
+ * holders get the ~ name while wait is not 0 (the acquire tells the client which name), and a ~ name stays until
+ * the release. So a plain HDEL of a member finds it only while no waiter can need waking; when it finds nothing
+ * (the holder was contended, or its lease was lost), the client runs sem_release, which tells the two apart.
  */
 const OWN_FIELDS = 6;
 const SEMAPHORE = `${COMMON}
