@@ -424,6 +424,68 @@ function suite() {
       }
     });
 
+    test('the uncontended pair is one script and one plain HDEL: no wake-up list, no reaping while nobody waits', async () => {
+      const slow = newManager({ leaseMs: 60000 }); // no renewal during the loop
+      await slow.start();
+      try {
+        const lock = await slow.Lock();
+        const before = await commandStats();
+        for (let i = 0; i < 20; i++) {
+          await lock.acquire();
+          await lock.release();
+        }
+        const after = await commandStats();
+        const delta = (name) => after[name] - before[name];
+        // (EVAL: the first call of a script the server had not seen yet)
+        expect([delta('evalsha') + delta('eval'), delta('hdel'), delta('hset'), delta('time')]).toEqual([20, 20, 20, 20]);
+        expect([delta('hgetall'), delta('rpush'), delta('llen'), delta('del')]).toEqual([0, 0, 0, 0]);
+        expect(lock.lastAcquire).toEqual({ fencingToken: 20, ownerDied: false });
+      } finally {
+        await slow.shutdown();
+      }
+    });
+
+    test('a waiter on a semaphore whose units are all held is woken by a release of either holder', async () => {
+      // Leases far longer than the test: the waiter can only get a unit through a release's wake-up.
+      const slow = newManager({ leaseMs: 60000 });
+      await slow.start();
+      try {
+        const sem = await slow.Semaphore(2);
+        const [a, b, c] = [sem, slow.fromToken(sem.token), slow.fromToken(sem.token)];
+        const ga = await a.guard();
+        const gb = await b.guard();
+        // Sent first on the same connection: the waiter's failed acquire runs in Redis before the release below.
+        const waiting = c.acquire({ timeout: 30000 });
+        await ga.release();
+        expect(await within(5000, waiting, 'the waiter')).toBe(true);
+        expect(c.lastAcquire).toEqual({ fencingToken: 3, ownerDied: false });
+        const again = a.acquire({ timeout: 30000 });
+        await gb.release();
+        expect(await within(5000, again, 'the second waiter')).toBe(true);
+        await c.release();
+        await a.release();
+        expect(await sem.getValue()).toBe(2);
+      } finally {
+        await slow.shutdown();
+      }
+    });
+
+    test('a dead holder of a semaphore: a free unit is taken first, and the acquire that needs the dead unit is told', async () => {
+      const sem = await manager.Semaphore(2);
+      const held = await manager.Event();
+      const holder = new Process({ target: targets.holdUntilKilled, args: [sem, held] });
+      await holder.start();
+      await within(10000, held.wait(), 'the holder');
+      holder.kill();
+      await holder.join();
+      expect(await sem.acquire()).toBe(true);
+      expect(sem.lastAcquire).toEqual({ fencingToken: 2, ownerDied: false }); // a unit nobody held
+      expect(await within(5000, sem.acquire(), 'the dead holder\'s unit')).toBe(true); // once its lease ends
+      expect(sem.lastAcquire).toEqual({ fencingToken: 3, ownerDied: true });
+      await sem.release(2);
+      expect(await sem.getValue()).toBe(2);
+    });
+
     test('an AbortSignal cancels a waiting acquire at once', async () => {
       const lock = await manager.Lock();
       await lock.acquire();
@@ -650,7 +712,8 @@ function suite() {
     const { RedisConnection } = require('../dist/redis/client');
     const info = await RedisConnection.to(manager.address).run((c) => c.call('INFO', 'commandstats'));
     const calls = (name) => Number((new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info) ?? [0, 0])[1]);
-    return { blpop: calls('blpop'), evalsha: calls('evalsha') };
+    return Object.fromEntries(['blpop', 'evalsha', 'eval', 'hdel', 'hset', 'time', 'hgetall', 'rpush', 'llen', 'del']
+      .map((name) => [name, calls(name)]));
   }
 }
 

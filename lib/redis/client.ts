@@ -98,8 +98,12 @@ export class RedisConnection {
   readonly #idle: Blocking[] = [];
   readonly #all = new Set<Client>();
   #pending = 0;
-  /** Ref'd while calls are in flight (#hold); otherwise it never fires and holds nothing. */
-  readonly #awaiting = setInterval(() => undefined, 2 ** 31 - 1).unref();
+  /**
+   * Ref'd while calls are in flight (#hold); it does nothing when it fires. Its period is the command timeout:
+   * Node keeps one list of timers per duration, and this one keeps the list of ioredis's per-command timeout timers
+   * from emptying after each reply, which would cost a priority-queue removal and insertion per command.
+   */
+  readonly #awaiting: NodeJS.Timeout;
   #closed = false;
   lastError: Error | null = null;
 
@@ -132,6 +136,7 @@ export class RedisConnection {
   private constructor(address: RedisAddress, settings: RedisSettings) {
     this.address = address;
     this.#settings = settings;
+    this.#awaiting = setInterval(() => undefined, settings.commandTimeoutMs).unref();
     this.#main = this.#newClient(true);
   }
 

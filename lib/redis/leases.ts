@@ -1,7 +1,7 @@
 /**
- * The leases this process holds on Redis locks and semaphores, and their renewal. A unit acquired is a member of
- * the object's holders set with an end time (server clock); a timer renews every lease this process holds on an
- * object a third of the lease length before it would end, for as long as the process lives and holds it. A
+ * The leases this process holds on Redis locks and semaphores, and their renewal. A unit acquired is a field of the
+ * object's hash with its end time (server clock); a timer renews every lease this process holds on an object a
+ * third of the lease length before it would end, for as long as the process lives and holds it. A
  * lease that ends anyway (the process was paused, or cut off from Redis, longer than the lease) is lost: the
  * units go back to the others, the next acquirer is told, and this process's release of it rejects with
  * ManagerError ERR_MP_REDIS_LEASE_LOST instead of releasing someone else's unit.
@@ -9,9 +9,9 @@
 import type { RedisConnection } from './client';
 
 export class Holding {
-  /** Members whose lease this process holds, oldest first. */
+  /** The fields (scripts.ts, SEMAPHORE: member or ~member) of the units this process holds, oldest first. */
   readonly members: string[] = [];
-  /** Members found lost (renewal saw their lease had ended); a release of them is refused. */
+  /** Fields found lost (renewal saw their lease had ended); a release of them is refused. */
   readonly lost: string[] = [];
   /** RLock: how many times this process holds it. */
   count = 0;

@@ -3,14 +3,14 @@
  * acquired is a lease (leases.ts); each successful acquire gets the next fencing token of the object, a number
  * that only grows, which callers pass to the storage they protect so it can refuse a holder whose lease ended
  * (Kleppmann's point against Redlock). A waiting acquire blocks in BLPOP on the object's wake-up list, which a
- * release (or an acquire that leaves units free) fills; it also wakes when the earliest lease is due to end.
- * Waiters are not served in FIFO order, as with a local lock.
+ * release (or an acquire that leaves units free) fills while someone may be waiting; it also wakes when the
+ * earliest lease is due to end. Waiters are not served in FIFO order, as with a local lock.
  */
 import { TimeoutError } from '../errors';
 import { checkInteger } from '../validate';
 import { Holding, holdingOf } from './leases';
 import { RedisProxy, registerProxyType } from './proxy';
-import { checkAborted, sliceOf, waitingOf } from './wait';
+import { checkAborted, mayWaitMs, sliceOf, waitingOf } from './wait';
 
 export interface AcquireOptions {
   blocking?: boolean;
@@ -38,9 +38,9 @@ abstract class RedisAcquirer extends RedisProxy {
   #semKeys: string[] | undefined;
   protected readonly recursive: boolean = false;
 
-  /** sem (hash), holders (zset), wake (list). */
+  /** sem (hash: the state and the holders), wake (list). */
   protected get _semKeys(): string[] {
-    return this.#semKeys ??= this._keys('sem', 'holders', 'wake');
+    return this.#semKeys ??= this._keys('sem', 'wake');
   }
 
   /** This process's leases on the object, shared by every proxy of it here. */
@@ -79,9 +79,10 @@ abstract class RedisAcquirer extends RedisProxy {
     const keys = this._semKeys;
     for (;;) {
       checkAborted(waiting.signal);
-      let reply: number[];
+      let reply: number | [number, number, number, string];
       try {
-        reply = await connection.script<number[]>('sem_acquire', keys, [member, this._token.leaseMs]);
+        reply = await connection.script<typeof reply>('sem_acquire', keys,
+          [member, this._token.leaseMs, mayWaitMs(waiting, this._token.leaseMs, connection.commandTimeoutMs)]);
       } catch (err) {
         // Redis may have run it (a paused server answers late): give back what nobody here knows it holds.
         if ((err as { code?: string }).code === 'ERR_MP_MANAGER_CONNECTION') {
@@ -89,17 +90,18 @@ abstract class RedisAcquirer extends RedisProxy {
         }
         throw err;
       }
-      const [ok, a, b] = reply;
+      // The fast path's reply is the token alone, its unit's field the member.
+      const [ok, a, b, field] = typeof reply === 'number' ? [1, reply, 0, member] : reply;
       if (ok === 1) {
         const held = this._holding;
-        held.add(member);
+        held.add(field);
         if (this.recursive) held.count = 1;
         return this.#lastAcquire = { fencingToken: a, ownerDied: b === 1 };
       }
       if (!waiting.block) return null;
       const slice = sliceOf(waiting, a, this._token.leaseMs);
       if (slice === 0) return null;
-      const token = await connection.block('BLPOP', [keys[2]], slice, waiting.signal);
+      const token = await connection.block('BLPOP', [keys[1]], slice, waiting.signal);
       if (waiting.signal?.aborted) {
         // The wake-up this wait consumed belongs to another waiter: the next script run puts it back.
         if (token) void connection.script('sem_value', keys, []).catch(() => undefined);
@@ -116,9 +118,15 @@ abstract class RedisAcquirer extends RedisProxy {
       return;
     }
     const own = this.recursive && holding.count === 0 ? [] : holding.take(n);
+    const connection = this._connection;
+    const keys = this._semKeys;
     try {
-      await this._connection.script('sem_release', this._semKeys,
-        [own.length, ...own, n - own.length, this.recursive ? 1 : 0]);
+      // This process's one unit while nobody waits is one plain HDEL of its field (scripts.ts, SEMAPHORE); anything
+      // else (a ~member field: someone may be waiting; the lease was lost; units of others) is the script's.
+      if (own.length !== 1 || n !== 1 || own[0].startsWith('~') ||
+          await connection.run((c) => c.call('HDEL', keys[0], own[0])) !== 1) {
+        await connection.script('sem_release', keys, [own.length, ...own, n - own.length, this.recursive ? 1 : 0]);
+      }
     } catch (err) {
       const code = (err as { code?: string }).code;
       const after = this._holding; // the one before may have been forgotten while the release was under way

@@ -36,8 +36,8 @@ export interface RedisShutdownOptions {
 
 /** The Redis keys of each type's parts (a queue's in-flight lists are found from its consumers). */
 const PARTS: Record<string, string[]> = {
-  Lock: ['sem', 'holders', 'wake'], RLock: ['sem', 'holders', 'wake'], Semaphore: ['sem', 'holders', 'wake'],
-  BoundedSemaphore: ['sem', 'holders', 'wake'], Event: ['flag', 'wake'],
+  Lock: ['sem', 'wake'], RLock: ['sem', 'wake'], Semaphore: ['sem', 'wake'], BoundedSemaphore: ['sem', 'wake'],
+  Event: ['flag', 'wake'],
   Queue: ['meta', 'items', 'consumers', 'room', 'joined'], JoinableQueue: ['meta', 'items', 'consumers', 'room', 'joined'],
   dict: ['meta', 'data', 'order'], Namespace: ['meta', 'data', 'order'], list: ['meta', 'items'], Value: ['meta'],
 };
@@ -121,7 +121,9 @@ export class RedisManager {
   }
 
   #semaphore<P extends RedisProxy>(typeid: string, value: number, bound: number): Promise<P> {
-    return this.#create<P>(typeid, (key) => [['hset', key('sem'), 'avail', value, 'bound', bound, 'fence', 0, 'died', 0]]);
+    // The own fields of scripts.ts's SEMAPHORE: nothing held yet, nobody waiting.
+    return this.#create<P>(typeid, (key) => [['hset', key('sem'), 'total', value, 'bound', bound, 'fence', 0, 'died', 0,
+      'first', 0, 'wait', 0]]);
   }
 
   Lock(): Promise<RedisLockProxy> {

@@ -29,111 +29,240 @@ end
 `;
 
 /**
- * Semaphores: KEYS = sem (hash: avail, bound (-1: none), fence, died), holders (zset member -> lease end), wake (list).
- * Each script reads the hash once and writes it at most once: a command inside a script costs about a microsecond,
- * and the uncontended acquire + release pair is what every lock user pays (docs/redis.md, Benchmarks).
+ * Semaphores: KEYS = sem, wake (list). `sem` is one hash holding the whole state, and the uncontended pair is what
+ * every lock user pays (docs/redis.md, Benchmarks): inside a script each command costs about a microsecond more
+ * than its own work, each write and each field written more again, and running a script at all costs more than a
+ * plain command. So the uncontended acquire is a script that reads three times (HMGET, HLEN, TIME) and writes once
+ * (HSET), its fast path placed before the helpers below are defined (defining them costs more than half a
+ * microsecond a call); and the uncontended release is no script at all, a plain HDEL of the holder's field, which
+ * the client sends first (locks.ts) and which finds the field only while nobody waits (below). The hash's own fields:
+ *   total  units in existence, free or held (a release by another process may add some: Semaphore)
+ *   bound  the most units there may be (-1: none)
+ *   fence  the last fencing token issued
+ *   died   units that came back from ended leases and were not yet reported to an acquirer
+ *   first  no lease ends before this time: a lower bound, exact after a reap (0: unknown). An acquire leaves it:
+ *          every lease ends the object's one lease length after it was set, so a new one never ends first
+ *   wait   until when a waiter may be blocked on the wake-up list (0: nobody)
+ * and every other field is a unit held, holder's member -> lease end (server ms), so the free count is total less
+ * the holders, HLEN less the six own fields. A holder's field is its member, or ~member ("contended") once a
+ * waiter may need waking on its release: the first waiter (wait going from 0) renames every holder's field, new
+ * holders get the ~ name while wait is not 0 (the acquire tells the client which name), and a ~ name stays until
+ * the release. So a plain HDEL of a member finds it only while no waiter can need waking; when it finds nothing
+ * (the holder was contended, or its lease was lost), the client runs sem_release, which tells the two apart.
  */
+const OWN_FIELDS = 6;
 const SEMAPHORE = `${COMMON}
--- The hash, or nil when the object was removed.
+local OWN = {total = true, bound = true, fence = true, died = true, first = true, wait = true}
+-- The own fields and the number of units held, or nil when the object was removed.
 local function load()
-  local v = redis.call('HMGET', KEYS[1], 'avail', 'bound', 'fence', 'died')
+  local v = redis.call('HMGET', KEYS[1], 'total', 'bound', 'fence', 'died', 'first', 'wait')
   if not v[1] then return nil end
-  return {avail = tonumber(v[1]), bound = tonumber(v[2]), fence = tonumber(v[3]), died = tonumber(v[4])}
+  return {total = tonumber(v[1]), bound = tonumber(v[2]), fence = tonumber(v[3]), died = tonumber(v[4]),
+    first = tonumber(v[5]), wait = tonumber(v[6]), held = redis.call('HLEN', KEYS[1]) - ${OWN_FIELDS}}
 end
-local function save(s)
-  redis.call('HSET', KEYS[1], 'avail', s.avail, 'fence', s.fence, 'died', s.died)
+-- Off the fast path: one HSET of every own field that can change, and of the extra field-value pairs given.
+local function save(s, ...)
+  redis.call('HSET', KEYS[1], 'total', s.total, 'fence', s.fence, 'died', s.died, 'first', s.first, 'wait', s.wait, ...)
 end
--- Leases that ended go back: each is a unit whose holder died (or stopped renewing), told to the next acquirers.
--- Returns how many; the caller saves the hash.
-local function reap(s, now)
-  local n = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  s.avail = s.avail + n
-  s.died = s.died + n
-  return n
+local function free(s)
+  return s.total - s.held
+end
+-- Every unit held: field (member or ~member) -> lease end. O(holders): only off the fast paths.
+local function holders()
+  local all = redis.call('HGETALL', KEYS[1])
+  local h = {}
+  for i = 1, #all, 2 do
+    if not OWN[all[i]] then h[all[i]] = tonumber(all[i + 1]) end
+  end
+  return h
+end
+-- The field of member's unit in h, or nil when it holds none.
+local function field_of(h, member)
+  if h[member] then return member end
+  if h['~' .. member] then return '~' .. member end
+end
+-- The field a new holder gets: ~member while a waiter may need waking on its release.
+local function new_field(s, member)
+  if s.wait ~= 0 then return '~' .. member end
+  return member
+end
+-- The first waiter comes: every holder's field becomes ~member, so that its release runs sem_release and wakes.
+local function contend(h)
+  for f, e in pairs(h) do
+    if string.sub(f, 1, 1) ~= '~' then
+      redis.call('HDEL', KEYS[1], f)
+      redis.call('HSET', KEYS[1], '~' .. f, e)
+    end
+  end
+end
+-- The earliest lease end of h (0: none).
+local function earliest(h)
+  local first = 0
+  for _, e in pairs(h) do
+    if first == 0 or e < first then first = e end
+  end
+  return first
+end
+-- Leases of h that ended go back: each is a unit whose holder died (or stopped renewing), reported to the next
+-- acquirers. Removes them from h and Redis; the caller saves s.
+local function reap(s, h, now)
+  for f, e in pairs(h) do
+    if e <= now then
+      redis.call('HDEL', KEYS[1], f)
+      h[f] = nil
+      s.held = s.held - 1
+      s.died = s.died + 1
+    end
+  end
+  s.first = earliest(h)
+end
+-- Wake-up tokens go to the list only while someone may be blocked on it; once s.wait has passed, the list and
+-- s.wait are cleared. Returns true when s.wait changed (the caller saves s). now: nil to read the clock if needed.
+local function wake(s, now)
+  if s.wait == 0 then return false end
+  if (now or now_ms()) <= s.wait then
+    sync_tokens(KEYS[2], free(s))
+    return false
+  end
+  s.wait = 0
+  redis.call('DEL', KEYS[2])
+  return true
 end
 `;
 
-// ARGV: member, lease ms. Returns {1, fencing token, owner died (1/0)} or {0, ms until the earliest lease ends (-1: none)}.
-const sem_acquire = `${SEMAPHORE}
+/**
+ * ARGV: member, lease ms, how long from now this caller may be blocked on the wake-up list if it gets nothing (0:
+ * it will not wait). Returns {1, fencing token, owner died (1/0), the unit's field (member or ~member)} or {0, ms
+ * until the earliest lease ends (-1: none)}; the fast path returns the fencing token alone (an integer reply costs
+ * the server less than an array), its field being the member.
+ * Leases are reaped only when no unit is free and one may have ended (s.first): a free unit is taken without them,
+ * and a lease that ended but whose unit nobody needed yet is still its holder's.
+ */
+const sem_acquire = `
+-- The fast path: a unit is free, no dead holder's unit is to be reported, nobody waits.
+local v = redis.call('HMGET', KEYS[1], 'total', 'fence', 'died', 'wait')
+if v[1] and v[3] == '0' and v[4] == '0' and tonumber(v[1]) > redis.call('HLEN', KEYS[1]) - ${OWN_FIELDS} then
+  local t = redis.call('TIME')
+  local fence = tonumber(v[2]) + 1
+  redis.call('HSET', KEYS[1], 'fence', fence, ARGV[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2]))
+  return fence
+end
+${SEMAPHORE}
 local s = load() if not s then return gone_error() end
 local now = now_ms()
-reap(s, now)
-if s.avail > 0 then
-  s.avail = s.avail - 1
+local h -- the holders, read when needed
+local changed = false
+if free(s) <= 0 and s.held > 0 and s.first <= now then
+  h = holders()
+  reap(s, h, now)
+  changed = true
+end
+if free(s) > 0 then
   s.fence = s.fence + 1
   local died = 0
   if s.died > 0 then
     s.died = s.died - 1
     died = 1
   end
-  save(s)
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
-  sync_tokens(KEYS[3], s.avail)
-  return {1, s.fence, died}
+  s.held = s.held + 1
+  wake(s, now)
+  local f = new_field(s, ARGV[1])
+  save(s, f, now + tonumber(ARGV[2]))
+  return {1, s.fence, died, f}
 end
--- (nothing was reaped: a reaped unit would be free)
-redis.call('DEL', KEYS[3])
-local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-if #first == 0 then return {0, -1} end
-return {0, tonumber(first[2]) - now}
+-- Nothing is free, so any token left in the list is stale: a waiter must not take it for a release.
+redis.call('DEL', KEYS[2])
+local waits = tonumber(ARGV[3])
+if waits > 0 then
+  if s.wait == 0 then contend(h or holders()) end
+  if now + waits > s.wait then
+    s.wait = now + waits
+    changed = true
+  end
+end
+if changed then save(s) end
+if s.held == 0 then return {0, -1} end
+return {0, s.first - now}
 `;
 
-// ARGV: own count k, k own lease members, foreign units, recursive flag.
+/**
+ * ARGV: own count k, k own units' fields (or members), foreign units, recursive flag. Sent for a release the plain
+ * HDEL of its field did not do, or could not (a ~member field: someone may be waiting). A release does not reap: it needs no clock, and a lease that ended unreaped is still its holder's.
+ */
 const sem_release = `${SEMAPHORE}
 local s = load() if not s then return gone_error() end
-local reaped = reap(s, now_ms())
 local k = tonumber(ARGV[1])
 local foreign = tonumber(ARGV[k + 2])
-local function refuse(reply)
-  if reaped > 0 then save(s) end
-  return reply
-end
 local lost = 'MPLOST this process no longer holds it: its lease ended (the process was paused or ' ..
   'cut off longer than the lease) or another process released it'
 if foreign == 0 and k == 1 then
-  -- The common release: its one unit was verified held by removing it, and giving back held units never
-  -- exceeds a bound.
-  if redis.call('ZREM', KEYS[2], ARGV[2]) == 0 then return refuse(redis.error_reply(lost)) end
-else
-  for i = 2, k + 1 do
-    if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then return refuse(redis.error_reply(lost)) end
-  end
-  local held = redis.call('ZCARD', KEYS[2]) - k
-  -- An RLock this process does not hold (held by another, or by nobody): as a Manager's or a local RLock says.
-  if foreign > 0 and ARGV[k + 3] == '1' then
-    return refuse(redis.error_reply('MPASSERT attempt to release recursive lock not owned by process'))
-  end
-  local drop = math.min(foreign, held)
-  if s.bound >= 0 and s.avail + k + foreign + held - drop > s.bound then
-    return refuse(redis.error_reply('MPVALUE ERR_MP_VALUE semaphore or lock released too many times'))
-  end
-  for i = 2, k + 1 do redis.call('ZREM', KEYS[2], ARGV[i]) end
-  if drop > 0 then redis.call('ZPOPMIN', KEYS[2], drop) end
+  -- Its one unit (contended: someone may be waiting): giving back a held unit never exceeds a bound.
+  local v = redis.call('HMGET', KEYS[1], '~' .. ARGV[2], ARGV[2])
+  local f
+  if v[1] then f = '~' .. ARGV[2] elseif v[2] then f = ARGV[2] else return redis.error_reply(lost) end
+  redis.call('HDEL', KEYS[1], f)
+  s.held = s.held - 1
+  if wake(s) then save(s) end
+  return 1
 end
-s.avail = s.avail + k + foreign
+local h = holders()
+local own = {}
+for i = 2, k + 1 do
+  own[i - 1] = field_of(h, ARGV[i])
+  if not own[i - 1] then return redis.error_reply(lost) end
+end
+-- An RLock this process does not hold (held by another, or by nobody): as a Manager's or a local RLock says.
+if foreign > 0 and ARGV[k + 3] == '1' then
+  return redis.error_reply('MPASSERT attempt to release recursive lock not owned by process')
+end
+-- A release by another process frees units held by others, those whose leases end first; past them it adds units.
+-- (Checked before any write: a script's writes stay when it returns an error.)
+for _, f in ipairs(own) do h[f] = nil end
+local others = {}
+for f, e in pairs(h) do others[#others + 1] = {f, e} end
+local drop = math.min(foreign, #others)
+if s.bound >= 0 and s.total + foreign - drop > s.bound then
+  return redis.error_reply('MPVALUE ERR_MP_VALUE semaphore or lock released too many times')
+end
+table.sort(others, function(a, b) return a[2] < b[2] end)
+for _, f in ipairs(own) do redis.call('HDEL', KEYS[1], f) end
+for i = 1, drop do redis.call('HDEL', KEYS[1], others[i][1]) end
+s.total = s.total + foreign - drop
+s.held = s.held - k - drop
+wake(s)
 save(s)
-sync_tokens(KEYS[3], s.avail)
 return 1
 `;
 
 const sem_value = `${SEMAPHORE}
 local s = load() if not s then return gone_error() end
-if reap(s, now_ms()) > 0 then save(s) end
-if s.avail > 0 then sync_tokens(KEYS[3], s.avail) end
-return s.avail
+local now = now_ms()
+local reaped = s.held > 0 and s.first <= now
+if reaped then reap(s, holders(), now) end
+if wake(s, now) or reaped then save(s) end
+return free(s)
 `;
 
 // ARGV: lease ms, members. Returns the members whose lease had already ended (they are lost).
 const sem_renew = `${SEMAPHORE}
 local s = load() if not s then return gone_error() end
 local now = now_ms()
-if reap(s, now) > 0 then save(s) end
+local h = holders()
+reap(s, h, now)
+local ends = now + tonumber(ARGV[1])
 local lost = {}
 for i = 2, #ARGV do
-  if redis.call('ZSCORE', KEYS[2], ARGV[i]) then redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[1]), ARGV[i])
-  else lost[#lost + 1] = ARGV[i] end
+  local f = field_of(h, ARGV[i])
+  if f then
+    redis.call('HSET', KEYS[1], f, ends)
+    h[f] = ends
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
 end
-if s.avail > 0 then sync_tokens(KEYS[3], s.avail) end
+s.first = earliest(h)
+wake(s, now)
+save(s)
 return lost
 `;
 
@@ -463,7 +592,7 @@ const LUA = {
 };
 
 const KEY_COUNTS: Record<keyof typeof LUA, number> = {
-  sem_acquire: 3, sem_release: 3, sem_value: 3, sem_renew: 3, ev_set: 2, ev_clear: 2, ev_isset: 2,
+  sem_acquire: 2, sem_release: 2, sem_value: 2, sem_renew: 2, ev_set: 2, ev_clear: 2, ev_isset: 2,
   q_put: 6, q_take: 6, q_ack: 6, q_took: 6, q_done: 6, q_renew: 6, q_state: 6,
   d_set: 3, d_has: 3, d_pop: 3, d_setdefault: 3, d_popitem: 3, d_clear: 3, d_entries: 3,
   l_get: 2, l_set: 2, l_push: 2, l_pop: 2, l_insert: 2, l_slice: 2, l_len: 2, l_clear: 2, v_get: 1, v_set: 1,

@@ -44,3 +44,14 @@ export function sliceOf(waiting: Waiting, dueMs: number, maxMs: number): number 
   const due = dueMs >= 0 ? dueMs + 1 : Infinity;
   return Math.max(1, Math.ceil(Math.min(left, due, maxMs)));
 }
+
+/**
+ * How long from now a caller that finds nothing may stay blocked, as the script that finds nothing records it so
+ * that state changes push wake-ups meanwhile: its next blocking command (at most `maxMs`, or until the deadline),
+ * plus `graceMs` for that command to reach the server. 0 when it will not block.
+ */
+export function mayWaitMs(waiting: Waiting, maxMs: number, graceMs: number): number {
+  if (!waiting.block) return 0;
+  const left = Math.min(remaining(waiting.deadline) ?? Infinity, maxMs);
+  return left > 0 ? Math.ceil(left) + graceMs : 0;
+}
