@@ -84,6 +84,19 @@ onLinux('owner death', () => {
     await killAndReap(holder);
   });
 
+  // A holder is looked at through /proc/<pid>/stat. A process out of descriptors cannot open it, and that used to
+  // read as "no such process": a waiter out of descriptors took over a lock whose holder was alive.
+  test('emfile-takeover: a waiter that cannot look at the holder (no descriptor left) says so, never takes a live holder\'s lock', async () => {
+    const lock = new Lock();
+    const holder = await deadHolder(lock);
+    const file = path.join(tmpDir('emfile-'), 'said');
+    const waiter = await started(t.acquireOutOfDescriptors, [lock, file]);
+    await waiter.join();
+    expect(waiter.exitCode).toBe(0);
+    expect(fs.readFileSync(file, 'utf8')).toBe('error EMFILE');
+    await killAndReap(holder);
+  });
+
   test('pid reuse provoked through ns_last_pid: the new process of the dead holder\'s pid is not the holder', async () => {
     const reused = await withReusedPid(async () => {
       const lock = new Lock();

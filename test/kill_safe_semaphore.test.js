@@ -196,7 +196,7 @@ onLinux('Semaphore holders looked at once per recheck', () => {
   test('proc-read-per-call: failed tries and releases by a non-holder do not read /proc for a live holder each time', async () => {
     const sem = new Semaphore(300);
     const p = await holder(sem, 300); // holds every unit, alive
-    const reads = jest.spyOn(fs, 'readFileSync');
+    const reads = jest.spyOn(fs, 'openSync'); // how robust_lock.ts reads /proc/<pid>/stat
     try {
       for (let i = 0; i < 200; i++) expect(sem.acquireSync({ blocking: false })).toBe(false);
       for (let i = 0; i < 200; i++) sem.release(); // this process holds none: each moves one of the child's out
