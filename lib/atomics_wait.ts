@@ -76,7 +76,14 @@ const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out'];
  */
 const WAIT_SPIN_MS = 0.05;
 const waitSpin = new SpinPolicy(WAIT_SPIN_MS);
-const waitSyncSpin = new SpinPolicy(WAIT_SPIN_MS, true);
+/**
+ * waitSync spins shorter: its futex wake costs only a few microseconds, and a 50 µs spin that missed (the peer
+ * preempted) made the slowest wakes slower — ping-pong p99 41 µs against 22 µs with 20 µs (median of five runs of
+ * 20,000 each, idle; median wake 1.2–1.4 µs either way). Below 20 µs most spins miss and the policy stops spinning:
+ * the median becomes the futex's 11–12 µs.
+ */
+const WAIT_SYNC_SPIN_MS = 0.02;
+const waitSyncSpin = new SpinPolicy(WAIT_SYNC_SPIN_MS, true);
 
 /** A spin lasts no longer than the wait's timeout. */
 function spinLength(ms: number, timeout: number | undefined): number {
