@@ -158,12 +158,7 @@ export class RobustSemaphoreHandle {
     }
     const count = ints[at]; // read again: a release by another process may have moved this one's last unit
     if (count === 0) { // that slow step ended before the swap: this give is taken back by a recount, done slowly
-      this.#lockSync();
-      try {
-        this.#stopped(() => false); // (the recount; this slot's busy word is cleared as this thread's own)
-      } finally {
-        this.#unlock();
-      }
+      this.#slowStep(() => false); // (the recount; this slot's busy word is cleared as this thread's own)
       return false;
     }
     ints[at] = count - 1;
@@ -211,6 +206,16 @@ export class RobustSemaphoreHandle {
     }
   }
 
+  /** Runs `step` as a slow step: under the inner lock (taken on this thread, blocking it), fast steps stopped. */
+  #slowStep<T>(step: () => T): T {
+    this.#lockSync();
+    try {
+      return this.#stopped(step);
+    } finally {
+      this.#unlock();
+    }
+  }
+
   /** Makes fast steps fail from now on and waits for those in flight (a dead process's is dropped). */
   #stop(): void {
     const ints = this.#ints!;
@@ -246,12 +251,12 @@ export class RobustSemaphoreHandle {
     return Math.min(this.#ints![USED] >>> 0, SLOTS);
   }
 
-  /** The units held, by every slot. */
-  #unitsHeld(): number {
+  /** The free units as the counts say: total − the units held by every slot (negative only mid-step). */
+  #free(): number {
     const ints = this.#ints!;
-    let held = 0;
-    for (let slot = 0, used = this.#used(); slot < used; slot++) held += ints[countIndex(slot)];
-    return held;
+    let free = ints[TOTAL];
+    for (let slot = 0, used = this.#used(); slot < used; slot++) free -= ints[countIndex(slot)];
+    return free;
   }
 
   /**
@@ -261,7 +266,7 @@ export class RobustSemaphoreHandle {
    */
   #recount(): void {
     const ints = this.#ints!;
-    const free = Math.max(0, ints[TOTAL] - this.#unitsHeld());
+    const free = Math.max(0, this.#free());
     Atomics.store(ints, VALUE, free);
     this.#toWake = free;
   }
@@ -338,8 +343,8 @@ export class RobustSemaphoreHandle {
   #takeStopped(recover: boolean): boolean {
     const ints = this.#ints!;
     if (recover) this.#recoverDead(true);
-    let free = ints[TOTAL] - this.#unitsHeld();
-    if (free <= 0 && !recover && this.#recoverDead(false) > 0) free = ints[TOTAL] - this.#unitsHeld();
+    let free = this.#free();
+    if (free <= 0 && !recover && this.#recoverDead(false) > 0) free = this.#free();
     if (free <= 0) return false;
     ints[countIndex(this.#slotOf(true))]++;
     if (this.#held === undefined) this.#held = holdingAdd(this);
@@ -355,12 +360,7 @@ export class RobustSemaphoreHandle {
 
   #tryTake(recover: boolean): boolean {
     this.#open();
-    this.#lockSync();
-    try {
-      return this.#stopped(() => this.#takeStopped(recover));
-    } finally {
-      this.#unlock();
-    }
+    return this.#slowStep(() => this.#takeStopped(recover));
   }
 
   // --- the SemLock interface --------------------------------------------------------------------------------------
@@ -461,12 +461,7 @@ export class RobustSemaphoreHandle {
   post(maxValue = MAX_TOTAL): boolean {
     if (this.giveFast()) return true;
     this.#open();
-    this.#lockSync();
-    try {
-      return this.#stopped(() => this.#giveStopped(maxValue));
-    } finally {
-      this.#unlock();
-    }
+    return this.#slowStep(() => this.#giveStopped(maxValue));
   }
 
   /** A release, fast steps stopped (see post). */
@@ -484,7 +479,7 @@ export class RobustSemaphoreHandle {
       ints[at]--;
       return true;
     }
-    if (ints[TOTAL] - this.#unitsHeld() >= maxValue) return false;
+    if (this.#free() >= maxValue) return false;
     ints[TOTAL]++;
     return true;
   }
@@ -520,20 +515,15 @@ export class RobustSemaphoreHandle {
   forfeit(): void {
     if (this.#ints === undefined) return;
     this.#slotAt = 0; // no fast step after this (an exit handler that runs later takes slow steps)
-    this.#lockSync();
-    try {
-      this.#stopped(() => {
-        const ints = this.#ints!;
-        const slot = this.#slotOf(false);
-        if (slot < 0) return;
-        const count = ints[countIndex(slot)];
-        ints[countIndex(slot)] = 0; // first: a death before the total drops gives the units back, as a death does
-        ints[TOTAL] -= count;
-        this.#ids![idIndex(slot)] = 0n;
-      });
-    } finally {
-      this.#unlock();
-    }
+    this.#slowStep(() => {
+      const ints = this.#ints!;
+      const slot = this.#slotOf(false);
+      if (slot < 0) return;
+      const count = ints[countIndex(slot)];
+      ints[countIndex(slot)] = 0; // first: a death before the total drops gives the units back, as a death does
+      ints[TOTAL] -= count;
+      this.#ids![idIndex(slot)] = 0n;
+    });
   }
 
   close(owner = 'Semaphore'): void {
