@@ -34,6 +34,26 @@ const WORKLOADS = {
     }
   },
 
+  /**
+   * Our Lock's commands sent with raw ioredis: the same acquire script (EVALSHA) on a hash set up as
+   * `RedisManager.Lock()` sets it up, and the same plain HDEL release: what the proxy adds is the difference.
+   */
+  async 'lock-raw'(url, n, warmup = WARMUP) {
+    const { SCRIPTS } = require('../../dist/redis/scripts');
+    const client = new Redis(url);
+    client.defineCommand('semAcquire', SCRIPTS.sem_acquire);
+    const keys = ['bench:raw:sem', 'bench:raw:wake'];
+    await client.hset(keys[0], 'total', 1, 'bound', 1, 'fence', 0, 'died', 0, 'first', 0, 'wait', 0);
+    const member = `${process.pid}:raw`;
+    try {
+      return await perPair(n, warmup, () => client.semAcquire(...keys, member, LEASE_MS, LEASE_MS + 5000),
+        () => client.hdel(keys[0], member));
+    } finally {
+      await client.del(...keys);
+      client.disconnect();
+    }
+  },
+
   async 'lock-redlock'(url, n, warmup = WARMUP) {
     const Redlock = require('redlock');
     const client = new Redis(url);
