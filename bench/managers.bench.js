@@ -1,4 +1,5 @@
 // Manager round trips: multiproc's Manager against Python's SyncManager (spawn context), same machine, same run.
+// Steady rows after 10,000 untimed calls on each side; one cold row (a new connection's first 1,000 calls).
 'use strict';
 const { versus } = require('./harness');
 
@@ -42,6 +43,10 @@ module.exports = {
     ].map(([workload, name]) => ({
       name: `${name}, one round trip`, unit: 'µs', better: 'lower', goal: '≥ 2×', run: versus('managers', workload, [N]),
     })),
+    {
+      name: 'dict get, the first 1,000 calls of a new connection (no warm-up)', unit: 'µs', better: 'lower', goal: 'report',
+      run: versus('managers', 'dict-get', [1000, 0]),
+    },
     {
       name: 'dict get, all in flight at once (Python: in turn, its proxies block)',
       unit: 'µs',

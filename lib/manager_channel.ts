@@ -5,12 +5,19 @@
  * that expects a frame soon read for it on its own thread for a few microseconds (spin) instead of paying for an
  * event-loop wake-up: docs/manager-calls.md has the measurements. Windows named pipes keep the net.Socket path.
  *
+ * A local connection (a Unix socket: both ends on this machine) moves its frames into shared memory right after the
+ * handshake (lib/shm_ring.ts): the server offers a segment, the client maps it and says so, and from then on a
+ * write is a copy into a ring and a read a copy out of one; the socket carries only bells (one byte for a peer that
+ * is not spinning, or that waits for room) and the end of file that says the peer is gone.
+ *
  * How long and how often a side spins is lib/spin.ts's rule.
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { FramedSocket, HEADER_BYTES } from './framing';
 import { native, NativeFdWatcher } from './native';
+import { isLibraryName, osName, SharedMemory } from './shared_memory';
+import { RingCorrupt, ringEnds, RingReader, RingWriter, SEGMENT_BYTES } from './shm_ring';
 import type { SpinPolicy } from './spin';
 
 /** What the Manager's handshake, client and server need from a connection, whatever carries it. */
@@ -77,6 +84,23 @@ const READ_BYTES = 64 << 10;
 const JOIN_BYTES = 64 << 10;
 const READABLE = 1;
 const WRITABLE = 2;
+/** The ring handshake's frames: the offer (then the segment's name, or nothing: no ring) and the two answers. */
+const RING_OFFER = Buffer.from('#MPRING#');
+const RING_YES = Buffer.from('#MPRING#yes');
+const RING_NO = Buffer.from('#MPRING#no');
+const BELL = Buffer.from([0]);
+/**
+ * Servers offer rings unless MULTIPROC_MANAGER_RING=0 (for measuring the socket path, and for a platform whose
+ * shared memory is unusable).
+ */
+const offerRings = process.env.MULTIPROC_MANAGER_RING !== '0';
+
+interface Rings {
+  reader: RingReader;
+  writer: RingWriter;
+  /** Unmaps the segment. */
+  release(): void;
+}
 
 interface WriteWaiter {
   /** Total bytes written when this frame is all in the kernel. */
@@ -117,6 +141,25 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   #queued = 0;
   #waiters: WriteWaiter[] = [];
   #flushScheduled = false;
+  /** Once the ring handshake accepted: frames go through shared memory. */
+  #rings: Rings | null = null;
+  /** Server: the segment offered, until the client's answer. */
+  #offered: SharedMemory | null = null;
+  /** Ring mode: this side told producers it is awake; it says it sleeps when the event loop next gets a turn. */
+  #sleepScheduled = false;
+  readonly #sleep = (): void => {
+    this.#sleepScheduled = false;
+    if (this.#closed) return;
+    const { reader } = this.#rings!;
+    reader.asleep();
+    try {
+      if (reader.available() === 0) return;
+    } catch {
+      return this.close(); // the peer wrote impossible positions
+    }
+    this.#awake(); // what came just before it slept: no bell will announce it
+    this.#readRing();
+  };
   readonly #flushTick = (): void => {
     this.#flushScheduled = false;
     if (this.#flush()) this.#afterFlush();
@@ -140,6 +183,11 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Test hook: whether frames go through a shared-memory ring. @internal */
+  get _onRing(): boolean {
+    return this.#rings !== null;
   }
 
   send(payload: Uint8Array, onWritten?: (err?: Error | null) => void): void {
@@ -175,7 +223,172 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   }
 
   #afterFlush(): void {
-    if (this.#spinPolicy && this.#expecting()) this.#spinPolicy.spinOn((ms) => this.#spin(ms));
+    if (this.#spinPolicy && this.#expecting()) {
+      this.#spinPolicy.spinOn((ms) => (this.#rings ? this.#spinOnRing(ms) : this.#spin(ms)));
+    }
+  }
+
+  /**
+   * Server, right after the handshake: offers the client a ring for the rest of the connection (the client's answer
+   * is taken in #parse, before any byte that follows it). Without shared memory (or with rings turned off) the
+   * offer is empty and the connection stays on its socket.
+   */
+  offerRing(): void {
+    let name = '';
+    if (offerRings) {
+      try {
+        this.#offered = new SharedMemory({ size: SEGMENT_BYTES });
+        name = this.#offered.name;
+      } catch {
+        // no room in /dev/shm, out of descriptors: this connection keeps its socket
+      }
+    }
+    this.send(Buffer.concat([RING_OFFER, Buffer.from(name, 'latin1')]));
+  }
+
+  /**
+   * Client, right after the handshake: takes the server's offer (the frame after the handshake). Maps a segment of
+   * the library's making and of the ring's size only; answers on the socket, then sends through the ring. An offer
+   * that is not one closes the connection (false).
+   */
+  acceptRing(offer: Buffer): boolean {
+    if (!offer.subarray(0, RING_OFFER.length).equals(RING_OFFER)) {
+      this.close();
+      return false;
+    }
+    const name = offer.subarray(RING_OFFER.length).toString('latin1');
+    if (name === '') return true;
+    let buffer: ArrayBuffer | undefined;
+    if (isLibraryName(name)) {
+      try {
+        buffer = native.shmOpen(osName(name));
+      } catch {
+        // gone already, or out of descriptors: stay on the socket
+      }
+    }
+    if (buffer === undefined || buffer.byteLength !== SEGMENT_BYTES) {
+      if (buffer) native.shmDetach(buffer);
+      this.send(RING_NO);
+      return true;
+    }
+    this.send(RING_YES);
+    const mapped = buffer;
+    this.#useRings(ringEnds(mapped, false), () => native.shmDetach(mapped));
+    return true;
+  }
+
+  /** Server: the client's answer to the offer (whatever it is not a yes to, the socket keeps). */
+  #answered(frame: Buffer): void {
+    const shm = this.#offered!;
+    this.#offered = null;
+    try {
+      shm.unlink(); // both sides have it mapped (or the client never will): the name is of no more use
+    } catch {
+      // removed by someone else: it stays mapped here all the same
+    }
+    if (!frame.equals(RING_YES)) return shm.close();
+    this.#useRings(ringEnds(shm.buffer, true), () => shm.close());
+    // The bytes after the answer, already read with it, were bells: the ring may hold requests no bell will announce.
+    process.nextTick(() => {
+      if (!this.#closed) this.#onBells();
+    });
+  }
+
+  #useRings(ends: { reader: RingReader; writer: RingWriter }, release: () => void): void {
+    if (this.#closed || this.#out.length) { // nothing is queued during the handshake; if it were, it must go first
+      release();
+      this.close();
+      return;
+    }
+    this.#rings = { ...ends, release };
+  }
+
+  /**
+   * Ring mode: producers need not ring this side until the event loop has had a turn (the side looks at the ring
+   * then, before it sleeps). Set on waking and while it spins, so that two sides answering each other within one
+   * turn ring no bells: a side in the middle of its work is about to spin, not asleep.
+   */
+  #awake(): void {
+    this.#rings!.reader.awake();
+    if (this.#sleepScheduled) return;
+    this.#sleepScheduled = true;
+    setImmediate(this.#sleep);
+  }
+
+  /** Ring mode: spins for up to `ms` milliseconds reading memory until bytes arrive; true when some did. */
+  #spinOnRing(ms: number): boolean {
+    const { reader } = this.#rings!;
+    const until = performance.now() + ms;
+    this.#awake();
+    try {
+      spin: do {
+        for (let i = 0; i < 64; i++) if (reader.available() !== 0) break spin;
+      } while (performance.now() < until);
+    } catch {
+      this.close(); // the peer wrote impossible positions
+      return false;
+    }
+    return this.#readRing() > 0;
+  }
+
+  /** Ring mode: the socket is readable: bells, or the end of file. Reads the bells, then what the ring holds. */
+  #onBells(): void {
+    let gone = false;
+    for (;;) {
+      let n: number;
+      try {
+        n = native.read(this.fd, this.#scratch, 0, READ_BYTES);
+      } catch {
+        gone = true;
+        break;
+      }
+      if (n === 0) gone = true;
+      if (n < READ_BYTES) break;
+    }
+    this.#awake();
+    this.#readRing(); // what the peer wrote before it went is read before the close
+    if (!this.#closed && this.#blocked) {
+      this.#blocked = false;
+      if (this.#flush()) this.#afterFlush();
+    }
+    if (gone) this.close();
+  }
+
+  /**
+   * Ring mode: reads what the ring holds (up to a burst; the rest after the event loop had a turn), emitting its
+   * frames; rings the producer back if it waits for the room this made. The bytes read.
+   */
+  #readRing(): number {
+    if (this.#closed) return 0;
+    const { reader } = this.#rings!;
+    let total = 0;
+    while (!this.#closed) {
+      if (total >= BURST_BYTES) {
+        setImmediate(() => this.#readRing());
+        break;
+      }
+      let n: number;
+      try {
+        n = reader.read(this.#scratch, 0, READ_BYTES);
+      } catch {
+        this.close(); // the peer wrote impossible positions
+        break;
+      }
+      if (n === 0) break;
+      total += n;
+      this.#parse(n);
+    }
+    if (!this.#closed && reader.freed()) this.#bell();
+    return total;
+  }
+
+  /** Wakes the peer: one byte on the socket. A full socket already holds bells, so EAGAIN needs nothing more. */
+  #bell(): void {
+    try {
+      native.write(this.fd, BELL, 0, 1);
+    } catch {
+      this.close(); // the peer is gone (EPIPE)
+    }
   }
 
   /**
@@ -199,6 +412,16 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     this.#closed = true;
     this.#watcher.close(); // stops the event loop's watch first: the number may be reused once closed
     native.closeFd(this.fd);
+    this.#rings?.release();
+    if (this.#offered) {
+      try {
+        this.#offered.unlink();
+      } catch {
+        // removed already
+      }
+      this.#offered.close();
+      this.#offered = null;
+    }
     this.#out = [];
     const waiters = this.#waiters.splice(0);
     const err = new Error('the connection is closed');
@@ -218,7 +441,8 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   /** Writes what is queued, as far as the socket takes it now; true when all of it was written. */
   #flush(): boolean {
     if (this.#closed) return false;
-    if (this.#blocked) return false; // waiting for room: the watcher says when
+    if (this.#blocked) return false; // waiting for room: the watcher (or a bell) says when
+    if (this.#rings) return this.#flushRing();
     try {
       while (this.#out.length) {
         if (this.#out.length > 1 && this.#outBytes - this.#outOffset <= JOIN_BYTES && this.#outOffset === 0) {
@@ -239,6 +463,35 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
       return false;
     }
     return true;
+  }
+
+  /** Ring mode: copies what is queued into the ring as far as it has room; rings a sleeping peer. */
+  #flushRing(): boolean {
+    const { writer } = this.#rings!;
+    this._writes++;
+    try {
+      for (;;) {
+        let wrote = false;
+        while (this.#out.length && !this.#closed) {
+          const chunk = this.#out[0];
+          const n = writer.write(chunk, this.#outOffset, chunk.length - this.#outOffset);
+          if (n === 0) break;
+          wrote = true;
+          this.#wrote(n);
+        }
+        if (this.#closed) return false;
+        if (wrote && writer.ring()) this.#bell();
+        if (!this.#out.length) return true;
+        if (writer.waitForRoom()) {
+          this.#blocked = true; // the peer rings back once it has read
+          return false;
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof RingCorrupt)) throw err;
+      this.close(); // the peer wrote impossible positions
+      return false;
+    }
   }
 
   #wrote(n: number): void {
@@ -264,7 +517,8 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     if (err) return this.close();
     if (events & READABLE) {
       this.#spinPolicy?.arrived();
-      this.#readBurst();
+      if (this.#rings) this.#onBells();
+      else this.#readBurst();
     }
     if (this.#blocked && !this.#closed && events & WRITABLE) {
       this.#blocked = false;
@@ -283,6 +537,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     let total = 0;
     while (total < BURST_BYTES && !this.#closed) {
       const n = this.#readOnce();
+      if (this.#rings) return; // the ring's answer was in it: what follows is bells (#answered reads the ring)
       if (n < READ_BYTES) return;
       total += n;
     }
@@ -334,6 +589,11 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
       at += take;
       if (this.#frameGot < frame.length) return;
       this.#frame = null;
+      if (this.#offered) {
+        this.#answered(frame);
+        if (this.#rings) return; // what follows on the socket is bells
+        continue;
+      }
       this.emit('frame', frame);
     }
   }

@@ -161,6 +161,11 @@ export class ManagerConnection {
       conn.once('close', () => this.#onClose());
       conn.once('oversize', onOversize);
       inbox = await authenticateServer(conn, this.#settings.authkey, deadline);
+      // A server on this machine (a Unix socket) offers a shared-memory ring next (manager_channel.ts).
+      if (conn instanceof DescriptorChannel && typeof this.address === 'string' && !conn.acceptRing(await inbox.next(deadline))) {
+        fail(`the manager at ${where} answered the handshake with a frame that is not a ring offer`);
+        throw failure;
+      }
     } catch (err) {
       conn?.close();
       throw failure ?? err;

@@ -228,6 +228,8 @@ export class ManagerServer {
       // A peer may send its last handshake frame and hang up in one go: the handshake then ends after the close.
       if (client.session.closed) return;
       conn.maxFrameBytes = this.#options.maxFrameBytes;
+      // A client on this machine (a Unix socket) is offered a shared-memory ring (manager_channel.ts).
+      if (conn instanceof DescriptorChannel && typeof this.#address === 'string') conn.offerRing();
       this.#clients.add(client);
       inbox.deliverTo((frame) => this.#receive(client, frame));
     }, () => conn.close()).finally(deadline.clear); // wrong key, garbage, or too slow: that connection only

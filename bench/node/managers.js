@@ -2,7 +2,12 @@
 'use strict';
 const { Manager } = require('../..');
 
-const WARMUP = 2000; // both processes are fresh: let the JIT settle before measuring (Python's side warms up too)
+/**
+ * Calls before the timed ones (third argument; Python's side makes as many). Both processes are fresh, and V8 takes
+ * a few thousand round trips to compile the hot path of both: the first 1,000 calls of a connection cost 5-20 times
+ * a steady call (the cold rows of bench/managers.bench.js measure them).
+ */
+const WARMUP = Number(process.argv[4] ?? 10000);
 
 const WORKLOADS = {
   /** Microseconds per acquire + release of a manager Lock. */

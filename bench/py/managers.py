@@ -4,7 +4,7 @@ import multiprocessing as mp
 import sys
 import time
 
-WARMUP = 2000  # as on the Node side
+WARMUP = int(sys.argv[3]) if len(sys.argv) > 3 else 10000  # calls before the timed ones, as on the Node side
 
 
 def lock_roundtrip(manager, n):
