@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { FramedSocket, HEADER_BYTES } from './framing';
 import { native, NativeFdWatcher } from './native';
-import { isLibraryName, osName, SharedMemory } from './shared_memory';
+import { createBriefly, isLibraryName, osName } from './shared_memory';
 import { RingCorrupt, ringEnds, RingReader, RingWriter, SEGMENT_BYTES } from './shm_ring';
 import type { SpinPolicy } from './spin';
 
@@ -144,7 +144,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   /** Once the ring handshake accepted: frames go through shared memory. */
   #rings: Rings | null = null;
   /** Server: the segment offered, until the client's answer. */
-  #offered: SharedMemory | null = null;
+  #offered: ReturnType<typeof createBriefly> | null = null;
   /** Ring mode: this side told producers it is awake; it says it sleeps when the event loop next gets a turn. */
   #sleepScheduled = false;
   readonly #sleep = (): void => {
@@ -237,7 +237,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     let name = '';
     if (offerRings) {
       try {
-        this.#offered = new SharedMemory({ size: SEGMENT_BYTES });
+        this.#offered = createBriefly(SEGMENT_BYTES);
         name = this.#offered.name;
       } catch {
         // no room in /dev/shm, out of descriptors: this connection keeps its socket
@@ -262,6 +262,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     if (isLibraryName(name)) {
       try {
         buffer = native.shmOpen(osName(name));
+        native.shmUnlink(osName(name)); // mapped on both sides: the name is of no more use (the server may die any time)
       } catch {
         // gone already, or out of descriptors: stay on the socket
       }
@@ -279,15 +280,11 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
 
   /** Server: the client's answer to the offer (whatever it is not a yes to, the socket keeps). */
   #answered(frame: Buffer): void {
-    const shm = this.#offered!;
+    const { buffer, remove } = this.#offered!;
     this.#offered = null;
-    try {
-      shm.unlink(); // both sides have it mapped (or the client never will): the name is of no more use
-    } catch {
-      // removed by someone else: it stays mapped here all the same
-    }
-    if (!frame.equals(RING_YES)) return shm.close();
-    this.#useRings(ringEnds(shm.buffer, true), () => shm.close());
+    remove(); // the client removed the name if it took the ring; if it did not, nobody will want it
+    if (!frame.equals(RING_YES)) return native.shmDetach(buffer);
+    this.#useRings(ringEnds(buffer, true), () => native.shmDetach(buffer));
     // The bytes after the answer, already read with it, were bells: the ring may hold requests no bell will announce.
     process.nextTick(() => {
       if (!this.#closed) this.#onBells();
@@ -414,12 +411,8 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     native.closeFd(this.fd);
     this.#rings?.release();
     if (this.#offered) {
-      try {
-        this.#offered.unlink();
-      } catch {
-        // removed already
-      }
-      this.#offered.close();
+      this.#offered.remove();
+      native.shmDetach(this.#offered.buffer);
       this.#offered = null;
     }
     this.#out = [];
