@@ -87,6 +87,37 @@ const Op = { Info: 7 };
     expect(JSON.parse(run.stdout)).toEqual([1, false]);
   });
 
+  // A worker thread has a connection (and a ring) of its own; ending the thread mid-call must leave neither its
+  // descriptor nor its mapping behind in this process, and the server serves on.
+  test('worker-thread-ring: a thread terminated in the middle of its calls leaves no descriptor or mapping', async () => {
+    const { Worker } = require('node:worker_threads');
+    const mappings = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('/mps-')).length;
+    const descriptors = () => fs.readdirSync('/proc/self/fd').length;
+    const connections = (await manager.debugInfo()).connections;
+    const before = [descriptors(), mappings()];
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const mp = require(workerData.dist);
+      (async () => {
+        const m = new mp.Manager({ address: workerData.address, authkey: Buffer.from(workerData.authkey) });
+        await m.connect();
+        const d = await m.dict();
+        parentPort.postMessage(d._connection._channel._onRing);
+        for (let i = 0; ; i++) await d.set('k', i);
+      })();`;
+    for (let round = 0; round < 3; round++) {
+      const worker = new Worker(code, { eval: true, workerData: { dist: path.join(__dirname, '..', 'dist'), address: manager.address,
+        authkey: mp.currentProcess().authkey } });
+      expect(await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); })).toBe(true);
+      expect(mappings()).toBe(before[1] + 1); // the thread's ring, counted while it lives
+      await worker.terminate();
+    }
+    for (let i = 0; i < 10000 && (await manager.debugInfo()).connections !== connections; i++);
+    expect((await manager.debugInfo()).connections).toBe(connections);
+    expect(await keep.get('survives')).toBe(true);
+    expect([descriptors(), mappings()]).toEqual(before);
+  });
+
   describe('a client that writes impossible things into the segment loses its own connection only', () => {
     async function hostile(act) {
       const raw = await connectRaw(manager.address, mp.currentProcess().authkey, { ring: true });
