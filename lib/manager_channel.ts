@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { FramedSocket, HEADER_BYTES } from './framing';
 import { native, NativeFdWatcher } from './native';
-import { createBriefly, isLibraryName, osName } from './shared_memory';
+import { createRingSegment, openRingSegment, RingSegment } from './ring_segment';
 import { RingCorrupt, ringEnds, RingReader, RingWriter, SEGMENT_BYTES } from './shm_ring';
 import type { SpinPolicy } from './spin';
 
@@ -144,7 +144,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   /** Once the ring handshake accepted: frames go through shared memory. */
   #rings: Rings | null = null;
   /** Server: the segment offered, until the client's answer. */
-  #offered: ReturnType<typeof createBriefly> | null = null;
+  #offered: RingSegment | null = null;
   /** Ring mode: this side told producers it is awake; it says it sleeps when the event loop next gets a turn. */
   #sleepScheduled = false;
   readonly #sleep = (): void => {
@@ -223,7 +223,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   }
 
   #afterFlush(): void {
-    if (this.#spinPolicy && this.#expecting()) {
+    if (this.#spinPolicy && !this.#closed && this.#expecting()) {
       this.#spinPolicy.spinOn((ms) => (this.#rings ? this.#spinOnRing(ms) : this.#spin(ms)));
     }
   }
@@ -237,7 +237,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     let name = '';
     if (offerRings) {
       try {
-        this.#offered = createBriefly(SEGMENT_BYTES);
+        this.#offered = createRingSegment(SEGMENT_BYTES);
         name = this.#offered.name;
       } catch {
         // no room in /dev/shm, out of descriptors: this connection keeps its socket
@@ -248,8 +248,8 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
 
   /**
    * Client, right after the handshake: takes the server's offer (the frame after the handshake). Maps a segment of
-   * the library's making and of the ring's size only; answers on the socket, then sends through the ring. An offer
-   * that is not one closes the connection (false).
+   * a ring's name and size only; answers on the socket, then sends through the ring. An offer that is not one closes
+   * the connection (false).
    */
   acceptRing(offer: Buffer): boolean {
     if (!offer.subarray(0, RING_OFFER.length).equals(RING_OFFER)) {
@@ -258,15 +258,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     }
     const name = offer.subarray(RING_OFFER.length).toString('latin1');
     if (name === '') return true;
-    let buffer: ArrayBuffer | undefined;
-    if (isLibraryName(name)) {
-      try {
-        buffer = native.shmOpen(osName(name));
-        native.shmUnlink(osName(name)); // mapped on both sides: the name is of no more use (the server may die any time)
-      } catch {
-        // gone already, or out of descriptors: stay on the socket
-      }
-    }
+    const buffer = openRingSegment(name);
     if (buffer === undefined || buffer.byteLength !== SEGMENT_BYTES) {
       if (buffer) native.shmDetach(buffer);
       this.send(RING_NO);
@@ -472,8 +464,9 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
           wrote = true;
           this.#wrote(n);
         }
-        if (this.#closed) return false;
+        if (this.#closed) return false; // closed by a write's callback
         if (wrote && writer.ring()) this.#bell();
+        if (this.#closed) return false; // the bell found the peer gone (EPIPE): nothing more to do here
         if (!this.#out.length) return true;
         if (writer.waitForRoom()) {
           this.#blocked = true; // the peer rings back once it has read

@@ -62,46 +62,6 @@ function untrack(name: string): void {
   tracker.unregisterSegment(osName(name));
 }
 
-/** A segment under a fresh library name; with `tracked`, the tracker knows it from before it exists (no death can leak it). */
-function createNamed(size: number, tracked: boolean): { name: string; buffer: ArrayBuffer } {
-  for (;;) {
-    const name = `mps-${randomBytes(6).toString('base64url')}`;
-    if (tracked) track(name);
-    let buffer: ArrayBuffer;
-    try {
-      buffer = native.shmCreate(osName(name), size);
-    } catch (err) {
-      if (tracked) untrack(name);
-      if ((err as { code?: string }).code === 'EEXIST') continue;
-      throw err;
-    }
-    if (tracked && !isWindows) tracker.registerSegment(osName(name)); // again, now that the tracker can hold it
-    return { name, buffer };
-  }
-}
-
-/**
- * A segment whose name lives only for a moment: a local Manager connection's ring, which the peer maps and then
- * unlinks at once. The tracker holds it only if this process has one already (starting one costs a process start,
- * far longer than the name lives, on the connection's first calls). `remove()` unlinks the name if it is still there.
- */
-export function createBriefly(size: number): { name: string; buffer: ArrayBuffer; remove(): void } {
-  const tracked = tracker.runningTrackerDescriptor() !== undefined;
-  const { name, buffer } = createNamed(size, tracked);
-  return {
-    name,
-    buffer,
-    remove() {
-      try {
-        native.shmUnlink(osName(name));
-      } catch {
-        // the peer removed it already
-      }
-      if (tracked) untrack(name);
-    },
-  };
-}
-
 export class SharedMemory {
   readonly #name: string;
   readonly #size: number;
@@ -133,7 +93,20 @@ export class SharedMemory {
       this.#buffer = native.shmCreate(osName(name), size);
       this.#name = name;
     } else {
-      ({ name: this.#name, buffer: this.#buffer } = createNamed(size, true));
+      for (;;) {
+        const candidate = `mps-${randomBytes(6).toString('base64url')}`;
+        track(candidate); // before it exists: no death can leak it
+        try {
+          this.#buffer = native.shmCreate(osName(candidate), size);
+        } catch (err) {
+          untrack(candidate);
+          if ((err as { code?: string }).code === 'EEXIST') continue;
+          throw err;
+        }
+        this.#name = candidate;
+        if (!isWindows) tracker.registerSegment(osName(candidate)); // again, now that the tracker can hold it
+        break;
+      }
     }
     this.#size = size;
     registerMapping(this.#buffer);

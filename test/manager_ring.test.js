@@ -72,6 +72,28 @@ const Op = { Info: 7 };
     }
   });
 
+  test('ring-name-of-a-dead-server: a name left by a server killed before its client took it is removed by the next server', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid; // exited: its pid names nobody
+    const stale = `mpr-${dead.toString(36)}-deaddead`;
+    const live = `mpr-${process.pid.toString(36)}-livelive`;
+    for (const name of [stale, live]) native.shmDetach(native.shmCreate(`/${name}`, 64));
+    try {
+      const other = new mp.Manager();
+      await other.start(); // a fresh server: its first ring offer sweeps
+      try {
+        expect(await (await other.dict(new Map([['a', 1]]))).get('a')).toBe(1);
+      } finally {
+        await other.shutdown();
+      }
+      expect(fs.existsSync(`/dev/shm/${stale}`)).toBe(false);
+      expect(fs.existsSync(`/dev/shm/${live}`)).toBe(true); // its creator (this process) lives
+    } finally {
+      for (const name of [stale, live]) {
+        try { native.shmUnlink(`/${name}`); } catch { /* swept */ }
+      }
+    }
+  });
+
   test('a manager started with MULTIPROC_MANAGER_RING=0 offers no ring, and its clients stay on the socket', () => {
     const script = `
       const mp = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
@@ -91,7 +113,7 @@ const Op = { Info: 7 };
   // descriptor nor its mapping behind in this process, and the server serves on.
   test('worker-thread-ring: a thread terminated in the middle of its calls leaves no descriptor or mapping', async () => {
     const { Worker } = require('node:worker_threads');
-    const mappings = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('/mps-')).length;
+    const mappings = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('/mpr-')).length;
     const descriptors = () => fs.readdirSync('/proc/self/fd').length;
     const connections = (await manager.debugInfo()).connections;
     const before = [descriptors(), mappings()];
