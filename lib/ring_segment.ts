@@ -30,7 +30,7 @@ export function createRingSegment(size: number): RingSegment {
     const name = `mpr-${process.pid.toString(36)}-${randomBytes(6).toString('base64url')}`;
     let buffer: ArrayBuffer;
     try {
-      buffer = native.shmCreate(`/${name}`, size);
+      buffer = native.shmCreate(`/${name}`, size, false); // the mapping holds no descriptor: none to leak or count
     } catch (err) {
       if ((err as { code?: string }).code === 'EEXIST') continue;
       throw err;
@@ -47,7 +47,7 @@ export function openRingSegment(name: string): ArrayBuffer | undefined {
   if (!RING_NAME.test(name)) return undefined;
   let buffer: ArrayBuffer;
   try {
-    buffer = native.shmOpen(`/${name}`);
+    buffer = native.shmOpen(`/${name}`, false);
   } catch {
     return undefined; // removed already, or out of descriptors: the connection stays on its socket
   }
