@@ -125,6 +125,8 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   readonly #watcher: NativeFdWatcher;
   #blocked = false;
   #closed = false;
+  /** A write found the peer gone: nothing more is written; what it sent before it went is still read. */
+  #peerGone = false;
   #keepAlive = true;
   // reading
   readonly #scratch = Buffer.allocUnsafe(READ_BYTES);
@@ -376,7 +378,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     try {
       native.write(this.fd, BELL, 0, 1);
     } catch {
-      this.close(); // the peer is gone (EPIPE)
+      this.#writeFailed(); // the peer is gone (EPIPE)
     }
   }
 
@@ -394,6 +396,28 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
       }
     } while (performance.now() < until);
     return false;
+  }
+
+  /**
+   * A write found the peer gone (EPIPE, ECONNRESET). What it sent before it went may still be unread here, and may
+   * matter (a producer's last puts, sent before its process exited): the connection stays open for reading until
+   * its end of file, which closes it; nothing more is written.
+   */
+  #writeFailed(): void {
+    this.#peerGone = true;
+    this.#out = [];
+    this.#blocked = false;
+    this.#watcher.start(this.#onReady, READABLE);
+  }
+
+  /**
+   * The connection is ending (its descriptor reports an error): what the peer sent before it went is still here, and
+   * is read — its frames handled — before the close. A burst is more than a socket's buffer or a ring holds.
+   */
+  #readToEnd(): void {
+    if (this.#rings) this.#readRing();
+    else this.#readBurst();
+    this.close();
   }
 
   close(): void {
@@ -427,6 +451,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   #flush(): boolean {
     if (this.#closed) return false;
     if (this.#blocked) return false; // waiting for room: the watcher (or a bell) says when
+    if (this.#peerGone) return false;
     if (this.#rings) return this.#flushRing();
     try {
       while (this.#out.length) {
@@ -444,7 +469,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
         this.#wrote(n);
       }
     } catch {
-      this.close(); // the peer is gone (EPIPE, ECONNRESET)
+      this.#writeFailed(); // the peer is gone (EPIPE, ECONNRESET)
       return false;
     }
     return true;
@@ -466,7 +491,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
         }
         if (this.#closed) return false; // closed by a write's callback
         if (wrote && writer.ring()) this.#bell();
-        if (this.#closed) return false; // the bell found the peer gone (EPIPE): nothing more to do here
+        if (this.#closed || this.#peerGone) return false; // the bell found the peer gone (EPIPE): nothing more to do here
         if (!this.#out.length) return true;
         if (writer.waitForRoom()) {
           this.#blocked = true; // the peer rings back once it has read
@@ -500,7 +525,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   }
 
   readonly #onReady = (err: Error | null, events: number): void => {
-    if (err) return this.close();
+    if (err) return this.#readToEnd(); // POLLERR: the peer reset the connection (it went with our bytes unread)
     if (events & READABLE) {
       this.#spinPolicy?.arrived();
       if (this.#rings) this.#onBells();

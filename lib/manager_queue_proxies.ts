@@ -54,13 +54,16 @@ export class QueueProxy<T = unknown> extends BaseProxy {
       queue._refuseIfShut(slots !== null); // checked after the wait: a shutdown wakes it
       if (!this.#draining && queue._putFrameNow(frame)) return;
       try {
-        await this._connection.deliver([Op.PutFrame, this._token.id, frameBytes(frame)]);
+        const delivered = this._connection.deliver([Op.PutFrame, this._token.id, frameBytes(frame)]);
+        // Counted before it is written: a drain that ended while this frame waits for room in the connection would
+        // let the next put into the pipe ahead of it.
+        this.#sentToServer++;
+        this.#draining ??= this.#drain();
+        await delivered;
       } catch (err) {
         slots?.release();
         throw err;
       }
-      this.#sentToServer++;
-      this.#draining ??= this.#drain();
     });
   }
 
