@@ -152,13 +152,8 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   readonly #sleep = (): void => {
     this.#sleepScheduled = false;
     if (this.#closed) return;
-    const { reader } = this.#rings!;
-    reader.asleep();
-    try {
-      if (reader.available() === 0) return;
-    } catch {
-      return this.close(); // the peer wrote impossible positions
-    }
+    this.#rings!.reader.asleep();
+    if (this.#ringBytes() === 0) return;
     this.#awake(); // what came just before it slept: no bell will announce it
     this.#readRing();
   };
@@ -212,7 +207,13 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   keepAlive(on: boolean): void {
     if (this.#closed || on === this.#keepAlive) return;
     this.#keepAlive = on;
-    this.#watcher.setRef(on);
+    this.#watcher.setRef(on || this.#blocked);
+  }
+
+  /** Frames waiting for room keep the process alive, whatever keepAlive says: each is owed to the peer. */
+  #setBlocked(on: boolean): void {
+    this.#blocked = on;
+    if (!this.#keepAlive) this.#watcher.setRef(on);
   }
 
   /**
@@ -274,10 +275,11 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
 
   /** Server: the client's answer to the offer (whatever it is not a yes to, the socket keeps). */
   #answered(frame: Buffer): void {
-    const { buffer, remove } = this.#offered!;
+    const offered = this.#offered!;
     this.#offered = null;
-    remove(); // the client removed the name if it took the ring; if it did not, nobody will want it
-    if (!frame.equals(RING_YES)) return native.shmDetach(buffer);
+    if (!frame.equals(RING_YES)) return offered.discard();
+    const { buffer } = offered;
+    offered.remove(); // the client removed the name already: this is in case it did not
     this.#useRings(ringEnds(buffer, true), () => native.shmDetach(buffer));
     // The bytes after the answer, already read with it, were bells: the ring may hold requests no bell will announce.
     process.nextTick(() => {
@@ -308,18 +310,23 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
 
   /** Ring mode: spins for up to `ms` milliseconds reading memory until bytes arrive; true when some did. */
   #spinOnRing(ms: number): boolean {
-    const { reader } = this.#rings!;
     const until = performance.now() + ms;
     this.#awake();
+    spin: do {
+      for (let i = 0; i < 64; i++) if (this.#ringBytes() !== 0) break spin;
+    } while (performance.now() < until);
+    return this.#readRing() > 0; // nothing once closed
+  }
+
+  /** Ring mode: the bytes the peer's ring holds; 0 once closed, which impossible positions (a lying peer) make it. */
+  #ringBytes(): number {
+    if (this.#closed) return 0;
     try {
-      spin: do {
-        for (let i = 0; i < 64; i++) if (reader.available() !== 0) break spin;
-      } while (performance.now() < until);
+      return this.#rings!.reader.available();
     } catch {
-      this.close(); // the peer wrote impossible positions
-      return false;
+      this.close();
+      return 0;
     }
-    return this.#readRing() > 0;
   }
 
   /** Ring mode: the socket is readable: bells, or the end of file. Reads the bells, then what the ring holds. */
@@ -339,7 +346,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     this.#awake();
     this.#readRing(); // what the peer wrote before it went is read before the close
     if (!this.#closed && this.#blocked) {
-      this.#blocked = false;
+      this.#setBlocked(false);
       if (this.#flush()) this.#afterFlush();
     }
     if (gone) this.close();
@@ -406,7 +413,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   #writeFailed(): void {
     this.#peerGone = true;
     this.#out = [];
-    this.#blocked = false;
+    this.#setBlocked(false);
     this.#watcher.start(this.#onReady, READABLE);
   }
 
@@ -426,11 +433,8 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
     this.#watcher.close(); // stops the event loop's watch first: the number may be reused once closed
     native.closeFd(this.fd);
     this.#rings?.release();
-    if (this.#offered) {
-      this.#offered.remove();
-      native.shmDetach(this.#offered.buffer);
-      this.#offered = null;
-    }
+    this.#offered?.discard();
+    this.#offered = null;
     this.#out = [];
     const waiters = this.#waiters.splice(0);
     const err = new Error('the connection is closed');
@@ -494,7 +498,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
         if (this.#closed || this.#peerGone) return false; // the bell found the peer gone (EPIPE): nothing more to do here
         if (!this.#out.length) return true;
         if (writer.waitForRoom()) {
-          this.#blocked = true; // the peer rings back once it has read
+          this.#setBlocked(true); // the peer rings back once it has read
           return false;
         }
       }
@@ -520,7 +524,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   }
 
   #waitForRoom(): void {
-    this.#blocked = true;
+    this.#setBlocked(true);
     this.#watcher.start(this.#onReady, READABLE | WRITABLE);
   }
 
@@ -532,7 +536,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
       else this.#readBurst();
     }
     if (this.#blocked && !this.#closed && events & WRITABLE) {
-      this.#blocked = false;
+      this.#setBlocked(false);
       if (!this.#flush()) return; // still no room: watching for it again
       this.#watcher.start(this.#onReady, READABLE);
       this.#afterFlush();

@@ -22,6 +22,8 @@ import type { Root } from './travel';
 interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
+  /** Whether the process stays alive for the reply (request's holdsLoop). */
+  holdsLoop: boolean;
 }
 
 export interface ConnectionSettings {
@@ -77,6 +79,8 @@ export class ManagerConnection {
   readonly address: Address;
   readonly #settings: ConnectionSettings;
   readonly #pending = new Map<number, Pending>();
+  /** Pending requests that keep the process alive. */
+  #holding = 0;
   readonly ready: Promise<FrameChannel>;
   #conn: FrameChannel | undefined;
   readonly #spin = new SpinPolicy(REPLY_SPIN_MS);
@@ -189,6 +193,7 @@ export class ManagerConnection {
     if (connections.get(key) === this) connections.delete(key);
     for (const p of this.#pending.values()) p.reject(this.#closed);
     this.#pending.clear();
+    this.#holding = 0;
     this.#closing.abort(this.#closed);
     // The manager is gone: its names and pipes are no use to this process any more (calls reject with #closed).
     // After this turn: the waits on them settle first, with the connection's error.
@@ -229,16 +234,18 @@ export class ManagerConnection {
 
   /**
    * Sends a request and resolves with its result; `signal` asks the server to abandon it. `what` names the last of
-   * `args` (the caller's arguments) in errors.
+   * `args` (the caller's arguments) in errors. `holdsLoop: false` for bookkeeping nobody awaits on the user's behalf:
+   * the process may exit before its reply.
    */
-  request(op: Op, args: unknown[], signal?: AbortSignal, what = 'arguments'): Promise<unknown> {
+  request(op: Op, args: unknown[], signal?: AbortSignal, what = 'arguments', holdsLoop = true): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed);
     if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
     const id = this.#nextRequestId++;
     const message = [op, id, ...args];
     const frame = this.#encode(message, (i) => (i === message.length - 1 ? what : `[${i}]`));
     const call = new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve, reject, holdsLoop });
+      if (holdsLoop) this.#holding++;
       this.#updateRef();
       this.#send(frame);
     });
@@ -303,6 +310,7 @@ export class ManagerConnection {
   #failAll(err: Error): void {
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
+    this.#holding = 0;
   }
 
   #onReply(frame: Buffer): void {
@@ -317,6 +325,7 @@ export class ManagerConnection {
     const pending = this.#pending.get(id);
     if (!pending) return;
     this.#pending.delete(id);
+    if (pending.holdsLoop) this.#holding--;
     this.#updateRef();
     if (!ok) return pending.reject(decodeError(value as ErrorInfo));
     if (compact || frame.indexOf(MARK_BYTES) < 0) return pending.resolve(value);
@@ -335,9 +344,9 @@ export class ManagerConnection {
     else preloadRebuilders(value).then(rebuild, pending.reject);
   }
 
-  /** Keeps the process alive while it waits for a reply, and only then. */
+  /** Keeps the process alive while it waits for a reply that holds it, and only then. */
   #updateRef(): void {
-    this.#conn?.keepAlive(this.#pending.size > 0);
+    this.#conn?.keepAlive(this.#holding > 0);
   }
 
   close(): void {

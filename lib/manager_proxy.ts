@@ -47,13 +47,16 @@ export class BaseProxy {
     return { ...this.#token, exposed: [...this.#token.exposed] };
   }
 
-  /** Calls an exposed method of the referent (Python's _callmethod). */
-  protected _callMethod(method: string, args: unknown[] = [], signal?: AbortSignal): Promise<unknown> {
+  /**
+   * Calls an exposed method of the referent (Python's _callmethod). `holdsLoop: false`: the process need not stay
+   * alive for the reply.
+   */
+  protected _callMethod(method: string, args: unknown[] = [], signal?: AbortSignal, holdsLoop = true): Promise<unknown> {
     if (this.#released) {
       return Promise.reject(new ManagerError('ERR_MP_MANAGER_RELEASED', `this ${this.#token.typeid} proxy was released`));
     }
     try {
-      return this.#connection.request(Op.Call, [this.#token.id, method, args], signal, `${this.#token.typeid}.${method}() arguments`);
+      return this.#connection.request(Op.Call, [this.#token.id, method, args], signal, `${this.#token.typeid}.${method}() arguments`, holdsLoop);
     } catch (err) {
       return Promise.reject(err);
     }

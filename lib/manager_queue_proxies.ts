@@ -72,7 +72,8 @@ export class QueueProxy<T = unknown> extends BaseProxy {
     for (;;) {
       const sent = this.#sentToServer;
       try {
-        await this._callMethod('awaitWritten');
+        // Not holding the process: its puts resolved, the server has the items; only later puts need the answer.
+        await this._callMethod('awaitWritten', [], undefined, false);
       } catch {
         return; // the connection is gone: so are the puts that would follow
       }

@@ -21,6 +21,8 @@ export interface RingSegment {
   buffer: ArrayBuffer;
   /** Removes the name if it is still there (the client removes it once it has the mapping). */
   remove(): void;
+  /** An offer not taken: removes the name and unmaps the segment. */
+  discard(): void;
 }
 
 /** Server: a fresh zero-filled segment of `size` bytes under a ring name. */
@@ -35,7 +37,15 @@ export function createRingSegment(size: number): RingSegment {
       if ((err as { code?: string }).code === 'EEXIST') continue;
       throw err;
     }
-    return { name, buffer, remove: () => removeName(name) };
+    return {
+      name,
+      buffer,
+      remove: () => removeName(name),
+      discard: () => {
+        removeName(name);
+        native.shmDetach(buffer);
+      },
+    };
   }
 }
 
