@@ -8,6 +8,7 @@ const fs = require('node:fs');
 const v8 = require('node:v8');
 const mp = require('../dist');
 const { native } = require('../dist/native');
+const { stopped } = require('./fixtures/alive');
 const { encodeFrame, frameBytes } = require('../dist/pipe');
 const { connectRaw, frame } = require('./fixtures/raw_client');
 const { acceptRing, STATE, TAIL } = require('./fixtures/ring_client');
@@ -28,17 +29,6 @@ async function client(manager, onRing) {
   if (!onRing) return { raw, send: (...p) => raw.socket.write(bytes(p)), next: () => raw.next() };
   const ring = acceptRing(raw);
   return { raw, send: (...p) => ring.write(bytes(p)), next: () => ring.next() };
-}
-
-/** Resolves once `pid` is stopped (state T in /proc): a SIGSTOP takes effect asynchronously. */
-async function stopped(pid) {
-  process.kill(pid, 'SIGSTOP');
-  for (let i = 0; i < 100000; i++) {
-    if (/^\d+ \(.*\) [tT]/.test(fs.readFileSync(`/proc/${pid}/stat`, 'latin1'))) return;
-    await new Promise(setImmediate);
-  }
-  process.kill(pid, 'SIGCONT');
-  throw new Error(`the server never stopped: ${fs.readFileSync(`/proc/${pid}/stat`, 'latin1').slice(0, 40)}`);
 }
 
 /** PUTS requests putting 0, 1, ... into `queue`, as a proxy sends them to the server. */

@@ -8,21 +8,12 @@
 const fs = require('node:fs');
 const mp = require('../dist');
 const { native } = require('../dist/native');
+const { stopped } = require('./fixtures/alive');
 const targets = require('./fixtures/manager_targets');
 
 const COUNT = 600; // 2.4 MiB: more than the pipe (1 MiB) and a ring (128 KiB) hold
 const kernelQueues = process.platform !== 'win32' && native.features.semGetValue;
 const describeIf = kernelQueues && fs.existsSync('/proc/self/stat') ? describe : describe.skip;
-
-/** Resolves once `pid` is stopped (state T in /proc): a SIGSTOP takes effect asynchronously. */
-async function stopped(pid) {
-  process.kill(pid, 'SIGSTOP');
-  for (let i = 0; i < 100000; i++) {
-    if (/^\d+ \(.*\) [tT]/.test(fs.readFileSync(`/proc/${pid}/stat`, 'latin1'))) return;
-    await new Promise(setImmediate);
-  }
-  throw new Error('the server never stopped');
-}
 
 async function receivedAll(queue) {
   for (let i = 0; i < COUNT; i++) {
