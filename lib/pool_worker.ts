@@ -8,6 +8,7 @@ import { AnyFunction, loadReference } from './reference';
 import { CancelReason, RunningChunk, setRunningChunk } from './pool_task';
 import { decodeMessage, numbersFrame } from './pool_numbers';
 import { giveBuffer } from './buffer_pool';
+import { LoopWarmUp } from './pool_worker_warmup';
 
 /** A worker's main loop (CPython's pool.worker): initializer, then chunks one at a time, results in order. */
 export async function runWorker(payload: ChildPayload, channel: FramedSocket): Promise<void> {
@@ -38,8 +39,12 @@ export async function runWorker(payload: ChildPayload, channel: FramedSocket): P
   }
   sendFrame(channel, serializeFrame({ ready: true } satisfies FromWorker));
   const functions = new Map<number, AnyFunction | Error>();
+  const warmUp = new LoopWarmUp(runWhileNumbers, () => inbox.length === 0 && running === undefined);
   for (;;) {
-    if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
+    if (inbox.length === 0) {
+      warmUp.waiting();
+      await new Promise<void>((resolve) => { wake = resolve; });
+    }
     wake = undefined;
     const raw = inbox.shift()!;
     if (raw.op === 'stop') return exitAfterOutput();
