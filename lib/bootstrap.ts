@@ -10,13 +10,19 @@ import { errorInfo } from './errors';
 // The modules whose rebuilders a payload may name (library objects a child inherits): registered before it is rebuilt.
 import './synchronize';
 import './queues';
-import './manager_proxy_types';
 import './shared_memory';
 import './sharedctypes';
 import './shareable_list';
 import { registerRebuilder } from './reduction';
+import { PROXY_REBUILDER } from './manager_rebuilder';
+import type { Token } from './manager_protocol';
 import { REDIS_PROXY_REBUILDER } from './redis/rebuilder';
 import type { RedisToken } from './redis/proxy';
+
+// Manager proxies' modules (the client's connection and channel) load only in a child given one: the stand-in
+// loads them, and the real rebuilder takes its place.
+registerRebuilder(PROXY_REBUILDER, (token: Token, authkey: Uint8Array | null) =>
+  (require('./manager_proxy_types') as typeof import('./manager_proxy_types')).rebuildProxy(token, authkey));
 
 // Redis proxies' modules (lib/redis/, and ioredis behind them) load only in a child given one.
 registerRebuilder(REDIS_PROXY_REBUILDER, (token: RedisToken) => {

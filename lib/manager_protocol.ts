@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import type { FrameChannel } from './manager_channel';
 import { authenticateAsClient, authenticateAsServer, ChallengePeer, DEFAULT_HANDSHAKE_TIMEOUT_MS, HANDSHAKE_MAX_BYTES } from './connection_auth';
 import { ManagerError } from './errors';
+import { PROXY_REBUILDER } from './manager_rebuilder'; // the rebuilder id of a reduced proxy: [token, authkey | null]
 import type { KernelDescriptor, KernelKillSafeDescriptor, KernelQueueDescriptor } from './manager_kernel';
 
 /** Where a manager listens: a Unix socket path or Windows pipe name, or [host, port] for TCP. */
@@ -63,8 +64,7 @@ export interface Token {
   kernel?: KernelDescriptor | KernelKillSafeDescriptor | KernelQueueDescriptor;
 }
 
-/** The rebuilder id of a reduced proxy; its args are [token, authkey | null]. */
-export const PROXY_REBUILDER = 'multiproc.proxy';
+export { PROXY_REBUILDER };
 /** Bytes found in any serialized value that holds a proxy: lets both sides skip walking values that hold none. */
 const PROXY_MARKER_BYTES = Buffer.from(PROXY_REBUILDER, 'latin1');
 

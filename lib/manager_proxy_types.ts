@@ -29,7 +29,8 @@ export function makeProxy(token: Token, connection: ManagerConnection, adopt: bo
   return new Type(token, connection, adopt);
 }
 
-registerRebuilder(PROXY_REBUILDER, (token: Token, authkey: Uint8Array | null) => {
+/** The proxy a reduced one (PROXY_REBUILDER, [token, authkey]) stands for in this process, connected to its server. */
+export function rebuildProxy(token: Token, authkey: Uint8Array | null): BaseProxy {
   if (!token || !isAddress(token.address) || !Number.isSafeInteger(token.id) || !Array.isArray(token.exposed) ||
       !(token.kernel === undefined || isKernelDescriptor(token.kernel))) {
     throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_OBJECT', 'malformed proxy token');
@@ -37,7 +38,9 @@ registerRebuilder(PROXY_REBUILDER, (token: Token, authkey: Uint8Array | null) =>
   if (authkey) knowAuthkey(token.address, Buffer.from(authkey));
   const connection = ManagerConnection.to(token.address);
   return makeProxy(token, connection, replyBeingRebuilt() !== connection);
-});
+}
+
+registerRebuilder(PROXY_REBUILDER, rebuildProxy);
 
 const BUILTIN_PROXIES = {
   Lock: LockProxy, RLock: RLockProxy, Semaphore: SemaphoreProxy, BoundedSemaphore: BoundedSemaphoreProxy,

@@ -5,7 +5,7 @@ const path = require('node:path');
 const v8 = require('node:v8');
 const vm = require('node:vm');
 const {
-  AuthenticationError, BrokenBarrierError, Empty, Full, Lock, Manager, ManagerError, Process, RuntimeError, ValueError,
+  AuthenticationError, BrokenBarrierError, Empty, Full, Lock, Manager, ManagerError, Process, Queue, RuntimeError, ValueError,
 } = require('../dist');
 const { native } = require('../dist/native');
 const targets = require('./fixtures/manager_targets');
@@ -499,6 +499,25 @@ describe('Manager server lifetime', () => {
       }
     }, 5000);
     await eventually(() => !fs.existsSync(path.dirname(info.address)), 5000);
+  });
+
+  test('a child loads the Manager\'s client only when given a proxy (a shorter start for every other child)', async () => {
+    const m = new Manager();
+    await m.start();
+    try {
+      const out = new Queue();
+      const dict = await m.dict();
+      const loaded = [];
+      for (const args of [[out], [out, dict]]) {
+        const child = new Process({ target: require('./fixtures/targets').reportManagerClientLoaded, args });
+        await child.start();
+        loaded.push(await out.get({ timeout: 20000 }));
+        await child.join();
+      }
+      expect(loaded).toEqual([false, true]);
+    } finally {
+      await m.shutdown();
+    }
   });
 
   test('shutdown removes the socket directory; the server exits', async () => {
