@@ -190,7 +190,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   send(payload: Uint8Array, onWritten?: (err?: Error | null) => void): void {
     this.#queue(payload);
     if (onWritten) {
-      if (this.#closed) onWritten(new Error('the connection is closed'));
+      if (this.#closed || this.#peerGone) onWritten(new Error('the connection is closed'));
       else this.#waiters.push({ end: this.#queued, done: onWritten });
     }
     this.#flush();
@@ -443,7 +443,7 @@ export class DescriptorChannel extends EventEmitter implements FrameChannel {
   }
 
   #queue(payload: Uint8Array): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#peerGone) return; // nothing is kept for a peer that reads no more
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     header.writeUInt32BE(payload.length, 0);
     this.#out.push(header, payload);
