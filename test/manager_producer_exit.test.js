@@ -9,6 +9,7 @@ const fs = require('node:fs');
 const mp = require('../dist');
 const { native } = require('../dist/native');
 const { stopped } = require('./fixtures/alive');
+const { settledWithin } = require('./fixtures/bounded');
 const targets = require('./fixtures/manager_targets');
 
 const COUNT = 600; // 2.4 MiB: more than the pipe (1 MiB) and a ring (128 KiB) hold
@@ -48,8 +49,7 @@ describeIf.each([['socket', '0'], ['ring', '1']])('a manager Queue producer on t
     await p.start();
     await ready.wait();
     go.set();
-    const exited = await Promise.race([p.join().then(() => true), new Promise((resolve) => setTimeout(resolve, 30000, false))]);
-    expect(exited).toBe(true);
+    expect(await settledWithin(p.join().then(() => 'exited'), 30000, 'still running')).toBe('exited');
     expect(p.exitCode).toBe(0);
     expect(done.value).toBe(COUNT);
     expect(await receivedAll(queue)).toBe('all, in order');
@@ -64,7 +64,7 @@ describeIf.each([['socket', '0'], ['ring', '1']])('a manager Queue producer on t
     try {
       go.set();
       // Its puts soon wait for room; a process that ended meanwhile would have ended mid-put.
-      await Promise.race([p.join(), new Promise((resolve) => setTimeout(resolve, 2000))]);
+      await settledWithin(p.join(), 2000);
     } finally {
       process.kill(manager.pid, 'SIGCONT');
     }
