@@ -28,6 +28,7 @@ import {
   adoptFds, assertSpawning, holdsMarker, Lent, reduce, Reduced, registerRebuilder, spawningContext,
 } from './reduction';
 import { defineInheritanceGuard } from './semlock';
+import { REBUILD_CONNECTION } from './rebuilder_ids';
 import { setLongTimeout } from './timeouts';
 import { checkBoolean, checkInteger, checkTimeout, describe } from './validate';
 
@@ -453,7 +454,6 @@ export class Connection {
   }
 }
 
-const REBUILD_CONNECTION = 'multiproc.Connection';
 registerRebuilder(REBUILD_CONNECTION, (readable: boolean, writable: boolean, ends: (number | string | Lent)[]) => {
   if (native.platform === 'win32') {
     const [readHandle, writeHandle] = ends.map((end) => (end === '0' ? 0 : handleValue(end)));

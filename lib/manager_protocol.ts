@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import type { FrameChannel } from './manager_channel';
 import { authenticateAsClient, authenticateAsServer, ChallengePeer, DEFAULT_HANDSHAKE_TIMEOUT_MS, HANDSHAKE_MAX_BYTES } from './connection_auth';
 import { ManagerError } from './errors';
-import { PROXY_REBUILDER } from './manager_rebuilder'; // the rebuilder id of a reduced proxy: [token, authkey | null]
+import { PROXY_REBUILDER } from './rebuilder_ids'; // the rebuilder id of a reduced proxy: [token, authkey | null]
 import type { KernelDescriptor, KernelKillSafeDescriptor, KernelQueueDescriptor } from './manager_kernel';
 
 /** Where a manager listens: a Unix socket path or Windows pipe name, or [host, port] for TCP. */

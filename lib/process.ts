@@ -2,8 +2,7 @@
  * Processes (CPython's process.py, popen_spawn_posix.py and popen_spawn_win32.py): a child runs Node with the
  * parent's execArgv and our bootstrap, receives its payload on descriptor 3 and inherited descriptors after it.
  */
-import { ChildProcess, spawn, SpawnOptions } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FramedSocket } from './framing';
@@ -44,11 +43,18 @@ export interface ParentProcess {
   isAlive(): boolean;
 }
 
+let authkey: Buffer | undefined;
 const self: ProcessIdentity = {
   name: 'MainProcess',
   pid: process.pid,
   daemon: false,
-  authkey: randomBytes(32),
+  // Made when first needed: a child adopts its parent's, and node:crypto would cost every child's start 3-6 ms.
+  get authkey(): Buffer {
+    return (authkey ??= (require('node:crypto') as typeof import('node:crypto')).randomBytes(32));
+  },
+  set authkey(key: Buffer) {
+    authkey = key;
+  },
   identity: [],
 };
 let parent: ParentProcess | null = null;
@@ -161,6 +167,8 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
     windowsHide: true,
   });
   let data: Buffer;
+  // Loaded by the first spawn: a child that never spawns one of its own starts without it.
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
   let child: ChildProcess;
   const argv = [...(options.execArgv ?? childExecArgv()), script, ...scriptArgs];
   try {

@@ -34,6 +34,7 @@ import { runAsync, runSync, spinForLock, Steps, Wait } from './queue_steps';
 import { isKillSafeDescriptor, recoveryAvailable } from './robust_lock';
 import { defineInheritanceGuard, NO_RECOVERY, SEM_VALUE_MAX, SemaphoreHandle, SemLock } from './semlock';
 import { BoundedSemaphore, Condition, Lock, Section, Semaphore } from './synchronize';
+import { REBUILD_KILL_SAFE_QUEUE, REBUILD_QUEUE } from './rebuilder_ids';
 import { deadlineOf } from './timeouts';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 
@@ -930,7 +931,6 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 }
 
-const REBUILD_QUEUE = 'multiproc.Queue';
 registerRebuilder(REBUILD_QUEUE, (className: string, ends: (number | string | Lent)[], rlock: Lock, wlock: Lock,
                                   items: Semaphore, slots: BoundedSemaphore | null, shut: Semaphore, maxsize?: number,
                                   unfinished?: Semaphore, cond?: Condition) => {
@@ -945,7 +945,6 @@ registerRebuilder(REBUILD_QUEUE, (className: string, ends: (number | string | Le
   }
 });
 
-const REBUILD_KILL_SAFE_QUEUE = 'multiproc.KillSafeQueue';
 registerRebuilder(REBUILD_KILL_SAFE_QUEUE, (className: string, ends: (number | Lent)[], rlock: Lock, wlock: Lock,
                                            words: unknown, maxsize: number) => {
   if (!isKillSafeDescriptor(words)) throw new InvalidArgumentError('not a kill-safe queue\'s state');

@@ -160,10 +160,17 @@ export function assertSpawning(obj: object, always = false): void {
 
 type Rebuilder = (...args: any[]) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
 const rebuilders = new Map<string, Rebuilder>();
+/** Modules a process loads when a value names one of their rebuilders, not before (a child's bootstrap). */
+const rebuilderModules = new Map<string, () => unknown>();
 
 /** Library classes register their rebuild function under a stable id. */
 export function registerRebuilder(id: string, rebuild: Rebuilder): void {
   rebuilders.set(id, rebuild);
+}
+
+/** `load()` loads the module that registers `id`'s rebuilder: called the first time a value names it. */
+export function registerRebuilderModule(id: string, load: () => unknown): void {
+  rebuilderModules.set(id, load);
 }
 
 /**
@@ -362,11 +369,17 @@ function rebuildMarker(marker: Marker, memo: Map<object, unknown>): unknown {
   const [rebuild, rawArgs] = markerParts(marker);
   memo.set(marker, undefined); // a marker reachable from its own arguments would be a cycle through a constructor
   const args = rebuildWalk(rawArgs, memo) as unknown[];
-  const fn = typeof rebuild === 'string' ? rebuilders.get(rebuild) : loadReferenceSync(rebuild);
+  const fn = typeof rebuild === 'string' ? libraryRebuilder(rebuild) : loadReferenceSync(rebuild);
   if (!fn) throw new PicklingError(`no rebuilder registered for ${String(rebuild)}`);
   const result = fn(...args);
   memo.set(marker, result);
   return result;
+}
+
+/** The rebuilder registered under `id`, its module loaded first if this process has not loaded it yet. */
+function libraryRebuilder(id: string): Rebuilder | undefined {
+  if (!rebuilders.has(id)) rebuilderModules.get(id)?.();
+  return rebuilders.get(id);
 }
 
 /** A marker's rebuild reference and arguments, checked for shape. */

@@ -15,6 +15,7 @@ import {
 import {
   createRobustSemaphore, openRobustSemaphore, RobustSemaphoreHandle, RobustSemaphoreSegment,
 } from './robust_semaphore';
+import { REBUILD_SEMLOCK } from './rebuilder_ids';
 import { spinFor } from './spin';
 import { setLongTimeout, whenAborted } from './timeouts';
 import { abortReason, checkBoolean, checkOptions, checkSignal, checkTimeout } from './validate';
@@ -658,7 +659,6 @@ export function defineInheritanceGuard(obj: object): void {
   });
 }
 
-const REBUILD_SEMLOCK = 'multiproc.SemLock';
 type SemLockFactory = (os: SemLockBacking, maxvalue: number) => SemLock;
 const semlockClasses = new Map<string, SemLockFactory>();
 

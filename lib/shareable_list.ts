@@ -11,6 +11,7 @@
 import { InvalidArgumentError, OutOfRangeError, ValueError } from './errors';
 import { reduce, Reduced, registerRebuilder } from './reduction';
 import { SharedMemory } from './shared_memory';
+import { REBUILD_SHAREABLE_LIST } from './rebuilder_ids';
 import { describe } from './validate';
 
 export type ShareableItem = number | string | Buffer | boolean | null;
@@ -194,5 +195,4 @@ function same(a: ShareableItem, b: ShareableItem): boolean {
 
 let attaching: SharedMemory | undefined;
 
-const REBUILD_SHAREABLE_LIST = 'multiproc.ShareableList';
 registerRebuilder(REBUILD_SHAREABLE_LIST, (name: string) => ShareableList.attach(name));

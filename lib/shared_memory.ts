@@ -15,6 +15,7 @@ import { InvalidArgumentError, OutOfRangeError, ValueError } from './errors';
 import { closeMapping, registerMapping } from './atomics_wait';
 import { native } from './native';
 import { reduce, Reduced, registerRebuilder } from './reduction';
+import { REBUILD_SHARED_MEMORY } from './rebuilder_ids';
 import * as tracker from './resource_tracker';
 import { describe } from './validate';
 
@@ -230,5 +231,4 @@ export function isLibraryName(name: string): boolean {
   return LIBRARY_NAME.test(name);
 }
 
-const REBUILD_SHARED_MEMORY = 'multiproc.SharedMemory';
 registerRebuilder(REBUILD_SHARED_MEMORY, (name: string) => SharedMemory.attach(name));

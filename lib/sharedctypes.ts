@@ -13,6 +13,7 @@
 import { InvalidArgumentError, OutOfRangeError, ValueError } from './errors';
 import { assertSpawning, isSpawning, reduce, Reduced, registerRebuilder, spawningContext } from './reduction';
 import { SharedMemory } from './shared_memory';
+import { REBUILD_RAW, REBUILD_SYNCHRONIZED } from './rebuilder_ids';
 import { Lock, RLock } from './synchronize';
 import { describe } from './validate';
 
@@ -455,8 +456,6 @@ export function SharedArray(type: TypeCode, sizeOrValues: number | ArrayLike<Ele
   return lock ? new SynchronizedArray(raw, lock) : raw;
 }
 
-const REBUILD_RAW = 'multiproc.sharedctypes.raw';
-const REBUILD_SYNCHRONIZED = 'multiproc.sharedctypes.synchronized';
 
 registerRebuilder(REBUILD_RAW, (kind: string, name: string, typecode: TypeCode, length: number) => {
   const shm = SharedMemory.attach(name);

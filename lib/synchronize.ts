@@ -20,6 +20,7 @@ import { NamedEvent } from './named_event';
 import { deadlineOf, remaining, waitUntil, waitUntilSync } from './timeouts';
 import { abortReason, checkBoolean, checkInteger, checkOptions, checkSignal, checkTimeout } from './validate';
 import { native, WaitId } from './native';
+import { REBUILD_BARRIER, REBUILD_CONDITION, REBUILD_EVENT } from './rebuilder_ids';
 
 export type { AcquireOptions, AcquireSyncOptions, LockOptions } from './semlock';
 export type { Guard } from './guard';
@@ -577,7 +578,6 @@ export class Condition {
   }
 }
 
-const REBUILD_CONDITION = 'multiproc.Condition';
 registerRebuilder(REBUILD_CONDITION, (lock: AnyLock, sleeping: Semaphore, woken: Semaphore, wait: Semaphore,
                                         sleepers?: SleepersDescriptor) =>
   new Condition(lock, [sleeping, woken, wait], openSleepers(sleepers)));
@@ -674,7 +674,6 @@ export class Event {
   }
 }
 
-const REBUILD_EVENT = 'multiproc.Event';
 registerRebuilder(REBUILD_EVENT, (cond: Condition, flag: Semaphore) => new Event([cond, flag]));
 
 /** A small integer kept in a semaphore's value; read and written only under the owner's lock. */
@@ -903,7 +902,6 @@ export class Barrier {
   }
 }
 
-const REBUILD_BARRIER = 'multiproc.Barrier';
 registerRebuilder(REBUILD_BARRIER, (parties: number, action: BarrierAction | null, timeout: number | null,
                                     cond: Condition, state: Semaphore, count: Semaphore, inside?: SleepersDescriptor) =>
   new Barrier(parties, action ?? undefined, timeout ?? undefined, [cond, state, count], openSleepers(inside)));

@@ -8,7 +8,7 @@ import { inspect } from 'node:util';
 import { InvalidArgumentError, ManagerError } from '../errors';
 import { reduce, Reduced, registerRebuilder } from '../reduction';
 import { addressKey, isRedisAddress, RedisAddress, RedisConnection } from './client';
-import { REDIS_PROXY_REBUILDER } from './rebuilder';
+import { REDIS_PROXY_REBUILDER } from '../rebuilder_ids';
 
 export interface RedisToken {
   typeid: string;

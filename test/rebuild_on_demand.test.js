@@ -1,0 +1,36 @@
+// A child loads the module of a library object it is given when the object is rebuilt (lib/rebuilder_modules.ts):
+// not before, and whether or not the child's own code imports the library.
+'use strict';
+const { Lock, Pipe, Pool, Process } = require('../dist');
+const { greet, libraryModulesLoaded } = require('./fixtures/plain_targets');
+const { settledWithin } = require('./fixtures/bounded');
+
+/** Modules only a child given their objects needs. */
+const OBJECT_MODULES = ['synchronize', 'semlock', 'queues', 'connection', 'shared_memory', 'sharedctypes',
+  'shareable_list', 'manager_proxy_types'];
+
+describe('rebuild on demand', () => {
+  test('connection-given-to-a-module-without-multiproc: the child rebuilds it and it works', async () => {
+    const [mine, theirs] = Pipe();
+    const child = new Process({ target: greet, args: [theirs] });
+    await child.start();
+    theirs.close();
+    expect(await settledWithin(mine.recv(), 20000, 'no message within 20 s')).toBe(`hello from ${child.pid}`);
+    await child.join();
+    expect(child.exitCode).toBe(0);
+    mine.close();
+  });
+
+  test('a pool worker given plain data loads no object module; one given a Lock loads its own', async () => {
+    const plain = new Pool({ processes: 1 });
+    const withLock = new Pool({ processes: 1, initializer: libraryModulesLoaded, initargs: [new Lock()] });
+    try {
+      const [bare, locked] = await Promise.all([plain.apply(libraryModulesLoaded), withLock.apply(libraryModulesLoaded)]);
+      expect(bare).toContain('pool_worker');
+      expect(bare.filter((name) => OBJECT_MODULES.includes(name))).toEqual([]);
+      expect(locked).toEqual(expect.arrayContaining(['synchronize', 'semlock']));
+    } finally {
+      await Promise.all([plain[Symbol.asyncDispose](), withLock[Symbol.asyncDispose]()]);
+    }
+  });
+});
