@@ -7,26 +7,10 @@ import * as v8 from 'node:v8';
 import { ChildPayload, openChild, rebuildPayload } from './child';
 import type { FramedSocket } from './framing';
 import { errorInfo } from './errors';
-import { registerRebuilderModule } from './reduction';
-import * as ids from './rebuilder_ids';
+import { registerRebuilderModules } from './rebuilder_modules';
 
-/**
- * The module that registers each library object's rebuilder, loaded the first time a value this child receives
- * names it: a child given none of these objects starts without their modules (a pool worker given plain data,
- * about 20 ms less of its start), and one given a Connection rebuilds it even if its own code never imports this
- * library. SemLock's is synchronize.ts: the classes it is rebuilt as (Lock, Semaphore, ...) register there.
- */
-const REBUILDER_MODULES: [string[], () => unknown][] = [
-  [[ids.REBUILD_SEMLOCK, ids.REBUILD_CONDITION, ids.REBUILD_EVENT, ids.REBUILD_BARRIER], () => require('./synchronize')],
-  [[ids.REBUILD_QUEUE, ids.REBUILD_KILL_SAFE_QUEUE], () => require('./queues')],
-  [[ids.REBUILD_CONNECTION], () => require('./connection')],
-  [[ids.REBUILD_SHARED_MEMORY], () => require('./shared_memory')],
-  [[ids.REBUILD_SHAREABLE_LIST], () => require('./shareable_list')],
-  [[ids.REBUILD_RAW, ids.REBUILD_SYNCHRONIZED], () => require('./sharedctypes')],
-  [[ids.PROXY_REBUILDER], () => require('./manager_proxy_types')], // the Manager's client
-  [[ids.REDIS_PROXY_REBUILDER], () => require('./redis')], // and with it ioredis
-];
-for (const [names, load] of REBUILDER_MODULES) for (const id of names) registerRebuilderModule(id, load);
+// Library objects in the payload load their modules as they are rebuilt: a child given none starts without them.
+registerRebuilderModules();
 
 type ChildMain = (payload: ChildPayload, channel: FramedSocket) => Promise<void> | void;
 

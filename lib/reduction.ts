@@ -168,7 +168,7 @@ export function registerRebuilder(id: string, rebuild: Rebuilder): void {
   rebuilders.set(id, rebuild);
 }
 
-/** `load()` loads the module that registers `id`'s rebuilder: called the first time a value names it. */
+/** `load()` loads the module `id`'s rebuilder needs: called the first time a value names it. */
 export function registerRebuilderModule(id: string, load: () => unknown): void {
   rebuilderModules.set(id, load);
 }
@@ -376,9 +376,16 @@ function rebuildMarker(marker: Marker, memo: Map<object, unknown>): unknown {
   return result;
 }
 
-/** The rebuilder registered under `id`, its module loaded first if this process has not loaded it yet. */
+/**
+ * The rebuilder registered under `id`, the module it needs loaded first: even when another module registered the
+ * rebuilder itself (semlock.ts registers SemLock's, whose classes register in synchronize.ts).
+ */
 function libraryRebuilder(id: string): Rebuilder | undefined {
-  if (!rebuilders.has(id)) rebuilderModules.get(id)?.();
+  const load = rebuilderModules.get(id);
+  if (load) {
+    rebuilderModules.delete(id);
+    load();
+  }
   return rebuilders.get(id);
 }
 

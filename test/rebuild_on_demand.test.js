@@ -2,7 +2,7 @@
 // not before, and whether or not the child's own code imports the library.
 'use strict';
 const { Lock, Pipe, Pool, Process } = require('../dist');
-const { greet, libraryModulesLoaded } = require('./fixtures/plain_targets');
+const { greet, greetHolding, libraryModulesLoaded } = require('./fixtures/plain_targets');
 const { settledWithin } = require('./fixtures/bounded');
 
 /** Modules only a child given their objects needs. */
@@ -13,6 +13,17 @@ describe('rebuild on demand', () => {
   test('connection-given-to-a-module-without-multiproc: the child rebuilds it and it works', async () => {
     const [mine, theirs] = Pipe();
     const child = new Process({ target: greet, args: [theirs] });
+    await child.start();
+    theirs.close();
+    expect(await settledWithin(mine.recv(), 20000, 'no message within 20 s')).toBe(`hello from ${child.pid}`);
+    await child.join();
+    expect(child.exitCode).toBe(0);
+    mine.close();
+  });
+
+  test('lock-after-connection: a Lock rebuilt after a Connection (which loads semlock.ts, not the Lock class) works', async () => {
+    const [mine, theirs] = Pipe();
+    const child = new Process({ target: greetHolding, args: [theirs, new Lock()] });
     await child.start();
     theirs.close();
     expect(await settledWithin(mine.recv(), 20000, 'no message within 20 s')).toBe(`hello from ${child.pid}`);
