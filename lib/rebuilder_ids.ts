@@ -1,7 +1,7 @@
 /**
  * The ids library objects travel under: a reduced object names its rebuilder by id (reduction.ts), and the module
- * defining the object registers the rebuilder. Kept apart from those modules so that a child's bootstrap can name
- * them without loading them: it loads a module only when a value names one of its ids (bootstrap.ts).
+ * defining the object registers the rebuilder. Kept apart from those modules so that the entry points can name
+ * them without loading them: a module loads when a value first names one of its ids (rebuilder_modules.ts).
  */
 export const REBUILD_SEMLOCK = 'multiproc.SemLock';
 export const REBUILD_CONDITION = 'multiproc.Condition';

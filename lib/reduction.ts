@@ -160,7 +160,7 @@ export function assertSpawning(obj: object, always = false): void {
 
 type Rebuilder = (...args: any[]) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
 const rebuilders = new Map<string, Rebuilder>();
-/** Modules a process loads when a value names one of their rebuilders, not before (a child's bootstrap). */
+/** Modules a process loads when a value first names one of their rebuilders (registered by rebuilder_modules.ts). */
 const rebuilderModules = new Map<string, () => unknown>();
 
 /** Library classes register their rebuild function under a stable id. */

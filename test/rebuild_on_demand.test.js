@@ -9,27 +9,27 @@ const { settledWithin } = require('./fixtures/bounded');
 const OBJECT_MODULES = ['synchronize', 'semlock', 'queues', 'connection', 'shared_memory', 'sharedctypes',
   'shareable_list', 'manager_proxy_types'];
 
+/** What a child running `target(theirs, ...more)` sends on its end of a Pipe; the child's exit code after. */
+async function greetingFrom(target, more = []) {
+  const [mine, theirs] = Pipe();
+  const child = new Process({ target, args: [theirs, ...more] });
+  await child.start();
+  theirs.close();
+  const message = await settledWithin(mine.recv(), 20000, 'no message within 20 s');
+  await child.join();
+  mine.close();
+  return { message, exitCode: child.exitCode, expected: `hello from ${child.pid}` };
+}
+
 describe('rebuild on demand', () => {
   test('connection-given-to-a-module-without-multiproc: the child rebuilds it and it works', async () => {
-    const [mine, theirs] = Pipe();
-    const child = new Process({ target: greet, args: [theirs] });
-    await child.start();
-    theirs.close();
-    expect(await settledWithin(mine.recv(), 20000, 'no message within 20 s')).toBe(`hello from ${child.pid}`);
-    await child.join();
-    expect(child.exitCode).toBe(0);
-    mine.close();
+    const { message, exitCode, expected } = await greetingFrom(greet);
+    expect([message, exitCode]).toEqual([expected, 0]);
   });
 
   test('lock-after-connection: a Lock rebuilt after a Connection (which loads semlock.ts, not the Lock class) works', async () => {
-    const [mine, theirs] = Pipe();
-    const child = new Process({ target: greetHolding, args: [theirs, new Lock()] });
-    await child.start();
-    theirs.close();
-    expect(await settledWithin(mine.recv(), 20000, 'no message within 20 s')).toBe(`hello from ${child.pid}`);
-    await child.join();
-    expect(child.exitCode).toBe(0);
-    mine.close();
+    const { message, exitCode, expected } = await greetingFrom(greetHolding, [new Lock()]);
+    expect([message, exitCode]).toEqual([expected, 0]);
   });
 
   test('a pool worker given plain data loads no object module; one given a Lock loads its own', async () => {
