@@ -70,6 +70,8 @@ const JOIN_WAIT = 8; // set by join() before it sleeps on JOIN_EPOCH
 const WORDS_BYTES = 64;
 const SHUT_BIT = 1;
 const IMMEDIATE = 2;
+/** How long an immediate shutdown blocks for the read lock before it leaves the items to the lock's holder. */
+const IMMEDIATE_SHUTDOWN_WAIT_MS = 50;
 const ALL = 0x7fffffff;
 
 /** Whether sequence number `a` comes after `b` (they wrap around). */
@@ -532,7 +534,7 @@ export class KillSafeQueue {
         }
         return this.#deliver(seq, recordsIn.subarray(start, start + length), inBand);
       } finally {
-        rl.post();
+        this.#postRead();
       }
     }
     return new Claimed(this.#finishTake());
@@ -544,7 +546,7 @@ export class KillSafeQueue {
       const item = yield* this.#take(true);
       if (item !== NOTHING) return item;
     } finally {
-      this.#rl.post();
+      this.#postRead();
     }
     return yield* this.getSteps(true);
   }
@@ -573,7 +575,7 @@ export class KillSafeQueue {
           missing = this.size() > 0;
           if (missing) this.#resolveLost(rl);
         } finally {
-          rl.post();
+          this.#postRead();
         }
       }
       // A producer that keeps up begins its next item within microseconds: worth watching for that long before a
@@ -754,7 +756,7 @@ export class KillSafeQueue {
       this.#channel.dropBodies();
       return true;
     } finally {
-      rl.post();
+      this.#postRead();
     }
   }
 
@@ -765,7 +767,10 @@ export class KillSafeQueue {
     const before = Atomics.or(this.#ints, SHUT, SHUT_BIT | (immediate ? IMMEDIATE : 0));
     Atomics.store(this.#ints, ROOM_WAIT, 0);
     native.wordNotify(this.#ints, READ, ALL); // blocked putters look again, and throw ShutDown
-    if (immediate && (this.#rl.tryWait() || this.#rl.takeOverIfDead())) {
+    // A holder of the read lock (a get, a joiner's look for lost items) lets go within microseconds unless it is
+    // preempted: waiting for it, briefly, makes the items gone when this returns. One that holds it longer (a get
+    // inside a large item) removes them as it lets go (#postRead).
+    if (immediate && (this.#rl.wait(IMMEDIATE_SHUTDOWN_WAIT_MS) || this.#rl.takeOverIfDead())) {
       try {
         this.#removeAll();
       } finally {
@@ -783,6 +788,23 @@ export class KillSafeQueue {
       this.#channel.writeRecord(0, BATON); // a full pipe needs no baton: no getter waits on it
     } finally {
       wl.post();
+    }
+  }
+
+  /**
+   * Releases the read lock, then does what an immediate shutdown could not do while the lock was held here (it
+   * removes the items only if it can take the lock at once): it set its flag before trying, so either it took the
+   * lock after this release, or the flag is seen below. A joiner checking for lost items holds the lock briefly every
+   * RECHECK_MS; without this, an immediate shutdown at that moment left the items, and the joiner waited forever.
+   */
+  #postRead(): void {
+    const rl = this.#rl;
+    rl.post();
+    if ((Atomics.load(this.#ints, SHUT) & IMMEDIATE) === 0 || this.size() === 0 || !rl.tryWait()) return;
+    try {
+      this.#removeAll();
+    } finally {
+      rl.post();
     }
   }
 
@@ -837,7 +859,7 @@ export class KillSafeQueue {
         try {
           this.#resolveLost(this.#rl);
         } finally {
-          this.#rl.post();
+          this.#postRead();
         }
         if (this.unfinished() === 0) return;
       }

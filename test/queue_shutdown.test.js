@@ -57,6 +57,20 @@ describe('Queue.shutdown across processes', () => {
     await expect(queue.get()).rejects.toThrow(ShutDown);
   }, LONG);
 
+  // The joiner holds the read lock for a moment as it starts (a look for items lost with a dead process): an
+  // immediate shutdown at that moment removed nothing, and nobody else would, so the joiner waited forever.
+  test.each([[false], [true]])('immediate-shutdown-while-a-joiner-looks: the items are gone at once and the joiner returns (sync: %s)', async (sync) => {
+    for (let round = 0; round < 25; round++) {
+      const queue = new JoinableQueue();
+      await queue.put('data');
+      const [joiner] = await startAll(t.join, [queue, sync], 1);
+      queue.shutdown(true);
+      expect([round, queue.qsize()]).toEqual([round, 0]);
+      expect([round, await joinAll([joiner])]).toEqual([round, [0]]);
+      queue.close();
+    }
+  }, LONG);
+
   test.each([[false], [true]])('putters blocked on a full queue in other processes throw ShutDown (sync: %s)', async (sync) => {
     const queue = new Queue(1);
     await queue.put('first');
