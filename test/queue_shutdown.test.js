@@ -65,7 +65,7 @@ describe('Queue.shutdown across processes', () => {
       await queue.put('data');
       const [joiner] = await startAll(t.join, [queue, sync], 1);
       queue.shutdown(true);
-      expect([round, queue.qsize()]).toEqual([round, 0]);
+      expectQueueSize(queue, 0);
       expect([round, await joinAll([joiner])]).toEqual([round, [0]]);
       queue.close();
     }
