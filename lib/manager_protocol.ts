@@ -64,7 +64,6 @@ export interface Token {
   kernel?: KernelDescriptor | KernelKillSafeDescriptor | KernelQueueDescriptor;
 }
 
-export { PROXY_REBUILDER };
 /** Bytes found in any serialized value that holds a proxy: lets both sides skip walking values that hold none. */
 const PROXY_MARKER_BYTES = Buffer.from(PROXY_REBUILDER, 'latin1');
 

@@ -6,7 +6,8 @@
 import { inspect } from 'node:util';
 import { InvalidArgumentError, ManagerError } from './errors';
 import { ManagerConnection, settingsFor } from './manager_connection';
-import { addressKey, Op, PROXY_REBUILDER, Token } from './manager_protocol';
+import { addressKey, Op, Token } from './manager_protocol';
+import { PROXY_REBUILDER } from './rebuilder_ids';
 import { isSpawning, reduce, Reduced } from './reduction';
 import { checkOptions, checkTimeout } from './validate';
 

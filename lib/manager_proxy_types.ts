@@ -6,7 +6,8 @@ import { ManagerError } from './errors';
 import { knowAuthkey, ManagerConnection, replyBeingRebuilt } from './manager_connection';
 import { ArrayProxy, DictProxy, ListProxy, NamespaceProxy, ValueProxy } from './manager_container_proxies';
 import { isKernelDescriptor } from './manager_kernel_open';
-import { isAddress, PROXY_REBUILDER, Token } from './manager_protocol';
+import { isAddress, Token } from './manager_protocol';
+import { PROXY_REBUILDER } from './rebuilder_ids';
 import { AutoProxy, BaseProxy } from './manager_proxy';
 import { JoinableQueueProxy, QueueProxy } from './manager_queue_proxies';
 import {
@@ -30,7 +31,7 @@ export function makeProxy(token: Token, connection: ManagerConnection, adopt: bo
 }
 
 /** The proxy a reduced one (PROXY_REBUILDER, [token, authkey]) stands for in this process, connected to its server. */
-export function rebuildProxy(token: Token, authkey: Uint8Array | null): BaseProxy {
+function rebuildProxy(token: Token, authkey: Uint8Array | null): BaseProxy {
   if (!token || !isAddress(token.address) || !Number.isSafeInteger(token.id) || !Array.isArray(token.exposed) ||
       !(token.kernel === undefined || isKernelDescriptor(token.kernel))) {
     throw new ManagerError('ERR_MP_MANAGER_UNKNOWN_OBJECT', 'malformed proxy token');

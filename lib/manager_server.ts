@@ -26,8 +26,9 @@ import {
 import { BUILTIN_TYPES, LOCK_METHODS, publicMethods, QUEUE_METHODS, SEMAPHORE_METHODS, ServerType } from './server_types';
 import { Caller, Session, takesCaller } from './server_waiters';
 import {
-  Address, authenticateClient, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, privateSocketName, PROXY_REBUILDER, ServerInfo, Token,
+  Address, authenticateClient, HANDSHAKE_MAX_FRAME_BYTES, mayHoldProxy, Op, privateSocketName, ServerInfo, Token,
 } from './manager_protocol';
+import { PROXY_REBUILDER } from './rebuilder_ids';
 import { decodeCompact, encodeCompact, isCompact } from './manager_codec';
 import { DescriptorChannel, FrameChannel, rawDescriptors, SocketChannel, takeDescriptor } from './manager_channel';
 import { SpinPolicy } from './spin';

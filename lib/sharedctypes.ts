@@ -456,7 +456,6 @@ export function SharedArray(type: TypeCode, sizeOrValues: number | ArrayLike<Ele
   return lock ? new SynchronizedArray(raw, lock) : raw;
 }
 
-
 registerRebuilder(REBUILD_RAW, (kind: string, name: string, typecode: TypeCode, length: number) => {
   const shm = SharedMemory.attach(name);
   return kind === 'value' ? new RawValue(typecode, undefined, shm) : new RawArray(typecode, length, shm);

@@ -83,7 +83,7 @@ export function isToken(token: RedisToken): boolean {
 }
 
 /** A proxy from the token it travelled as (its class registered by its module: load './index' first). */
-export function rebuildProxy(token: RedisToken): RedisProxy {
+function rebuildProxy(token: RedisToken): RedisProxy {
   if (!isToken(token)) throw new InvalidArgumentError('malformed Redis proxy token');
   return makeProxy(token);
 }
