@@ -4,7 +4,7 @@
  * (manager_connection.ts). This file is the manager itself: registering types, starting a server or connecting to
  * one, creating objects, shutting down.
  */
-import type { ChildProcess } from 'node:child_process';
+import type { Child } from './spawn_child';
 import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import { FramedSocket } from './framing';
@@ -73,7 +73,7 @@ export class BaseManager {
   readonly #kernelObjects: boolean;
   #address: Address | undefined;
   #state: 'initial' | 'started' | 'connected' | 'shutdown' = 'initial';
-  #child: ChildProcess | undefined;
+  #child: Child | undefined;
   #channel: FramedSocket | undefined;
   #exited: Promise<void> | undefined;
   #dir: string | null = null;

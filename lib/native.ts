@@ -112,7 +112,7 @@ export interface NativeAddon {
   /**
    * A connected pair of AF_UNIX stream sockets (`packets`: SOCK_SEQPACKET, whose messages arrive whole or not at
    * all), both close-on-exec, as [receiving end, sending end]; the sending end's send buffer and the receiving end's
-   * receive buffer asked to hold `capacity` bytes.
+   * receive buffer asked to hold `capacity` bytes (0: the system's default).
    */
   socketPair(capacity: number, packets?: boolean): [number, number];
   setNonBlocking(fd: number, on: boolean): void;
@@ -138,6 +138,17 @@ export interface NativeAddon {
   /** Linux: resizes a pipe's buffer; returns the capacity in effect, or -1 where the platform cannot tell. */
   setPipeCapacity(fd: number, bytes: number): number;
   FdWatcher: new (fd: number, forWrite: boolean) => NativeFdWatcher;
+  /** Whether spawnChild works here (Linux 5.3+, not the macOS emulation); false on Windows. */
+  canSpawnChild: boolean;
+  /**
+   * Starts `file` with `args` (argv[0] included) and `env` ('NAME=value' strings) without fork(): the child's
+   * descriptor i is `fds[i]`. Returns [pid, pidfd]: the pidfd becomes readable once the child has exited. POSIX only.
+   */
+  spawnChild(file: string, args: string[], env: string[], fds: number[]): [number, number];
+  /** [exit code or -1, ending signal or 0] once `pid` (a spawnChild child) has exited and is reaped; else null. */
+  reapChild(pid: number): [number, number] | null;
+  /** Sends signal number `signal` through a spawnChild pidfd. */
+  signalChild(pidfd: number, signal: number): void;
   // Windows queue pipes (pipe_win.ts): handles as their integer values
   /** Creates the named byte pipe `name` and connects its client end: [read handle, write handle (PIPE_NOWAIT)]. */
   pipeCreate(name: string, capacity: number): [number, number];

@@ -2,7 +2,7 @@
  * What a Pool is made of: its options, its tuning constants, and its records of calls, chunks and workers (pool.ts
  * keeps them; pool_workers.ts starts and watches the workers).
  */
-import type { ChildProcess } from 'node:child_process';
+import type { Child } from './spawn_child';
 import type { FramedSocket } from './framing';
 import type { CallSettings } from './pool_options';
 import type { Job } from './pool_results';
@@ -110,7 +110,7 @@ export interface Chunk {
 }
 
 export interface Worker {
-  child: ChildProcess;
+  child: Child;
   channel: FramedSocket;
   ready: boolean;
   /** Chunks sent whose results have not arrived, in order: the first is the one running. */

@@ -11,6 +11,7 @@ import { ErrorInfo, InvalidArgumentError, MultiprocError, remoteError, ValueErro
 import { native } from './native';
 import { dumps, functionReference, SpawningContext, withSpawningContext } from './reduction';
 import { runningTrackerDescriptor, trackerProcessId } from './resource_tracker';
+import { canSpawnChild, type Child, spawnChild } from './spawn_child';
 import { setLongTimeout } from './timeouts';
 import { checkOptions, checkTimeout, describe } from './validate';
 
@@ -124,13 +125,13 @@ export const CONTROL_FD = 3;
 
 /** The spawned child and its control channel. @internal */
 export interface Spawned {
-  child: ChildProcess;
+  child: Child;
   channel: FramedSocket;
 }
 
 /** A child the OS refused to create (EMFILE, EAGAIN, ...). @internal */
 export class SpawnFailed {
-  constructor(readonly child: ChildProcess) {}
+  constructor(readonly child: Child) {}
 
   /**
    * Node tells why on the next tick, as the ChildProcess's 'error' event (code, errno, syscall 'spawn …'): call this
@@ -167,14 +168,24 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
     windowsHide: true,
   });
   let data: Buffer;
-  // Loaded by the first spawn: a child that never spawns one of its own starts without it.
-  const { spawn } = require('node:child_process') as typeof import('node:child_process');
-  let child: ChildProcess;
+  let child: Child;
   const argv = [...(options.execArgv ?? childExecArgv()), script, ...scriptArgs];
+  // Without fork() where possible (spawn_child.ts); child_process for fork()'s IPC channel and where it is not.
+  const withoutFork = !options.ipc && Object.keys(options).every((key) => key === 'execArgv') && canSpawnChild();
+  // Loaded by the first spawn that needs it: a child that never does starts without it.
+  const spawn = (): ChildProcess =>
+    (require('node:child_process') as typeof import('node:child_process')).spawn(process.execPath, argv, spawnOptions());
   try {
-    if (native.platform === 'win32') {
+    if (withoutFork) {
+      data = reduceAll();
+      child = spawnChild(process.execPath, argv, spawnOptions().env!, ctx.fds);
+      if (child.pid === undefined) {
+        ctx.release(); // it never started
+        return new SpawnFailed(child);
+      }
+    } else if (native.platform === 'win32') {
       // Handles are duplicated into the child, so it must exist before its payload is reduced.
-      child = spawn(process.execPath, argv, spawnOptions());
+      child = spawn();
       if (child.pid === undefined) {
         ctx.release(); // it never started
         return new SpawnFailed(child);
@@ -188,7 +199,7 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
       }
     } else {
       data = reduceAll(); // descriptors found while reducing go into the stdio array
-      child = spawn(process.execPath, argv, spawnOptions());
+      child = spawn();
       if (child.pid === undefined) {
         ctx.release(); // it never started
         return new SpawnFailed(child);
@@ -222,7 +233,7 @@ export class Process {
   readonly #args: unknown[];
   readonly #identity: number[];
   #state: State = 'initial';
-  #child: ChildProcess | undefined;
+  #child: Child | undefined;
   #exitCode: number | null = null;
   #exited: Promise<void> | undefined;
   /** The child reported that it runs its target (or failed to): a daemon may stop keeping this process alive. */
@@ -417,7 +428,8 @@ export function fork(modulePath: string, args: readonly string[] = [], options: 
   const execArgv = [...(spawnOptions.execArgv ?? childExecArgv()), '--require', FORK_PRELOAD];
   const spawned = spawnWithInheritance(path.resolve(modulePath), args.map(String), { kind: 'fork', inherit },
     `Process-${identity.join(':')}`, identity, { ...spawnOptions, execArgv, ipc: true });
-  return spawned.child; // a spawn the OS refused is the ChildProcess's 'error' event, as with child_process.fork
+  // With `ipc` the child comes from child_process. A spawn the OS refused is its 'error' event, as with its fork.
+  return spawned.child as ChildProcess;
 }
 
 /** For tests and diagnostics: the resource tracker started by this process, if any. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the addon with AddressSanitizer (cmake-js, into build-asan/) and runs the native test subset against it,
 # with the frame-decoder fuzz (hostile frames through real pipes reach the addon's read paths) and the shared-memory
-# suites (mappings, detached buffers, futex waits through the hub).
+# suites (mappings, detached buffers, futex waits through the hub), and children spawned without fork (posix_spawn).
 # Passes only when ASan reports nothing. Extra arguments go to jest (.ci/run passes --json --outputFile=...).
 #
 # Node itself is not built with ASan, so the runtime is preloaded into every process (jest and its children).
@@ -24,7 +24,8 @@ status=0
 LD_PRELOAD="$asan_runtime" \
   ASAN_OPTIONS="detect_leaks=0:log_path=$reports/asan:abort_on_error=0" \
   MULTIPROC_NATIVE_BINARY=build-asan/Release/multiproc.node \
-  node node_modules/jest/bin/jest.js test/native.test.js test/frame_fuzz.test.js test/shared_memory.test.js test/shareable_list.test.js "$@" || status=$?
+  node node_modules/jest/bin/jest.js test/native.test.js test/frame_fuzz.test.js test/shared_memory.test.js test/shareable_list.test.js \
+  test/spawn_without_fork.test.js "$@" || status=$?
 
 if compgen -G "$reports/asan*" >/dev/null; then
   cat "$reports"/asan* >&2

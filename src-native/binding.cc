@@ -302,6 +302,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("trackerFd", Napi::Function::New<Guarded<TrackerFdJs>>(env, "trackerFd"));
   InitDescriptors(env, exports);
   InitSharedMemory(env, exports);
+  InitChildren(env, exports);
   return exports;
 }
 

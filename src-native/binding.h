@@ -123,5 +123,6 @@ struct AddonData {
 Napi::Function InitSemaphore(Napi::Env env);
 void InitDescriptors(Napi::Env env, Napi::Object exports);
 void InitSharedMemory(Napi::Env env, Napi::Object exports);  // shared_memory.cc
+void InitChildren(Napi::Env env, Napi::Object exports);      // children.cc
 
 }  // namespace mp

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace mp {
 
@@ -179,7 +180,7 @@ std::string DuplicateHandleInto(uint64_t handle, int pid, OsError* err);
 bool MakePipe(int fds[2], OsError* err);  // both ends close-on-exec
 // AF_UNIX sockets, both close-on-exec: fds[0] receives what fds[1] sends. Stream sockets, or with `packets`
 // SOCK_SEQPACKET ones, whose every send arrives as one message or not at all (a kill-safe queue's). Asks for buffers
-// of `capacity` bytes (the system may grant less).
+// of `capacity` bytes (the system may grant less); 0 keeps the system's default.
 bool MakeSocketPair(int fds[2], int capacity, bool packets, OsError* err);
 bool SetNonBlocking(int fd, bool on, OsError* err);
 bool SetCloseOnExec(int fd, bool on, OsError* err);
@@ -208,6 +209,20 @@ int64_t WriteFdv(int fd, const WriteBuffer* buffers, size_t count, OsError* err)
 int64_t SetPipeCapacity(int fd, int64_t bytes, OsError* err);
 // Creates a named pipe (mode 0600) that processes of this host open by path: a Manager's kernel queues.
 bool MakeFifo(const std::string& path, OsError* err);
+// Children started without fork() (Linux): posix_spawn clones a child that shares this process's memory until it
+// execs, where fork() copies the page tables and marks every page copy-on-write, so that this process then faults
+// once on each page it writes. The child's descriptor i is `fds[i]`; of the others only those without close-on-exec
+// cross, as with fork(). Signal dispositions and mask start at their defaults. *pidfd (close-on-exec) becomes
+// readable once the child has exited. CanSpawnChild() is false where this is unsupported (macOS and its emulation,
+// kernels before 5.3): there SpawnChild fails with ENOSYS.
+bool CanSpawnChild();
+bool SpawnChild(const std::string& file, const std::vector<std::string>& args, const std::vector<std::string>& env,
+                const std::vector<int>& fds, int* pid, int* pidfd, OsError* err);
+// Reaps `pid` once it has exited: true with *code (its exit status, or -1) and *signal (the signal that ended it, or
+// 0); false while it runs, or with err set.
+bool ReapChild(int pid, int* code, int* signal, OsError* err);
+// Sends `signal` through the child's pidfd: never to another process that reused the pid.
+bool SignalChild(int pidfd, int signal, OsError* err);
 #endif
 
 // Lock files, for locks that unrelated processes open by name (lib/named_lock.ts): a whole-file lock that the

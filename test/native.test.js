@@ -426,3 +426,61 @@ describe('native descriptors', () => {
     for (const run of runs) expect([0, 3]).toContain(run.code);
   });
 });
+
+const childrenOnly = native.canSpawnChild ? describe : describe.skip;
+
+childrenOnly('native children (spawnChild: Linux, without fork)', () => {
+  /** Resolves with [code, signal] once the child behind `pidfd` has exited, reaping it. */
+  async function reaped(pid, pidfd) {
+    await readable(pidfd);
+    const ended = native.reapChild(pid);
+    native.closeFd(pidfd);
+    return ended;
+  }
+
+  test('descriptors reach the child by position, one that keeps its own number and is close-on-exec included', async () => {
+    const [readFd, writeFd] = native.pipe(); // both close-on-exec
+    const fds = [0, 1, 2];
+    while (fds.length < writeFd) fds.push(2);
+    fds.push(writeFd); // the child's descriptor writeFd is this process's writeFd
+    const script = `require('fs').writeSync(${writeFd}, 'ok ' + process.argv.slice(1).join(' '))`;
+    const [pid, pidfd] = native.spawnChild(process.execPath, [process.execPath, '-e', script, 'a', 'b'],
+      [`PATH=${process.env.PATH}`], fds);
+    native.closeFd(writeFd);
+    expect(await reaped(pid, pidfd)).toEqual([0, 0]);
+    const out = Buffer.alloc(16);
+    expect(out.toString('utf8', 0, fs.readSync(readFd, out))).toBe('ok a b');
+    native.closeFd(readFd);
+  });
+
+  test('the environment is exactly the one given, and signals reach the child through its pidfd', async () => {
+    const [readFd, writeFd] = native.pipe();
+    const script = `require('fs').writeSync(3, JSON.stringify(process.env)); setInterval(() => {}, 1000)`;
+    const [pid, pidfd] = native.spawnChild(process.execPath, [process.execPath, '-e', script], ['ONLY=this'],
+      [0, 1, 2, writeFd]);
+    native.closeFd(writeFd);
+    await readable(readFd);
+    const out = Buffer.alloc(4096);
+    expect(JSON.parse(out.toString('utf8', 0, fs.readSync(readFd, out)))).toEqual({ ONLY: 'this' });
+    expect(native.reapChild(pid)).toBeNull(); // still running
+    native.signalChild(pidfd, 9);
+    expect(await reaped(pid, pidfd)).toEqual([-1, 9]);
+    native.closeFd(readFd);
+  });
+
+  test('bad input throws typed errors: wrong types, a file that cannot run, a closed pidfd, a pid not ours', () => {
+    for (const args of [[1, [], [], []], ['/bin/true', 'x', [], []], ['/bin/true', [], [], [-1]],
+      ['/bin/true', [1], [], []], ['/bin/true', [], [], ['0']]]) {
+      expect(() => native.spawnChild(...args)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
+    }
+    const before = fs.readdirSync('/proc/self/fd').length;
+    expect(() => native.spawnChild('/nonexistent/program', ['x'], [], [0, 1, 2]))
+      .toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'posix_spawn' }));
+    expect(fs.readdirSync('/proc/self/fd').length).toBe(before);
+    const [readFd, writeFd] = native.pipe();
+    native.closeFd(readFd);
+    native.closeFd(writeFd);
+    expect(() => native.signalChild(writeFd, 9)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'pidfd_send_signal' }));
+    expect(() => native.reapChild(1)).toThrow(expect.objectContaining({ code: 'ECHILD', syscall: 'waitpid' }));
+  });
+});

@@ -1,0 +1,147 @@
+/**
+ * Children started without fork(), where the OS allows it (Linux 5.3+): posix_spawn through the addon, and a pidfd
+ * that says when the child has exited. child_process.spawn forks, which costs the parent twice: the fork itself
+ * (4–9 ms here for a parent of 100 MB: it copies the page tables) and then one page fault for every page the parent
+ * writes afterwards (its memory was made copy-on-write: 6,000 faults, 80 ms, for a parent that rewrote 100 MB after
+ * one spawn, on this VM). Python's multiprocessing spawns with vfork for the same reason. A SpawnedChild is the part
+ * of a ChildProcess the library uses; fork() keeps child_process, whose IPC channel it hands to the caller.
+ */
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import { MultiprocError } from './errors';
+import { native, type NativeFdWatcher } from './native';
+
+/** What the library uses of a child process: a ChildProcess, or a SpawnedChild. */
+export interface Child {
+  readonly pid?: number | undefined;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  readonly stdio: readonly ({ destroy(): void } | null | undefined)[];
+  kill(signal?: NodeJS.Signals | number): boolean;
+  ref(): void;
+  unref(): void;
+  on(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'exit' | 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+  removeAllListeners(): this;
+}
+
+/** Signal names by number; the first of two names for one number (SIGABRT, not SIGIOT), as Node reports them. */
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>();
+for (const [name, n] of Object.entries(os.constants.signals)) if (!SIGNAL_NAMES.has(n)) SIGNAL_NAMES.set(n, name as NodeJS.Signals);
+
+/** Whether spawnChild can start children here; elsewhere callers use child_process. */
+export function canSpawnChild(): boolean {
+  return native.platform !== 'win32' && native.canSpawnChild;
+}
+
+/**
+ * A child started by spawnChild. Like a ChildProcess: 'exit' (code, signal) once it has ended, 'close' once it has
+ * and its channel (stdio[3]) has closed too, so after every byte it sent has been read; 'error' for a spawn that
+ * failed (then pid is undefined) or a signal that could not be sent.
+ */
+export class SpawnedChild extends EventEmitter {
+  pid: number | undefined;
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  killed = false;
+  /** Descriptors 0-2 are inherited, not streams here; 3 is the channel. */
+  readonly stdio: [null, null, null, net.Socket | null];
+  #pidfd = -1;
+  #watcher: NativeFdWatcher | undefined;
+  #exited = false;
+  #channelClosed = false;
+
+  /** @internal */
+  constructor(started: { pid: number; pidfd: number; channel: net.Socket } | { error: Error }) {
+    super();
+    if ('error' in started) {
+      this.stdio = [null, null, null, null];
+      process.nextTick(() => this.emit('error', started.error)); // as child_process reports a failed spawn
+      return;
+    }
+    this.pid = started.pid;
+    this.#pidfd = started.pidfd;
+    this.stdio = [null, null, null, started.channel];
+    started.channel.once('close', () => {
+      this.#channelClosed = true;
+      this.#closeIfDone();
+    });
+    this.#watcher = new native.FdWatcher(started.pidfd, false);
+    this.#watcher.start(() => this.#onExit());
+  }
+
+  /** Sends `signal` (SIGTERM by default); false once the child has exited, or when the signal could not be sent. */
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    const number = typeof signal === 'number' ? signal : os.constants.signals[signal];
+    if (number === undefined) throw new MultiprocError('ERR_UNKNOWN_SIGNAL', `unknown signal: ${String(signal)}`);
+    if (this.#exited || this.pid === undefined) return false;
+    try {
+      native.signalChild(this.#pidfd, number);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') this.emit('error', err);
+      return false;
+    }
+    this.killed = true;
+    return true;
+  }
+
+  /** The child keeps this process's event loop alive until it exits (the default). */
+  ref(): void {
+    this.#watcher?.setRef(true);
+  }
+
+  unref(): void {
+    this.#watcher?.setRef(false);
+  }
+
+  #onExit(): void {
+    let ended: [number, number] | null;
+    try {
+      ended = native.reapChild(this.pid!);
+    } catch {
+      ended = [-1, 0]; // reaped by someone else (a waitpid(-1) elsewhere in this process): how it ended is lost
+    }
+    if (!ended) return; // not yet: the pidfd said so too early (it does not)
+    this.#watcher!.close();
+    this.#watcher = undefined;
+    native.closeFd(this.#pidfd);
+    const [code, signal] = ended;
+    this.#exited = true;
+    this.exitCode = signal === 0 && code >= 0 ? code : null;
+    this.signalCode = signal === 0 ? null : SIGNAL_NAMES.get(signal) ?? null;
+    this.emit('exit', this.exitCode, this.signalCode);
+    this.#closeIfDone();
+  }
+
+  #closeIfDone(): void {
+    if (this.#exited && this.#channelClosed) this.emit('close', this.exitCode, this.signalCode);
+  }
+}
+
+/**
+ * Starts `file` with `args` (after argv[0], which is `file`), environment `env`, descriptors 0-2 inherited, a new
+ * channel as descriptor 3 (stdio[3] of the result) and `fds` from descriptor 4 on. A child that could not be
+ * started reports why as child_process does: 'error' on the next tick, code (EMFILE, EAGAIN, …), syscall 'spawn …'.
+ */
+export function spawnChild(file: string, args: string[], env: NodeJS.ProcessEnv, fds: number[]): SpawnedChild {
+  let ours = -1;
+  let theirs = -1;
+  try {
+    [ours, theirs] = native.socketPair(0);
+    const vars = Object.entries(env).filter(([, value]) => value !== undefined).map(([name, value]) => `${name}=${value}`);
+    const [pid, pidfd] = native.spawnChild(file, [file, ...args], vars, [0, 1, 2, theirs, ...fds]);
+    native.ownDescriptor(pidfd); // closed with this thread's environment if the child outlives it (a worker ended)
+    native.closeFd(theirs);
+    theirs = -1;
+    const channel = new net.Socket({ fd: ours, readable: true, writable: true });
+    return new SpawnedChild({ pid, pidfd, channel });
+  } catch (err) {
+    for (const fd of [ours, theirs]) if (fd >= 0) native.closeFd(fd);
+    const { code, errno } = err as NodeJS.ErrnoException;
+    return new SpawnedChild({ error: Object.assign(new Error(`spawn ${file} ${code}`), {
+      code, errno: errno === undefined ? undefined : -Math.abs(errno), syscall: `spawn ${file}`, path: file,
+      spawnargs: args }) });
+  }
+}
