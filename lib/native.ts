@@ -142,9 +142,10 @@ export interface NativeAddon {
   canSpawnChild: boolean;
   /**
    * Starts `file` with `args` (argv[0] included) and `env` ('NAME=value' strings) without fork(): the child's
-   * descriptor i is `fds[i]`. Returns [pid, pidfd]: the pidfd becomes readable once the child has exited. POSIX only.
+   * descriptor i is `fds[i]`; with `newSession` it leads a session of its own (setsid). Returns [pid, pidfd]: the
+   * pidfd becomes readable once the child has exited. POSIX only.
    */
-  spawnChild(file: string, args: string[], env: string[], fds: number[]): [number, number];
+  spawnChild(file: string, args: string[], env: string[], fds: number[], newSession?: boolean): [number, number];
   /** [exit code or -1, ending signal or 0] once `pid` (a spawnChild child) has exited and is reaped; else null. */
   reapChild(pid: number): [number, number] | null;
   /** Sends signal number `signal` through a spawnChild pidfd. */

@@ -11,7 +11,7 @@ import { ErrorInfo, InvalidArgumentError, MultiprocError, remoteError, ValueErro
 import { native } from './native';
 import { dumps, functionReference, SpawningContext, withSpawningContext } from './reduction';
 import { runningTrackerDescriptor, trackerProcessId } from './resource_tracker';
-import { canSpawnChild, type Child, spawnChild } from './spawn_child';
+import { canSpawnChild, CHANNEL, type Child, spawnChild } from './spawn_child';
 import { setLongTimeout } from './timeouts';
 import { checkOptions, checkTimeout, describe } from './validate';
 
@@ -178,7 +178,7 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
   try {
     if (withoutFork) {
       data = reduceAll();
-      child = spawnChild(process.execPath, argv, spawnOptions().env!, ctx.fds);
+      child = spawnChild(process.execPath, argv, spawnOptions().env!, [0, 1, 2, CHANNEL, ...ctx.fds]);
       if (child.pid === undefined) {
         ctx.release(); // it never started
         return new SpawnFailed(child);

@@ -21,6 +21,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { native } from './native';
+import { canSpawnChild, type Child, spawnChild } from './spawn_child';
 
 let trackerPid: number | undefined;
 
@@ -35,11 +36,15 @@ export function trackerDescriptor(): number {
   if (running >= 0) return running;
   const [readFd, writeFd] = native.pipe();
   native.setPipeCapacity(writeFd, TRACKER_PIPE_BYTES); // a burst of lines never waits for the tracker to read
-  const child = spawn(process.execPath, [__filename], {
-    stdio: [readFd, 'ignore', 'ignore'],
-    detached: true, // its own session: a Ctrl-C or a group kill aimed at the tree must not take it down too
-    windowsHide: true,
-  });
+  // Its own session (detached): a Ctrl-C or a group kill aimed at the tree must not take it down too.
+  let child: Child;
+  if (canSpawnChild()) { // without fork(): see spawn_child.ts
+    const nul = fs.openSync('/dev/null', 'r+');
+    child = spawnChild(process.execPath, [__filename], process.env, [readFd, nul, nul], true);
+    fs.closeSync(nul);
+  } else {
+    child = spawn(process.execPath, [__filename], { stdio: [readFd, 'ignore', 'ignore'], detached: true, windowsHide: true });
+  }
   native.closeFd(readFd);
   child.unref();
   const inEffect = native.setTrackerFd(writeFd);

@@ -38,7 +38,7 @@ export function canSpawnChild(): boolean {
 
 /**
  * A child started by spawnChild. Like a ChildProcess: 'exit' (code, signal) once it has ended, 'close' once it has
- * and its channel (stdio[3]) has closed too, so after every byte it sent has been read; 'error' for a spawn that
+ * and its channel has closed too, so after every byte it sent has been read; 'error' for a spawn that
  * failed (then pid is undefined) or a signal that could not be sent.
  */
 export class SpawnedChild extends EventEmitter {
@@ -46,26 +46,27 @@ export class SpawnedChild extends EventEmitter {
   exitCode: number | null = null;
   signalCode: NodeJS.Signals | null = null;
   killed = false;
-  /** Descriptors 0-2 are inherited, not streams here; 3 is the channel. */
-  readonly stdio: [null, null, null, net.Socket | null];
+  /** The channel where the layout had one (spawnChild), null for inherited descriptors. */
+  readonly stdio: (net.Socket | null)[] = [];
   #pidfd = -1;
   #watcher: NativeFdWatcher | undefined;
   #exited = false;
-  #channelClosed = false;
+  #channelOpen = false;
 
   /** @internal */
-  constructor(started: { pid: number; pidfd: number; channel: net.Socket } | { error: Error }) {
+  constructor(started: { pid: number; pidfd: number; stdio: (net.Socket | null)[] } | { error: Error }) {
     super();
     if ('error' in started) {
-      this.stdio = [null, null, null, null];
       process.nextTick(() => this.emit('error', started.error)); // as child_process reports a failed spawn
       return;
     }
     this.pid = started.pid;
     this.#pidfd = started.pidfd;
-    this.stdio = [null, null, null, started.channel];
-    started.channel.once('close', () => {
-      this.#channelClosed = true;
+    this.stdio = started.stdio;
+    const channel = started.stdio.find((stream) => stream !== null);
+    this.#channelOpen = channel !== undefined;
+    channel?.once('close', () => {
+      this.#channelOpen = false;
       this.#closeIfDone();
     });
     this.#watcher = new native.FdWatcher(started.pidfd, false);
@@ -116,27 +117,33 @@ export class SpawnedChild extends EventEmitter {
   }
 
   #closeIfDone(): void {
-    if (this.#exited && this.#channelClosed) this.emit('close', this.exitCode, this.signalCode);
+    if (this.#exited && !this.#channelOpen) this.emit('close', this.exitCode, this.signalCode);
   }
 }
 
+/** Where the child's channel goes in a descriptor layout (see spawnChild). */
+export const CHANNEL = 'channel';
+
 /**
- * Starts `file` with `args` (after argv[0], which is `file`), environment `env`, descriptors 0-2 inherited, a new
- * channel as descriptor 3 (stdio[3] of the result) and `fds` from descriptor 4 on. A child that could not be
- * started reports why as child_process does: 'error' on the next tick, code (EMFILE, EAGAIN, …), syscall 'spawn …'.
+ * Starts `file` with `args` (after argv[0], which is `file`) and environment `env`; `descriptors[i]` becomes the
+ * child's descriptor i, CHANNEL a new socket pair whose other end is stdio[i] of the result. `newSession`: the
+ * child leads a session of its own (child_process's `detached`). A child that could not be started reports why as
+ * child_process does: 'error' on the next tick, with code (EMFILE, EAGAIN, …) and syscall 'spawn …'.
  */
-export function spawnChild(file: string, args: string[], env: NodeJS.ProcessEnv, fds: number[]): SpawnedChild {
+export function spawnChild(file: string, args: string[], env: NodeJS.ProcessEnv, descriptors: (number | typeof CHANNEL)[],
+                           newSession = false): SpawnedChild {
   let ours = -1;
   let theirs = -1;
   try {
-    [ours, theirs] = native.socketPair(0);
+    if (descriptors.includes(CHANNEL)) [ours, theirs] = native.socketPair(0);
     const vars = Object.entries(env).filter(([, value]) => value !== undefined).map(([name, value]) => `${name}=${value}`);
-    const [pid, pidfd] = native.spawnChild(file, [file, ...args], vars, [0, 1, 2, theirs, ...fds]);
+    const fds = descriptors.map((fd) => (fd === CHANNEL ? theirs : fd));
+    const [pid, pidfd] = native.spawnChild(file, [file, ...args], vars, fds, newSession);
     native.ownDescriptor(pidfd); // closed with this thread's environment if the child outlives it (a worker ended)
-    native.closeFd(theirs);
+    if (theirs >= 0) native.closeFd(theirs);
     theirs = -1;
-    const channel = new net.Socket({ fd: ours, readable: true, writable: true });
-    return new SpawnedChild({ pid, pidfd, channel });
+    const stdio = descriptors.map((fd) => (fd === CHANNEL ? new net.Socket({ fd: ours, readable: true, writable: true }) : null));
+    return new SpawnedChild({ pid, pidfd, stdio });
   } catch (err) {
     for (const fd of [ours, theirs]) if (fd >= 0) native.closeFd(fd);
     const { code, errno } = err as NodeJS.ErrnoException;

@@ -28,7 +28,7 @@ bool StringsArg(const Napi::CallbackInfo& info, size_t i, std::vector<std::strin
   return true;
 }
 
-// spawnChild(file, args, env, fds) -> [pid, pidfd]: fds[i] becomes the child's descriptor i.
+// spawnChild(file, args, env, fds[, newSession]) -> [pid, pidfd]: fds[i] becomes the child's descriptor i.
 Napi::Value SpawnChildJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckArgs(info, {napi_string, napi_object, napi_object, napi_object})) return env.Undefined();
@@ -50,9 +50,17 @@ Napi::Value SpawnChildJs(const Napi::CallbackInfo& info) {
     }
     fds.push_back(fd.As<Napi::Number>().Int32Value());
   }
+  bool newSession = false;
+  if (info.Length() > 4) {
+    if (!info[4].IsBoolean()) {
+      ThrowArgError(env, "argument 4 must be a boolean");
+      return env.Undefined();
+    }
+    newSession = info[4].As<Napi::Boolean>();
+  }
   int pid = 0, pidfd = -1;
   OsError err;
-  if (!SpawnChild(info[0].As<Napi::String>().Utf8Value(), args, vars, fds, &pid, &pidfd, &err)) {
+  if (!SpawnChild(info[0].As<Napi::String>().Utf8Value(), args, vars, fds, newSession, &pid, &pidfd, &err)) {
     ThrowOsError(env, err);
     return env.Undefined();
   }

@@ -213,11 +213,12 @@ bool MakeFifo(const std::string& path, OsError* err);
 // execs, where fork() copies the page tables and marks every page copy-on-write, so that this process then faults
 // once on each page it writes. The child's descriptor i is `fds[i]`; of the others only those without close-on-exec
 // cross, as with fork(). Signal dispositions and mask start at their defaults. *pidfd (close-on-exec) becomes
-// readable once the child has exited. CanSpawnChild() is false where this is unsupported (macOS and its emulation,
+// readable once the child has exited. With `newSession` the child leads a session of its own (setsid), out of
+// reach of a terminal's Ctrl-C. CanSpawnChild() is false where this is unsupported (macOS and its emulation,
 // kernels before 5.3): there SpawnChild fails with ENOSYS.
 bool CanSpawnChild();
 bool SpawnChild(const std::string& file, const std::vector<std::string>& args, const std::vector<std::string>& env,
-                const std::vector<int>& fds, int* pid, int* pidfd, OsError* err);
+                const std::vector<int>& fds, bool newSession, int* pid, int* pidfd, OsError* err);
 // Reaps `pid` once it has exited: true with *code (its exit status, or -1) and *signal (the signal that ended it, or
 // 0); false while it runs, or with err set.
 bool ReapChild(int pid, int* code, int* signal, OsError* err);

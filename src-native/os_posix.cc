@@ -690,7 +690,7 @@ static std::vector<char*> CStrings(const std::vector<std::string>& strings) {
 }
 
 bool SpawnChild(const std::string& file, const std::vector<std::string>& args, const std::vector<std::string>& env,
-                const std::vector<int>& fds, int* pid, int* pidfd, OsError* err) {
+                const std::vector<int>& fds, bool newSession, int* pid, int* pidfd, OsError* err) {
   if (!CanSpawnChild()) {
     err->set("pidfd_open", ENOSYS);
     return false;
@@ -725,7 +725,13 @@ bool SpawnChild(const std::string& file, const std::vector<std::string>& args, c
   }
   if (rc == 0) {
     call = "posix_spawnattr_setflags";
-    rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    auto flags = static_cast<short>(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+#ifdef POSIX_SPAWN_SETSID
+    if (newSession) flags = static_cast<short>(flags | POSIX_SPAWN_SETSID);
+#else
+    if (newSession) rc = ENOSYS;  // glibc before 2.26
+#endif
+    if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
   }
   if (rc == 0) {
     call = "posix_spawn";
@@ -778,7 +784,7 @@ bool SignalChild(int pidfd, int signal, OsError* err) {
 bool CanSpawnChild() { return false; }
 
 bool SpawnChild(const std::string&, const std::vector<std::string>&, const std::vector<std::string>&,
-                const std::vector<int>&, int*, int*, OsError* err) {
+                const std::vector<int>&, bool, int*, int*, OsError* err) {
   err->set("pidfd_open", ENOSYS);
   return false;
 }

@@ -1,6 +1,7 @@
 // Children started without fork() (lib/spawn_child.ts): the parent's memory is not made copy-on-write, and every
 // child is reaped and its pidfd closed. Linux only (elsewhere, and in the macOS emulation, child_process spawns).
 'use strict';
+const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const { Pool, Process } = require('../dist');
 const { native } = require('../dist/native');
@@ -49,6 +50,23 @@ linuxOnly('spawning without fork()', () => {
     expect(faults).toBeLessThan(memory.length / PAGE / 8);
   });
 
+  test('tracker-started-without-fork: the first Lock of a process (which starts the resource tracker) leaves its memory writable', async () => {
+    const script = `
+      const memory = Buffer.alloc(64 * 1024 * 1024);
+      memory.fill(1);
+      const lock = new (require(${JSON.stringify(require.resolve('../dist'))}).Lock)();
+      const before = process.resourceUsage().minorPageFault;
+      memory.fill(2);
+      console.log(JSON.stringify({ faults: process.resourceUsage().minorPageFault - before,
+        tracker: require(${JSON.stringify(require.resolve('../dist/resource_tracker'))}).trackerProcessId() }));`;
+    const out = await new Promise((resolve, reject) => {
+      execFile(process.execPath, ['-e', script], (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    });
+    const { faults, tracker } = JSON.parse(out);
+    expect(tracker).toEqual(expect.any(Number));
+    expect(faults).toBeLessThan(64 * 1024 * 1024 / PAGE / 8);
+  });
+
   test('no-pidfd-or-zombie-left: Processes and pool workers started and ended leave no descriptor and no unreaped child', async () => {
     const fdCount = () => fs.readdirSync('/proc/self/fd').length;
     const before = fdCount();
@@ -70,7 +88,7 @@ linuxOnly('spawning without fork()', () => {
 
   test('a file that cannot be started: error event with the OS code and syscall "spawn <file>", no descriptor left', async () => {
     const before = fs.readdirSync('/proc/self/fd').length;
-    const child = spawnChild('/nonexistent/multiproc-node', [], process.env, []);
+    const child = spawnChild('/nonexistent/multiproc-node', [], process.env, [0, 1, 2]);
     expect(child.pid).toBeUndefined();
     const err = await new Promise((resolve) => child.once('error', resolve));
     expect(err).toMatchObject({ code: 'ENOENT', syscall: 'spawn /nonexistent/multiproc-node' });
@@ -78,12 +96,12 @@ linuxOnly('spawning without fork()', () => {
   });
 
   test('exit code, signal and kill() after the exit, as a ChildProcess reports them', async () => {
-    const child = spawnChild(process.execPath, ['-e', 'process.exitCode = 7'], process.env, []);
+    const child = spawnChild(process.execPath, ['-e', 'process.exitCode = 7'], process.env, [0, 1, 2]);
     const [code, signal] = await new Promise((resolve) => child.once('close', (...args) => resolve(args)));
     expect([code, signal, child.exitCode, child.signalCode]).toEqual([7, null, 7, null]);
     expect(child.kill()).toBe(false); // nothing to signal any more, and never a process that reused the pid
 
-    const sleeper = spawnChild(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], process.env, []);
+    const sleeper = spawnChild(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], process.env, [0, 1, 2]);
     expect(sleeper.kill('SIGKILL')).toBe(true);
     const ended = await new Promise((resolve) => sleeper.once('exit', (...args) => resolve(args)));
     expect(ended).toEqual([null, 'SIGKILL']);
