@@ -176,14 +176,7 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
   const spawn = (): ChildProcess =>
     (require('node:child_process') as typeof import('node:child_process')).spawn(process.execPath, argv, spawnOptions());
   try {
-    if (withoutFork) {
-      data = reduceAll();
-      child = spawnChild(process.execPath, argv, spawnOptions().env!, [0, 1, 2, CHANNEL, ...ctx.fds]);
-      if (child.pid === undefined) {
-        ctx.release(); // it never started
-        return new SpawnFailed(child);
-      }
-    } else if (native.platform === 'win32') {
+    if (native.platform === 'win32') {
       // Handles are duplicated into the child, so it must exist before its payload is reduced.
       child = spawn();
       if (child.pid === undefined) {
@@ -199,7 +192,8 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
       }
     } else {
       data = reduceAll(); // descriptors found while reducing go into the stdio array
-      child = spawn();
+      child = withoutFork ? spawnChild(process.execPath, argv, spawnOptions().env!, [0, 1, 2, CHANNEL, ...ctx.fds])
+        : spawn();
       if (child.pid === undefined) {
         ctx.release(); // it never started
         return new SpawnFailed(child);

@@ -18,7 +18,6 @@
  * with a shared lock while its tree lives, and at the end removes only those no process holds or maps any more:
  * whichever tree ends last removes the name (python/cpython#82300 removed segments that others still used).
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { native } from './native';
 import { canSpawnChild, type Child, spawnChild } from './spawn_child';
@@ -43,6 +42,7 @@ export function trackerDescriptor(): number {
     child = spawnChild(process.execPath, [__filename], process.env, [readFd, nul, nul], true);
     fs.closeSync(nul);
   } else {
+    const { spawn } = require('node:child_process') as typeof import('node:child_process'); // loaded only here
     child = spawn(process.execPath, [__filename], { stdio: [readFd, 'ignore', 'ignore'], detached: true, windowsHide: true });
   }
   native.closeFd(readFd);
