@@ -644,12 +644,15 @@ bool MakeFifo(const std::string& path, OsError* err) {
 #ifdef MP_SPAWN_CHILD
 static int PidfdOpen(int pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
+// Both pidfd calls work here: a kernel before 5.3, or a seccomp filter that refuses them (older container
+// runtimes), leaves child_process to start children.
 bool CanSpawnChild() {
   static const bool can = [] {
     int fd = PidfdOpen(getpid());
     if (fd < 0) return false;
+    bool signals = syscall(SYS_pidfd_send_signal, fd, 0, nullptr, 0) == 0;  // signal 0: a check, nothing sent
     close(fd);
-    return true;
+    return signals;
   }();
   return can;
 }
