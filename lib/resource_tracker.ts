@@ -20,7 +20,8 @@
  */
 import * as fs from 'node:fs';
 import { native } from './native';
-import { canSpawnChild, type Child, spawnChild } from './spawn_child';
+import { MultiprocError } from './errors';
+import { canSpawnChild, type Child, spawnChild, type SpawnedChild } from './spawn_child';
 
 let trackerPid: number | undefined;
 
@@ -46,6 +47,12 @@ export function trackerDescriptor(): number {
     child = spawn(process.execPath, [__filename], { stdio: [readFd, 'ignore', 'ignore'], detached: true, windowsHide: true });
   }
   native.closeFd(readFd);
+  if (child.pid === undefined) { // the OS refused: without a tracker no name may be made, as in CPython
+    native.closeFd(writeFd);
+    child.on('error', () => undefined); // thrown here instead
+    throw (child as SpawnedChild).spawnError ??
+      new MultiprocError('ERR_MP_TRACKER', 'the resource tracker could not be started');
+  }
   child.unref();
   const inEffect = native.setTrackerFd(writeFd);
   if (inEffect !== writeFd) {

@@ -48,6 +48,8 @@ export class SpawnedChild extends EventEmitter {
   killed = false;
   /** The channel where the layout had one (spawnChild), null for inherited descriptors. */
   readonly stdio: (net.Socket | null)[] = [];
+  /** Why the spawn failed, known at once (the 'error' event says it on the next tick, as child_process does). */
+  readonly spawnError: Error | undefined;
   #pidfd = -1;
   #watcher: NativeFdWatcher | undefined;
   #exited = false;
@@ -57,6 +59,7 @@ export class SpawnedChild extends EventEmitter {
   constructor(started: { pid: number; pidfd: number; stdio: (net.Socket | null)[] } | { error: Error }) {
     super();
     if ('error' in started) {
+      this.spawnError = started.error;
       process.nextTick(() => this.emit('error', started.error)); // as child_process reports a failed spawn
       return;
     }

@@ -159,6 +159,30 @@ describe('manager kernel objects', () => {
 
 describe('resource exhaustion', () => {
   const onLinux = linux ? test : test.skip;
+  test('tracker-spawn-refused: a first Lock whose resource tracker cannot start throws the OS error; the process goes on', async () => {
+    const script = `
+      const { Lock } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+      const real = process.execPath;
+      process.execPath = '/nonexistent/multiproc-node'; // the tracker's spawn fails, as with EAGAIN
+      const seen = {};
+      try { new Lock(); } catch (err) { seen.error = { code: err.code, syscall: err.syscall }; }
+      process.execPath = real;
+      const lock = new Lock(); // the next attempt starts the tracker
+      seen.acquired = lock.acquireSync({ timeout: 0 });
+      setImmediate(() => console.log(JSON.stringify(seen)));`;
+    const { code, out } = await new Promise((resolve) => {
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (d) => { text += d; });
+      child.once('close', (exit) => resolve({ code: exit, out: text }));
+    });
+    expect(code).toBe(0);
+    const seen = JSON.parse(out);
+    expect(seen.error.code).toMatch(/^(ENOENT|ERR_MP_TRACKER)$/);
+    if (seen.error.code === 'ENOENT') expect(seen.error.syscall).toBe('spawn /nonexistent/multiproc-node');
+    expect(seen.acquired).toBe(true);
+  });
+
   onLinux('running out of descriptors is a typed error (EMFILE), and the process goes on', async () => {
     const { error, made, item } = await scenario(['outOfDescriptors'], { shell: 'ulimit -n 64;' });
     expect(made).toBeGreaterThan(3);
