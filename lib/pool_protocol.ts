@@ -9,7 +9,7 @@ import { reduceValue } from './reduction';
 import type { ResolvedRef } from './reference';
 import type { Root } from './travel';
 import type { CancelReason } from './pool_task';
-import { numbersRunFrame } from './pool_numbers';
+import { numbersArgsFrame, numbersRunFrame } from './pool_numbers';
 
 /** Task arguments or results: `plain` when they skipped the reduce pass (see encode), so need no rebuild. */
 export interface Values { plain: boolean; values: ArrayLike<unknown> }
@@ -50,11 +50,13 @@ export function encode<M extends Values>(message: M, root: Root): Buffer {
 }
 
 /**
- * The run message for `items[start..end)`: all numbers (more than one) go as one numbers frame, the doubles written
- * straight into it; anything else through encode. `root(i)` names the chunk's item i in errors.
+ * The run message for `items[start..end)`: all numbers go as one numbers frame, the doubles written straight into
+ * it, and so do the arguments of a single task when they are all numbers (apply's); anything else through encode.
+ * `root(i)` names the chunk's item i in errors.
  */
 export function runFrame(fn: number, star: boolean, items: unknown[], start: number, end: number, root: Root): Buffer {
-  const numbers = !star && end - start > 1 ? numbersRunFrame(fn, items, start, end) : undefined;
+  const numbers = !star ? numbersRunFrame(fn, items, start, end)
+    : end - start === 1 ? numbersArgsFrame(fn, items[start]) : undefined;
   return numbers ?? encode({ op: 'run', fn, star, plain: false, values: items.slice(start, end) } satisfies ToWorker, root);
 }
 

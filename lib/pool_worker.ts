@@ -99,7 +99,7 @@ function exitAfterOutput(): void {
  */
 async function runChunk(fn: AnyFunction, items: ArrayLike<unknown>, star: boolean,
                         chunk: RunningChunk): Promise<unknown[] | Buffer> {
-  const reply = items.length > 1 ? numbersFrame(null, items.length) : undefined;
+  const reply = items.length > 0 ? numbersFrame(null, items.length) : undefined;
   let numbers = reply?.values;
   let results: unknown[] = numbers ? [] : new Array(items.length);
   let i = 0;

@@ -109,6 +109,39 @@ describe('Pool: chunks of numbers', () => {
   });
 });
 
+describe('Pool: single tasks of numbers (apply, starmap, imap\'s chunks of one)', () => {
+  const getPool = poolForBlock({ processes: 2 });
+  const odd = [NaN, Infinity, -Infinity, -0, 0, Number.MAX_VALUE, 2 ** 53 + 2];
+
+  test('apply-arguments-as-numbers: none, one or several numeric arguments arrive as they are; results come back as they are', async () => {
+    const pool = getPool();
+    expect(await pool.apply(tasks.argumentsOf, [])).toEqual([]);
+    for (const x of odd) {
+      expect(Object.is(await pool.apply(tasks.identityNumber, [x]), x)).toBe(true);
+      const [back] = await pool.apply(tasks.argumentsOf, [x]);
+      expect(Object.is(back, x)).toBe(true);
+    }
+    const many = await pool.apply(tasks.argumentsOf, odd);
+    many.forEach((x, i) => expect(Object.is(x, odd[i])).toBe(true));
+    expect(await pool.apply(tasks.add, [2, 3])).toBe(5);
+    expect(await pool.apply(tasks.numberOrText, [-4])).toBe(tasks.numberOrText(-4)); // a result that is not a number
+    expect(await pool.starmap(tasks.add, [[1, 2]])).toEqual([3]);
+    const streamed = [];
+    for await (const r of pool.imap(tasks.identityNumber, odd)) streamed.push(r);
+    streamed.forEach((x, i) => expect(Object.is(x, odd[i])).toBe(true));
+  });
+
+  test('pending-apply-calls-stay-small: 20,000 calls waiting at once hold a few bytes each, not a reused 64 KiB buffer', async () => {
+    const pool = getPool();
+    const before = process.memoryUsage().arrayBuffers;
+    const calls = Array.from({ length: 20000 }, (_, i) => pool.apply(tasks.identityNumber, [i]));
+    const pending = process.memoryUsage().arrayBuffers - before; // every call's frame is made now
+    const results = await Promise.all(calls);
+    expect(results.every((x, i) => x === i)).toBe(true);
+    expect(pending).toBeLessThan(64 * 1024 * 1024); // 20,000 × 64 KiB would be 1.3 GB
+  });
+});
+
 describe('Pool: the result array of a map', () => {
   // One worker, so chunks come back in order: the first chunk back decides how the result array is made.
   const getPool = poolForBlock({ processes: 1 });
