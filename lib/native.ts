@@ -115,6 +115,8 @@ export interface NativeAddon {
    * receive buffer asked to hold `capacity` bytes (0: the system's default).
    */
   socketPair(capacity: number, packets?: boolean): [number, number];
+  /** The read end of this process's alive pipe, made on first use, shared by its threads (nobody writes to it). */
+  alivePipe(): number;
   setNonBlocking(fd: number, on: boolean): void;
   setCloseOnExec(fd: number, on: boolean): void;
   closeFd(fd: number): void;

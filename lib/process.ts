@@ -114,13 +114,6 @@ export const FORK_PRELOAD = path.join(__dirname, 'fork_preload.js');
 /** Exit code of a child that ends because its parent died: 128 + SIGHUP, as a terminal hang-up. */
 export const PARENT_DIED_EXIT_CODE = 129;
 
-// One pipe per process that nobody writes to: children get its read end and watch for end-of-file, which comes
-// when this process is gone, however it died. The write end stays here, never handed out.
-let aliveReadFd: number | undefined;
-function alivePipe(): number {
-  if (aliveReadFd === undefined) aliveReadFd = native.pipe()[0];
-  return aliveReadFd;
-}
 export const CONTROL_FD = 3;
 
 /** The spawned child and its control channel. @internal */
@@ -158,7 +151,8 @@ export function spawnWithInheritance(script: string, scriptArgs: string[], paylo
     self: { name: childName, pid: 0, daemon: Boolean(payload.daemon), authkey: self.authkey, identity },
     parent: { name: self.name, pid: process.pid },
     tracker: trackerFd === undefined ? null : ctx.passFd(trackerFd),
-    parentAlive: native.platform === 'win32' ? null : ctx.passFd(alivePipe()),
+    // Children watch this process's alive pipe for end-of-file, which comes when it is gone, however it died.
+    parentAlive: native.platform === 'win32' ? null : ctx.passFd(native.alivePipe()),
   }));
   const stdio: SpawnOptions['stdio'] = ['inherit', 'inherit', 'inherit', 'pipe'];
   const spawnOptions = (): SpawnOptions => ({

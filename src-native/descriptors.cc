@@ -66,6 +66,13 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
   return PairOrThrow(info.Env(), made, fds, err);
 }
 
+// alivePipe() -> the read end of this process's alive pipe (os.h AlivePipe)
+Napi::Value AlivePipeJs(const Napi::CallbackInfo& info) {
+  OsError err;
+  int fd = AlivePipe(&err);
+  return NumberOrThrow(info.Env(), fd, err);
+}
+
 // mkfifo(path)
 Napi::Value MakeFifoJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_string})) return info.Env().Undefined();
@@ -644,6 +651,7 @@ void InitDescriptors(Napi::Env env, Napi::Object exports) {
   MP_FUNCTION("duplicateHandle", DuplicateHandleJs);
 #else
   MP_FUNCTION("pipe", Pipe);
+  MP_FUNCTION("alivePipe", AlivePipeJs);
   MP_FUNCTION("mkfifo", MakeFifoJs);
   MP_FUNCTION("socketPair", SocketPairJs);
   MP_FUNCTION("setNonBlocking", SetFdFlagJs<SetNonBlocking>);

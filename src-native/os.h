@@ -178,6 +178,10 @@ std::string DuplicateHandleInto(uint64_t handle, int pid, OsError* err);
 #else
 // POSIX descriptors for queue pipes and the resource tracker.
 bool MakePipe(int fds[2], OsError* err);  // both ends close-on-exec
+// The read end of one pipe per process that nobody writes to, made on first use: children inherit it and see its
+// end of file once this process is gone, however it died. Per process, not per thread: a worker thread that ends
+// must neither take it down (its children belong to the process) nor leave a pipe of its own behind.
+int AlivePipe(OsError* err);
 // AF_UNIX sockets, both close-on-exec: fds[0] receives what fds[1] sends. Stream sockets, or with `packets`
 // SOCK_SEQPACKET ones, whose every send arrives as one message or not at all (a kill-safe queue's). Asks for buffers
 // of `capacity` bytes (the system may grant less); 0 keeps the system's default.

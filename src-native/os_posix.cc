@@ -593,6 +593,18 @@ bool MakeSocketPair(int fds[2], int capacity, bool packets, OsError* err) {
   return true;
 }
 
+int AlivePipe(OsError* err) {
+  static std::mutex mutex;
+  static int readEnd = -1;  // the write end is kept open, unused, until the process ends
+  std::lock_guard<std::mutex> lock(mutex);
+  if (readEnd < 0) {
+    int fds[2];
+    if (!MakePipe(fds, err)) return -1;
+    readEnd = fds[0];
+  }
+  return readEnd;
+}
+
 int64_t ReadFd(int fd, void* buf, size_t length, OsError* err) {
   return Transfer([&] { return read(fd, buf, length); }, "read", err);
 }

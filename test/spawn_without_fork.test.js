@@ -3,6 +3,7 @@
 'use strict';
 const { execFile } = require('node:child_process');
 const fs = require('node:fs');
+const { Worker } = require('node:worker_threads');
 const { Pool, Process } = require('../dist');
 const { native } = require('../dist/native');
 const { spawnChild } = require('../dist/spawn_child');
@@ -84,6 +85,33 @@ linuxOnly('spawning without fork()', () => {
     await pool.join();
     expect(await eventually(() => fdCount() === before, 10000)).toBe(true);
     for (const pid of pids) expect(parentOf(pid)).not.toBe(process.pid); // gone, not a zombie of ours
+  });
+
+  test('worker-ended-before-its-child: a worker thread terminated while its Process runs leaves no descriptor (its pidfd, an alive pipe of its own) and no crash', async () => {
+    /** This process's descriptors, as "number>what it is". */
+    const descriptors = () => new Set(fs.readdirSync('/proc/self/fd').map((fd) => {
+      try {
+        return `${fd}>${fs.readlinkSync(`/proc/self/fd/${fd}`)}`;
+      } catch {
+        return `${fd}>gone`; // the listing's own descriptor
+      }
+    }));
+    native.alivePipe(); // the process's own, made once: not what this test looks for
+    const before = descriptors();
+    const added = () => [...descriptors()].filter((d) => !before.has(d) && !d.endsWith('>gone'));
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      const { Process } = require(${JSON.stringify(require.resolve('../dist'))});
+      const { runForever } = require(${JSON.stringify(require.resolve('./fixtures/pool_tasks'))});
+      const p = new Process({ target: runForever });
+      p.start().then(() => parentPort.postMessage(p.pid));`;
+    const worker = new Worker(code, { eval: true });
+    const pid = await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+    await worker.terminate(); // its pidfd and the watcher on it go with its environment; the child runs on
+    expect(process.kill(pid, 0)).toBe(true);
+    process.kill(pid, 'SIGKILL');
+    await eventually(() => added().length === 0, 10000);
+    expect(added()).toEqual([]);
   });
 
   test('a file that cannot be started: error event with the OS code and syscall "spawn <file>", no descriptor left', async () => {
