@@ -78,10 +78,12 @@ export function decodeMessage(payload: Buffer): unknown {
 
 /**
  * The run message for `items[start..end)` when they are all numbers, written straight into its frame as they are
- * checked (one pass: on a fresh pool every loop over the items is slow); undefined at the first that is not.
+ * checked (one pass: on a fresh pool every loop over the items is slow); undefined at the first that is not. With
+ * `oneTask` they are the arguments of a single task.
  */
-export function numbersRunFrame(fn: number, items: ArrayLike<unknown>, start: number, end: number): Buffer | undefined {
-  const { frame, values } = numbersFrame(fn, end - start);
+export function numbersRunFrame(fn: number, items: ArrayLike<unknown>, start: number, end: number,
+                                oneTask = false): Buffer | undefined {
+  const { frame, values } = numbersFrame(fn, end - start, oneTask);
   for (let i = start; i < end; i++) {
     const item = items[i];
     if (typeof item !== 'number') {
@@ -95,9 +97,5 @@ export function numbersRunFrame(fn: number, items: ArrayLike<unknown>, start: nu
 
 /** The run message of one task called with `args`, when they are all numbers (apply's); undefined otherwise. */
 export function numbersArgsFrame(fn: number, args: unknown): Buffer | undefined {
-  if (!Array.isArray(args)) return undefined;
-  for (const arg of args) if (typeof arg !== 'number') return undefined;
-  const { frame, values } = numbersFrame(fn, args.length, true);
-  values.set(args as number[]);
-  return frame;
+  return Array.isArray(args) ? numbersRunFrame(fn, args, 0, args.length, true) : undefined;
 }

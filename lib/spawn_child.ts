@@ -31,9 +31,9 @@ export interface Child {
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>();
 for (const [name, n] of Object.entries(os.constants.signals)) if (!SIGNAL_NAMES.has(n)) SIGNAL_NAMES.set(n, name as NodeJS.Signals);
 
-/** Whether spawnChild can start children here; elsewhere callers use child_process. */
+/** Whether spawnChild can start children here (the addon says false on Windows); elsewhere callers use child_process. */
 export function canSpawnChild(): boolean {
-  return native.platform !== 'win32' && native.canSpawnChild;
+  return native.canSpawnChild;
 }
 
 /**
