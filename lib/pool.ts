@@ -423,7 +423,8 @@ export class Pool {
     const worker = startWorker({ initializer: this.#initializer, initargs: this.#initargs, maxMemory: this.#maxMemory,
       heapLimitMb: this.#heapLimitMb });
     if (worker instanceof SpawnFailed) {
-      if (++this.#failedStarts === 1) warnSpawnFailed(worker); // once per streak of failures
+      const why = worker.error(); // every refusal is an 'error' event, which must have a listener
+      if (++this.#failedStarts === 1) warnSpawnFailed(why); // once per streak of failures
       return false;
     }
     const { child, channel } = worker;

@@ -31,9 +31,9 @@ export function startWorker(config: WorkerConfig): Worker | SpawnFailed {
   };
 }
 
-/** Says once, as a warning, why a worker could not start. */
-export function warnSpawnFailed(spawned: SpawnFailed): void {
-  spawned.error().then((err: NodeJS.ErrnoException) => process.emitWarning(
+/** Says, as a warning, why a worker could not start. */
+export function warnSpawnFailed(why: Promise<NodeJS.ErrnoException>): void {
+  why.then((err) => process.emitWarning(
     `the Pool could not start a worker (${err.message}); it keeps the others and retries with backoff`,
     { type: 'PoolWarning', code: err.code }));
 }

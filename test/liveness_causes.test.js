@@ -52,7 +52,7 @@ describe.each([true, false])('a Manager server that dies (kernelObjects: %s)', (
 });
 
 describe('spawning without a descriptor left (ulimit -n 64)', () => {
-  test('Process.start() and Manager.start() reject with the OS error; a Pool keeps its other worker and replaces the lost one once it can', async () => {
+  test('Process.start() and Manager.start() reject with the OS error; a Pool keeps its other worker, retries without an uncaught error, and replaces the lost one once it can', async () => {
     const { code, out, err } = await runScript(['-c', `ulimit -n 64 && exec "${process.execPath}" "${fixture('spawn_emfile.js')}"`],
       { shell: true });
     const seen = JSON.parse(out.trim().split('\n').pop() || JSON.stringify({ uncaught: err }));
@@ -62,6 +62,7 @@ describe('spawning without a descriptor left (ulimit -n 64)', () => {
     for (const err of [seen.process, seen.manager]) {
       expect(err).toMatchObject({ code: expect.stringMatching(/^(EMFILE|ENFILE)$/), syscall: expect.stringMatching(/^spawn/) });
     }
+    expect(seen.refusedInARow).toBeGreaterThanOrEqual(3); // each refused retry was an uncaught 'error' event
     expect(seen.whileExhausted).toBe(seen.workers[1]);
     expect(seen.warnings.some((w) => /EMFILE|ENFILE/.test(w.message))).toBe(true);
     expect(seen.workers).not.toContain(seen.replacement);
