@@ -142,7 +142,6 @@ export function spawnChild(file: string, args: string[], env: NodeJS.ProcessEnv,
     const vars = Object.entries(env).filter(([, value]) => value !== undefined).map(([name, value]) => `${name}=${value}`);
     const fds = descriptors.map((fd) => (fd === CHANNEL ? theirs : fd));
     const [pid, pidfd] = native.spawnChild(file, [file, ...args], vars, fds, newSession);
-    native.ownDescriptor(pidfd); // closed with this thread's environment if the child outlives it (a worker ended)
     if (theirs >= 0) native.closeFd(theirs);
     theirs = -1;
     const stdio = descriptors.map((fd) => (fd === CHANNEL ? new net.Socket({ fd: ours, readable: true, writable: true }) : null));

@@ -118,6 +118,9 @@ struct AddonData {
   // Descriptors (handles) of this environment's queues: closed with it if nobody closed them first, since a
   // terminated worker runs no more JS (descriptors.cc).
   std::unordered_set<uint64_t> owned;
+  // Children this environment started and has not reaped, pid -> pidfd: reaped by a thread of their own if the
+  // environment goes first (children.cc).
+  std::unordered_map<int, int> children;
 };
 
 Napi::Function InitSemaphore(Napi::Env env);

@@ -68,16 +68,23 @@ Napi::Value SpawnChildJs(const Napi::CallbackInfo& info) {
   if (pair.IsEmpty()) {  // this environment is going away: nobody will watch the child, which still runs
     OsError ignored;
     CloseFd(pidfd, &ignored);
+    ReapWhenExited(pid, &ignored);
+  } else {
+    env.GetInstanceData<AddonData>()->children[pid] = pidfd;
   }
   return pair;
 }
 
 // reapChild(pid) -> [code, signal] once it has exited (code -1 when a signal ended it, signal 0 when not), else null.
+// Once it answers (or throws), the child's pidfd is the caller's to close.
 Napi::Value ReapChildJs(const Napi::CallbackInfo& info) {
   if (!CheckArgs(info, {napi_number})) return info.Env().Undefined();
+  int pid = info[0].As<Napi::Number>().Int32Value();
   int code = 0, signal = 0;
   OsError err;
-  if (ReapChild(info[0].As<Napi::Number>().Int32Value(), &code, &signal, &err)) {
+  bool reaped = ReapChild(pid, &code, &signal, &err);
+  if (reaped || err.failed()) info.Env().GetInstanceData<AddonData>()->children.erase(pid);
+  if (reaped) {
     Napi::Value pair = Pair(info.Env(), code, signal);
     return pair.IsEmpty() ? info.Env().Undefined() : pair;
   }
@@ -94,12 +101,28 @@ Napi::Value SignalChildJs(const Napi::CallbackInfo& info) {
   }
   return info.Env().Undefined();
 }
+
+// The environment is going away (a worker thread ended) before some of its children: their watchers are closed by
+// now (their hooks came later, so ran first); each pidfd closes and a thread of its own reaps the child.
+void ReapOrphans(void* arg) {
+  auto* data = static_cast<AddonData*>(arg);
+  for (const auto& [pid, pidfd] : data->children) {
+    OsError ignored;  // nothing left to tell: without a thread the child stays a zombie until this process exits
+    CloseFd(pidfd, &ignored);
+    ReapWhenExited(pid, &ignored);
+  }
+  data->children.clear();
+}
 #endif
 
 }  // namespace
 
 void InitChildren(Napi::Env env, Napi::Object exports) {
 #ifndef _WIN32
+  if (napi_add_env_cleanup_hook(env, ReapOrphans, env.GetInstanceData<AddonData>()) != napi_ok) {
+    Napi::Error::New(env, "multiproc native: cannot watch the environment's teardown").ThrowAsJavaScriptException();
+    return;
+  }
   exports.Set("canSpawnChild", Napi::Boolean::New(env, CanSpawnChild()));
   exports.Set("spawnChild", Napi::Function::New<Guarded<SpawnChildJs>>(env, "spawnChild"));
   exports.Set("reapChild", Napi::Function::New<Guarded<ReapChildJs>>(env, "reapChild"));

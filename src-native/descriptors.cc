@@ -629,7 +629,10 @@ void CloseOwned(void* arg) {
 #define MP_FUNCTION(name, fn) exports.Set(name, Napi::Function::New<Guarded<fn>>(env, name))
 
 void InitDescriptors(Napi::Env env, Napi::Object exports) {
-  napi_add_env_cleanup_hook(env, CloseOwned, env.GetInstanceData<AddonData>());
+  if (napi_add_env_cleanup_hook(env, CloseOwned, env.GetInstanceData<AddonData>()) != napi_ok) {
+    Napi::Error::New(env, "multiproc native: cannot watch the environment's teardown").ThrowAsJavaScriptException();
+    return;
+  }
   MP_FUNCTION("ownDescriptor", OwnDescriptorJs);
   MP_FUNCTION("lendDescriptor", LendDescriptorJs);
   MP_FUNCTION("revokeDescriptor", RevokeDescriptorJs);

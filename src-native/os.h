@@ -228,6 +228,10 @@ bool SpawnChild(const std::string& file, const std::vector<std::string>& args, c
 bool ReapChild(int pid, int* code, int* signal, OsError* err);
 // Sends `signal` through the child's pidfd: never to another process that reused the pid.
 bool SignalChild(int pidfd, int signal, OsError* err);
+// Reaps `pid` when it exits, from a detached thread of its own (signals blocked) that ends then: for a child whose
+// watcher went with its environment (a worker thread that ended first), which would otherwise stay a zombie until
+// this process exits. False with err set when no thread could start.
+bool ReapWhenExited(int pid, OsError* err);
 #endif
 
 // Lock files, for locks that unrelated processes open by name (lib/named_lock.ts): a whole-file lock that the

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
@@ -795,6 +796,48 @@ bool SignalChild(int pidfd, int signal, OsError* err) {
   }
   return true;
 }
+
+static void* WaitForChild(void* pid) {
+  int status = 0;
+  while (waitpid(static_cast<pid_t>(reinterpret_cast<intptr_t>(pid)), &status, 0) < 0 && errno == EINTR) {
+  }
+  return nullptr;
+}
+
+bool ReapWhenExited(int pid, OsError* err) {
+  pthread_attr_t attr;
+  int rc = pthread_attr_init(&attr);
+  if (rc != 0) {
+    err->set("pthread_attr_init", rc);
+    return false;
+  }
+  rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  // waitpid needs little stack; PTHREAD_STACK_MIN is too little under AddressSanitizer
+  if (rc == 0) rc = pthread_attr_setstacksize(&attr, 256 * 1024);
+  if (rc != 0) {
+    pthread_attr_destroy(&attr);
+    err->set("pthread_attr_setstacksize", rc);
+    return false;
+  }
+  // The thread starts with every signal blocked: Node's handlers belong to its own threads.
+  sigset_t all, before;
+  sigfillset(&all);
+  rc = pthread_sigmask(SIG_SETMASK, &all, &before);
+  if (rc != 0) {
+    pthread_attr_destroy(&attr);
+    err->set("pthread_sigmask", rc);
+    return false;
+  }
+  pthread_t thread;
+  rc = pthread_create(&thread, &attr, WaitForChild, reinterpret_cast<void*>(static_cast<intptr_t>(pid)));
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);  // cannot fail: the mask it read a moment ago
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    err->set("pthread_create", rc);
+    return false;
+  }
+  return true;
+}
 #else
 bool CanSpawnChild() { return false; }
 
@@ -811,6 +854,11 @@ bool ReapChild(int, int*, int*, OsError* err) {
 
 bool SignalChild(int, int, OsError* err) {
   err->set("pidfd_send_signal", ENOSYS);
+  return false;
+}
+
+bool ReapWhenExited(int, OsError* err) {
+  err->set("pthread_create", ENOSYS);
   return false;
 }
 #endif

@@ -87,7 +87,7 @@ linuxOnly('spawning without fork()', () => {
     for (const pid of pids) expect(parentOf(pid)).not.toBe(process.pid); // gone, not a zombie of ours
   });
 
-  test('worker-ended-before-its-child: a worker thread terminated while its Process runs leaves no descriptor (its pidfd, an alive pipe of its own) and no crash', async () => {
+  test('worker-ended-before-its-child: a worker thread terminated while its Process runs leaves no descriptor (its pidfd, an alive pipe of its own), no crash, and no zombie once the child exits', async () => {
     /** This process's descriptors, as "number>what it is". */
     const descriptors = () => new Set(fs.readdirSync('/proc/self/fd').map((fd) => {
       try {
@@ -112,6 +112,9 @@ linuxOnly('spawning without fork()', () => {
     process.kill(pid, 'SIGKILL');
     await eventually(() => added().length === 0, 10000);
     expect(added()).toEqual([]);
+    // Reaped although the environment that started it is gone (a zombie keeps its /proc entry until reaped).
+    await eventually(() => !fs.existsSync(`/proc/${pid}`), 10000);
+    expect(fs.existsSync(`/proc/${pid}`) ? fs.readFileSync(`/proc/${pid}/stat`, 'utf8') : 'reaped').toBe('reaped');
   });
 
   test('a file that cannot be started: error event with the OS code and syscall "spawn <file>", no descriptor left', async () => {
