@@ -125,6 +125,26 @@ describe('Queue.shutdown across processes', () => {
     await expect(queue.get()).rejects.toThrow(ShutDown);
   }, LONG);
 
+  // shutdown(true) waits for the read lock only briefly: a get that holds it longer (inside an item) must remove the
+  // items as it lets go, or they stay for the next get although the queue was shut down immediately.
+  (require('../dist/queues').killSafeQueues ? test : test.skip)('immediate-shutdown-while-a-get-holds-the-read-lock: the holder removes the items as it lets go', async () => {
+    const queue = new Queue();
+    const inside = new Semaphore(0);
+    const go = new Semaphore(0);
+    const results = new Queue();
+    await queue.put(new t.Held(1)); // its rebuild, in the getter, waits for go: the getter holds the read lock
+    for (const item of ['a', 'b', 'c']) await queue.put(item);
+    const [getter] = await startAll(t.getHeld, [queue, inside, go, results], 1);
+    expect(await inside.acquire({ timeout: STEP })).toBe(true);
+    queue.shutdown(true); // gives up on the read lock after its brief wait: the items are left to the holder
+    expectQueueSize(queue, 4);
+    go.release();
+    expect(await results.get({ timeout: STEP })).toBe('held 1');
+    expect(await joinAll([getter])).toEqual([0]);
+    expectQueueSize(queue, 0); // nobody else would remove them: no get comes after the holder's
+    await expect(queue.get()).rejects.toThrow(ShutDown);
+  }, LONG);
+
   test('a shutdown in a child is seen by the parent; immediate removes the items and join() returns', async () => {
     const queue = new JoinableQueue();
     await queue.put(1);
