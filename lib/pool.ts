@@ -12,7 +12,7 @@ import {
   CallOptions, CallSettings, checkCallbacks, checkCallOptions, checkChunksize, checkMaxChunksInFlight, IMapOptions,
   MapOptions, toArgsArrays, toArray,
 } from './pool_options';
-import { FromWorker, runFrame, sendFrame, serializeFrame, ToWorker } from './pool_protocol';
+import { FromWorker, LazyFrame, runFrame, sendFrame, serializeFrame, ToWorker } from './pool_protocol';
 import { decodeMessage } from './pool_numbers';
 import { giveBuffer } from './buffer_pool';
 import { AsyncResult, AsyncResultOptions, IMapIterator, Job, Outcome, runCallback } from './pool_results';
@@ -254,7 +254,7 @@ export class Pool {
     this.#dispatch();
   }
 
-  #newChunk(call: Call, fn: number, data: Buffer, size: number): Chunk {
+  #newChunk(call: Call, fn: number, data: Buffer | LazyFrame, size: number): Chunk {
     return { call, index: call.chunks++, fn, data, size, sentAt: 0, seq: 0, cancelled: false, stopTimer: undefined };
   }
 
@@ -279,7 +279,7 @@ export class Pool {
         if ('error' in pulled) { // as in CPython, the error takes the place of the whole chunk it broke
           this.#fail(call, pulled.error as Error, items.length);
         } else if (items.length > 0) {
-          let data: Buffer;
+          let data: Buffer | LazyFrame;
           try {
             data = runFrame(feed.fn, false, items, 0, items.length, (i) => `items[${first + i}]`);
           } catch (err) {
@@ -452,7 +452,7 @@ export class Pool {
           : { ok: true, value: message.plain ? message.values : rebuildValue(message.values) });
       }
       // The worker read the whole chunk, and settling copied the numbers out: their memory may be reused.
-      giveBuffer(chunk.data);
+      if (typeof chunk.data !== 'function') giveBuffer(chunk.data);
       if (message.ok && message.values instanceof Float64Array) giveBuffer(message.values);
       this.#retireIfSpent(worker);
       this.#dispatch();

@@ -8,6 +8,7 @@ import type { CallSettings } from './pool_options';
 import type { Job } from './pool_results';
 import type { ChunkSource } from './pool_source';
 import type { Target } from './process';
+import type { LazyFrame } from './pool_protocol';
 
 export interface PoolOptions {
   /** Number of worker processes; defaults to cpuCount(). */
@@ -95,8 +96,11 @@ export interface Chunk {
   call: Call;
   index: number;
   fn: number;
-  /** The serialized run message: arguments were reduced (and refused if they hold a Lock) when it was made. */
-  data: Buffer;
+  /**
+   * The serialized run message (arguments were reduced, and refused if they hold a Lock, when it was made), or, for
+   * primitives, what makes it when the chunk is sent.
+   */
+  data: Buffer | LazyFrame;
   /** Tasks in the chunk. */
   size: number;
   /** When it was handed to a worker (performance.now()). */

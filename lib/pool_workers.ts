@@ -63,6 +63,7 @@ export function sendChunk(worker: Worker, chunk: Chunk, functionDefs: readonly B
     sendFrame(worker.channel, functionDefs[chunk.fn]);
     worker.knownFunctions.add(chunk.fn);
   }
+  if (typeof chunk.data === 'function') chunk.data = chunk.data();
   sendFrame(worker.channel, chunk.data);
   chunk.sentAt = performance.now();
   chunk.seq = worker.received++;

@@ -1,0 +1,50 @@
+'use strict';
+// A chunk whose items (or argument lists) are all primitives other than numbers gets its run message when it is sent,
+// not when it is submitted (lib/pool_protocol.ts runFrame): thousands of calls queued at once then hold no frames.
+// These tests pin what that must keep: the task gets the values as they were at the call, of every primitive kind.
+const tasks = require('./fixtures/pool_tasks');
+const { poolForBlock } = require('./fixtures/pool_helpers');
+
+describe('Pool: run messages of primitives, made when sent', () => {
+  const getPool = poolForBlock({ processes: 1 });
+
+  test('queued-string-calls-hold-no-frames: 2,000 calls with a 64 KiB string each hold no serialized copy while they wait', async () => {
+    const pool = getPool();
+    const strings = Array.from({ length: 2000 }, (_, i) => `${i}:`.padEnd(64 * 1024, 'x'));
+    const before = process.memoryUsage.rss();
+    const calls = strings.map((s) => pool.apply(tasks.identity, [s]));
+    const pending = process.memoryUsage.rss() - before; // frames made at submission would be 131 MB here
+    const results = await Promise.all(calls);
+    expect(results.every((s, i) => s === strings[i])).toBe(true);
+    expect(pending).toBeLessThan(48 * 1024 * 1024);
+  });
+
+  test('arguments-changed-after-the-call: a queued task gets its arguments as they were when apply() or starmap() was called', async () => {
+    const pool = getPool();
+    const lists = Array.from({ length: 50 }, (_, i) => [`a${i}`, i % 2 === 0]);
+    const applied = lists.map((args) => pool.apply(tasks.argumentsOf, args));
+    const starred = pool.starmap(tasks.argumentsOf, lists, { chunksize: 1 });
+    for (const args of lists) args[0] = 'changed'; // before the event loop runs: most calls are still queued
+    lists.push(['added', true]);
+    const expected = Array.from({ length: 50 }, (_, i) => [`a${i}`, i % 2 === 0]);
+    expect(await Promise.all(applied)).toEqual(expected);
+    expect(await starred).toEqual(expected);
+  });
+
+  test('every primitive arrives as it was: empty, non-ASCII and lone-surrogate strings, booleans, null, undefined, bigint, NaN, -0', async () => {
+    const pool = getPool();
+    const values = ['', 'plain', 'é ü 漢字 🙂', '\ud800 lone \udc00', 'y'.repeat(1 << 20), true, false, null, undefined,
+      12345678901234567890n, NaN, -0, 1.5];
+    const [args] = await Promise.all([pool.apply(tasks.argumentsOf, values)]);
+    expect(args).toHaveLength(values.length);
+    args.forEach((value, i) => expect(Object.is(value, values[i])).toBe(true));
+    const mapped = await pool.map(tasks.identity, values, { chunksize: 3 });
+    mapped.forEach((value, i) => expect(Object.is(value, values[i])).toBe(true));
+  });
+
+  test('an argument that cannot travel still fails the call at once, before any of its tasks runs', async () => {
+    const pool = getPool();
+    await expect(pool.map(tasks.identity, ['a', Symbol('no'), 'b'])).rejects.toThrow(/cannot send a symbol/);
+    expect(await pool.apply(tasks.identity, ['after'])).toBe('after');
+  });
+});
