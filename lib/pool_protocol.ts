@@ -9,7 +9,7 @@ import { reduceValue } from './reduction';
 import type { ResolvedRef } from './reference';
 import type { Root } from './travel';
 import type { CancelReason } from './pool_task';
-import { numbersArgsFrame, numbersRunFrame } from './pool_numbers';
+import { numbersArgsFrame, numbersRunFrame, stringsRunFrame } from './pool_numbers';
 
 /** Task arguments or results: `plain` when they skipped the reduce pass (see encode), so need no rebuild. */
 export interface Values { plain: boolean; values: ArrayLike<unknown> }
@@ -67,8 +67,10 @@ export function runFrame(fn: number, star: boolean, items: unknown[], start: num
   if (numbers) return numbers;
   const values = items.slice(start, end);
   const copies = primitivesOnly(values, star);
-  if (copies) return () => serializeFrame({ op: 'run', fn, star, plain: true, values: copies } satisfies ToWorker);
-  return encode({ op: 'run', fn, star, plain: false, values } satisfies ToWorker, root);
+  if (!copies) return encode({ op: 'run', fn, star, plain: false, values } satisfies ToWorker, root);
+  const strings = !star ? copies : copies.length === 1 ? copies[0] as unknown[] : undefined;
+  if (strings?.every((value) => typeof value === 'string')) return () => stringsRunFrame(fn, strings as string[], star);
+  return () => serializeFrame({ op: 'run', fn, star, plain: true, values: copies } satisfies ToWorker);
 }
 
 /**

@@ -2,8 +2,14 @@
 // A chunk whose items (or argument lists) are all primitives other than numbers gets its run message when it is sent,
 // not when it is submitted (lib/pool_protocol.ts runFrame): thousands of calls queued at once then hold no frames.
 // These tests pin what that must keep: the task gets the values as they were at the call, of every primitive kind.
+const { UnpicklingError } = require('../dist');
+const { HEADER_BYTES } = require('../dist/framing');
+const { decodeMessage, stringsRunFrame } = require('../dist/pool_numbers');
 const tasks = require('./fixtures/pool_tasks');
 const { poolForBlock } = require('./fixtures/pool_helpers');
+
+/** Strings of every shape a strings frame must carry exactly. */
+const STRINGS = ['', 'plain', 'é ü 漢字 🙂', '\ud800 lone \udc00', 'lone at the end \ud83d', 'z'.repeat(1 << 20), '\u0000\u00ff'];
 
 describe('Pool: run messages of primitives, made when sent', () => {
   const getPool = poolForBlock({ processes: 1 });
@@ -40,6 +46,46 @@ describe('Pool: run messages of primitives, made when sent', () => {
     args.forEach((value, i) => expect(Object.is(value, values[i])).toBe(true));
     const mapped = await pool.map(tasks.identity, values, { chunksize: 3 });
     mapped.forEach((value, i) => expect(Object.is(value, values[i])).toBe(true));
+  });
+
+  test('strings-frames-carry-every-string: apply, map and starmap of strings only (written by the pool itself) give them back exactly', async () => {
+    const pool = getPool();
+    expect(await pool.apply(tasks.argumentsOf, STRINGS)).toEqual(STRINGS);
+    expect(await pool.map(tasks.identity, STRINGS, { chunksize: 2 })).toEqual(STRINGS);
+    const pairs = STRINGS.map((s, i) => [s, STRINGS[(i + 1) % STRINGS.length]]);
+    expect(await pool.starmap(tasks.argumentsOf, pairs, { chunksize: 1 })).toEqual(pairs);
+    const got = await pool.apply(tasks.argumentsOf, ['\ud800']);
+    expect(got[0].charCodeAt(0)).toBe(0xd800); // not U+FFFD, as UTF-8 would make it
+  });
+
+  test('a damaged strings frame is an UnpicklingError, never a read beyond its bytes or a wrong string', () => {
+    const valid = [stringsRunFrame(7, STRINGS.slice(0, 5), false), stringsRunFrame(7, ['abc', 'é'], true)]
+      .map((frame) => Buffer.from(frame.subarray(HEADER_BYTES)));
+    for (const payload of valid) {
+      const message = decodeMessage(Buffer.from(payload));
+      expect(message.fn).toBe(7);
+    }
+    let seed = 12345;
+    const random = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+    const outcomes = { decoded: 0, refused: 0 };
+    for (let i = 0; i < 20000; i++) {
+      const payload = Buffer.from(valid[i % 2]);
+      const cut = random(3) === 0 ? payload.subarray(0, 12 + random(payload.length - 12)) : payload;
+      for (let k = 0; k < 1 + random(3); k++) cut[12 + random(Math.max(1, cut.length - 12))] = random(256);
+      let message;
+      try {
+        message = decodeMessage(Buffer.from(cut));
+      } catch (err) {
+        if (!(err instanceof UnpicklingError)) throw err;
+        outcomes.refused++;
+        continue;
+      }
+      const strings = message.star ? message.values[0] : message.values;
+      expect(strings.reduce((n, s) => n + s.length, 0)).toBeLessThanOrEqual(cut.length);
+      outcomes.decoded++;
+    }
+    expect(outcomes.decoded).toBeGreaterThan(1000);
+    expect(outcomes.refused).toBeGreaterThan(1000);
   });
 
   test('an argument that cannot travel still fails the call at once, before any of its tasks runs', async () => {
