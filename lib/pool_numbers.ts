@@ -3,7 +3,7 @@
  * outgoing frame (no serializer buffer to grow, no copy into it) and read where they arrived (a view of the received
  * frame, no copy out). The common case of many small tasks; everything else travels as pool_protocol.ts says.
  * Run messages of strings are written the same way, into memory reused from buffer_pool.ts: a v8.Serializer takes
- * fresh memory for each message, 0.2–0.4 ms of page faults for a 64 KiB string on this VM.
+ * fresh memory for each message, 0.1–0.5 ms of page faults for a 64 KiB string on this VM.
  *
  * Layout of the payload: byte 0 NUMBERS_TAG (v8.serialize's output starts with 0xff, so never with it), byte 1 the
  * kind (a run message of one argument per task, a run message of one task's arguments — apply's —, or results),

@@ -811,12 +811,15 @@ bool ReapWhenExited(int pid, OsError* err) {
     err->set("pthread_attr_init", rc);
     return false;
   }
+  const char* call = "pthread_attr_setdetachstate";
   rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  // waitpid needs little stack; PTHREAD_STACK_MIN is too little under AddressSanitizer
-  if (rc == 0) rc = pthread_attr_setstacksize(&attr, 256 * 1024);
+  if (rc == 0) {
+    call = "pthread_attr_setstacksize";  // waitpid needs little; PTHREAD_STACK_MIN is too little under ASan
+    rc = pthread_attr_setstacksize(&attr, 256 * 1024);
+  }
   if (rc != 0) {
     pthread_attr_destroy(&attr);
-    err->set("pthread_attr_setstacksize", rc);
+    err->set(call, rc);
     return false;
   }
   // The thread starts with every signal blocked: Node's handlers belong to its own threads.
