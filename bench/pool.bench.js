@@ -25,6 +25,8 @@ module.exports = {
       'higher', 'report', [SETTLE_MAPS]),
     workload('first map of 100k trivial tasks of a fresh pool (after a 1,000-item warm-up map)', 'mapCold', 'tasks/s',
       'higher', '≥ 1.5×'),
+    workload('map of 100k short strings (upper), median of 5 on a warm pool', 'strings', 'tasks/s', 'higher', 'report'),
+    workload('first map of 100k short strings (upper) of a fresh pool', 'strings', 'tasks/s', 'higher', 'report', ['cold']),
     workload('imapUnordered of 10k × 1 ms tasks: efficiency vs ideal', 'imap', '% of ideal', 'higher', 'report'),
     workload('Pool start, 2 workers ready', 'start', 'ms', 'lower', 'report'),
   ],

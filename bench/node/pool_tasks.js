@@ -13,9 +13,14 @@ function busy(x) {
   return x;
 }
 
+/** A string task: Python's str.upper. */
+function upper(s) {
+  return s.toUpperCase();
+}
+
 /** Lets the start measurement know a worker is ready. */
 function signalReady(ready) {
   ready.release();
 }
 
-module.exports = { abs, busy, signalReady };
+module.exports = { abs, busy, signalReady, upper };

@@ -44,6 +44,19 @@ def bench_map_cold(ctx, processes):
         return len(items) / (time.perf_counter() - t0)
 
 
+def bench_strings(ctx, processes, cold=None):
+    with ctx.Pool(processes) as pool:
+        items = ['item-%d-abc' % i for i in range(100000)]
+        pool.map(str.upper, items[:1000])
+        rates = []
+        for _ in range(1 if cold == 'cold' else 5):
+            t0 = time.perf_counter()
+            out = pool.map(str.upper, items)
+            rates.append(len(items) / (time.perf_counter() - t0))
+            assert out[7] == 'ITEM-7-ABC'
+    return statistics.median(rates)
+
+
 def bench_imap(ctx, processes):
     with ctx.Pool(processes) as pool:
         pool.map(abs, [1, 2, 3, 4])
@@ -68,6 +81,7 @@ def bench_start(ctx, processes):
 
 
 if __name__ == '__main__':
-    workload, processes, *rest = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:])
+    workload, processes, *rest = sys.argv[1], int(sys.argv[2]), *(int(a) if a.isdigit() else a for a in sys.argv[3:])
     ctx = mp.get_context('spawn')
-    print(json.dumps({'map': bench_map, 'mapCold': bench_map_cold, 'imap': bench_imap, 'start': bench_start}[workload](ctx, processes, *rest)))
+    print(json.dumps({'map': bench_map, 'mapCold': bench_map_cold, 'strings': bench_strings, 'imap': bench_imap,
+            'start': bench_start}[workload](ctx, processes, *rest)))
