@@ -430,7 +430,16 @@ export class Pool {
     const { child, channel } = worker;
     this.#workers.add(worker);
     referenceWorker(worker, this.#referenced);
-    channel.on('frame', (frame: Buffer) => this.#onMessage(worker, decodeMessage(frame) as FromWorker));
+    channel.on('frame', (frame: Buffer) => {
+      if (worker.garbled) return; // nothing it sends after that is trusted: its chunk fails with the reason
+      let message: FromWorker;
+      try {
+        message = decodeMessage(frame) as FromWorker;
+      } catch (err) { // not a message of ours (its task wrote on the channel?): the worker is lost, not this process
+        return this.#garbled(worker, `sent a message that does not decode (${(err as Error).message})`);
+      }
+      this.#onMessage(worker, message);
+    });
     // 'close' comes after the exit and after the channel's last frame: every result the worker sent is in.
     child.once('close', (code, signal) => this.#onWorkerExit(worker, code, signal));
     return true;
@@ -447,10 +456,7 @@ export class Pool {
       worker.stopGrace?.();
       worker.stopGrace = undefined;
       this.#running(worker);
-      if (!chunk.cancelled) {
-        this.#settle(chunk.call, chunk.index, chunk.size, !message.ok ? { ok: false, error: remoteError(message.error) }
-          : { ok: true, value: message.plain ? message.values : rebuildValue(message.values) });
-      }
+      if (!chunk.cancelled) this.#settle(chunk.call, chunk.index, chunk.size, outcomeOf(message));
       // The worker read the whole chunk, and settling copied the numbers out: their memory may be reused.
       if (typeof chunk.data !== 'function') giveBuffer(chunk.data);
       if (message.ok && message.values instanceof Float64Array) giveBuffer(message.values);
@@ -482,13 +488,20 @@ export class Pool {
     this.#maintainWorkers();
   }
 
+  /** A worker whose channel carries what the pool cannot read: killed, and its chunk fails saying why. */
+  #garbled(worker: Worker, why: string): void {
+    if (worker.garbled) return;
+    worker.garbled = why;
+    worker.child.kill('SIGKILL');
+  }
+
   #onWorkerExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     this.#workers.delete(worker);
     worker.stopGrace?.();
     for (const chunk of worker.inFlight) chunk.stopTimer?.();
     const exitCode = exitCodeOf(code, signal);
     const pid = worker.child.pid;
-    const how = describeExit(code, signal, this.#heapLimitMb);
+    const how = worker.garbled ?? describeExit(code, signal, this.#heapLimitMb);
     if (worker.initError || (!worker.ready && !worker.leaving && !signal)) {
       this.#initializerFailed(worker.initError ??
         new WorkerLostError(`pool worker ${pid} ${how} before it was ready`, pid, exitCode));
@@ -588,4 +601,14 @@ export class Pool {
     else this.#respawnTimer?.unref();
   }
 
+}
+
+/** A reply's outcome for its chunk: values that cannot be rebuilt (a rebuilder that throws) fail the chunk, not the pool. */
+function outcomeOf(reply: Extract<FromWorker, { ok: boolean }>): Outcome {
+  if (!reply.ok) return { ok: false, error: remoteError(reply.error) };
+  try {
+    return { ok: true, value: reply.plain ? reply.values : rebuildValue(reply.values) };
+  } catch (err) {
+    return { ok: false, error: err as Error };
+  }
 }

@@ -80,9 +80,8 @@ export function runFrame(fn: number, star: boolean, items: unknown[], start: num
 function primitivesOnly(values: unknown[], star: boolean): unknown[] | undefined {
   let bytes = 0;
   const fits = (value: unknown): boolean => {
-    const type = typeof value;
-    if (type === 'object' ? value !== null : type === 'function' || type === 'symbol') return false;
-    bytes += type === 'string' ? 16 + 2 * (value as string).length : 16;
+    if (!isPrimitive(value)) return false;
+    bytes += typeof value === 'string' ? 16 + 2 * value.length : 16;
     return bytes <= MAX_FRAME_BYTES;
   };
   if (!star) return values.every(fits) ? values : undefined;

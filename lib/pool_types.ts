@@ -134,4 +134,6 @@ export interface Worker {
   /** Its running chunk was cancelled: the kill after the grace period, stopped if the chunk ends first. */
   stopGrace: (() => void) | undefined;
   initError?: Error;
+  /** Why the pool killed it for what it sent (a message that does not decode): said in its WorkerLostError. */
+  garbled?: string;
 }

@@ -71,6 +71,18 @@ describe('spawning without a descriptor left (ulimit -n 64)', () => {
   });
 });
 
+describe('a Pool worker that sends what the parent cannot read', () => {
+  test('garbled-worker-message: a frame that does not decode costs that worker (WorkerLostError saying so), a result whose rebuild throws fails its call; the parent lives on', async () => {
+    const { code, out, err } = await runScript([fixture('pool_garbled.js')]);
+    const seen = JSON.parse(out.trim().split('\n').pop() || JSON.stringify({ uncaught: err }));
+    expect(seen.uncaught).toBeUndefined();
+    expect(code).toBe(0);
+    expect(seen.garbled.error).toMatchObject({ name: 'WorkerLostError', message: expect.stringMatching(/does not decode/) });
+    expect(seen.unbuildable.error).toMatchObject({ message: 'this value cannot be rebuilt' });
+    expect(typeof seen.after.value).toBe('number'); // the replacement worker's pid
+  });
+});
+
 describe('a Pool whose starting workers are killed from outside', () => {
   test('replaces them and stays usable: only an initializer that fails counts towards giving up', async () => {
     const pids = new Queue();
