@@ -28,6 +28,13 @@ bool StringsArg(const Napi::CallbackInfo& info, size_t i, std::vector<std::strin
   return true;
 }
 
+// A child nobody here will watch any more: its pidfd closes and a thread of its own reaps it (os.h ReapWhenExited).
+void LeaveToReaper(int pid, int pidfd) {
+  OsError ignored;  // nothing left to tell: without a thread the child stays a zombie until this process exits
+  CloseFd(pidfd, &ignored);
+  ReapWhenExited(pid, &ignored);
+}
+
 // spawnChild(file, args, env, fds[, newSession]) -> [pid, pidfd]: fds[i] becomes the child's descriptor i.
 Napi::Value SpawnChildJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -66,9 +73,7 @@ Napi::Value SpawnChildJs(const Napi::CallbackInfo& info) {
   }
   Napi::Value pair = Pair(env, pid, pidfd);
   if (pair.IsEmpty()) {  // this environment is going away: nobody will watch the child, which still runs
-    OsError ignored;
-    CloseFd(pidfd, &ignored);
-    ReapWhenExited(pid, &ignored);
+    LeaveToReaper(pid, pidfd);
   } else {
     env.GetInstanceData<AddonData>()->children[pid] = pidfd;
   }
@@ -103,14 +108,10 @@ Napi::Value SignalChildJs(const Napi::CallbackInfo& info) {
 }
 
 // The environment is going away (a worker thread ended) before some of its children: their watchers are closed by
-// now (their hooks came later, so ran first); each pidfd closes and a thread of its own reaps the child.
+// now (their hooks came later, so ran first).
 void ReapOrphans(void* arg) {
   auto* data = static_cast<AddonData*>(arg);
-  for (const auto& [pid, pidfd] : data->children) {
-    OsError ignored;  // nothing left to tell: without a thread the child stays a zombie until this process exits
-    CloseFd(pidfd, &ignored);
-    ReapWhenExited(pid, &ignored);
-  }
+  for (const auto& [pid, pidfd] : data->children) LeaveToReaper(pid, pidfd);
   data->children.clear();
 }
 #endif
