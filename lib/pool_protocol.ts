@@ -66,31 +66,35 @@ export function runFrame(fn: number, star: boolean, items: unknown[], start: num
     : end - start === 1 ? numbersArgsFrame(fn, items[start]) : undefined;
   if (numbers) return numbers;
   const values = items.slice(start, end);
-  const copies = primitivesOnly(values, star);
-  if (!copies) return encode({ op: 'run', fn, star, plain: false, values } satisfies ToWorker, root);
-  const strings = !star ? copies : copies.length === 1 ? copies[0] as unknown[] : undefined;
-  if (strings?.every((value) => typeof value === 'string')) return () => stringsRunFrame(fn, strings as string[], star);
+  const primitives = primitivesOnly(values, star);
+  if (!primitives) return encode({ op: 'run', fn, star, plain: false, values } satisfies ToWorker, root);
+  const { copies, strings } = primitives;
+  if (strings && !star) return () => stringsRunFrame(fn, copies as string[], false);
+  if (strings && copies.length === 1) return () => stringsRunFrame(fn, copies[0] as string[], true);
   return () => serializeFrame({ op: 'run', fn, star, plain: true, values: copies } satisfies ToWorker);
 }
 
 /**
  * `values` (with `star`, a copy of each argument list) when they are all primitives other than symbols and their
- * message is sure to fit in a frame (a string takes at most 2 bytes a character); else undefined.
+ * message is sure to fit in a frame (a string takes at most 2 bytes a character), and whether they are all strings;
+ * else undefined.
  */
-function primitivesOnly(values: unknown[], star: boolean): unknown[] | undefined {
+function primitivesOnly(values: unknown[], star: boolean): { copies: unknown[]; strings: boolean } | undefined {
   let bytes = 0;
+  let strings = true;
   const fits = (value: unknown): boolean => {
     if (!isPrimitive(value)) return false;
+    strings &&= typeof value === 'string';
     bytes += typeof value === 'string' ? 16 + 2 * value.length : 16;
     return bytes <= MAX_FRAME_BYTES;
   };
-  if (!star) return values.every(fits) ? values : undefined;
+  if (!star) return values.every(fits) ? { copies: values, strings } : undefined;
   const copies: unknown[] = [];
   for (const args of values) {
     if (!Array.isArray(args) || !args.every(fits)) return undefined;
     copies.push(args.slice());
   }
-  return copies;
+  return { copies, strings };
 }
 
 const HEADER_PLACEHOLDER = Buffer.alloc(HEADER_BYTES);
