@@ -1,6 +1,5 @@
 /** The child side of spawning: reading what the parent sent on descriptor 3 and adopting it. */
-import * as net from 'node:net';
-import { FramedSocket, readFrameSync } from './framing';
+import { descriptorSocket, FramedSocket, readFrameSync } from './framing';
 import { deserialize } from './deserialize';
 import { RuntimeError } from './errors';
 import { native } from './native';
@@ -54,7 +53,7 @@ export function readPayloadSync(): ChildPayload {
 export function openChild(): { raw: ChildPayload; channel: FramedSocket } {
   const raw = readPayloadSync();
   exitWithParent(raw); // a child never outlives its parent, as Python's daemons and pool workers
-  const channel = new FramedSocket(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
+  const channel = new FramedSocket(descriptorSocket(CONTROL_FD));
   channel.socket.unref();
   return { raw, channel };
 }

@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import type { Socket } from 'node:net';
 import { ValueError } from './errors';
 import { native } from './native';
@@ -11,7 +12,7 @@ import { takeBuffer } from './buffer_pool';
 
 export const HEADER_BYTES = 4;
 export const MAX_FRAME_BYTES = 0xffffffff;
-/** Frames up to this size that span reads get their memory when their header arrives (see FramedSocket). */
+/** Frames up to this size get their memory when their header arrives (see FramedSocket). */
 const ASSEMBLE_MAX_BYTES = 64 << 20;
 
 export function frame(payload: Uint8Array): Buffer {
@@ -49,29 +50,80 @@ export function readFrameSync(fd: number): Buffer {
 }
 
 /**
+ * The memory every descriptor socket of this thread reads into (descriptorSocket): a socket's reads otherwise each
+ * take 64 KiB of fresh memory that only a garbage collection frees, so a Pool worker receiving chunks took a page
+ * fault per 4 KiB received (about 90 a 100k map per worker on this VM, 10-17 µs each). Reads are handled one at a
+ * time on the thread's event loop, and a FramedSocket copies out what it keeps before the next.
+ */
+const READ_BUFFER_BYTES = 256 * 1024;
+let readBuffer: Buffer | undefined;
+
+/** Where a descriptor socket's reads go: its FramedSocket once it listens, copies of them until then. */
+const readSinks = new WeakMap<Socket, { deliver?: (chunk: Buffer) => void; early: Buffer[] }>();
+
+/**
+ * A stream socket over descriptor `fd` (a child's channel) that reads into the thread's one read buffer, for a
+ * FramedSocket: it emits no 'data' events.
+ */
+export function descriptorSocket(fd: number): Socket {
+  readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  const sink: { deliver?: (chunk: Buffer) => void; early: Buffer[] } = { early: [] };
+  const onread: net.OnReadOpts = { buffer: readBuffer, callback: (n: number, buf: Uint8Array) => {
+    const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+    if (sink.deliver) sink.deliver(chunk);
+    else sink.early.push(Buffer.from(chunk));
+    return true;
+  } };
+  // Node reads `onread` from the options of new net.Socket() too (its types list it for connect() only).
+  const socket = new net.Socket({ fd, readable: true, writable: true, onread } as net.SocketConstructorOpts);
+  readSinks.set(socket, sink);
+  return socket;
+}
+
+/** The memory of a frame of `length` payload bytes, the payload at offset HEADER_BYTES (a sender's alignment). */
+function frameMemory(length: number): Buffer {
+  return HEADER_BYTES + length <= SMALL_FRAME_BYTES ? Buffer.allocUnsafe(HEADER_BYTES + length)
+    : takeBuffer(HEADER_BYTES + length); // a consumer done with it may giveBuffer() it
+}
+/** Frames up to this size come from Node's shared allocation pool (no system call). */
+const SMALL_FRAME_BYTES = 4096;
+
+/**
  * Frames over a stream socket, both ways. Emits 'frame' (Buffer) and 'close'.
- * A frame that arrives whole in one read is a view of it; a frame that spans reads is copied, as the reads come, into
- * memory of its own at offset HEADER_BYTES (as a sender's buffer has it, so numbers aligned there stay aligned,
- * see pool_numbers.ts): one copy, never a join of everything buffered.
- * With `maxFrameBytes`, a header announcing more closes the socket at once (emitting 'oversize' first), so a
- * hostile peer cannot make us buffer more than that.
+ * Every frame is copied, once, into memory of its own at offset HEADER_BYTES (as a sender's buffer has it, so
+ * numbers aligned there stay aligned, see pool_numbers.ts): what the socket read is never kept, so its reads may
+ * reuse one buffer (descriptorSocket). A frame above ASSEMBLE_MAX_BYTES is kept in parts until whole, so a hostile
+ * peer announcing a huge frame makes memory grow only as its bytes arrive; with `maxFrameBytes`, a header announcing
+ * more closes the socket at once (emitting 'oversize' first).
  */
 export class FramedSocket extends EventEmitter {
   readonly socket: Socket;
   /** Mutable: a server accepts only tiny frames until a connection has authenticated. */
   maxFrameBytes: number;
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-  #need = -1; // payload length of the frame being assembled; -1 while its header is incomplete
-  /** A frame that spans reads, copied in as they come (payload from HEADER_BYTES), and the bytes filled so far. */
+  /** A header that spans reads, and its bytes so far. */
+  readonly #header = Buffer.alloc(HEADER_BYTES);
+  #headerFilled = 0;
+  #need = -1; // payload length of the frame being read; -1 while its header is incomplete
+  /** The frame being read (payload from HEADER_BYTES), and the bytes filled so far. */
   #assembling: Buffer | undefined;
   #filled = 0;
+  /** The parts of a frame too large to assemble before it is whole. */
+  #parts: Buffer[] | undefined;
+  #partsBytes = 0;
 
   constructor(socket: Socket, options: { maxFrameBytes?: number } = {}) {
     super();
     this.socket = socket;
     this.maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    const sink = readSinks.get(socket);
+    if (sink) {
+      process.nextTick(() => { // once the caller has listened for frames
+        for (const chunk of sink.early.splice(0)) this.#onData(chunk);
+        sink.deliver = (chunk) => this.#onData(chunk);
+      });
+    } else {
+      socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    }
     socket.on('close', () => this.emit('close'));
     socket.on('error', () => undefined); // a peer that vanished shows up as 'close'
   }
@@ -81,56 +133,62 @@ export class FramedSocket extends EventEmitter {
     return this.socket.write(frame(payload), onWritten && ((err) => onWritten(err)));
   }
 
-  #take(n: number): Buffer {
-    const all = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#buffered);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.#chunks = rest.length ? [rest] : [];
-    this.#buffered = rest.length;
-    return out;
+  /** Reads `chunk`, which is valid only during this call (it may be the thread's read buffer). */
+  #onData(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#need < 0) {
+        at = this.#readHeader(chunk, at);
+        continue; // the header may go on in the next read, or have been an empty frame's
+      }
+      if (!this.#assembling && !this.#parts) {
+        this.#filled = HEADER_BYTES;
+        if (this.#need > ASSEMBLE_MAX_BYTES && chunk.length - at < this.#need) this.#parts = [];
+        else this.#assembling = frameMemory(this.#need);
+      }
+      const n = Math.min(chunk.length - at, this.#need - (this.#filled - HEADER_BYTES) - this.#partsBytes);
+      if (this.#parts) {
+        this.#parts.push(Buffer.from(chunk.subarray(at, at + n)));
+        this.#partsBytes += n;
+      } else {
+        chunk.copy(this.#assembling!, this.#filled, at, at + n);
+        this.#filled += n;
+      }
+      at += n;
+      if ((this.#filled - HEADER_BYTES) + this.#partsBytes === this.#need) this.#emitFrame();
+    }
   }
 
-  #onData(chunk: Buffer): void {
-    if (this.#assembling) {
-      const frame = this.#assembling;
-      const n = Math.min(chunk.length, frame.length - this.#filled);
-      chunk.copy(frame, this.#filled, 0, n);
-      this.#filled += n;
-      if (this.#filled < frame.length) return;
+  /** Reads the frame header from `chunk` at `at`; returns where the payload starts. */
+  #readHeader(chunk: Buffer, at: number): number {
+    const n = Math.min(HEADER_BYTES - this.#headerFilled, chunk.length - at);
+    chunk.copy(this.#header, this.#headerFilled, at, at + n);
+    this.#headerFilled += n;
+    if (this.#headerFilled < HEADER_BYTES) return at + n;
+    this.#headerFilled = 0;
+    const need = this.#header.readUInt32BE(0);
+    if (need > this.maxFrameBytes) {
+      this.emit('oversize', need);
+      this.socket.destroy();
+      return chunk.length;
+    }
+    this.#need = need;
+    if (need === 0) this.#emitFrame();
+    return at + n;
+  }
+
+  #emitFrame(): void {
+    let payload: Buffer;
+    if (this.#parts) {
+      payload = Buffer.concat(this.#parts, this.#partsBytes);
+      this.#parts = undefined;
+      this.#partsBytes = 0;
+    } else {
+      payload = (this.#assembling ?? frameMemory(0)).subarray(HEADER_BYTES);
       this.#assembling = undefined;
-      this.#need = -1;
-      this.emit('frame', frame.subarray(HEADER_BYTES));
-      if (n === chunk.length) return;
-      chunk = chunk.subarray(n);
     }
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    for (;;) {
-      if (this.#need < 0) {
-        if (this.#buffered < HEADER_BYTES) return;
-        this.#need = this.#take(HEADER_BYTES).readUInt32BE(0);
-        if (this.#need > this.maxFrameBytes) {
-          this.emit('oversize', this.#need);
-          this.#chunks = [];
-          this.#buffered = 0;
-          this.socket.destroy();
-          return;
-        }
-      }
-      if (this.#buffered < this.#need) {
-        if (this.#need > ASSEMBLE_MAX_BYTES) return; // joined once whole: memory grows only as bytes arrive
-        const frame = takeBuffer(HEADER_BYTES + this.#need); // a consumer done with it may giveBuffer() it
-        this.#filled = HEADER_BYTES;
-        for (const part of this.#chunks) this.#filled += part.copy(frame, this.#filled);
-        this.#chunks = [];
-        this.#buffered = 0;
-        this.#assembling = frame;
-        return;
-      }
-      const payload = this.#take(this.#need);
-      this.#need = -1;
-      this.emit('frame', payload);
-    }
+    this.#need = -1;
+    this.emit('frame', payload);
   }
 
   close(): void {

@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import { MultiprocError } from './errors';
 import { native, type NativeFdWatcher } from './native';
+import { descriptorSocket } from './framing';
 
 /** What the library uses of a child process: a ChildProcess, or a SpawnedChild. */
 export interface Child {
@@ -144,7 +145,7 @@ export function spawnChild(file: string, args: string[], env: NodeJS.ProcessEnv,
     const [pid, pidfd] = native.spawnChild(file, [file, ...args], vars, fds, newSession);
     if (theirs >= 0) native.closeFd(theirs);
     theirs = -1;
-    const stdio = descriptors.map((fd) => (fd === CHANNEL ? new net.Socket({ fd: ours, readable: true, writable: true }) : null));
+    const stdio = descriptors.map((fd) => (fd === CHANNEL ? descriptorSocket(ours) : null));
     return new SpawnedChild({ pid, pidfd, stdio });
   } catch (err) {
     for (const fd of [ours, theirs]) if (fd >= 0) native.closeFd(fd);
