@@ -88,6 +88,24 @@ describe('Pool: run messages of primitives, made when sent', () => {
     expect(outcomes.refused).toBeGreaterThan(1000);
   });
 
+  test('strings frames are written and read in batches: chunks of thousands of strings of every length arrive whole', async () => {
+    const pool = getPool();
+    const ascii = Array.from({ length: 5000 }, (_, i) => 'x'.repeat(i % 37) + i);
+    const mixed = ascii.map((s, i) => (i % 1000 === 999 ? `${s}\u00e9\ud800` : s));
+    for (const strings of [ascii, mixed]) {
+      expect(await pool.map(tasks.identity, strings, { chunksize: 4500 })).toEqual(strings);
+      expect(await pool.apply(tasks.argumentsOf, strings)).toEqual(strings);
+    }
+  });
+
+  test('a batch longer than a string can be is written and read one string at a time', () => {
+    const half = (1 << 27) + 1; // two of them pass JOIN_MAX_CHARS (2^28)
+    const strings = ['a'.repeat(half), 'b'.repeat(half), 'c'];
+    const frame = stringsRunFrame(3, strings, false);
+    const message = decodeMessage(frame.subarray(HEADER_BYTES));
+    expect(message.values.map((s) => [s.length, s[0], s[s.length - 1]])).toEqual(strings.map((s) => [s.length, s[0], s[s.length - 1]]));
+  });
+
   test('an argument that cannot travel still fails the call at once, before any of its tasks runs', async () => {
     const pool = getPool();
     await expect(pool.map(tasks.identity, ['a', Symbol('no'), 'b'])).rejects.toThrow(/cannot send a symbol/);
