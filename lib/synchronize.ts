@@ -772,9 +772,8 @@ export class Barrier {
       this.#reapDeadParties(yield this.#recheck(undefined));
     }
     if (this.#stateValue < 0) throw new BrokenBarrierError();
-    const index = this.#count.get();
-    this.#count.set(index + 1);
-    const slot = this.#inside?.sem.enter() ?? -1;
+    const index = this.#partiesInside();
+    const slot = this.#enter();
     try {
       if (index + 1 === this.parties) {
         this.#releaseAll();
@@ -797,8 +796,7 @@ export class Barrier {
       }
       return index;
     } finally {
-      this.#inside?.sem.leave(slot);
-      this.#leave();
+      this.#leave(slot);
     }
   }
 
@@ -818,10 +816,9 @@ export class Barrier {
     const now = performance.now();
     if (notified && now - this.#reapedAt < RECHECK_MS) return;
     this.#reapedAt = now;
-    const dead = this.#inside?.sem.reapDead() ?? 0;
-    if (dead === 0) return;
-    if (this.#stateValue === FILLING) this.#break();
-    this.#countOut(dead);
+    const dead = this.#inside?.sem.reapDead() ?? 0; // their slots are free: they are out
+    if (dead > 0 && this.#stateValue === FILLING) this.#break();
+    this.#letFillIfEmpty(); // the last one out may have died right after leaving, before letting it fill
   }
 
   #releaseAll(): void {
@@ -835,15 +832,33 @@ export class Barrier {
     }
   }
 
-  #leave(): void {
-    this.#countOut(1);
+  /**
+   * The parties inside wait(): those holding a slot of #inside, and those counted in #count (every party where
+   * there is no table, a party that found the table full). A party comes in and goes out in one atomic step (a
+   * slot taken or freed, a semaphore unit), so a SIGKILL anywhere leaves the count right: a dead party's slot is
+   * freed by the reaper. Counting a party and taking its slot in two steps wedged the barrier when a party died
+   * between them (test: kill_safe_barrier "killed between leaving its slot and counting itself out").
+   */
+  #partiesInside(): number {
+    return (this.#inside?.sem.taken() ?? 0) + this.#count.get();
   }
 
-  /** Takes `parties` out of the count; the last one out lets a drained or reset barrier fill again. */
-  #countOut(parties: number): void {
-    const count = this.#count.get() - parties;
-    this.#count.set(count);
-    if (count === 0 && (this.#stateValue === RESETTING || this.#stateValue === DRAINING)) {
+  /** This party is inside: its slot, or -1 when it is counted in #count instead. */
+  #enter(): number {
+    const slot = this.#inside?.sem.enter() ?? -1;
+    if (slot < 0) this.#count.set(this.#count.get() + 1);
+    return slot;
+  }
+
+  #leave(slot: number): void {
+    if (slot >= 0) this.#inside!.sem.leave(slot);
+    else this.#count.set(this.#count.get() - 1);
+    this.#letFillIfEmpty();
+  }
+
+  /** The last one out lets a drained or reset barrier fill again. */
+  #letFillIfEmpty(): void {
+    if ((this.#stateValue === RESETTING || this.#stateValue === DRAINING) && this.#partiesInside() === 0) {
       this.#stateValue = FILLING;
       this.#cond._wakeAllOnRelease();
     }
@@ -857,7 +872,7 @@ export class Barrier {
   /** Returns the barrier to its empty state; processes waiting in it get BrokenBarrierError. */
   reset(): void {
     using _held = this.#cond.guardSync();
-    if (this.#count.get() > 0) {
+    if (this.#partiesInside() > 0) {
       if (this.#stateValue === FILLING || this.#stateValue === BROKEN) this.#stateValue = RESETTING;
     } else {
       this.#stateValue = FILLING;
@@ -873,7 +888,7 @@ export class Barrier {
 
   get nWaiting(): number {
     using _held = this.#cond.guardSync();
-    return this.#stateValue === FILLING ? this.#count.get() : 0;
+    return this.#stateValue === FILLING ? this.#partiesInside() : 0;
   }
 
   get broken(): boolean {

@@ -54,6 +54,20 @@ onLinux('a dead Barrier party', () => {
     await expect(waiter).rejects.toBeInstanceOf(BrokenBarrierError);
   });
 
+  test('killed between leaving its slot and counting itself out: the barrier does not stay draining for ever', async () => {
+    const barrier = new Barrier(2);
+    const victim = await started(t.killedAfterLeavingItsSlot, [barrier, 3]);
+    for (let i = 0; i < 4; i++) expect([0, 1]).toContain(await barrier.wait({ timeout: 30000 }));
+    await victim.join();
+    expect(victim.exitCode).toBe(-9);
+    // Alone in a Barrier(2): this wait times out and breaks it, instead of waiting for a drain that never ends.
+    await expect(barrier.wait({ timeout: 1000 })).rejects.toBeInstanceOf(BrokenBarrierError);
+    barrier.reset();
+    const other = finishes(t.waitInBarrier, [barrier]);
+    expect([0, 1]).toContain(await barrier.wait({ timeout: 30000 }));
+    expect(await other).toBe(0);
+  }, 60000);
+
   test('a party SIGKILLed at random moments of a loop of waits: nobody hangs, and the barrier trips again after reset()', async () => {
     for (let round = 0; round < 6; round++) {
       const barrier = new Barrier(3);
