@@ -104,12 +104,11 @@ export class FramedSocket extends EventEmitter {
   readonly #header = Buffer.alloc(HEADER_BYTES);
   #headerFilled = 0;
   #need = -1; // payload length of the frame being read; -1 while its header is incomplete
-  /** The frame being read (payload from HEADER_BYTES), and the bytes filled so far. */
+  /** The frame being read (payload from HEADER_BYTES), or the parts of one too large to assemble before it is whole. */
   #assembling: Buffer | undefined;
-  #filled = 0;
-  /** The parts of a frame too large to assemble before it is whole. */
   #parts: Buffer[] | undefined;
-  #partsBytes = 0;
+  /** Payload bytes of the frame being read received so far. */
+  #got = 0;
 
   constructor(socket: Socket, options: { maxFrameBytes?: number } = {}) {
     super();
@@ -142,20 +141,15 @@ export class FramedSocket extends EventEmitter {
         continue; // the header may go on in the next read, or have been an empty frame's
       }
       if (!this.#assembling && !this.#parts) {
-        this.#filled = HEADER_BYTES;
         if (this.#need > ASSEMBLE_MAX_BYTES && chunk.length - at < this.#need) this.#parts = [];
         else this.#assembling = frameMemory(this.#need);
       }
-      const n = Math.min(chunk.length - at, this.#need - (this.#filled - HEADER_BYTES) - this.#partsBytes);
-      if (this.#parts) {
-        this.#parts.push(Buffer.from(chunk.subarray(at, at + n)));
-        this.#partsBytes += n;
-      } else {
-        chunk.copy(this.#assembling!, this.#filled, at, at + n);
-        this.#filled += n;
-      }
+      const n = Math.min(chunk.length - at, this.#need - this.#got);
+      if (this.#parts) this.#parts.push(Buffer.from(chunk.subarray(at, at + n)));
+      else chunk.copy(this.#assembling!, HEADER_BYTES + this.#got, at, at + n);
+      this.#got += n;
       at += n;
-      if ((this.#filled - HEADER_BYTES) + this.#partsBytes === this.#need) this.#emitFrame();
+      if (this.#got === this.#need) this.#emitFrame();
     }
   }
 
@@ -180,13 +174,13 @@ export class FramedSocket extends EventEmitter {
   #emitFrame(): void {
     let payload: Buffer;
     if (this.#parts) {
-      payload = Buffer.concat(this.#parts, this.#partsBytes);
+      payload = Buffer.concat(this.#parts, this.#got);
       this.#parts = undefined;
-      this.#partsBytes = 0;
     } else {
       payload = (this.#assembling ?? frameMemory(0)).subarray(HEADER_BYTES);
       this.#assembling = undefined;
     }
+    this.#got = 0;
     this.#need = -1;
     this.emit('frame', payload);
   }
